@@ -1,0 +1,35 @@
+# The two commands a newcomer types: `make repro` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup repro test bench study compare clean
+
+# Idempotent: the stamp is newer than pyproject.toml once everything is installed.
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU torch first: letting pip resolve torch on its own can pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+repro: setup
+	$(BIN)/dvc repro
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+compare: setup
+	$(BIN)/cptpipe compare
+
+clean:
+	rm -rf data/shards data/qa data/tokens data/mix models reports/eval reports/train reports/plots

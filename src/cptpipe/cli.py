@@ -1,0 +1,42 @@
+"""Command-line layer: the only place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Callable
+
+from cptpipe.errors import UserError
+
+
+def run_stage(name: str, body: Callable[[], str]) -> None:
+    """Run a stage body; print its one-line summary, or a short error and exit 2 on user errors."""
+    t0 = time.time()
+    try:
+        summary = body()
+    except UserError as e:
+        print(f"cptpipe {name}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"cptpipe {name}: {summary} ({time.time() - t0:.1f}s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="cptpipe", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("validate", help="validate params.yaml and print the resolved values")
+    cmp = sub.add_parser("compare", help="markdown table of key metrics across experiments/revisions")
+    cmp.add_argument("revs", nargs="*", help="git revisions to include (default: all experiments)")
+    args = parser.parse_args(argv)
+    if args.cmd == "validate":
+        from cptpipe.params import load_params
+
+        run_stage("validate", lambda: f"params.yaml ok (recipe {load_params().train.recipe})")
+    elif args.cmd == "compare":
+        from cptpipe.report.compare import compare_markdown
+
+        run_stage("compare", lambda: "\n" + compare_markdown(args.revs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data stages: ingest raw documents, sample sources, token shards."""

@@ -1,0 +1,1 @@
+"""Evaluation helpers: perplexity, instruction-following checks."""

@@ -1,0 +1,1 @@
+"""Mixing: per-phase sampling indexes over token shards (never copies or re-tokenizes)."""

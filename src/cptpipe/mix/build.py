@@ -1,0 +1,81 @@
+"""The mix stage: token shards + recipe -> data/mix/<phase>.parquet indexes + reports/mix.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from cptpipe.data.tokens import TokenSource
+from cptpipe.errors import UserError
+from cptpipe.mix.index import build_phase
+from cptpipe.mix.recipes import phase_budgets
+from cptpipe.params import MixParams
+
+
+def build_mix(tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, seq_len: int, seed: int) -> dict:
+    sources = {}
+    for name in ("domain", "qa", "replay", "instruct"):
+        if not (tokens_dir / name / "meta.json").exists():
+            raise UserError(f"{tokens_dir / name}: no token shard; run `dvc repro tokenize@{name}`")
+        sources[name] = TokenSource(tokens_dir / name).row_arrays()
+    qa_train = int(sources["qa"]["length"][sources["qa"]["split"] == "train"].sum())
+    rng = np.random.default_rng(seed)
+    phases = []
+    report = {"recipe": recipe, "seq_len": seq_len, "seed": seed, "phases": []}
+    for i, (phase, budgets) in enumerate(phase_budgets(recipe, mix, qa_train)):
+        table, rep = build_phase(sources, budgets, seq_len, rng)
+        name = f"{i}-{phase}"
+        pq.write_table(table, out_dir / f"{name}.parquet")
+        phases.append({"name": phase, "file": f"{name}.parquet", "blocks": rep["blocks"], "tokens": rep["tokens"]})
+        report["phases"].append({"name": phase, **rep})
+    (out_dir / "phases.json").write_text(json.dumps({"recipe": recipe, "seq_len": seq_len, "phases": phases},
+                                                    indent=2, sort_keys=True) + "\n")
+    return report
+
+
+class MixBlocks:
+    """A torch Dataset over one phase index: block i -> input_ids, labels, position_ids."""
+
+    def __init__(self, index_file: Path, tokens_dir: Path, seq_len: int, pad_id: int):
+        t = pq.read_table(index_file)
+        self.block = t.column("block").to_numpy()
+        self.source = np.asarray(t.column("source").to_pylist())
+        self.start = t.column("start").to_numpy()
+        self.length = t.column("length").to_numpy()
+        self.pos0 = t.column("pos0").to_numpy()
+        self.n_blocks = int(self.block[-1]) + 1 if len(self.block) else 0
+        self.bounds = np.searchsorted(self.block, np.arange(self.n_blocks + 1))
+        self.tokens = {}
+        self.masks = {}
+        for name in set(self.source.tolist()):
+            src = TokenSource(tokens_dir / name)
+            self.tokens[name], self.masks[name] = src.tokens, src.mask
+        self.seq_len, self.pad_id = seq_len, pad_id
+
+    def __len__(self) -> int:
+        return self.n_blocks
+
+    def arrays(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        ids = np.full(self.seq_len, self.pad_id, np.int64)
+        labels = np.full(self.seq_len, -100, np.int64)
+        pos = np.zeros(self.seq_len, np.int64)
+        at, names = 0, []
+        for j in range(self.bounds[i], self.bounds[i + 1]):
+            name, s, n = self.source[j], self.start[j], self.length[j]
+            tok = np.asarray(self.tokens[name][s:s + n], np.int64)
+            ids[at:at + n] = tok
+            labels[at:at + n] = np.where(np.asarray(self.masks[name][s:s + n]) > 0, tok, -100)
+            pos[at:at + n] = self.pos0[j] + np.arange(n)
+            names.append(name)
+            at += n
+        return ids, labels, pos, names
+
+    def __getitem__(self, i: int):
+        import torch
+
+        ids, labels, pos, _ = self.arrays(i)
+        return {"input_ids": torch.from_numpy(ids), "labels": torch.from_numpy(labels),
+                "position_ids": torch.from_numpy(pos)}

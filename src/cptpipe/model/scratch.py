@@ -1,0 +1,51 @@
+"""Build and pretrain the embedded default: a tiny Llama trained from scratch on replay text."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+from cptpipe.params import ScratchParams
+
+
+def scratch_config(p: ScratchParams, tokenizer) -> LlamaConfig:
+    # Llama's MLP is ~8/3 of the width; rounded to a multiple of 32 for fast matmuls
+    inter = max(32, int(round(p.hidden_size * 8 / 3 / 32)) * 32)
+    return LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=p.hidden_size, intermediate_size=inter,
+        num_hidden_layers=p.layers, num_attention_heads=p.heads, num_key_value_heads=p.heads,
+        max_position_embeddings=p.context, rope_theta=10000.0, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, attention_dropout=0.0,
+    )
+
+
+def build_scratch_model(p: ScratchParams, tokenizer, seed: int) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(scratch_config(p, tokenizer))
+    model.generation_config = GenerationConfig(
+        do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    return model
+
+
+def pack_stream(token_lists: list[list[int]], eos_id: int, seq_len: int, n_tokens: int,
+                seed: int) -> np.ndarray:
+    """Blocks [n, seq_len] from documents joined by EOS, in a seeded order, repeated if too few."""
+    rng = np.random.default_rng(seed)
+    need = max(seq_len, n_tokens)
+    out: list[np.ndarray] = []
+    have = 0
+    while have < need:
+        for i in rng.permutation(len(token_lists)):
+            arr = np.asarray(token_lists[i] + [eos_id], dtype=np.int64)
+            out.append(arr)
+            have += len(arr)
+            if have >= need:
+                break
+    flat = np.concatenate(out)
+    n_blocks = max(1, len(flat) // seq_len if n_tokens >= seq_len else 1)
+    n_blocks = min(n_blocks, max(1, n_tokens // seq_len))
+    return flat[: n_blocks * seq_len].reshape(n_blocks, seq_len)

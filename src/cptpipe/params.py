@@ -1,0 +1,318 @@
+"""The typed schema of params.yaml: one dataclass per section, validation, LR/step presets.
+
+Every stage calls `load_params()` before doing any work, so a bad key stops the first stage with
+one message that lists every problem (key, what is wrong, what is allowed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union, get_args, get_origin
+
+import yaml
+
+from cptpipe.errors import ParamsError
+
+ModelKind = Literal["base", "instruct"]
+Recipe = Literal["cpt", "pit", "pit_final_it", "it_after_cpt"]
+Generator = Literal["rules", "hf", "openai"]
+QAType = Literal["factual", "reasoning", "summarization"]
+MixSchedule = Literal["constant"]
+LRSchedule = Literal["cosine", "linear", "constant"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+# LR presets by start-model kind (the brief: base 1e-4..5e-4, instruct 2e-5..1e-4).
+LR_PRESETS: dict[str, dict[str, float]] = {
+    "base": {"default": 3e-4, "low": 1e-4, "high": 5e-4},
+    "instruct": {"default": 5e-5, "low": 2e-5, "high": 1e-4},
+}
+
+
+@dataclass
+class ScratchParams:
+    vocab_size: int = 4000  # sentencepiece pieces; 600..32000
+    hidden_size: int = 128
+    layers: int = 4
+    heads: int = 4
+    context: int = 256  # max positions of the scratch model
+    pretrain_tokens: int = 1_000_000  # replay tokens seen while pretraining the scratch model
+    pretrain_lr: float = 1e-3
+    instruct_tune: bool = False  # also tune on data/instruct train rows -> an "instruct" start model
+
+
+@dataclass
+class ModelParams:
+    name_or_path: Optional[str] = None  # null: build the scratch model; else hub id or local dir
+    kind: ModelKind = "base"
+    revision: Optional[str] = None  # hub revision to pin; null = resolve "main" once
+    scratch: ScratchParams = field(default_factory=ScratchParams)
+
+
+@dataclass
+class DedupParams:
+    exact: bool = True
+    near: Optional[float] = 0.85  # MinHash Jaccard threshold; null disables near-dedup
+
+
+@dataclass
+class IngestParams:
+    min_chars: int = 200
+    max_chars: int = 1_000_000
+    text_field: str = "text"  # jsonl/parquet column holding the document text
+    dedup: DedupParams = field(default_factory=DedupParams)
+    heldout_docs: float = 0.2  # share of documents whose QA is held out for evaluation
+    shard_docs: int = 5000  # documents per output shard
+    strict: bool = False
+
+
+@dataclass
+class QAParams:
+    generator: Generator = "rules"
+    per_doc: int = 8
+    types: list[QAType] = field(default_factory=lambda: ["factual", "reasoning", "summarization"])
+
+
+@dataclass
+class TokenizeParams:
+    seq_len: int = 256  # packed block length; must be <= the model context
+
+
+@dataclass
+class MixParams:
+    domain: float = 0.92  # token shares of the documents phase; must sum to 1
+    replay: float = 0.06
+    instruct: float = 0.02
+    tokens: int = 2_000_000  # tokens of the documents phase
+    qa_epochs: float = 3.0  # passes over train-split QA in QA phases (pit, it_after_cpt)
+    schedule: MixSchedule = "constant"
+
+
+@dataclass
+class LoraParams:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class TrainParams:
+    recipe: Recipe = "cpt"
+    lr: Optional[float] = None  # null: preset from model.kind
+    steps: Optional[int] = None  # null: one pass over the mix
+    warmup: float = 0.05  # share of each phase's steps spent warming up
+    schedule: LRSchedule = "cosine"
+    min_lr_ratio: float = 0.1  # decay floor as a share of lr
+    batch_size: int = 16
+    grad_accum: int = 1
+    lora: Optional[LoraParams] = None
+    ewc: float = 0.0
+    precision: Precision = "auto"
+    save_every: int = 0  # steps between resumable checkpoints; 0 = only the final save
+    log_every: int = 10
+
+
+@dataclass
+class EvalParams:
+    domain_qa: bool = True
+    replay_ppl: bool = True
+    instruct_follow: bool = True
+    lm_eval_tasks: list[str] = field(default_factory=list)
+    batch_size: int = 32
+    max_new_tokens: int = 24
+    limit: Optional[int] = None  # cap examples per task (quick runs); null = all
+
+
+@dataclass
+class Params:
+    seed: int = 0
+    model: ModelParams = field(default_factory=ModelParams)
+    ingest: IngestParams = field(default_factory=IngestParams)
+    qa: QAParams = field(default_factory=QAParams)
+    tokenize: TokenizeParams = field(default_factory=TokenizeParams)
+    mix: MixParams = field(default_factory=MixParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    eval: EvalParams = field(default_factory=EvalParams)
+
+
+def _describe(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in get_args(tp))
+    if origin is list:
+        return f"a list of ({_describe(get_args(tp)[0])})"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping with keys " + ", ".join(f.name for f in dataclasses.fields(tp))
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
+    """Check `value` against annotation `tp`; return the converted value (dataclasses built)."""
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return _convert(value, inner[0], key, problems)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            problems.append(f"{key}: expected {_describe(tp)}, got {value!r}")
+            return tp()
+        return _build(tp, value, key, problems)
+    if origin is Literal:
+        if value not in get_args(tp):
+            problems.append(f"{key}: {value!r} is not allowed; use {_describe(tp)}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            problems.append(f"{key}: expected {_describe(tp)}, got {value!r}")
+            return []
+        return [_convert(v, get_args(tp)[0], f"{key}[{i}]", problems) for i, v in enumerate(value)]
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }.get(tp, True)
+    if not ok:
+        problems.append(f"{key}: expected {_describe(tp)}, got {value!r}")
+        return value
+    if tp is float:
+        value = float(value)
+        if not math.isfinite(value):
+            problems.append(f"{key}: must be finite, got {value!r}")
+    return value
+
+
+def _build(cls: type, raw: dict, prefix: str, problems: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for k in raw:
+        if k not in names:
+            where = f"{prefix}.{k}" if prefix else str(k)
+            problems.append(f"{where}: unknown key; allowed keys here: {', '.join(names)}")
+    kwargs = {}
+    for name in names:
+        if name in raw:
+            kwargs[name] = _convert(raw[name], hints[name], f"{prefix}.{name}" if prefix else name, problems)
+    return cls(**kwargs)
+
+
+def _check_ranges(p: Params) -> list[str]:
+    problems: list[str] = []
+
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            problems.append(msg)
+
+    shares = {"domain": p.mix.domain, "replay": p.mix.replay, "instruct": p.mix.instruct}
+    if all(isinstance(v, float) for v in shares.values()):
+        for k, v in shares.items():
+            need(0.0 <= v <= 1.0, f"mix.{k}: share must be in [0, 1], got {v}")
+        total = sum(shares.values())
+        need(abs(total - 1.0) <= 1e-6,
+             f"mix.domain + mix.replay + mix.instruct must sum to 1 (±1e-6), got {total:.6g}")
+    if isinstance(p.train.lr, float):
+        need(p.train.lr > 0, f"train.lr: must be a positive number or null (preset), got {p.train.lr}")
+    if isinstance(p.train.steps, int):
+        need(p.train.steps > 0, f"train.steps: must be a positive integer or null, got {p.train.steps}")
+    sc = p.model.scratch
+    if p.model.name_or_path is None and isinstance(p.tokenize.seq_len, int) and isinstance(sc.context, int):
+        need(p.tokenize.seq_len <= sc.context,
+             f"tokenize.seq_len: {p.tokenize.seq_len} is larger than the model context "
+             f"model.scratch.context={sc.context}; lower seq_len or raise context")
+    for key, value, lo in [
+        ("tokenize.seq_len", p.tokenize.seq_len, 8), ("mix.tokens", p.mix.tokens, 1),
+        ("train.batch_size", p.train.batch_size, 1), ("train.grad_accum", p.train.grad_accum, 1),
+        ("qa.per_doc", p.qa.per_doc, 1), ("model.scratch.vocab_size", sc.vocab_size, 100),
+        ("model.scratch.hidden_size", sc.hidden_size, 8), ("model.scratch.layers", sc.layers, 1),
+        ("model.scratch.heads", sc.heads, 1), ("model.scratch.pretrain_tokens", sc.pretrain_tokens, 0),
+        ("eval.batch_size", p.eval.batch_size, 1), ("eval.max_new_tokens", p.eval.max_new_tokens, 1),
+        ("ingest.min_chars", p.ingest.min_chars, 0), ("ingest.shard_docs", p.ingest.shard_docs, 1),
+        ("train.log_every", p.train.log_every, 1), ("train.save_every", p.train.save_every, 0),
+    ]:
+        if isinstance(value, int):
+            need(value >= lo, f"{key}: must be >= {lo}, got {value}")
+    if isinstance(sc.hidden_size, int) and isinstance(sc.heads, int) and sc.heads > 0:
+        need(sc.hidden_size % sc.heads == 0,
+             f"model.scratch.hidden_size ({sc.hidden_size}) must be divisible by model.scratch.heads ({sc.heads})")
+    for key, value in [("ingest.heldout_docs", p.ingest.heldout_docs), ("train.warmup", p.train.warmup),
+                       ("train.min_lr_ratio", p.train.min_lr_ratio)]:
+        if isinstance(value, float):
+            need(0.0 <= value < 1.0, f"{key}: must be in [0, 1), got {value}")
+    if isinstance(p.ingest.dedup.near, float):
+        need(0.0 < p.ingest.dedup.near <= 1.0, f"ingest.dedup.near: must be in (0, 1] or null, got {p.ingest.dedup.near}")
+    if isinstance(p.train.ewc, float):
+        need(p.train.ewc >= 0, f"train.ewc: must be >= 0, got {p.train.ewc}")
+    if isinstance(p.mix.qa_epochs, float):
+        need(p.mix.qa_epochs > 0, f"mix.qa_epochs: must be > 0, got {p.mix.qa_epochs}")
+    if isinstance(p.qa.types, list):
+        need(len(p.qa.types) > 0, "qa.types: list at least one of factual, reasoning, summarization")
+    return problems
+
+
+def parse_params(raw: Any, path: str = "params.yaml") -> Params:
+    """Validate a params mapping; raise ParamsError listing every problem."""
+    problems: list[str] = []
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError([f"top level must be a mapping, got {type(raw).__name__}"], path)
+    params = _build(Params, raw, "", problems)
+    if not problems:
+        problems.extend(_check_ranges(params))
+    else:
+        # Range checks on half-built params could repeat type errors; run them only on sane fields.
+        try:
+            problems.extend(p for p in _check_ranges(params) if p.split(":")[0] not in {q.split(":")[0] for q in problems})
+        except Exception:  # noqa: BLE001 - type errors above already explain the cause
+            pass
+    if problems:
+        raise ParamsError(problems, path)
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml (all sections, whichever stage asks)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError([f"file not found (run from the repository root)"], str(path)) from None
+    except yaml.YAMLError as e:
+        raise ParamsError([f"not valid YAML: {e}"], str(path)) from None
+    return parse_params(raw, str(path))
+
+
+def to_dict(obj: Any) -> Any:
+    return dataclasses.asdict(obj)
+
+
+@dataclass(frozen=True)
+class ResolvedLR:
+    lr: float
+    source: str  # "params" or "preset:<kind>"
+    low: float
+    high: float
+    warning: Optional[str]
+
+
+def resolve_lr(train: TrainParams, kind: str) -> ResolvedLR:
+    """The LR that really runs: train.lr, or the preset of model.kind; warn outside the kind's range."""
+    preset = LR_PRESETS[kind]
+    if train.lr is None:
+        return ResolvedLR(preset["default"], f"preset:{kind}", preset["low"], preset["high"], None)
+    warning = None
+    if not preset["low"] <= train.lr <= preset["high"]:
+        warning = (f"train.lr={train.lr:g} is outside the recommended range for a {kind} model "
+                   f"({preset['low']:g}..{preset['high']:g})")
+    return ResolvedLR(train.lr, "params", preset["low"], preset["high"], warning)

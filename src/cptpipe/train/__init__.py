@@ -1,0 +1,1 @@
+"""Training: recipes as phases over the mix index, one loop under accelerate."""

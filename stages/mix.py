@@ -1,0 +1,22 @@
+"""DVC stage `mix`: data/tokens/* -> data/mix (per-phase sampling index) + reports/mix.json."""
+
+from pathlib import Path
+
+from cptpipe.cli import run_stage
+from cptpipe.io import atomic_dir, write_json
+from cptpipe.mix.build import build_mix
+from cptpipe.params import load_params
+
+
+def main() -> str:
+    p = load_params()
+    with atomic_dir("data/mix") as tmp:
+        report = build_mix(Path("data/tokens"), tmp, mix=p.mix, recipe=p.train.recipe,
+                           seq_len=p.tokenize.seq_len, seed=p.seed)
+    write_json("reports/mix.json", report)
+    parts = ", ".join(f"{ph['name']}: {ph['blocks']} blocks" for ph in report["phases"])
+    return f"recipe {report['recipe']}: {parts}"
+
+
+if __name__ == "__main__":
+    run_stage("mix", main)
