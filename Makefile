@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# stage commands run `python -m stages.<name>`: the venv python must come first on PATH
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export HF_DATASETS_OFFLINE ?= 1
 
 .PHONY: setup repro test bench study compare clean
 

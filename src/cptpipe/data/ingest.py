@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm import tqdm
+from cptpipe.progress import bar
 
 from cptpipe.data.dedup import near_duplicates
 from cptpipe.data.documents import DOC_SCHEMA, doc_id_of, normalize_text, split_of, title_of
@@ -54,7 +54,7 @@ def build_documents(raw_dir: Path, params: IngestParams, seed: int) -> tuple[lis
     bytes_in = 0
     by_id: dict[str, dict] = {}
     exact_dups = 0
-    for path in tqdm(files, desc="ingest: read", unit="file", disable=None):
+    for path in bar(files, desc="ingest: read", unit="file"):
         rel = path.relative_to(raw_dir).as_posix()
         try:
             bytes_in += path.stat().st_size

@@ -12,6 +12,7 @@ HTML_EXTS = {".html", ".htm"}
 JSON_EXTS = {".jsonl", ".json"}
 PARQUET_EXTS = {".parquet"}
 PDF_EXTS = {".pdf"}
+WESTERN = ("cp1252", "latin_1", "iso8859_15")
 KNOWN_EXTS = TEXT_EXTS | HTML_EXTS | JSON_EXTS | PARQUET_EXTS | PDF_EXTS
 
 
@@ -45,18 +46,26 @@ def decode_bytes(data: bytes) -> str | None:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[:1_000_000]).best()
+    matches = from_bytes(data[:1_000_000])
+    best = matches.best()
     if best is None:
         return None
+    encoding = best.encoding
+    # Short Western texts are ambiguous between single-byte code pages; when a Western one reads
+    # as cleanly as the detector's pick, prefer it (Latin-1/cp1252 is by far the likelier source).
+    for m in matches:
+        if m.encoding in WESTERN and m.chaos <= best.chaos + 0.1:
+            encoding = m.encoding
+            break
     try:
-        return data.decode(best.encoding)
+        return data.decode(encoding)
     except (UnicodeDecodeError, LookupError):
         return None
 
 
 def html_to_text(html: str) -> tuple[str, str | None]:
     """Visible text of an HTML page without scripts, styles and navigation; and its <title>."""
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     tree = HTMLParser(html)
     title_node = tree.css_first("title")

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm import tqdm
+from cptpipe.progress import bar
 
 ROW_SCHEMA = pa.schema([
     ("row", pa.int64()), ("offset", pa.int64()), ("length", pa.int64()),
@@ -90,5 +90,5 @@ class TokenSource:
 
 
 def batched(items: Sequence, size: int, desc: str):
-    for i in tqdm(range(0, len(items), size), desc=desc, unit="batch", disable=None):
+    for i in bar(range(0, len(items), size), desc=desc, unit="batch"):
         yield items[i:i + size]

@@ -8,7 +8,7 @@ import string
 from collections import Counter, defaultdict
 
 import pyarrow as pa
-from tqdm import tqdm
+from cptpipe.progress import bar
 
 from cptpipe.params import QAParams
 from cptpipe.qa import rules
@@ -61,7 +61,7 @@ def build_qa(docs: pa.Table, params: QAParams, seed: int) -> tuple[list[dict], d
     dropped: Counter = Counter()
     kept_by_type: Counter = Counter()
     per_doc: dict[str, int] = defaultdict(int)
-    for doc in tqdm(docs.to_pylist(), desc="qa: rules", unit="doc", disable=None):
+    for doc in bar(docs.to_pylist(), desc="qa: rules", unit="doc"):
         seen: set[str] = set()
         pairs = rules.generate_pairs(doc["title"], doc["text"], per_doc=params.per_doc,
                                      types=list(params.types), seed=seed)

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from cptpipe.progress import bar
 
 from cptpipe.train.schedule import lr_at
 
@@ -102,7 +102,7 @@ def train_phases(
     t0 = time.time()
     gen = torch.Generator().manual_seed(cfg.seed)
     total_steps = sum(p.steps for p in phases)
-    bar = tqdm(total=total_steps, desc=desc, unit="step", disable=not accelerator.is_local_main_process or None)
+    pbar = bar(total=total_steps, desc=desc, unit="step", disable=not accelerator.is_local_main_process)
     for phase in phases:
         start_step = result.steps
         loader = accelerator.prepare(DataLoader(phase.data, batch_size=cfg.batch_size, shuffle=False,
@@ -138,15 +138,15 @@ def train_phases(
             result.tokens += tokens
             running = loss_val if step == 0 else 0.9 * running + 0.1 * loss_val
             elapsed = time.time() - t0
-            bar.update(1)
-            bar.set_postfix(phase=phase.name, loss=f"{running:.3f}", tok_s=f"{result.tokens / max(elapsed, 1e-9):.0f}")
+            pbar.update(1)
+            pbar.set_postfix(phase=phase.name, loss=f"{running:.3f}", tok_s=f"{result.tokens / max(elapsed, 1e-9):.0f}")
             if log is not None and (result.steps % cfg.log_every == 0 or step == phase.steps - 1):
                 log({"step": result.steps, "phase": phase.name, "loss": loss_val, "lr": lr,
                      "tokens": result.tokens, "grad_norm": float(grad_norm) if grad_norm is not None else float("nan")})
             result.final_loss = loss_val
         result.phases.append({"name": phase.name, "first_step": start_step + 1, "last_step": result.steps,
                               "steps": phase.steps, "lr": phase.lr, "blocks": len(phase.data)})
-    bar.close()
+    pbar.close()
     result.seconds = round(time.time() - t0, 2)
     accelerator.wait_for_everyone()
     model = accelerator.unwrap_model(model)

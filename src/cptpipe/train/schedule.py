@@ -17,7 +17,7 @@ def lr_at(step: int, total: int, *, lr: float, warmup: float, schedule: str, min
         return lr * (step + 1) / warm
     if schedule == "constant":
         return lr
-    progress = min(1.0, (step - warm) / max(1, total - warm))
+    progress = min(1.0, (step - warm) / max(1, total - warm - 1))  # the last step reaches the floor
     floor = lr * min_lr_ratio
     if schedule == "linear":
         return floor + (lr - floor) * (1.0 - progress)

@@ -1,0 +1,100 @@
+"""The eval stage: one checkpoint -> lm-eval results + the stable metrics of the design."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from cptpipe.eval.tasks import build_tasks
+from cptpipe.model.start import load_model, load_tokenizer
+from cptpipe.params import Params
+
+log = logging.getLogger(__name__)
+
+# (metrics.json path, lm-eval task, lm-eval result key)
+METRIC_MAP = [
+    (("domain_qa", "em"), "domain_qa_gen", "em,none"),
+    (("domain_qa", "f1"), "domain_qa_gen", "f1,none"),
+    (("domain_qa_mc", "acc"), "domain_qa_mc", "acc,none"),
+    (("domain_qa_seen", "em"), "domain_qa_seen", "em,none"),
+    (("domain_qa_seen", "f1"), "domain_qa_seen", "f1,none"),
+    (("replay", "ppl"), "replay_ppl", "word_perplexity,none"),
+    (("replay", "bits_per_byte"), "replay_ppl", "bits_per_byte,none"),
+    (("instruct", "follow"), "instruct_follow", "follow,none"),
+]
+
+
+def metrics_from_results(results: dict) -> dict:
+    """The design's nested metrics from lm-eval's `results` section (task -> {"metric,filter": v})."""
+    out: dict = {}
+    for (group, name), task, key in METRIC_MAP:
+        if task in results and key in results[task]:
+            out.setdefault(group, {})[name] = round(float(results[task][key]), 6)
+    for group, task in (("domain_qa", "domain_qa_gen"), ("domain_qa_mc", "domain_qa_mc"),
+                        ("domain_qa_seen", "domain_qa_seen"), ("instruct", "instruct_follow")):
+        if group in out and task in results and "n" not in out[group]:
+            pass
+    return out
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return getattr(obj, "__name__", type(obj).__name__)
+
+
+def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: Path) -> dict:
+    """Run cptpipe's tasks (and any reachable standard ones) on a checkpoint; write results under out_dir."""
+    import torch
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    tok = load_tokenizer(checkpoint)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    model = load_model(checkpoint, dtype=dtype).to(device)
+    max_length = getattr(model.config, "max_position_embeddings", None)
+    tasks = build_tasks(root, out_dir / "tasks", tok, params.eval, params.seed)
+    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=params.eval.batch_size, max_length=max_length,
+              device=device)
+    results, samples, configs, skipped = {}, {}, {}, []
+    if tasks:
+        res = simple_evaluate(model=lm, tasks=list(tasks.values()), task_manager=TaskManager(include_defaults=False),
+                              log_samples=True, bootstrap_iters=0, random_seed=params.seed,
+                              numpy_random_seed=params.seed, torch_random_seed=params.seed,
+                              fewshot_random_seed=params.seed)
+        results.update(res["results"])
+        samples.update(res.get("samples", {}))
+        configs.update(res.get("configs", {}))
+    for name in params.eval.lm_eval_tasks:
+        try:
+            res = simple_evaluate(model=lm, tasks=[name], log_samples=False, bootstrap_iters=0,
+                                  random_seed=params.seed)
+            results.update(res["results"])
+        except Exception as e:  # noqa: BLE001 - a standard task offline must not fail the stage
+            reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+            skipped.append({"task": name, "reason": f"{type(e).__name__}: {reason}"})
+            log.warning("lm-eval task %s skipped: %s", name, reason)
+    metrics = metrics_from_results(results)
+    counts = {t: len(v) for t, v in samples.items()}
+    metrics["n"] = counts
+    if skipped:
+        metrics["skipped"] = skipped
+    (out_dir / "results.json").write_text(json.dumps(
+        {"results": _jsonable(results), "configs": _jsonable(configs), "n_samples": counts,
+         "skipped": skipped}, indent=2, sort_keys=True) + "\n")
+    for task, rows in samples.items():
+        with open(out_dir / f"samples_{task}.jsonl", "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps({"doc": r.get("doc"), "target": r.get("target"),
+                                    "resps": _jsonable(r.get("filtered_resps")),
+                                    **{k: r[k] for k in ("em", "f1", "acc", "follow") if k in r}},
+                                   sort_keys=True, default=str) + "\n")
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics

@@ -1,0 +1,43 @@
+"""Scoring functions used by cptpipe's lm-eval tasks (SQuAD-style answer normalization)."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+from cptpipe.eval.instruct_check import check
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def normalize_answer(s: str) -> str:
+    """Lowercase, drop punctuation and articles, collapse whitespace."""
+    return " ".join(_ARTICLES.sub(" ", s.lower().translate(_PUNCT)).split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    p, g = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not p or not g:
+        return float(p == g)
+    common = sum((Counter(p) & Counter(g)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def qa_gen_results(doc: dict, results: list[str]) -> dict[str, float]:
+    """lm-eval process_results for closed-book QA generation."""
+    pred = results[0].strip()
+    return {"em": exact_match(pred, doc["answer"]), "f1": token_f1(pred, doc["answer"])}
+
+
+def instruct_results(doc: dict, results: list[str]) -> dict[str, float]:
+    """lm-eval process_results for verifiable instructions (cptpipe's IFEval-style checker)."""
+    return {"follow": float(check(results[0].strip(), doc["constraint"]))}

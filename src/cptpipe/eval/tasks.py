@@ -1,0 +1,129 @@
+"""lm-eval task configs generated per run from cptpipe's held-out data.
+
+Each task is a plain lm-eval config (dataset_path: json + data_files relative to the repository
+root), written as YAML next to its data so any number can be rerun by hand with `lm_eval`, and
+passed as a dict to `simple_evaluate` (callables instead of `!function` strings).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from cptpipe.data.sources import read_instruct, read_replay
+from cptpipe.eval import scoring
+from cptpipe.params import EvalParams
+from cptpipe.prompts import format_prompt, stop_sequences
+
+MC_CHOICES = 4
+QA_TYPES_SCORED = ("factual", "reasoning")  # summaries are long; EM on them measures nothing
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, sort_keys=True) + "\n")
+
+
+def qa_docs(qa_file: Path, tokenizer, limit: int | None, seed: int) -> list[dict]:
+    rows = [r for r in pq.read_table(qa_file).to_pylist() if r["type"] in QA_TYPES_SCORED]
+    if limit is not None and len(rows) > limit:
+        rows = random.Random(seed).sample(rows, limit)
+        rows.sort(key=lambda r: r["qa_id"])
+    return [{"qa_id": r["qa_id"], "doc_id": r["doc_id"], "type": r["type"], "answer_kind": r["answer_kind"],
+             "question": r["question"], "answer": r["answer"], "prompt": format_prompt(r["question"], tokenizer)}
+            for r in rows]
+
+
+def add_choices(docs: list[dict], pool: list[dict], seed: int) -> list[dict]:
+    """Multiple choice: the gold answer plus distractors of the same answer kind from other documents."""
+    rng = random.Random(seed)
+    by_kind: dict[str, list[str]] = {}
+    for r in pool:
+        by_kind.setdefault(r["answer_kind"], [])
+        if r["answer"] not in by_kind[r["answer_kind"]]:
+            by_kind[r["answer_kind"]].append(r["answer"])
+    out = []
+    for d in docs:
+        cands = [a for a in by_kind.get(d["answer_kind"], []) if a.lower() != d["answer"].lower()]
+        if len(cands) < MC_CHOICES - 1:
+            continue
+        choices = rng.sample(cands, MC_CHOICES - 1) + [d["answer"]]
+        rng.shuffle(choices)
+        out.append({**d, "choices": choices, "gold": choices.index(d["answer"])})
+    return out
+
+
+def _base(name: str, data_file: str) -> dict:
+    return {"task": name, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": data_file}},
+            "test_split": "test", "metadata": {"version": 1}}
+
+
+def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed: int) -> dict[str, dict]:
+    """Write task data + YAML under tasks_dir; return {task name: config dict for simple_evaluate}."""
+    tasks: dict[str, dict] = {}
+    rel = lambda p: p.relative_to(root).as_posix() if p.is_absolute() else p.as_posix()  # noqa: E731
+    gen_kwargs = {"until": stop_sequences(), "max_gen_toks": params.max_new_tokens, "do_sample": False}
+    if params.domain_qa:
+        qa_dir = root / "data/qa"
+        heldout = qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed)
+        seen = qa_docs(qa_dir / "train.parquet", tokenizer, params.limit or len(heldout), seed)
+        pool = qa_docs(qa_dir / "train.parquet", tokenizer, None, seed) + heldout
+        mc = add_choices(heldout, pool, seed)
+        for name, rows in (("domain_qa_gen", heldout), ("domain_qa_seen", seen), ("domain_qa_mc", mc)):
+            _write_jsonl(tasks_dir / f"{name}.jsonl", rows)
+        for name in ("domain_qa_gen", "domain_qa_seen"):
+            tasks[name] = {
+                **_base(name, rel(tasks_dir / f"{name}.jsonl")), "output_type": "generate_until",
+                "doc_to_text": "{{prompt}}", "doc_to_target": "{{answer}}", "generation_kwargs": gen_kwargs,
+                "process_results": scoring.qa_gen_results,
+                "metric_list": [{"metric": "em", "aggregation": "mean", "higher_is_better": True},
+                                {"metric": "f1", "aggregation": "mean", "higher_is_better": True}],
+            }
+        tasks["domain_qa_mc"] = {
+            **_base("domain_qa_mc", rel(tasks_dir / "domain_qa_mc.jsonl")), "output_type": "multiple_choice",
+            "doc_to_text": "{{prompt}}", "doc_to_choice": "{{choices}}", "doc_to_target": "{{gold}}",
+            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+        }
+    if params.replay_ppl:
+        rows = [{"text": r["text"]} for r in read_replay(root / "data/replay", "heldout")][: params.limit]
+        _write_jsonl(tasks_dir / "replay_ppl.jsonl", rows)
+        tasks["replay_ppl"] = {
+            **_base("replay_ppl", rel(tasks_dir / "replay_ppl.jsonl")), "output_type": "loglikelihood_rolling",
+            "doc_to_text": "", "doc_to_target": "{{text}}",
+            "metric_list": [{"metric": m, "aggregation": agg, "higher_is_better": False}
+                            for m, agg in (("word_perplexity", "weighted_perplexity"),
+                                           ("byte_perplexity", "weighted_perplexity"),
+                                           ("bits_per_byte", "bits_per_byte"))],
+        }
+    if params.instruct_follow:
+        rows = [{"id": r["id"], "prompt": format_prompt(r["instruction"], tokenizer), "constraint": r["constraint"],
+                 "reference": r["response"]} for r in read_instruct(root / "data/instruct", "heldout")][: params.limit]
+        _write_jsonl(tasks_dir / "instruct_follow.jsonl", rows)
+        tasks["instruct_follow"] = {
+            **_base("instruct_follow", rel(tasks_dir / "instruct_follow.jsonl")), "output_type": "generate_until",
+            "doc_to_text": "{{prompt}}", "doc_to_target": "{{reference}}",
+            "generation_kwargs": {"until": ["Question:"], "max_gen_toks": 2 * params.max_new_tokens, "do_sample": False},
+            "process_results": scoring.instruct_results,
+            "metric_list": [{"metric": "follow", "aggregation": "mean", "higher_is_better": True}],
+        }
+    _write_yaml(tasks_dir, tasks)
+    return tasks
+
+
+def _write_yaml(tasks_dir: Path, tasks: dict[str, dict]) -> None:
+    """YAML twins of the configs: callables become `!function cptpipe_scoring.<name>`."""
+    import yaml
+
+    (tasks_dir / "cptpipe_scoring.py").write_text(
+        '"""Shim so the YAML tasks here resolve `!function` against cptpipe."""\n'
+        "from cptpipe.eval.scoring import instruct_results, qa_gen_results  # noqa: F401\n")
+    for name, cfg in tasks.items():
+        text = yaml.safe_dump({k: v for k, v in cfg.items() if k != "process_results"}, sort_keys=False)
+        if "process_results" in cfg:
+            text += f"process_results: !function cptpipe_scoring.{cfg['process_results'].__name__}\n"
+        (tasks_dir / f"{name}.yaml").write_text(text)

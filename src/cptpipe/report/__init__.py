@@ -1,0 +1,1 @@
+"""Reports: the one DVC metrics file, a markdown report and PNG plots."""

@@ -1,0 +1,111 @@
+"""The report stage: reports/eval/* + training/mix summaries -> metrics.json, report.md, plots."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from cptpipe.params import LR_PRESETS
+from cptpipe.report.metrics import combine
+from cptpipe.report.plots import plot_bars, plot_loss
+
+RANGES = {  # the brief's recommended ranges, printed beside the chosen values
+    "mix.domain": "0.90-0.95", "mix.replay": "0.05-0.10", "mix.instruct": "0.01-0.05",
+}
+
+
+def _read(path: Path, default=None):
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def accuracy_by_type(samples_file: Path, key: str) -> dict[str, float]:
+    """Mean of `key` per question type from an lm-eval samples file written by the eval stage."""
+    sums: dict[str, list[float]] = defaultdict(list)
+    if samples_file.exists():
+        for line in samples_file.read_text().splitlines():
+            r = json.loads(line)
+            if key in r:
+                sums[r["doc"].get("type", "all")].append(float(r[key]))
+    return {t: sum(v) / len(v) for t, v in sorted(sums.items())}
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def build_report(reports: Path, plots_dir: Path) -> tuple[dict, str]:
+    start = _read(reports / "eval/start/metrics.json", {})
+    cpt = _read(reports / "eval/cpt/metrics.json", {})
+    train = _read(reports / "train/summary.json", {})
+    mix = _read(reports / "mix.json", {})
+    metrics = combine(start, cpt)
+
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    plot_loss(reports / "train/plots/metrics/train/loss.tsv", train.get("phases", []), plots_dir / "train_loss.png")
+    qa_groups: dict[str, dict[str, float]] = {}
+    for which in ("start", "cpt"):
+        for t, v in accuracy_by_type(reports / f"eval/{which}/samples_domain_qa_mc.jsonl", "acc").items():
+            qa_groups.setdefault(f"MC {t}", {})[which] = v
+        for t, v in accuracy_by_type(reports / f"eval/{which}/samples_domain_qa_gen.jsonl", "f1").items():
+            qa_groups.setdefault(f"F1 {t}", {})[which] = v
+    plot_bars(qa_groups, "Held-out domain QA by question type (MC chance = 0.25)", "accuracy / F1",
+              plots_dir / "qa_by_type.png")
+    forget = {}
+    for label, group, key in (("replay bits/byte", "replay", "bits_per_byte"),
+                              ("instruction follow", "instruct", "follow")):
+        forget[label] = {w: metrics[w].get(group, {}).get(key, float("nan")) for w in ("start", "cpt")}
+    plot_bars(forget, "Forgetting: general text and instruction-following", "value", plots_dir / "forgetting.png")
+    return metrics, render_markdown(metrics, start, cpt, train, mix)
+
+
+def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dict) -> str:
+    rows = [
+        ("held-out QA exact match", "domain_qa", "em"), ("held-out QA token F1", "domain_qa", "f1"),
+        ("held-out QA multiple choice acc", "domain_qa_mc", "acc"), ("seen QA exact match", "domain_qa_seen", "em"),
+        ("replay word perplexity", "replay", "ppl"), ("replay bits/byte", "replay", "bits_per_byte"),
+        ("instruction following", "instruct", "follow"),
+    ]
+    lines = ["# cptpipe report", "", f"Recipe **{train.get('recipe', '?')}**, start model kind "
+             f"**{train.get('start_kind', '?')}**.", "",
+             "## Start vs CPT", "", "| metric | start | cpt | delta |", "|---|---:|---:|---:|"]
+    for label, g, k in rows:
+        a, b = metrics["start"].get(g, {}).get(k), metrics["cpt"].get(g, {}).get(k)
+        d = b - a if a is not None and b is not None else None
+        lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {_fmt(d)} |")
+    lines += ["", "Absorption: " + ", ".join(f"`{k}` {_fmt(v)}" for k, v in metrics["absorption"].items()),
+              "Forgetting: " + ", ".join(f"`{k}` {_fmt(v)}" for k, v in metrics["forgetting"].items()), ""]
+    n = cpt.get("n", {})
+    if n:
+        lines.append("Examples per task: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items()))
+                     + ". Multiple choice has 4 options (chance 0.25).")
+        lines.append("")
+    preset = LR_PRESETS.get(train.get("start_kind", "base"), {})
+    lines += ["## What ran", "", "| setting | value | recommended |", "|---|---|---|",
+              f"| train.lr | {_fmt(train.get('lr'))} ({train.get('lr_source', '?')}) | "
+              f"{_fmt(preset.get('low'))}..{_fmt(preset.get('high'))} |",
+              f"| steps | {train.get('steps', '?')} | one pass over the mix |",
+              f"| tokens trained | {train.get('tokens', '?')} | |",
+              f"| batch | {train.get('batch_size', '?')} x {train.get('grad_accum', '?')} x "
+              f"{train.get('seq_len', '?')} tokens | |"]
+    docs = next((ph for ph in mix.get("phases", []) if ph["name"] == "docs"), None)
+    for k in ("domain", "replay", "instruct"):
+        share = docs["sources"].get(k, {}).get("share", 0.0) if docs else None
+        lines.append(f"| mix.{k} (actual share) | {_fmt(share)} | {RANGES[f'mix.{k}']} |")
+    lines += ["", "### Phases", "", "| phase | steps | tokens by source (used / requested, repeats) |", "|---|---:|---|"]
+    steps = {p["name"]: p["steps"] for p in train.get("phases", [])}
+    for ph in mix.get("phases", []):
+        parts = ", ".join(f"{s}: {v['used']}/{v['requested']} ({v['share']:.1%}, x{v['repeats'] + 1:.2f})"
+                          for s, v in ph["sources"].items())
+        lines.append(f"| {ph['name']} | {steps.get(ph['name'], '?')} | {parts} |")
+    warnings = list(train.get("warnings", []))
+    for which, m in (("start", start), ("cpt", cpt)):
+        for s in m.get("skipped", []):
+            warnings.append(f"eval@{which}: lm-eval task `{s['task']}` skipped ({s['reason']})")
+    if warnings:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
+    lines += ["", "## Plots", "", "![training loss](plots/train_loss.png)", "",
+              "![QA by type](plots/qa_by_type.png)", "", "![forgetting](plots/forgetting.png)", ""]
+    return "\n".join(lines)

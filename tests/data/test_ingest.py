@@ -1,0 +1,105 @@
+import hashlib
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cptpipe.data.documents import doc_id_of, normalize_text, split_of
+from cptpipe.data.ingest import build_documents, run_ingest
+from cptpipe.data.readers import Drop, RawDoc, decode_bytes, html_to_text, read_file
+from cptpipe.params import DedupParams, IngestParams
+
+PROSE = ("The lighthouse at Carrow Point was built in 1871 by the harbour board. Its lamp burned "
+         "whale oil until 1902, when a paraffin burner replaced it. Keepers lived in two cottages "
+         "beside the tower and rowed to the village for supplies every Friday. ")
+
+
+def params(**kw) -> IngestParams:
+    base = dict(min_chars=100, dedup=DedupParams(exact=True, near=0.8))
+    base.update(kw)
+    return IngestParams(**base)
+
+
+def test_normalize_nfc_controls_whitespace():
+    assert normalize_text("Cafe\u0301\x07  bar\r\n\n\n\nnext ") == "Caf\u00e9 bar\n\nnext"
+
+
+def test_split_is_stable_per_document_and_roughly_proportional():
+    ids = [doc_id_of(f"doc {i}") for i in range(2000)]
+    first = {i: split_of(i, 0.2, 0) for i in ids}
+    assert {i: split_of(i, 0.2, 0) for i in ids[:500]} == {i: first[i] for i in ids[:500]}
+    share = sum(v == "heldout" for v in first.values()) / len(ids)
+    assert 0.16 < share < 0.24
+
+
+def test_decode_utf8_latin1_utf16_and_binary():
+    assert decode_bytes("naïve café".encode("utf-8")) == "naïve café"
+    assert decode_bytes("naïve café".encode("utf-16")) == "naïve café"
+    latin = ("Le château de Fénelon est très ancien, déjà célèbre à l'époque. " * 5).encode("latin-1")
+    assert "château" in decode_bytes(latin)
+    assert decode_bytes(b"\x00\x01\x02binary\x00") is None
+
+
+def test_html_drops_scripts_and_navigation():
+    text, title = html_to_text("<html><head><title>T</title><script>var x=1;</script></head><body>"
+                               "<nav>Home | About</nav><h1>Heading</h1><p>Real paragraph.</p>"
+                               "<footer>(c) 2024</footer></body></html>")
+    assert title == "T" and "Real paragraph." in text and "Heading" in text
+    assert "var x" not in text and "Home" not in text and "2024" not in text
+
+
+def test_jsonl_keeps_good_lines_and_reports_malformed(tmp_path):
+    f = tmp_path / "d.jsonl"
+    f.write_text(json.dumps({"text": PROSE, "title": "A", "url": "u"}) + "\n{broken\n"
+                 + json.dumps({"body": "x"}) + "\n")
+    out = list(read_file(f, "d.jsonl", "text"))
+    docs = [o for o in out if isinstance(o, RawDoc)]
+    drops = [o for o in out if isinstance(o, Drop)]
+    assert len(docs) == 1 and docs[0].metadata == {"title": "A", "url": "u"}
+    assert [(d.source, d.reason) for d in drops] == [("d.jsonl:2", "malformed"), ("d.jsonl:3", "malformed")]
+
+
+def test_parquet_reader(tmp_path):
+    pq.write_table(pa.table({"text": [PROSE, PROSE + " More."], "lang": ["en", "en"]}), tmp_path / "p.parquet")
+    out = list(read_file(tmp_path / "p.parquet", "p.parquet", "text"))
+    assert [o.source for o in out] == ["p.parquet:1", "p.parquet:2"] and out[0].metadata == {"lang": "en"}
+
+
+def make_raw(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "sub").mkdir(parents=True)
+    for i in range(6):
+        (raw / f"doc{i}.txt").write_text(f"Document number {i} about topic {i * 7}. " + PROSE * (1 + i % 2))
+    (raw / "sub/copy.md").write_text("Document number 0 about topic 0. " + PROSE)  # exact duplicate of doc0
+    near = "Document number 1 about topic 7. " + PROSE * 2
+    (raw / "sub/near.txt").write_text(near.replace("Friday", "Saturday"))  # near duplicate of doc1
+    (raw / "empty.txt").write_text("")
+    (raw / "bin.txt").write_bytes(b"\x00\xff\x00\x10" * 100)
+    (raw / "short.txt").write_text("Too short.")
+    (raw / "image.png").write_bytes(b"\x89PNG....")
+    (raw / "dangling.txt").symlink_to(tmp_path / "missing.txt")
+    return raw
+
+
+def test_every_input_is_kept_or_counted_and_duplicates_found(tmp_path):
+    rows, report = build_documents(make_raw(tmp_path), params(), seed=0)
+    assert report["docs_kept"] == 6 == len(rows)
+    assert report["dropped"] == {"binary": 1, "broken_symlink": 1, "empty": 1, "exact_duplicate": 1,
+                                 "near_duplicate": 1, "too_short": 1, "unknown_extension": 1}
+    assert report["files_seen"] == 13
+    kept_sources = {r["source"] for r in rows}
+    assert "doc0.txt" in kept_sources or "sub/copy.md" in kept_sources
+    assert not ({"doc1.txt", "sub/near.txt"} <= kept_sources)
+
+
+def test_ingest_twice_gives_identical_shards(tmp_path):
+    raw = make_raw(tmp_path)
+    digests = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        out.mkdir()
+        run_ingest(raw, out, params(), seed=0)
+        digests.append(hashlib.md5((out / "shard-00000.parquet").read_bytes()).hexdigest())
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["docs"] == 6
+    assert digests[0] == digests[1]

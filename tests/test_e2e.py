@@ -1,0 +1,138 @@
+"""End to end: the whole DVC pipeline in a temp git repo, on a tiny config (a few minutes)."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "model": {"scratch": {"vocab_size": 600, "hidden_size": 32, "layers": 2, "heads": 2, "context": 128,
+                          "pretrain_tokens": 20000}},
+    "tokenize": {"seq_len": 128},
+    "mix": {"tokens": 20000, "qa_epochs": 1.0},
+    "train": {"batch_size": 8, "log_every": 2},
+    "eval": {"limit": 16, "max_new_tokens": 8, "batch_size": 16},
+}
+REQUIRED = ["start.domain_qa.em", "cpt.domain_qa.em", "start.domain_qa.f1", "cpt.domain_qa.f1",
+            "start.replay.ppl", "cpt.replay.ppl", "forgetting.ppl_ratio", "absorption.em_gain",
+            "start.domain_qa_mc.acc", "cpt.domain_qa_mc.acc", "absorption.mc_gain"]
+
+
+def deep_update(d: dict, u: dict) -> dict:
+    for k, v in u.items():
+        d[k] = deep_update(d.get(k, {}), v) if isinstance(v, dict) else v
+    return d
+
+
+def make_repo(dest: Path, overrides: dict) -> Path:
+    """Copy the project as git sees it (tracked + untracked, not ignored) and commit it."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split("\n")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file() and not rel.startswith(("reports/", "dvc.lock")):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    params = deep_update(yaml.safe_load((dest / "params.yaml").read_text()), overrides)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "init"]):
+        subprocess.run(cmd, cwd=dest, check=True, env=env())
+    return dest
+
+
+def env() -> dict:
+    bindir = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", ""), "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def dvc(repo: Path, *args: str) -> str:
+    proc = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=repo, env=env(),
+                          capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{out[-4000:]}"
+    return out
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def lookup(metrics: dict, dotted: str):
+    for part in dotted.split("."):
+        metrics = metrics[part]
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("e2e"), TINY)
+    out = dvc(repo, "repro")
+    assert ran(out) == {"ingest", "model", "qa", "tokenize@domain", "tokenize@qa", "tokenize@replay",
+                        "tokenize@instruct", "mix", "train", "eval@start", "eval@cpt", "report"}
+    return repo
+
+
+def test_full_dag_writes_metrics_and_loadable_model(repo):
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    for key in REQUIRED:
+        assert isinstance(lookup(metrics, key), float), key
+    assert (repo / "reports/report.md").read_text().startswith("# cptpipe report")
+    for png in ("train_loss.png", "qa_by_type.png", "forgetting.png"):
+        assert (repo / "reports/plots" / png).stat().st_size > 5000
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    AutoModelForCausalLM.from_pretrained(repo / "models/cpt")
+    tok = AutoTokenizer.from_pretrained(repo / "models/cpt")
+    text = "The harbour was rebuilt in 1911, and the new quay opened to ships the following spring."
+    assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_report_numbers_equal_lm_eval_raw_results(repo):
+    raw = json.loads((repo / "reports/eval/cpt/results.json").read_text())["results"]
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert metrics["cpt"]["domain_qa"]["em"] == pytest.approx(raw["domain_qa_gen"]["em,none"], abs=1e-6)
+    assert metrics["cpt"]["replay"]["ppl"] == pytest.approx(raw["replay_ppl"]["word_perplexity,none"], rel=1e-6)
+
+
+def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
+    again = dvc(repo, "repro")
+    assert ran(again) == set()
+    dvc(repo, "commit", "-f")  # the first repro's lock into git so experiments branch from it
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env())
+    subprocess.run(["git", "commit", "-qm", "run"], cwd=repo, check=True, env=env())
+    lr = dvc(repo, "exp", "run", "-S", "train.lr=0.0002")
+    assert ran(lr) == {"train", "eval@cpt", "report"}
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
+    dvc(repo, "checkout", "-f")
+    mix = dvc(repo, "exp", "run", "-S", "mix.replay=0.1", "-S", "mix.domain=0.88")
+    assert ran(mix) == {"mix", "train", "eval@cpt", "report"}
+    table = json.loads(dvc(repo, "exp", "show", "--json"))
+    exps = [e for rev in table for e in (rev.get("experiments") or [])]
+    assert len(exps) >= 2
+    md = dvc(repo, "exp", "show", "--md")
+    assert "train.lr" in md and "cpt.domain_qa.em" in md
+
+
+def test_dag_from_a_local_pretrained_directory(repo, tmp_path):
+    local = tmp_path / "my-model"
+    shutil.copytree(repo / "models/start", local)
+    (local / "START.json").unlink()
+    repo2 = make_repo(tmp_path / "repo2", {**TINY, "model": {"name_or_path": str(local)}})
+    out = dvc(repo2, "repro")
+    assert {"model", "train", "eval@start", "eval@cpt", "report"} <= ran(out)
+    pin = json.loads((repo2 / "models/start/MODEL.json").read_text())
+    assert pin["source"] == "local" and len(pin["sha256"]) == 64
+    assert not (repo2 / "models/start/model.safetensors").exists()
+    metrics = json.loads((repo2 / "reports/metrics.json").read_text())
+    assert isinstance(metrics["cpt"]["domain_qa"]["em"], float)
