@@ -122,6 +122,16 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     assert len(exps) >= 2
     md = dvc(repo, "exp", "show", "--md")
     assert "train.lr" in md and "cpt.domain_qa.em" in md
+    from cptpipe.report.compare import compare_markdown
+
+    table = compare_markdown([], cwd=repo)
+    lines = table.splitlines()
+    assert len(lines) >= 2 + 3 and "absorption.mc_gain" in lines[0]
+    assert any("| 0.0002 |" in line for line in lines)  # the lr experiment's row
+    diff = dvc(repo, "metrics", "diff", "HEAD", "--md")
+    assert "cpt.domain_qa.em" in diff or "domain_qa" in diff
+    html = dvc(repo, "plots", "show", "-o", str(repo / "plots_html"))
+    assert (repo / "plots_html" / "index.html").exists(), html
 
 
 def test_dag_from_a_local_pretrained_directory(repo, tmp_path):

@@ -22,9 +22,10 @@ ModelKind = Literal["base", "instruct"]
 Recipe = Literal["cpt", "pit", "pit_final_it", "it_after_cpt"]
 Generator = Literal["rules", "hf", "openai"]
 QAType = Literal["factual", "reasoning", "summarization"]
-MixSchedule = Literal["constant"]
+MixSchedule = Literal["constant", "progressive"]
 LRSchedule = Literal["cosine", "linear", "constant"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+RopeType = Literal["yarn"]
 
 # LR presets by start-model kind (the brief: base 1e-4..5e-4, instruct 2e-5..1e-4).
 LR_PRESETS: dict[str, dict[str, float]] = {
@@ -46,11 +47,18 @@ class ScratchParams:
 
 
 @dataclass
+class RopeScalingParams:
+    type: RopeType = "yarn"  # YaRN (Peng et al. 2023), as in UltraLong / Llama-3.1 context extension
+    factor: float = 2.0  # new context = start context x factor
+
+
+@dataclass
 class ModelParams:
     name_or_path: Optional[str] = None  # null: build the scratch model; else hub id or local dir
     kind: ModelKind = "base"
     revision: Optional[str] = None  # hub revision to pin; null = resolve "main" once
     scratch: ScratchParams = field(default_factory=ScratchParams)
+    rope_scaling: Optional[RopeScalingParams] = None  # context extension applied at train time; null = none
 
 
 @dataclass
@@ -71,15 +79,32 @@ class IngestParams:
 
 
 @dataclass
+class QAEndpointParams:
+    """An OpenAI-compatible chat-completions endpoint (qa.generator: openai)."""
+    base_url: Optional[str] = None  # e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1
+    model: Optional[str] = None  # model name the endpoint serves
+    api_key_env: Optional[str] = "OPENAI_API_KEY"  # NAME of the env var holding the key; null: no auth
+    concurrency: int = 4  # requests in flight at once
+    timeout_s: float = 60.0  # per request
+    max_retries: int = 5  # on 429 / 5xx / timeouts, with exponential backoff
+
+
+@dataclass
 class QAParams:
     generator: Generator = "rules"
     per_doc: int = 8
     types: list[QAType] = field(default_factory=lambda: ["factual", "reasoning", "summarization"])
+    paraphrases: int = 0  # extra paraphrased questions per factual pair, training-split docs only
+    model: Optional[str] = None  # qa.generator: hf — hub id or local save_pretrained dir
+    batch_size: int = 8  # qa.generator: hf — prompts per generate() call
+    max_new_tokens: int = 384  # qa.generator: hf/openai — completion budget per prompt
+    endpoint: QAEndpointParams = field(default_factory=QAEndpointParams)
 
 
 @dataclass
 class TokenizeParams:
     seq_len: int = 256  # packed block length; must be <= the model context
+    batch_rows: int = 1024  # rows per tokenizer call (memory is bounded by one batch)
 
 
 @dataclass
@@ -87,9 +112,14 @@ class MixParams:
     domain: float = 0.92  # token shares of the documents phase; must sum to 1
     replay: float = 0.06
     instruct: float = 0.02
-    tokens: int = 2_000_000  # tokens of the documents phase
+    tokens: Optional[int] = 2_000_000  # tokens of the documents phase; null: use domain_epochs
+    domain_epochs: Optional[float] = None  # alternative to tokens: passes over domain train tokens
     qa_epochs: float = 3.0  # passes over train-split QA in QA phases (pit, it_after_cpt)
     schedule: MixSchedule = "constant"
+    progressive_start: float = 0.5  # progressive: domain share at the start of the documents phase
+    doc_attention_mask: bool = False  # true: no attention across documents packed into one block
+    replay_source: str = "data/replay"  # local folder (txt/jsonl/parquet) or hf:name[:config]@split
+    replay_take: Optional[int] = None  # tokens read from the replay source; null: all (local folders only)
 
 
 @dataclass
@@ -115,6 +145,10 @@ class TrainParams:
     precision: Precision = "auto"
     save_every: int = 0  # steps between resumable checkpoints; 0 = only the final save
     log_every: int = 10
+    eval_every: int = 50  # steps between held-out losses (replay, domain); 0 = only at the end
+    gradient_checkpointing: bool = False  # less activation memory, ~30% more compute
+    compile: bool = False  # torch.compile the model (inductor)
+    accelerate_config: Optional[str] = None  # accelerate config file: the stage runs under `accelerate launch`
 
 
 @dataclass
@@ -126,6 +160,8 @@ class EvalParams:
     batch_size: int = 32
     max_new_tokens: int = 24
     limit: Optional[int] = None  # cap examples per task (quick runs); null = all
+    passkey_lengths: list[int] = field(default_factory=list)  # context lengths (tokens) for the passkey check
+    passkey_samples: int = 20  # passkey examples per length
 
 
 @dataclass
@@ -226,12 +262,18 @@ def _check_ranges(p: Params) -> list[str]:
     if isinstance(p.train.steps, int):
         need(p.train.steps > 0, f"train.steps: must be a positive integer or null, got {p.train.steps}")
     sc = p.model.scratch
+    rope = p.model.rope_scaling
+    if rope is not None and isinstance(rope.factor, float):
+        need(rope.factor > 1.0, f"model.rope_scaling.factor: must be > 1 (the context multiplier), got {rope.factor}")
     if p.model.name_or_path is None and isinstance(p.tokenize.seq_len, int) and isinstance(sc.context, int):
-        need(p.tokenize.seq_len <= sc.context,
+        factor = rope.factor if rope is not None and isinstance(rope.factor, float) else 1.0
+        need(p.tokenize.seq_len <= int(sc.context * factor),
              f"tokenize.seq_len: {p.tokenize.seq_len} is larger than the model context "
-             f"model.scratch.context={sc.context}; lower seq_len or raise context")
+             f"model.scratch.context={sc.context}" + (f" x model.rope_scaling.factor={factor:g}" if rope else "")
+             + "; lower seq_len, raise context or set model.rope_scaling: {type: yarn, factor: N}")
     for key, value, lo in [
         ("tokenize.seq_len", p.tokenize.seq_len, 8), ("mix.tokens", p.mix.tokens, 1),
+        ("tokenize.batch_rows", p.tokenize.batch_rows, 1), ("mix.replay_take", p.mix.replay_take, 1),
         ("train.batch_size", p.train.batch_size, 1), ("train.grad_accum", p.train.grad_accum, 1),
         ("qa.per_doc", p.qa.per_doc, 1), ("model.scratch.vocab_size", sc.vocab_size, 100),
         ("model.scratch.hidden_size", sc.hidden_size, 8), ("model.scratch.layers", sc.layers, 1),
@@ -239,6 +281,7 @@ def _check_ranges(p: Params) -> list[str]:
         ("eval.batch_size", p.eval.batch_size, 1), ("eval.max_new_tokens", p.eval.max_new_tokens, 1),
         ("ingest.min_chars", p.ingest.min_chars, 0), ("ingest.shard_docs", p.ingest.shard_docs, 1),
         ("train.log_every", p.train.log_every, 1), ("train.save_every", p.train.save_every, 0),
+        ("train.eval_every", p.train.eval_every, 0),
     ]:
         if isinstance(value, int):
             need(value >= lo, f"{key}: must be >= {lo}, got {value}")
@@ -253,10 +296,64 @@ def _check_ranges(p: Params) -> list[str]:
         need(0.0 < p.ingest.dedup.near <= 1.0, f"ingest.dedup.near: must be in (0, 1] or null, got {p.ingest.dedup.near}")
     if isinstance(p.train.ewc, float):
         need(p.train.ewc >= 0, f"train.ewc: must be >= 0, got {p.train.ewc}")
+    if isinstance(p.train.accelerate_config, str):
+        need(Path(p.train.accelerate_config).is_file(),
+             f"train.accelerate_config: {p.train.accelerate_config} is not a file; write one with "
+             "`accelerate config --config_file <path>` or set null for one local process")
     if isinstance(p.mix.qa_epochs, float):
         need(p.mix.qa_epochs > 0, f"mix.qa_epochs: must be > 0, got {p.mix.qa_epochs}")
+    problems.extend(_check_mix(p.mix))
     if isinstance(p.qa.types, list):
         need(len(p.qa.types) > 0, "qa.types: list at least one of factual, reasoning, summarization")
+    for key, value, lo in [("qa.paraphrases", p.qa.paraphrases, 0), ("qa.batch_size", p.qa.batch_size, 1),
+                           ("qa.max_new_tokens", p.qa.max_new_tokens, 16),
+                           ("qa.endpoint.concurrency", p.qa.endpoint.concurrency, 1),
+                           ("qa.endpoint.max_retries", p.qa.endpoint.max_retries, 0)]:
+        if isinstance(value, int):
+            need(value >= lo, f"{key}: must be >= {lo}, got {value}")
+    if isinstance(p.qa.endpoint.timeout_s, float):
+        need(p.qa.endpoint.timeout_s > 0, f"qa.endpoint.timeout_s: must be > 0 seconds, got {p.qa.endpoint.timeout_s}")
+    if p.qa.generator == "hf":
+        need(isinstance(p.qa.model, str) and bool(p.qa.model),
+             "qa.model: qa.generator 'hf' needs a hub id or a local save_pretrained directory")
+    if p.qa.generator == "openai":
+        ep = p.qa.endpoint
+        need(isinstance(ep.base_url, str) and ep.base_url.startswith(("http://", "https://")),
+             f"qa.endpoint.base_url: qa.generator 'openai' needs an http(s) URL of an OpenAI-compatible API, got {ep.base_url!r}")
+        need(isinstance(ep.model, str) and bool(ep.model),
+             "qa.endpoint.model: qa.generator 'openai' needs the model name the endpoint serves")
+        need(ep.api_key_env is None or (isinstance(ep.api_key_env, str) and ep.api_key_env.isidentifier()),
+             f"qa.endpoint.api_key_env: the NAME of an environment variable (never the key itself) or null, got a value that is not a variable name")
+    return problems
+
+
+def _check_mix(m: MixParams) -> list[str]:
+    """Budget size (tokens xor domain_epochs), progressive schedule and replay source."""
+    problems = []
+    if (m.tokens is None) == (m.domain_epochs is None):
+        problems.append("mix.tokens / mix.domain_epochs: set exactly one, the other null "
+                        "(e.g. -S mix.tokens=null -S mix.domain_epochs=2)")
+    if isinstance(m.domain_epochs, float):
+        if m.domain_epochs <= 0:
+            problems.append(f"mix.domain_epochs: must be > 0, got {m.domain_epochs}")
+        elif isinstance(m.domain, float) and m.domain <= 0:
+            problems.append("mix.domain_epochs: needs mix.domain > 0 (the budget is domain tokens / mix.domain)")
+    if isinstance(m.progressive_start, float) and not 0.0 <= m.progressive_start <= 1.0:
+        problems.append(f"mix.progressive_start: must be in [0, 1], got {m.progressive_start}")
+    if m.schedule == "progressive" and isinstance(m.progressive_start, float) and isinstance(m.domain, float):
+        if m.progressive_start > m.domain:
+            problems.append(f"mix.progressive_start: {m.progressive_start} is above mix.domain={m.domain}; "
+                            "a progressive schedule ramps the domain share up")
+    if isinstance(m.replay_source, str):
+        if m.replay_source.startswith("hf:"):
+            name, at, split = m.replay_source[3:].rpartition("@")
+            if not (at and name and split):
+                problems.append(f"mix.replay_source: {m.replay_source!r} is not hf:name[:config]@split")
+            if m.replay_take is None:
+                problems.append("mix.replay_take: an hf: replay source is streamed; say how many tokens to take "
+                                "(e.g. 2x mix.tokens x mix.replay)")
+        elif not m.replay_source.strip():
+            problems.append("mix.replay_source: empty; use a local folder or hf:name[:config]@split")
     return problems
 
 

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from cptpipe.data.tokens import TokenSource, encode_documents, encode_pairs, write_token_shard
+from cptpipe.data.tokens import TokenSource
 from cptpipe.mix.build import MixBlocks, build_mix
 from cptpipe.mix.index import pack, sample_source
 from cptpipe.mix.recipes import phase_budgets
 from cptpipe.params import MixParams
-from tests.helpers import replay_texts, tiny_tokenizer
+from tests.helpers import tiny_tokenizer
 
 
 def test_sample_source_hits_budget_exactly_and_skips_heldout():
@@ -37,25 +37,6 @@ def test_phase_budgets_follow_recipes():
     docs = dict(phase_budgets("cpt", mix, 300))["docs"]
     assert docs == {"domain": 920, "replay": 60, "instruct": 20}
     assert dict(phase_budgets("pit", mix, 300))["qa"] == {"qa": 600}
-
-
-@pytest.fixture(scope="module")
-def token_dir(tmp_path_factory):
-    tok = tiny_tokenizer()
-    root = tmp_path_factory.mktemp("tokens")
-    texts = replay_texts(60)
-    docs = [{"split": "heldout" if i % 5 == 0 else "train", "doc_id": f"d{i}"} for i in range(60)]
-    for name in ("domain", "replay"):
-        (root / name).mkdir()
-        write_token_shard(root / name, name, encode_documents(tok, texts), docs, len(tok))
-    qs = [f"What is item {i}?" for i in range(40)]
-    ans = [f" item {i} is a thing" for i in range(40)]
-    for name in ("qa", "instruct"):
-        (root / name).mkdir()
-        meta = [{"split": "heldout" if i % 4 == 0 else "train", "doc_id": f"q{i}"} for i in range(40)]
-        write_token_shard(root / name, name, encode_pairs(tok, [f"Question: {q}\nAnswer:" for q in qs], ans),
-                          meta, len(tok))
-    return root
 
 
 def test_mix_shares_exact_and_deterministic(token_dir, tmp_path):

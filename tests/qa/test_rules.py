@@ -129,3 +129,43 @@ def test_degenerate_inputs_do_not_crash():
     assert generate_pairs("X", "no sentence here", per_doc=8, types=ALL, seed=0) == []
     huge = ("Zanvel Works was founded in 1901 by Orrin Dask. " * 20 + "\n\n") * 2000
     assert len(generate_pairs("Zanvel Works", huge, per_doc=8, types=ALL, seed=0)) <= 8
+
+
+def _sqlite_docs() -> list[tuple[str, str]]:
+    """Real technical prose the rules never saw: SQLite documentation pages (data/replay)."""
+    from cptpipe.data.documents import title_of
+
+    docs = []
+    with open(ROOT / "data/replay/train.jsonl", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if r["id"].startswith("sqlite/"):
+                docs.append((title_of(r["text"], r["id"].split("/")[1]), r["text"]))
+    return docs
+
+
+def test_real_technical_corpus_yields_grounded_pairs():
+    from cptpipe.qa.validate import Candidate, check
+
+    docs = _sqlite_docs()
+    assert len(docs) >= 100
+    kept = 0
+    for title, text in docs:
+        seen: set[str] = set()
+        for p in generate_pairs(title, text, per_doc=8, types=ALL, seed=0):
+            c = Candidate(p.type, p.question, p.answer, p.answer_kind, p.template, "rules", "h")
+            kept += check(c, text, seen) == ""  # grounded: the shared validator keeps it
+    print(f"sqlite docs {len(docs)}: grounded pairs/doc {kept / len(docs):.2f}")
+    assert kept / len(docs) >= 2
+
+
+def test_paraphrases_keep_the_answer_and_differ():
+    from cptpipe.qa.rules import paraphrases
+
+    _, title, text = _corpus()[0]
+    pairs = [p for p in generate_pairs(title, text, per_doc=8, types=ALL, seed=0) if p.type == "factual"]
+    asked = {p.question.lower() for p in pairs}
+    for p in pairs:
+        alts = paraphrases(p, title, 3, asked)
+        assert len(alts) == 3 and p.question not in alts and len(set(alts)) == 3
+        assert not {a.lower() for a in alts} & asked

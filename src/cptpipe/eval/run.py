@@ -22,6 +22,7 @@ METRIC_MAP = [
     (("replay", "ppl"), "replay_ppl", "word_perplexity,none"),
     (("replay", "bits_per_byte"), "replay_ppl", "bits_per_byte,none"),
     (("instruct", "follow"), "instruct_follow", "follow,none"),
+    (("passkey", "acc"), "passkey", "em,none"),
 ]
 
 
@@ -31,10 +32,6 @@ def metrics_from_results(results: dict) -> dict:
     for (group, name), task, key in METRIC_MAP:
         if task in results and key in results[task]:
             out.setdefault(group, {})[name] = round(float(results[task][key]), 6)
-    for group, task in (("domain_qa", "domain_qa_gen"), ("domain_qa_mc", "domain_qa_mc"),
-                        ("domain_qa_seen", "domain_qa_seen"), ("instruct", "instruct_follow")):
-        if group in out and task in results and "n" not in out[group]:
-            pass
     return out
 
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from cptpipe.data.sources import read_instruct, read_replay
 from cptpipe.eval import scoring
+from cptpipe.eval.passkey import passkey_docs
 from cptpipe.params import EvalParams
 from cptpipe.prompts import format_prompt, stop_sequences
 
@@ -110,6 +111,17 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
             "generation_kwargs": {"until": ["Question:"], "max_gen_toks": 2 * params.max_new_tokens, "do_sample": False},
             "process_results": scoring.instruct_results,
             "metric_list": [{"metric": "follow", "aggregation": "mean", "higher_is_better": True}],
+        }
+    if params.passkey_lengths:
+        rows = passkey_docs(tokenizer, list(params.passkey_lengths), params.passkey_samples, seed)
+        _write_jsonl(tasks_dir / "passkey.jsonl", rows)
+        tasks["passkey"] = {
+            **_base("passkey", rel(tasks_dir / "passkey.jsonl")), "output_type": "generate_until",
+            "doc_to_text": "{{prompt}}", "doc_to_target": "{{answer}}",
+            "generation_kwargs": {"until": stop_sequences(), "max_gen_toks": 8, "do_sample": False},
+            "process_results": scoring.qa_gen_results,
+            "metric_list": [{"metric": "em", "aggregation": "mean", "higher_is_better": True},
+                            {"metric": "f1", "aggregation": "mean", "higher_is_better": True}],
         }
     _write_yaml(tasks_dir, tasks)
     return tasks

@@ -21,25 +21,38 @@ def build_mix(tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, s
         if not (tokens_dir / name / "meta.json").exists():
             raise UserError(f"{tokens_dir / name}: no token shard; run `dvc repro tokenize@{name}`")
         sources[name] = TokenSource(tokens_dir / name).row_arrays()
-    qa_train = int(sources["qa"]["length"][sources["qa"]["split"] == "train"].sum())
+    train_tokens = {k: int(v["length"][v["split"] == "train"].sum()) for k, v in sources.items()}
     rng = np.random.default_rng(seed)
     phases = []
-    report = {"recipe": recipe, "seq_len": seq_len, "seed": seed, "phases": []}
-    for i, (phase, budgets) in enumerate(phase_budgets(recipe, mix, qa_train)):
-        table, rep = build_phase(sources, budgets, seq_len, rng)
+    report = {"recipe": recipe, "seq_len": seq_len, "seed": seed, "phases": [],
+              "doc_attention_mask": mix.doc_attention_mask}
+    for i, (phase, budgets) in enumerate(phase_budgets(recipe, mix, train_tokens["qa"], train_tokens["domain"])):
+        table, rep = build_phase(sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start)
         name = f"{i}-{phase}"
         pq.write_table(table, out_dir / f"{name}.parquet")
         phases.append({"name": phase, "file": f"{name}.parquet", "blocks": rep["blocks"], "tokens": rep["tokens"]})
         report["phases"].append({"name": phase, **rep})
-    (out_dir / "phases.json").write_text(json.dumps({"recipe": recipe, "seq_len": seq_len, "phases": phases},
+    (out_dir / "phases.json").write_text(json.dumps({"recipe": recipe, "seq_len": seq_len, "phases": phases,
+                                                     "doc_attention_mask": mix.doc_attention_mask},
                                                     indent=2, sort_keys=True) + "\n")
     return report
 
 
 class MixBlocks:
-    """A torch Dataset over one phase index: block i -> input_ids, labels, position_ids."""
+    """A torch Dataset over one phase index: block i -> input_ids, labels, position_ids.
 
-    def __init__(self, index_file: Path, tokens_dir: Path, seq_len: int, pad_id: int):
+    With doc_attention_mask (default: as recorded in the index's phases.json by mix.doc_attention_mask)
+    each item also has `attention_mask`: a (1, seq_len, seq_len) boolean block-causal mask, True
+    where a token may attend, so no token sees another document of its block. transformers passes
+    a 4D mask to the attention as is; boolean masks need the sdpa (default) or flex attention.
+    """
+
+    def __init__(self, index_file: Path, tokens_dir: Path, seq_len: int, pad_id: int,
+                 doc_attention_mask: bool | None = None):
+        if doc_attention_mask is None:
+            meta = Path(index_file).parent / "phases.json"
+            doc_attention_mask = meta.exists() and bool(json.loads(meta.read_text()).get("doc_attention_mask"))
+        self.doc_attention_mask = doc_attention_mask
         t = pq.read_table(index_file)
         self.block = t.column("block").to_numpy()
         self.source = np.asarray(t.column("source").to_pylist())
@@ -73,9 +86,22 @@ class MixBlocks:
             at += n
         return ids, labels, pos, names
 
+    def documents(self, i: int) -> np.ndarray:
+        """Document number of each position of block i: every segment is one document (a piece that
+        continues from the previous block starts the block), the padding tail is one more."""
+        doc = np.full(self.seq_len, self.bounds[i + 1] - self.bounds[i], np.int64)
+        lengths = self.length[self.bounds[i]:self.bounds[i + 1]]
+        doc[:int(lengths.sum())] = np.repeat(np.arange(len(lengths)), lengths)
+        return doc
+
     def __getitem__(self, i: int):
         import torch
 
         ids, labels, pos, _ = self.arrays(i)
-        return {"input_ids": torch.from_numpy(ids), "labels": torch.from_numpy(labels),
+        item = {"input_ids": torch.from_numpy(ids), "labels": torch.from_numpy(labels),
                 "position_ids": torch.from_numpy(pos)}
+        if self.doc_attention_mask:
+            doc = torch.from_numpy(self.documents(i))
+            causal = torch.ones(self.seq_len, self.seq_len, dtype=torch.bool).tril()
+            item["attention_mask"] = ((doc[:, None] == doc[None, :]) & causal).unsqueeze(0)
+        return item

@@ -72,9 +72,70 @@ def pack(pieces: list[tuple[str, int, int, int]], seq_len: int) -> tuple[pa.Tabl
     return pa.table(cols, schema=SEGMENT_SCHEMA), padding
 
 
-def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.random.Generator
-                ) -> tuple[pa.Table, dict]:
-    """Sample every source of a phase, interleave uniformly at random, pack; return index + report."""
+def ramp_slope(start: float, share: float) -> float:
+    """Slope k of the progressive target share s(x) = min(1, start + k*x), x in [0, 1] through the
+    phase, such that the mean of s is exactly `share` (so the phase totals stay as budgeted)."""
+    if share <= start:
+        return 0.0
+    if 2 * share - start <= 1:
+        return 2 * (share - start)
+    return (1 - start) ** 2 / (2 * (1 - share))  # reaches 1 at x* = 2(1-share)/(1-start), then holds
+
+
+def progressive_order(is_ramp: np.ndarray, lengths: np.ndarray, start: float) -> np.ndarray:
+    """Order pieces so the ramp source's running token count follows the integral of the target share.
+
+    Ramp pieces and the others each keep their (seeded) order; at every step the next piece is a
+    ramp piece when the ramp source is at or behind its target curve, so it tracks the curve to
+    within one piece (<= seq_len tokens) and uses every piece: the totals are exact.
+    """
+    total = int(lengths.sum())
+    ramp_idx, other_idx = np.flatnonzero(is_ramp), np.flatnonzero(~is_ramp)
+    share = float(lengths[ramp_idx].sum()) / total if total else 0.0
+    start = min(start, share)
+    k = ramp_slope(start, share)
+    x_cap = (1 - start) / k if k > 0 else np.inf
+
+    def target(t: float) -> float:  # ramp tokens wanted among the first t tokens
+        x = t / total
+        if x <= x_cap:
+            return total * (start * x + k * x * x / 2)
+        return total * (start * x_cap + k * x_cap * x_cap / 2 + (x - x_cap))
+
+    order = np.empty(len(lengths), np.int64)
+    i = j = placed = ramp_placed = 0
+    for n in range(len(lengths)):
+        if j >= len(other_idx) or (i < len(ramp_idx) and ramp_placed <= target(placed)):
+            order[n] = ramp_idx[i]
+            ramp_placed += int(lengths[ramp_idx[i]])
+            i += 1
+        else:
+            order[n] = other_idx[j]
+            j += 1
+        placed += int(lengths[order[n]])
+    return order
+
+
+def share_by_tenth(table: pa.Table, source: str) -> list[float]:
+    """Share of `source` tokens in each tenth of a phase's blocks (the schedule as it really is)."""
+    blocks = table.column("block").to_numpy()
+    if not len(blocks):
+        return []
+    tenth = np.minimum(blocks * 10 // (int(blocks[-1]) + 1), 9)
+    length = table.column("length").to_numpy()
+    mine = np.asarray(table.column("source").to_pylist()) == source
+    all_t = np.bincount(tenth, weights=length, minlength=10)
+    src_t = np.bincount(tenth, weights=length * mine, minlength=10)
+    return [round(float(a / b), 4) if b else 0.0 for a, b in zip(src_t, all_t)]
+
+
+def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.random.Generator,
+                schedule: str = "constant", progressive_start: float = 0.5) -> tuple[pa.Table, dict]:
+    """Sample every source of a phase, order the pieces, pack; return index + report.
+
+    constant: pieces of all sources interleaved uniformly at random. progressive (phases with domain
+    and another source): the domain share ramps from progressive_start (see progressive_order).
+    """
     pieces: list[tuple[str, int, int, int]] = []
     report: dict = {"sources": {}}
     for name in sorted(budgets):
@@ -90,11 +151,22 @@ def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.ra
         report["sources"][name] = {"requested": budgets[name], "used": int(s.lengths.sum()),
                                    "available": s.eligible_tokens, "repeats": round(s.repeats, 4)}
     order = rng.permutation(len(pieces))
+    progressive = schedule == "progressive" and "domain" in budgets and len(budgets) > 1
+    if progressive:
+        shuffled = [pieces[i] for i in order]
+        is_domain = np.array([p[0] == "domain" for p in shuffled], bool)
+        lengths = np.array([p[2] for p in shuffled], np.int64)
+        order = order[progressive_order(is_domain, lengths, progressive_start)]
     table, padding = pack([pieces[i] for i in order], seq_len)
     total = sum(v["used"] for v in report["sources"].values())
+    requested = sum(v["requested"] for v in report["sources"].values())
     for v in report["sources"].values():
         v["share"] = round(v["used"] / total, 6) if total else 0.0
+        v["share_requested"] = round(v["requested"] / requested, 6) if requested else 0.0
     n_blocks = int(table.column("block").to_numpy()[-1]) + 1 if table.num_rows else 0
-    report.update(tokens=total, blocks=n_blocks, padding_tokens=padding,
-                  padding_fraction=round(padding / max(1, n_blocks * seq_len), 6))
+    report.update(tokens=total, requested_tokens=requested, blocks=n_blocks, padding_tokens=padding,
+                  padding_fraction=round(padding / max(1, n_blocks * seq_len), 6),
+                  schedule="progressive" if progressive else "constant")
+    if "domain" in budgets:
+        report["domain_share_by_tenth"] = share_by_tenth(table, "domain")
     return table, report

@@ -15,13 +15,22 @@ RECIPES: dict[str, tuple[str, ...]] = {
 FINAL_IT_INSTRUCT = 0.1  # share of instruction tokens in the closing instruction-tuning pass
 
 
-def phase_budgets(recipe: str, mix: MixParams, qa_train_tokens: int) -> list[tuple[str, dict[str, int]]]:
+def docs_tokens(mix: MixParams, domain_train_tokens: int) -> int:
+    """Tokens of the documents phase: mix.tokens, or mix.domain_epochs passes over the domain's
+    train tokens (the phase total then follows from mix.domain so the shares stay as requested)."""
+    if mix.domain_epochs is None:
+        return int(mix.tokens)
+    return int(round(mix.domain_epochs * domain_train_tokens / mix.domain))
+
+
+def phase_budgets(recipe: str, mix: MixParams, qa_train_tokens: int, domain_train_tokens: int = 0
+                  ) -> list[tuple[str, dict[str, int]]]:
     """[(phase, {source: tokens})] for a recipe; QA phases size by mix.qa_epochs over train QA."""
     out = []
     for phase in RECIPES[recipe]:
         if phase == "docs":
             shares = {"domain": mix.domain, "replay": mix.replay, "instruct": mix.instruct}
-            budgets = _split_exact(mix.tokens, shares)
+            budgets = _split_exact(docs_tokens(mix, domain_train_tokens), shares)
         elif phase == "qa":
             budgets = {"qa": int(round(mix.qa_epochs * qa_train_tokens))}
         else:  # final_it: one pass over train QA with a little instruction data

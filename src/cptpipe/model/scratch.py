@@ -21,6 +21,21 @@ def scratch_config(p: ScratchParams, tokenizer) -> LlamaConfig:
     )
 
 
+def apply_rope_scaling(config, rope) -> None:
+    """Context extension (YaRN, Peng et al. 2023): scale RoPE by rope.factor over the trained context.
+
+    The config's max_position_embeddings (the context the model was trained at) becomes the
+    original context of the scaling; the new context is factor times longer. Applied to the start
+    model at train time, so `models/start` (and eval@start) stay the unscaled model.
+    """
+    original = config.max_position_embeddings
+    base = dict(getattr(config, "rope_parameters", None) or {})
+    theta = base.get("rope_theta", getattr(config, "rope_theta", 10000.0))
+    config.rope_parameters = {"rope_type": rope.type, "factor": float(rope.factor), "rope_theta": theta,
+                              "original_max_position_embeddings": original}
+    config.max_position_embeddings = int(original * rope.factor)
+
+
 def build_scratch_model(p: ScratchParams, tokenizer, seed: int) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     model = LlamaForCausalLM(scratch_config(p, tokenizer))

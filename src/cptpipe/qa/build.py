@@ -1,89 +1,249 @@
-"""The qa stage: documents -> validated, traceable QA rows, split by document."""
+"""The qa stage: documents -> validated, traceable QA rows, split by document.
+
+Every generator (rules, hf, openai) yields candidates per document; one validator keeps or drops
+each with a reason; rows carry the document's ingest split, so held-out documents only ever give
+held-out pairs. Paraphrases (qa.paraphrases) are added for training-split documents only.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
-import string
+import time
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pyarrow as pa
-from cptpipe.progress import bar
+import pyarrow.parquet as pq
 
+from cptpipe.io import atomic_dir
 from cptpipe.params import QAParams
-from cptpipe.qa import rules
+from cptpipe.progress import bar
+from cptpipe.qa import cache as qa_cache
+from cptpipe.qa import llm, rules
+from cptpipe.qa.validate import Candidate, check, norm_tokens, supported  # noqa: F401 - re-exported
 
 QA_SCHEMA = pa.schema([
     ("qa_id", pa.string()), ("doc_id", pa.string()), ("split", pa.string()), ("title", pa.string()),
     ("type", pa.string()), ("question", pa.string()), ("answer", pa.string()),
     ("answer_kind", pa.string()), ("template", pa.string()), ("generator", pa.string()),
-    ("prompt_hash", pa.string()),
+    ("prompt_hash", pa.string()), ("paraphrase_of", pa.string()),
 ])
-
-MAX_QUESTION_CHARS = 400
-MAX_ANSWER_CHARS = 600
-_PUNCT = str.maketrans("", "", string.punctuation)
+SPLITS = ("train", "heldout")
 
 
-def norm_tokens(s: str) -> list[str]:
-    return s.lower().translate(_PUNCT).split()
-
-
-def supported(answer: str, text: str) -> bool:
-    """Factual answers must appear in the document (normalized token sequence)."""
-    a = " ".join(norm_tokens(answer))
-    return bool(a) and f" {a} " in f" {' '.join(norm_tokens(text))} "
-
-
-def validate(pair: rules.QAPair, text: str, seen: set[str]) -> str:
-    """'' to keep, else the drop reason."""
-    q, a = pair.question.strip(), pair.answer.strip()
-    if not q or not a:
-        return "empty"
-    if len(q) > MAX_QUESTION_CHARS or len(a) > MAX_ANSWER_CHARS:
-        return "too_long"
-    if pair.type == "factual" and not supported(a, text):
-        return "unsupported"
-    key = re.sub(r"\s+", " ", q.lower())
-    if key in seen:
-        return "duplicate_question"
-    seen.add(key)
-    return ""
-
-
-def build_qa(docs: pa.Table, params: QAParams, seed: int) -> tuple[list[dict], dict]:
-    """QA rows for every document (split carried from ingest) and the stage report."""
-    if params.generator != "rules":
-        from cptpipe.errors import UserError
-
-        raise UserError(f"qa.generator: {params.generator!r} is not available in this build yet; use 'rules'")
-    rows: list[dict] = []
-    dropped: Counter = Counter()
-    kept_by_type: Counter = Counter()
-    per_doc: dict[str, int] = defaultdict(int)
-    for doc in bar(docs.to_pylist(), desc="qa: rules", unit="doc"):
-        seen: set[str] = set()
+# --- generators: docs -> candidates per doc ---------------------------------------------------
+def _rules(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list[Candidate]]:
+    out = []
+    for doc in bar(docs, desc="qa: rules", unit="doc"):
         pairs = rules.generate_pairs(doc["title"], doc["text"], per_doc=params.per_doc,
                                      types=list(params.types), seed=seed)
-        for i, pair in enumerate(pairs):
-            reason = validate(pair, doc["text"], seen)
-            if reason:
-                dropped[reason] += 1
+        asked = {p.question.lower() for p in pairs}
+        cands = []
+        for p in pairs:
+            paras = ()
+            if params.paraphrases and p.type == "factual" and doc["split"] == "train":
+                paras = tuple(rules.paraphrases(p, doc["title"], params.paraphrases, asked))
+                asked |= {q.lower() for q in paras}
+            cands.append(Candidate(p.type, p.question, p.answer, p.answer_kind, p.template, "rules",
+                                   hashlib.sha256(p.template.encode()).hexdigest()[:12], paras))
+        out.append(cands)
+    return out
+
+
+def _requests(docs: list[dict], params: QAParams, settings: str) -> list[llm.Request]:
+    reqs = []
+    for i, doc in enumerate(docs):
+        k = params.paraphrases if doc["split"] == "train" else 0  # held-out docs never get paraphrases
+        for qtype, n in llm.quotas(params.per_doc, list(params.types)).items():
+            kk = k if qtype == "factual" else 0
+            reqs.append(llm.Request(i, qtype, llm.render(qtype, n, kk, doc["title"], doc["text"]),
+                                    llm.prompt_hash(qtype, n, kk, settings)))
+    return reqs
+
+
+def _collect(docs, reqs, replies: dict[int, str], params: QAParams, generator: str, stats: dict):
+    out: list[list[Candidate]] = [[] for _ in docs]
+    for j, req in enumerate(reqs):
+        k = params.paraphrases if docs[req.doc_index]["split"] == "train" else 0
+        cands = llm.candidates(replies[j], req.type, generator, req.prompt_hash, k)
+        if cands is None:
+            stats["parse_errors"][req.type] += 1
+            continue
+        out[req.doc_index].extend(cands)
+    return out
+
+
+def _hf(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list[Candidate]]:
+    import torch
+
+    from cptpipe.errors import UserError
+    from cptpipe.qa import hf
+
+    torch.manual_seed(seed)
+    model, tok, device = hf.load(params.model)
+    context = hf.context_of(model, tok)
+    budget = context - params.max_new_tokens
+    if budget < 32:
+        raise UserError(f"qa.max_new_tokens: {params.max_new_tokens} leaves {budget} prompt tokens in the "
+                        f"{context}-token context of qa.model {params.model!r}; lower qa.max_new_tokens")
+    settings = f"hf;greedy;max_new_tokens={params.max_new_tokens}"
+    reqs = _requests(docs, params, settings)
+    texts = []
+    for r in reqs:
+        doc = docs[r.doc_index]
+        n = llm.quotas(params.per_doc, list(params.types))[r.type]
+        k = params.paraphrases if (doc["split"] == "train" and r.type == "factual") else 0
+        texts.append(hf.fit_document(
+            lambda d, r=r, n=n, k=k, doc=doc: hf.chat_text(llm.render(r.type, n, k, doc["title"], d), tok),
+            doc["text"][:llm.MAX_DOC_CHARS], tok, budget))
+    # Longest first: similar lengths share a batch (less padding), and an OOM shows up at once.
+    order = sorted(range(len(texts)), key=lambda j: -len(texts[j]))
+    replies: dict[int, str] = {}
+    for start in bar(range(0, len(order), params.batch_size), desc=f"qa: hf ({device})", unit="batch"):
+        idx = order[start:start + params.batch_size]
+        for j, reply in zip(idx, hf.generate(model, tok, device, [texts[j] for j in idx],
+                                             params.max_new_tokens, budget)):
+            replies[j] = reply
+    stats.update(model=params.model, device=device, requests=len(reqs))
+    return _collect(docs, reqs, replies, params, "hf", stats)
+
+
+def _openai(docs: list[dict], params: QAParams, seed: int, stats: dict, cache_dir: Path) -> list[list[Candidate]]:
+    from cptpipe.qa.endpoint import ChatClient, run_requests
+
+    ep = params.endpoint
+    client = ChatClient(ep, params.max_new_tokens)
+    reqs = _requests(docs, params, client.settings())
+    cache = qa_cache.ReplyCache(cache_dir)
+    hashes = [qa_cache.doc_hash(d["title"], d["text"]) for d in docs]
+    replies: dict[int, str] = {}
+    todo = []
+    for j, r in enumerate(reqs):
+        hit = cache.get(hashes[r.doc_index], r.prompt_hash, ep.model)
+        if hit is None:
+            todo.append((j, r))
+        else:
+            replies[j] = hit
+
+    class _Job:  # what run_requests hands back to on_reply
+        def __init__(self, j, r):
+            self.j, self.req, self.prompt = j, r, r.prompt
+
+    def on_reply(job, reply: str) -> None:
+        cache.put(hashes[job.req.doc_index], job.req.prompt_hash, ep.model, reply)
+        replies[job.j] = reply
+
+    stats.update(model=ep.model, requests=len(reqs), cache_hits=len(reqs) - len(todo))
+    with bar(total=len(todo), desc="qa: openai", unit="req") as progress:
+        try:
+            run_requests(client, [_Job(j, r) for j, r in todo], on_reply, ep.concurrency, progress)
+        finally:
+            stats["retries"] = client.retries
+    return _collect(docs, reqs, replies, params, "openai", stats)
+
+
+# --- validation and rows ----------------------------------------------------------------------
+def build_qa(docs_table: pa.Table, params: QAParams, seed: int,
+             cache_dir: str | Path | None = None) -> tuple[list[dict], dict]:
+    """QA rows for every document (split carried from ingest) and the stage report."""
+    t0 = time.time()
+    docs = docs_table.to_pylist()
+    stats: dict = {"parse_errors": Counter()}
+    if params.generator == "rules":
+        cands = _rules(docs, params, seed, stats)
+    elif params.generator == "hf":
+        cands = _hf(docs, params, seed, stats)
+    elif params.generator == "openai":
+        cands = _openai(docs, params, seed, stats, Path(cache_dir) if cache_dir else qa_cache.default_dir())
+    else:
+        from cptpipe.errors import UserError
+
+        raise UserError(f"qa.generator: {params.generator!r} is not allowed; use one of 'rules', 'hf', 'openai'")
+
+    rows: list[dict] = []
+    dropped: dict[str, Counter] = defaultdict(Counter)
+    kept: Counter = Counter()
+    per_doc: Counter = Counter()
+    paraphrase_rows = 0
+    heldout_facts: set[tuple] = set()
+    # Held-out documents first: a training document that restates a held-out fact (a company
+    # article giving its founder's birth year) must not train the very question held out.
+    order = sorted(range(len(docs)), key=lambda i: docs[i]["split"] != "heldout")
+    for doc, doc_cands in ((docs[i], cands[i]) for i in order):
+        seen: set[str] = set()
+        n = 0
+        for c in doc_cands:
+            if n >= params.per_doc:
+                dropped[c.type]["over_per_doc"] += 1
                 continue
-            kept_by_type[pair.type] += 1
-            per_doc[doc["doc_id"]] += 1
-            rows.append({
-                "qa_id": f"{doc['doc_id']}-{i:02d}", "doc_id": doc["doc_id"], "split": doc["split"],
-                "title": doc["title"], "type": pair.type, "question": pair.question.strip(),
-                "answer": pair.answer.strip(), "answer_kind": pair.answer_kind, "template": pair.template,
-                "generator": "rules", "prompt_hash": hashlib.sha256(pair.template.encode()).hexdigest()[:12],
-            })
-    counts = list(per_doc.values()) + [0] * (docs.num_rows - len(per_doc))
-    report = {
-        "generator": params.generator, "docs": docs.num_rows, "pairs": len(rows),
-        "pairs_per_doc": round(sum(counts) / max(1, len(counts)), 3),
-        "docs_without_pairs": docs.num_rows - len(per_doc),
-        "kept_by_type": dict(sorted(kept_by_type.items())), "dropped": dict(sorted(dropped.items())),
-        "by_split": dict(Counter(r["split"] for r in rows)),
+            reason = check(c, doc["text"], seen)
+            if not reason and c.type != "summarization":
+                key = _fact_key(c.question, c.answer)
+                if doc["split"] == "heldout":
+                    heldout_facts.add(key)
+                elif key in heldout_facts:
+                    reason = "heldout_overlap"
+            if reason:
+                dropped[c.type][reason] += 1
+                continue
+            qa_id = f"{doc['doc_id']}-{n:02d}"
+            n += 1
+            kept[c.type] += 1
+            rows.append(_row(doc, c, qa_id, c.question, c.template, None))
+            if doc["split"] != "train":
+                continue  # paraphrases are training signal: never for held-out documents
+            for m, q in enumerate(c.paraphrases[: params.paraphrases]):
+                para = Candidate(c.type, q, c.answer, c.answer_kind, c.template, c.generator, c.prompt_hash)
+                reason = check(para, doc["text"], seen)
+                if reason:
+                    dropped["paraphrase"][reason] += 1
+                    continue
+                paraphrase_rows += 1
+                rows.append(_row(doc, para, f"{qa_id}p{m}", q, c.template + "+para", qa_id))
+        per_doc[doc["doc_id"]] = n
+    for qtype, count in stats.pop("parse_errors").items():
+        dropped[qtype]["parse_error"] += count
+    return rows, _report(docs, rows, params, kept, dropped, per_doc, paraphrase_rows, stats, time.time() - t0)
+
+
+def _fact_key(question: str, answer: str) -> tuple:
+    """Answer plus the names the question mentions: two wordings of one fact share it."""
+    names = frozenset(re.findall(r"(?<!^)\b[A-Z][\w'’\-]+", question.strip()))
+    return " ".join(norm_tokens(answer)), names
+
+
+def _row(doc: dict, c: Candidate, qa_id: str, question: str, template: str, paraphrase_of: str | None) -> dict:
+    return {"qa_id": qa_id, "doc_id": doc["doc_id"], "split": doc["split"], "title": doc["title"],
+            "type": c.type, "question": question.strip(), "answer": c.answer.strip(), "answer_kind": c.answer_kind,
+            "template": template, "generator": c.generator, "prompt_hash": c.prompt_hash,
+            "paraphrase_of": paraphrase_of}
+
+
+def _report(docs, rows, params, kept, dropped, per_doc, paraphrase_rows, stats, seconds) -> dict:
+    by_split_docs = Counter(d["split"] for d in docs)
+    originals = Counter(d["split"] for d in docs for _ in range(per_doc[d["doc_id"]]))
+    total_dropped = Counter()
+    for reasons in dropped.values():
+        total_dropped.update(reasons)
+    return {
+        "generator": params.generator, "docs": len(docs), "pairs": len(rows),
+        "paraphrase_rows": paraphrase_rows,
+        "pairs_per_doc": round(sum(per_doc.values()) / max(1, len(docs)), 3),
+        "pairs_per_doc_by_split": {s: round(originals[s] / by_split_docs[s], 3) for s in sorted(by_split_docs)},
+        "docs_without_pairs": sum(1 for d in docs if per_doc[d["doc_id"]] == 0),
+        "kept_by_type": dict(sorted(kept.items())),
+        "dropped": dict(sorted(total_dropped.items())),
+        "dropped_by_type": {t: dict(sorted(r.items())) for t, r in sorted(dropped.items())},
+        "by_split": dict(sorted(Counter(r["split"] for r in rows).items())),
+        "generation": {k: v for k, v in sorted(stats.items())},
+        "seconds": round(seconds, 2),
     }
-    return rows, report
+
+
+def write_qa(rows: list[dict], out_dir: str | Path) -> None:
+    """data/qa/{train,heldout}.parquet, all-or-nothing."""
+    with atomic_dir(out_dir) as tmp:
+        for split in SPLITS:
+            part = [r for r in rows if r["split"] == split]
+            pq.write_table(pa.Table.from_pylist(part, schema=QA_SCHEMA), Path(tmp) / f"{split}.parquet")

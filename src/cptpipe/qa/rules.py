@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+from cptpipe.qa import technical
+
 QA_TYPES = ("factual", "reasoning", "summarization")
 
 MAX_CHARS = 200_000  # longer documents are mined from their head only: bounded time per document
@@ -27,6 +29,7 @@ class QAPair:
     answer: str  # short, literally supported by the document text for factual items
     answer_kind: str  # "year" | "number" | "place" | "person" | "org" | "entity" | "text" | "event"
     template: str  # template id, e.g. "factual/born_year/2"
+    alternates: tuple[str, ...] = ()  # other phrasings of the same question (for qa.paraphrases)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,8 @@ def _paragraphs(text: str) -> list[list[str]]:
     for block in re.split(r"\n\s*\n", text):
         lines = [ln.strip() for ln in block.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         prose = re.sub(r"\s+", " ", " ".join(re.sub(r"^[-*+>|]\s*", "", ln) for ln in lines)).strip()
-        prose = re.sub(r"[*_`]+", "", prose)
+        # Emphasis markup goes; underscores inside identifiers (sqlite3_open) stay.
+        prose = re.sub(r"[*`]+|(?<!\w)_+|_+(?!\w)", "", prose)
         if prose:
             sents: list[str] = []
             for piece in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])", prose):
@@ -389,6 +393,22 @@ def _facts(paras: list[list[str]], title: str) -> list[_Fact]:
     return facts
 
 
+def _technical_facts(paras: list[list[str]], title: str, known: set, cloze: int) -> list[_Fact]:
+    """Facts of technical prose, plus `cloze` fill-in-the-blank items when patterns found too few."""
+    topic = technical.topic_of(paras, title)
+    out = []
+    for para in paras:
+        for sent in para:
+            for f in technical.sentence_facts(sent, topic):
+                if (f.subject, f.answer.lower()) not in known:
+                    known.add((f.subject, f.answer.lower()))
+                    out.append(_Fact(f.rel, f.subject, f.answer, f.kind, f.questions))
+    if cloze > len(out):
+        out += [_Fact(f.rel, f.subject, f.answer, f.kind, f.questions)
+                for f in technical.cloze_items(paras, topic, cloze - len(out))]
+    return out
+
+
 # --- item builders ----------------------------------------------------------------------------
 def _factual(facts: list[_Fact], rng: random.Random) -> list[QAPair]:
     """One pair per distinct fact first (template drawn at random), then the other paraphrases."""
@@ -397,7 +417,8 @@ def _factual(facts: list[_Fact], rng: random.Random) -> list[QAPair]:
         order = list(range(len(f.questions)))
         rng.shuffle(order)
         rel = f.rel.split("/")[0]
-        pairs = [QAPair("factual", f.questions[i], f.answer, f.kind, f"factual/{rel}/{i}") for i in order]
+        pairs = [QAPair("factual", f.questions[i], f.answer, f.kind, f"factual/{rel}/{i}",
+                        tuple(f.questions[j] for j in order if j != i)) for i in order]
         first.append(pairs[0])
         rest.extend(pairs[1:])
     rng.shuffle(first)
@@ -449,6 +470,26 @@ def _summaries(paras: list[list[str]], title: str) -> list[QAPair]:
     return out
 
 
+# Question-level rewrites for paraphrases beyond a fact's own templates: the same question asked
+# in other words, so a fact is seen several ways (Knowledge-Instruct, arXiv 2504.05571).
+_REWRITES = ("Answer briefly: {q}", "Quick question: {q}", "Do you know this? {q}",
+             "Tell me, from what you have read: {q}", "Here is a question about {t}. {q}",
+             "Answer with a short phrase. {q}")
+
+
+def paraphrases(pair: QAPair, title: str, k: int, exclude: set[str] = frozenset()) -> list[str]:
+    """Up to k other questions with the same answer: the fact's other templates, then rewrites."""
+    q = pair.question
+    # The question keeps its capital after a colon: lowercasing would also lowercase a leading name.
+    cands = list(pair.alternates) + [r.format(q=q, t=title)
+                                     for r in _REWRITES if title or "{t}" not in r]
+    out: list[str] = []
+    for c in cands:
+        if len(out) < k and c.lower() not in exclude and c not in out and c != q:
+            out.append(c)
+    return out
+
+
 def generate_pairs(title: str, text: str, *, per_doc: int, types: Sequence[str], seed: int) -> list[QAPair]:
     """Deterministic for the same inputs; at most per_doc pairs; mixes the requested types."""
     unknown = [t for t in types if t not in QA_TYPES]
@@ -460,6 +501,8 @@ def generate_pairs(title: str, text: str, *, per_doc: int, types: Sequence[str],
         return []
     rng = random.Random(f"{seed}\x00{title}\x00{len(text)}")
     facts = _facts(paras, title)
+    facts += _technical_facts(paras, title, {(f.subject, f.answer.lower()) for f in facts},
+                              cloze=max(0, per_doc // 2 - len(facts)) if "factual" in types else 0)
     pools = {"factual": _factual(facts, rng) if "factual" in types else [],
              "reasoning": _reasoning(facts, rng) if "reasoning" in types else [],
              "summarization": _summaries(paras, title) if "summarization" in types else []}

@@ -51,8 +51,8 @@ def build_report(reports: Path, plots_dir: Path) -> tuple[dict, str]:
             qa_groups.setdefault(f"MC {t}", {})[which] = v
         for t, v in accuracy_by_type(reports / f"eval/{which}/samples_domain_qa_gen.jsonl", "f1").items():
             qa_groups.setdefault(f"F1 {t}", {})[which] = v
-    plot_bars(qa_groups, "Held-out domain QA by question type (MC chance = 0.25)", "accuracy / F1",
-              plots_dir / "qa_by_type.png")
+    plot_bars(qa_groups, "Held-out domain QA by question type", "MC accuracy / generation token F1",
+              plots_dir / "qa_by_type.png", chance=0.25)
     forget = {}
     for label, group, key in (("replay bits/byte", "replay", "bits_per_byte"),
                               ("instruction follow", "instruct", "follow")):

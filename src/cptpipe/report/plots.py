@@ -39,7 +39,8 @@ def plot_loss(loss_tsv: Path, phases: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
-def plot_bars(groups: dict[str, dict[str, float]], title: str, ylabel: str, out: Path) -> None:
+def plot_bars(groups: dict[str, dict[str, float]], title: str, ylabel: str, out: Path,
+              chance: float | None = None) -> None:
     """groups: {category: {"start": v, "cpt": v}} as side-by-side bars."""
     cats = list(groups)
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(cats) + 2), 4.5))
@@ -49,6 +50,8 @@ def plot_bars(groups: dict[str, dict[str, float]], title: str, ylabel: str, out:
         bars = ax.bar([i + (j - 0.5) * width for i in range(len(cats))], vals, width, label=which,
                       color="tab:gray" if which == "start" else "tab:orange")
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
+    if chance is not None:
+        ax.axhline(chance, color="black", ls=":", lw=1, label=f"MC chance ({chance:g})")
     ax.set_xticks(range(len(cats)), cats)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

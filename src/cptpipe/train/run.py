@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from cptpipe.data.tokens import TokenSource
+from cptpipe.errors import UserError
 from cptpipe.mix.build import MixBlocks
-from cptpipe.model.scratch import pack_stream
-from cptpipe.model.start import PIN_FILE, load_model, load_tokenizer
-from cptpipe.params import Params, resolve_lr
+from cptpipe.model.scratch import apply_rope_scaling, pack_stream
+from cptpipe.model.start import PIN_FILE, load_tokenizer, model_location
+from cptpipe.params import Params, resolve_lr, to_dict
+from cptpipe.train import checkpoint
 from cptpipe.train.ewc import EWCPenalty
-from cptpipe.train.loop import LoopConfig, Phase, resolve_precision, train_phases
+from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, process_state, resolve_precision, train_phases
 
 EWC_BLOCKS = 32
+EVAL_BLOCKS = 16  # held-out blocks per source for the eval curves (cheap: a few forward passes)
 
 
 def start_kind(start_dir: Path, default: str) -> str:
@@ -47,29 +51,83 @@ def apply_lora(model, lora):
     return get_peft_model(model, cfg)
 
 
-def replay_batches(tokens_dir: Path, seq_len: int, n_blocks: int, batch: int, seed: int):
-    src = TokenSource(tokens_dir / "replay")
+def load_start(start_dir: Path, rope_scaling, seq_len: int):
+    """The start model, with model.rope_scaling applied to its config before the weights load."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    where, rev = model_location(start_dir)
+    config = AutoConfig.from_pretrained(where, revision=rev)
+    if rope_scaling is not None:
+        apply_rope_scaling(config, rope_scaling)
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is not None and seq_len > limit:
+        raise UserError(f"tokenize.seq_len={seq_len} exceeds the start model's context {limit}; lower it, or set "
+                        f"model.rope_scaling: {{type: yarn, factor: {math.ceil(seq_len / limit)}}}")
+    return AutoModelForCausalLM.from_pretrained(where, revision=rev, config=config, dtype=torch.float32)
+
+
+def packed_rows(tokens_dir: Path, source: str, split: str, seq_len: int, n_blocks: int, seed: int) -> np.ndarray | None:
+    """Up to n_blocks blocks of one source's rows of one split, joined in a seeded order."""
+    if not (tokens_dir / source / "meta.json").exists():
+        return None
+    src = TokenSource(tokens_dir / source)
     rows = src.row_arrays()
     lists = [src.tokens[o:o + n].astype(np.int64).tolist()
-             for o, n, s in zip(rows["offset"], rows["length"], rows["split"]) if s == "train"]
-    blocks = torch.as_tensor(pack_stream(lists, int(src.tokens[rows["offset"][0] + rows["length"][0] - 1]),
-                                         seq_len, n_blocks * seq_len, seed))
+             for o, n, s in zip(rows["offset"], rows["length"], rows["split"]) if s == split]
+    if not lists:
+        return None
+    eos = lists[0][-1]  # every row ends with EOS; pack_stream re-adds one between rows
+    lists = [t[:-1] for t in lists]
+    n_tokens = min(n_blocks * seq_len, sum(len(t) + 1 for t in lists))
+    return pack_stream(lists, eos, seq_len, n_tokens, seed)
+
+
+def replay_batches(tokens_dir: Path, seq_len: int, n_blocks: int, batch: int, seed: int):
+    blocks = torch.as_tensor(packed_rows(tokens_dir, "replay", "train", seq_len, n_blocks, seed))
     return [{"input_ids": b, "labels": b} for b in blocks.split(batch)]
 
 
+def eval_sets(tokens_dir: Path, seq_len: int, seed: int) -> dict[str, ArrayBlocks]:
+    """Held-out replay (forgetting) and held-out domain documents (absorption), never trained on."""
+    out = {}
+    for source in ("replay", "domain"):
+        blocks = packed_rows(tokens_dir, source, "heldout", seq_len, EVAL_BLOCKS, seed)
+        if blocks is not None:
+            out[source] = ArrayBlocks(blocks)
+    return out
+
+
+def phase_sources(data: MixBlocks) -> dict[str, int]:
+    """Tokens per source in one phase index (what the phase really trains on)."""
+    names, inverse = np.unique(data.source, return_inverse=True)
+    return {str(n): int(data.length[inverse == i].sum()) for i, n in enumerate(names)}
+
+
+def checkpoint_dir(params: Params, root: Path, start_dir: Path, mix_dir: Path, tokens_dir: Path) -> Path:
+    extra = {"model.kind": params.model.kind, "model.rope_scaling": to_dict(params.model).get("rope_scaling")}
+    return root / checkpoint.fingerprint(to_dict(params.train), seed=params.seed, extra=extra,
+                                         start_dir=start_dir, mix_dir=mix_dir, tokens_dir=tokens_dir)
+
+
 def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, out_dir: Path,
-              live_dir: Path) -> dict:
+              live_dir: Path, ckpt_root: Path | None = Path("checkpoints/train")) -> dict:
+    """Train the recipe's phases; on the main process write out_dir, live_dir curves and summary.json.
+
+    With train.save_every > 0, checkpoints go to ckpt_root/<fingerprint>/ and a rerun resumes
+    from the newest; they are deleted once the final model is saved.
+    """
     from dvclive import Live
 
     t = params.train
+    main = process_state().is_main_process
     kind = start_kind(start_dir, params.model.kind)
     lr = resolve_lr(t, kind)
-    if lr.warning:
+    if lr.warning and main:
         print(f"warning: {lr.warning}")
-    tok = load_tokenizer(start_dir)
-    model = load_model(start_dir)
     meta = json.loads((mix_dir / "phases.json").read_text())
     seq_len = meta["seq_len"]
+    tok = load_tokenizer(start_dir)
+    model = load_start(start_dir, params.model.rope_scaling, seq_len)
     datasets = [MixBlocks(mix_dir / ph["file"], tokens_dir, seq_len, tok.pad_token_id) for ph in meta["phases"]]
     steps = steps_per_phase([len(d) for d in datasets], t.batch_size * t.grad_accum, t.steps)
     phases = [Phase(ph["name"], d, s, lr.lr) for ph, d, s in zip(meta["phases"], datasets, steps)]
@@ -80,20 +138,25 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
         ewc_seconds = penalty.seconds
     if t.lora is not None:
         model = apply_lora(model, t.lora)
+    ckpt_dir = None
+    if t.save_every > 0 and ckpt_root is not None:
+        ckpt_dir = checkpoint_dir(params, ckpt_root, start_dir, mix_dir, tokens_dir)
     cfg = LoopConfig(batch_size=t.batch_size, grad_accum=t.grad_accum, warmup=t.warmup, schedule=t.schedule,
-                     min_lr_ratio=t.min_lr_ratio, precision=t.precision, seed=params.seed, log_every=t.log_every)
-    live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+                     min_lr_ratio=t.min_lr_ratio, precision=t.precision, seed=params.seed, log_every=t.log_every,
+                     eval_every=t.eval_every, save_every=t.save_every, ckpt_dir=ckpt_dir,
+                     gradient_checkpointing=t.gradient_checkpointing, compile=t.compile)
+    live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) if main else None
 
     def log(point: dict) -> None:
         live.step = point["step"]
-        for k in ("loss", "lr", "tokens", "grad_norm"):
-            live.log_metric(f"train/{k}", point[k])
+        for k, v in point.items():
+            if k not in ("step", "phase"):
+                live.log_metric(k if "/" in k else f"train/{k}", v)
 
-    result = train_phases(model, phases, cfg, log=log, penalty=penalty, desc=f"train: {t.recipe}")
-    if t.lora is not None:
-        model = model.merge_and_unload()
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tok.save_pretrained(out_dir)
+    result = train_phases(model, phases, cfg, log=log, penalty=penalty, desc=f"train: {t.recipe}",
+                          eval_sets=eval_sets(tokens_dir, seq_len, params.seed))
+    for ph, data in zip(result.phases, datasets):
+        ph["sources"] = phase_sources(data)
     summary = {
         "recipe": t.recipe, "start_kind": kind, "lr": lr.lr, "lr_source": lr.source,
         "lr_range": [lr.low, lr.high], "warnings": [lr.warning] if lr.warning else [],
@@ -101,9 +164,22 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
         "seconds": result.seconds, "tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
         "phases": result.phases, "precision": resolve_precision(t.precision),
         "batch_size": t.batch_size, "grad_accum": t.grad_accum, "seq_len": seq_len,
+        "world_size": result.world_size, "global_batch": t.batch_size * t.grad_accum * result.world_size,
         "lora": None if t.lora is None else vars(t.lora), "ewc": t.ewc, "ewc_fisher_seconds": ewc_seconds,
+        "eval": result.eval, "resumed_from_step": result.resumed_from,
+        "rope_scaling": to_dict(params.model).get("rope_scaling"),
+        "gradient_checkpointing": t.gradient_checkpointing, "compile": t.compile,
     }
-    live.summary.update({"final_loss": summary["final_loss"], "steps": result.steps, "tokens": result.tokens})
+    if not main:
+        return summary
+    if t.lora is not None:
+        model = model.merge_and_unload()
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tok.save_pretrained(out_dir)
+    live.summary.update({"final_loss": summary["final_loss"], "steps": result.steps, "tokens": result.tokens,
+                         **result.eval})
     live.end()
     (live_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    if ckpt_dir is not None:  # the final model is saved: intermediate checkpoints are no longer needed
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
     return summary
