@@ -31,6 +31,11 @@ test: setup
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# The seed's experiment: every arm of study/grid.yaml as a queued `dvc exp run` -> reports/study.md.
+# Reruns reuse finished arms. STUDY_ARGS=--quick runs the small test grid.
+study: repro
+	$(BIN)/cptpipe study $(STUDY_ARGS)
+
 compare: setup
 	$(BIN)/cptpipe compare
 

@@ -128,10 +128,32 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     lines = table.splitlines()
     assert len(lines) >= 2 + 3 and "absorption.mc_gain" in lines[0]
     assert any("| 0.0002 |" in line for line in lines)  # the lr experiment's row
-    diff = dvc(repo, "metrics", "diff", "HEAD", "--md")
-    assert "cpt.domain_qa.em" in diff or "domain_qa" in diff
+    diff = dvc(repo, "metrics", "diff", "HEAD", "--all", "--md")
+    assert "cpt.domain_qa.em" in diff and "absorption.mc_gain" in diff
     html = dvc(repo, "plots", "show", "-o", str(repo / "plots_html"))
     assert (repo / "plots_html" / "index.html").exists(), html
+
+
+def test_quick_study_queues_experiments_and_writes_the_table(repo):
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
+    dvc(repo, "checkout", "-f")
+    cli = [str(Path(sys.executable).parent / "cptpipe"), "study", "--quick"]
+    proc = subprocess.run(cli, cwd=repo, env=env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "3/3 runs with metrics, 0 failed" in proc.stdout
+    md = (repo / "reports/study.md").read_text()
+    assert re.search(r"\| base-pit \| 2 \| [0-9.]+ ± [0-9.]+ \|", md), md
+    assert re.search(r"\| base-cpt \| 1 \| [0-9.]+ \|", md), md
+    assert "48.1" in md and (repo / "reports/study.png").stat().st_size > 5000
+    table = json.loads(dvc(repo, "exp", "show", "--json"))
+    exps = {e.get("name"): e for rev in table for g in (rev.get("experiments") or []) for e in g.get("revs") or []}
+    assert {"quick-base-cpt-s0", "quick-base-pit-s0", "quick-base-pit-s1"} <= set(exps)
+    params = exps["quick-base-pit-s1"]["data"]["params"]["params.yaml"]["data"]
+    assert params["mix"]["seed"] == 1 and params["train"]["recipe"] == "pit"
+    # a rerun reuses every finished arm instead of training again
+    again = subprocess.run(cli, cwd=repo, env=env(), capture_output=True, text=True)
+    assert again.returncode == 0 and "3/3 runs with metrics" in again.stdout
+    assert "Running stage" not in again.stdout + again.stderr
 
 
 def test_dag_from_a_local_pretrained_directory(repo, tmp_path):

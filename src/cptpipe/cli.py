@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("validate", help="validate params.yaml and print the resolved values")
     cmp = sub.add_parser("compare", help="markdown table of key metrics across experiments/revisions")
     cmp.add_argument("revs", nargs="*", help="git revisions to include (default: all experiments)")
+    st = sub.add_parser("study", help="run the grid of study/grid.yaml as queued dvc experiments -> reports/study.md")
+    st.add_argument("--grid", default=None, help="grid file (default study/grid.yaml; --quick: study/quick.yaml)")
+    st.add_argument("--quick", action="store_true", help="the small grid used by the tests")
     args = parser.parse_args(argv)
     if args.cmd == "validate":
         from cptpipe.params import load_params
@@ -36,6 +39,11 @@ def main(argv: list[str] | None = None) -> None:
         from cptpipe.report.compare import compare_markdown
 
         run_stage("compare", lambda: "\n" + compare_markdown(args.revs))
+    elif args.cmd == "study":
+        from cptpipe.study import run_study
+
+        grid = args.grid or ("study/quick.yaml" if args.quick else "study/grid.yaml")
+        run_stage("study", lambda: run_study(grid))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,19 @@ class DedupParams:
 
 
 @dataclass
+class FilterParams:
+    """Quality filters (cptpipe.data.filters); the defaults follow the Gopher rules."""
+    min_alpha_ratio: float = 0.5  # letters / non-space characters; below -> low_alpha
+    word_len: list[float] = field(default_factory=lambda: [2.0, 15.0])  # mean word length bounds -> gopher_word_len
+    max_symbol_ratio: float = 0.1  # ('#', '...') per word; above -> gopher_symbols
+    max_bullet_lines: float = 0.9  # share of lines starting with a bullet; above -> gopher_bullets
+    max_ellipsis_lines: float = 0.3  # share of lines ending with '...'; above -> gopher_ellipsis
+    max_dup_line_frac: float = 0.3  # share of lines that occur more than once; above -> repeated_lines
+    max_top_2gram_frac: float = 0.2  # words covered by the most frequent 2-gram; above -> repeated_ngrams
+    max_dup_5gram_frac: float = 0.15  # words inside 5-grams occurring more than once; above -> repeated_ngrams
+
+
+@dataclass
 class IngestParams:
     min_chars: int = 200
     max_chars: int = 1_000_000
@@ -76,6 +89,32 @@ class IngestParams:
     heldout_docs: float = 0.2  # share of documents whose QA is held out for evaluation
     shard_docs: int = 5000  # documents per output shard
     strict: bool = False
+    filters: FilterParams = field(default_factory=FilterParams)
+    boilerplate_repeats: int = 3  # a short line seen this often in one document is kept once; 0: off
+    max_file_mb: int = 256  # whole-file formats (txt/md/html/pdf/json) above this are dropped as too_large
+    shard_mb: int = 256  # text MB per output shard (with shard_docs, whichever comes first)
+    workers: Optional[int] = None  # processes reading files; null: all cores
+
+
+def _check_ingest(p: IngestParams) -> list[str]:
+    """Ranges of the ingest keys added for real corpora (types are checked by _build)."""
+    problems = []
+    f = p.filters
+    for key, value in [("min_alpha_ratio", f.min_alpha_ratio), ("max_symbol_ratio", f.max_symbol_ratio),
+                       ("max_bullet_lines", f.max_bullet_lines), ("max_ellipsis_lines", f.max_ellipsis_lines),
+                       ("max_dup_line_frac", f.max_dup_line_frac), ("max_top_2gram_frac", f.max_top_2gram_frac),
+                       ("max_dup_5gram_frac", f.max_dup_5gram_frac)]:
+        if isinstance(value, (int, float)) and not 0.0 <= value <= 1.0:
+            problems.append(f"ingest.filters.{key}: must be in [0, 1], got {value}")
+    if isinstance(f.word_len, list) and (len(f.word_len) != 2 or not f.word_len[0] < f.word_len[1]):
+        problems.append(f"ingest.filters.word_len: give [low, high] with low < high, got {f.word_len}")
+    for key, value, lo in [("max_chars", p.max_chars, 1), ("max_file_mb", p.max_file_mb, 1),
+                           ("shard_mb", p.shard_mb, 1), ("workers", p.workers, 1)]:
+        if isinstance(value, int) and value < lo:
+            problems.append(f"ingest.{key}: must be >= {lo}, got {value}")
+    if isinstance(p.boilerplate_repeats, int) and (p.boilerplate_repeats < 0 or p.boilerplate_repeats == 1):
+        problems.append(f"ingest.boilerplate_repeats: use 0 (off) or >= 2, got {p.boilerplate_repeats}")
+    return problems
 
 
 @dataclass
@@ -118,6 +157,8 @@ class MixParams:
     schedule: MixSchedule = "constant"
     progressive_start: float = 0.5  # progressive: domain share at the start of the documents phase
     doc_attention_mask: bool = False  # true: no attention across documents packed into one block
+    seed: Optional[int] = None  # sampling-order seed of the index; null: the top-level seed. Varying only this
+    # (not `seed`) gives run-to-run spread without re-ingesting, re-pretraining or re-splitting.
     replay_source: str = "data/replay"  # local folder (txt/jsonl/parquet) or hf:name[:config]@split
     replay_take: Optional[int] = None  # tokens read from the replay source; null: all (local folders only)
 
@@ -303,6 +344,7 @@ def _check_ranges(p: Params) -> list[str]:
     if isinstance(p.mix.qa_epochs, float):
         need(p.mix.qa_epochs > 0, f"mix.qa_epochs: must be > 0, got {p.mix.qa_epochs}")
     problems.extend(_check_mix(p.mix))
+    problems.extend(_check_ingest(p.ingest))
     if isinstance(p.qa.types, list):
         need(len(p.qa.types) > 0, "qa.types: list at least one of factual, reasoning, summarization")
     for key, value, lo in [("qa.paraphrases", p.qa.paraphrases, 0), ("qa.batch_size", p.qa.batch_size, 1),
