@@ -151,6 +151,7 @@ class MixParams:
     domain: float = 0.92  # token shares of the documents phase; must sum to 1
     replay: float = 0.06
     instruct: float = 0.02
+    qa: float = 0.0  # train-split QA mixed into the documents phase (pit + qa = Jiang's PIT++, cpt + qa = "mixed")
     tokens: Optional[int] = 2_000_000  # tokens of the documents phase; null: use domain_epochs
     domain_epochs: Optional[float] = None  # alternative to tokens: passes over domain train tokens
     qa_epochs: float = 3.0  # passes over train-split QA in QA phases (pit, it_after_cpt)
@@ -291,13 +292,13 @@ def _check_ranges(p: Params) -> list[str]:
         if not cond:
             problems.append(msg)
 
-    shares = {"domain": p.mix.domain, "replay": p.mix.replay, "instruct": p.mix.instruct}
+    shares = {"domain": p.mix.domain, "replay": p.mix.replay, "instruct": p.mix.instruct, "qa": p.mix.qa}
     if all(isinstance(v, float) for v in shares.values()):
         for k, v in shares.items():
             need(0.0 <= v <= 1.0, f"mix.{k}: share must be in [0, 1], got {v}")
         total = sum(shares.values())
         need(abs(total - 1.0) <= 1e-6,
-             f"mix.domain + mix.replay + mix.instruct must sum to 1 (±1e-6), got {total:.6g}")
+             f"mix.domain + mix.replay + mix.instruct + mix.qa must sum to 1 (±1e-6), got {total:.6g}")
     if isinstance(p.train.lr, float):
         need(p.train.lr > 0, f"train.lr: must be a positive number or null (preset), got {p.train.lr}")
     if isinstance(p.train.steps, int):

@@ -80,3 +80,18 @@ def test_blocks_mask_prompts_reset_positions_and_never_use_heldout(token_dir, tm
     idx = qa_blocks
     for st, n in zip(idx.start, idx.length):
         assert not any(a <= st < b for a, b in heldout_ranges)
+
+
+def test_mix_qa_puts_train_qa_into_the_documents_phase(token_dir, tmp_path):
+    """mix.qa: PIT++ / "mixed" training — QA of training docs inside the documents phase, held-out never."""
+    mix = MixParams(domain=0.6, replay=0.2, instruct=0.1, qa=0.1, tokens=5000)
+    report = build_mix(token_dir, tmp_path, mix=mix, recipe="pit", seq_len=64, seed=0)
+    docs = report["phases"][1]
+    assert abs(docs["sources"]["qa"]["share"] - 0.1) < 0.005
+    blocks = MixBlocks(tmp_path / "1-docs.parquet", token_dir, 64, tiny_tokenizer().pad_token_id)
+    rows = TokenSource(token_dir / "qa").row_arrays()
+    heldout = [(o, o + n) for o, n, s in zip(rows["offset"], rows["length"], rows["split"]) if s == "heldout"]
+    qa_starts = blocks.start[blocks.source == "qa"]
+    assert len(qa_starts) > 0
+    assert not any(lo <= st < hi for st in qa_starts for lo, hi in heldout)
+    assert dict(phase_budgets("cpt", MixParams(tokens=1000), 300))["docs"].get("qa") is None  # default 0: none

@@ -29,7 +29,7 @@ def phase_budgets(recipe: str, mix: MixParams, qa_train_tokens: int, domain_trai
     out = []
     for phase in RECIPES[recipe]:
         if phase == "docs":
-            shares = {"domain": mix.domain, "replay": mix.replay, "instruct": mix.instruct}
+            shares = {"domain": mix.domain, "replay": mix.replay, "instruct": mix.instruct, "qa": mix.qa}
             budgets = _split_exact(docs_tokens(mix, domain_train_tokens), shares)
         elif phase == "qa":
             budgets = {"qa": int(round(mix.qa_epochs * qa_train_tokens))}

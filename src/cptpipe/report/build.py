@@ -11,7 +11,7 @@ from cptpipe.report.metrics import combine
 from cptpipe.report.plots import plot_bars, plot_loss
 
 RANGES = {  # the brief's recommended ranges, printed beside the chosen values
-    "mix.domain": "0.90-0.95", "mix.replay": "0.05-0.10", "mix.instruct": "0.01-0.05",
+    "mix.domain": "0.90-0.95", "mix.replay": "0.05-0.10", "mix.instruct": "0.01-0.05", "mix.qa": "0 (cpt) or a few % (PIT++)",
 }
 
 
@@ -91,7 +91,7 @@ def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dic
               f"| batch | {train.get('batch_size', '?')} x {train.get('grad_accum', '?')} x "
               f"{train.get('seq_len', '?')} tokens | |"]
     docs = next((ph for ph in mix.get("phases", []) if ph["name"] == "docs"), None)
-    for k in ("domain", "replay", "instruct"):
+    for k in ("domain", "replay", "instruct", "qa"):
         share = docs["sources"].get(k, {}).get("share", 0.0) if docs else None
         lines.append(f"| mix.{k} (actual share) | {_fmt(share)} | {RANGES[f'mix.{k}']} |")
     lines += ["", "### Phases", "", "| phase | steps | tokens by source (used / requested, repeats) |", "|---|---:|---|"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cptpipe.errors import UserError
 
-KEY_PARAMS = ("train.recipe", "model.kind", "train.lr", "mix.domain", "mix.replay", "mix.instruct", "seed")
+KEY_PARAMS = ("train.recipe", "model.kind", "train.lr", "mix.domain", "mix.replay", "mix.instruct", "mix.qa", "seed")
 KEY_METRICS = ("start.domain_qa.em", "cpt.domain_qa.em", "cpt.domain_qa.f1", "start.domain_qa_mc.acc",
                "cpt.domain_qa_mc.acc", "cpt.domain_qa_seen.em", "absorption.em_gain", "absorption.mc_gain",
                "forgetting.ppl_ratio", "forgetting.follow_delta")
