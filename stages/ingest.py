@@ -1,4 +1,4 @@
-"""DVC stage `ingest`: data/raw -> data/shards (Arrow/Parquet) + reports/ingest.json."""
+"""DVC stage `ingest`: data/raw -> data/shards (Parquet shards + manifest) + reports/ingest.json."""
 
 from pathlib import Path
 
@@ -14,7 +14,9 @@ def main() -> str:
         report = run_ingest(Path("data/raw"), tmp, params.ingest, params.seed)
     # the report holds wall-clock seconds, so it is a metric-like file, not part of the shards' hash
     write_json("reports/ingest.json", report)
-    return f"{report['docs_kept']} docs kept of {report['files_seen']} files, dropped {report['dropped']}"
+    dropped = ", ".join(f"{r} {n}" for r, n in report["dropped"].items()) or "none"
+    return (f"{report['docs_kept']} docs kept of {report['files_seen']} files "
+            f"({report['bytes_in'] / 1e6:.1f} MB, {report['mb_per_s']} MB/s); dropped: {dropped}")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ def test_default_grid_has_every_arm_of_the_issue_and_seeded_headlines():
     grid = load_grid(ROOT / "study/grid.yaml")
     arms = expand(grid)
     names = {a.name for a in arms}
-    # start kind x 4 recipes x 2 replay levels, plus the paraphrase arm
-    assert len(names) == 2 * 4 * 2 + 1
+    # start kind x 4 recipes x 2 replay levels, plus paraphrase, PIT++ and mixed arms
+    assert len(names) == 2 * 4 * 2 + 3
     for recipe in ("cpt", "it_after_cpt", "pit", "pit_final_it"):
         for start in ("base", "instruct"):
             assert {f"study-{start}-{recipe}-r0", f"study-{start}-{recipe}-r6"} <= names
-    seeded = [a for a in arms if a.name == "study-base-pit-r6"]
+    seeded = [a for a in arms if a.name == "study-base-pit-r6-qa10"]
     assert sorted(a.seed for a in seeded) == [0, 1, 2]
     assert len({a.exp_name for a in arms}) == len(arms)  # experiment names never clash
     para = dict(next(a for a in arms if a.name == "study-base-pit-r6-para2").overrides)

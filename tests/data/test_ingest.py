@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 from cptpipe.data.documents import doc_id_of, normalize_text, split_of
 from cptpipe.data.ingest import build_documents, run_ingest
 from cptpipe.data.readers import Drop, RawDoc, decode_bytes, html_to_text, read_file
-from cptpipe.params import DedupParams, IngestParams
+from cptpipe.params import DedupParams, FilterParams, IngestParams
 
 PROSE = ("The lighthouse at Carrow Point was built in 1871 by the harbour board. Its lamp burned "
          "whale oil until 1902, when a paraffin burner replaced it. Keepers lived in two cottages "
@@ -15,7 +15,9 @@ PROSE = ("The lighthouse at Carrow Point was built in 1871 by the harbour board.
 
 
 def params(**kw) -> IngestParams:
-    base = dict(min_chars=100, dedup=DedupParams(exact=True, near=0.8))
+    # make_raw doubles a paragraph to vary document length, which the Gopher repetition rule would
+    # drop; that rule has its own tests (test_filters.py), so it is off here.
+    base = dict(min_chars=100, dedup=DedupParams(exact=True, near=0.8), filters=FilterParams(max_dup_5gram_frac=1.0))
     base.update(kw)
     return IngestParams(**base)
 

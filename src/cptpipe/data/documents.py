@@ -1,16 +1,23 @@
-"""The one record type of the data stages: a document row in an Arrow table."""
+"""The one record type of the data stages: a document row in an Arrow table; its text helpers and storage."""
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
 import unicodedata
+import zlib
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 DOC_SCHEMA = pa.schema([
     ("doc_id", pa.string()),     # content hash of the normalized text: stable across runs and machines
-    ("source", pa.string()),     # path relative to data/raw (plus #line for jsonl rows)
+    ("source", pa.string()),     # path relative to data/raw (plus :line / :row for jsonl and parquet rows)
     ("title", pa.string()),
     ("text", pa.string()),
     ("n_chars", pa.int64()),
@@ -18,17 +25,70 @@ DOC_SCHEMA = pa.schema([
     ("metadata", pa.string()),   # JSON of the other fields a reader found
 ])
 
-_WS = re.compile(r"[ \t\u00a0\u2000-\u200b]+")
-_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = "\t\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000"
+# Matches only what must change (a run of 2+ spaces, or any other space character), so the common
+# single ASCII space costs no replacement; 3-4x faster than replacing every space run on prose.
+_WS = re.compile(f" [ {_SPACES}]+|[{_SPACES}][ {_SPACES}]*")
+_NEWLINES = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")  # form feeds are PDF page breaks: keep a break
+_CTRL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\x80-\x84\x86-\x9f\ufeff\ufffe]")
+_LINE_EDGES = re.compile(r" ?\n ?")
 _BLANKS = re.compile(r"\n{3,}")
+_DIGITS = re.compile(r"\d+")
+BOILERPLATE_MAX_LEN = 100  # only short lines (headers, footers, "Share this", "Page 3 of 9") count as page furniture
 
 
-def normalize_text(text: str) -> str:
-    """NFC, no control characters, collapsed spaces, at most one blank line in a row."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _CTRL.sub("", text)
-    lines = [_WS.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+def normalize_text(text: str, boilerplate_repeats: int = 0) -> str:
+    """NFC, no control characters, collapsed spaces, at most one blank line in a row.
+
+    With boilerplate_repeats >= 2, a short line that occurs that often in the document (digits
+    ignored, so "Page 3 of 9" matches "Page 4 of 9") is kept only where it first appears.
+    """
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    if not _is_clean(text):  # most documents are: one scan instead of four substitutions
+        text = _CTRL.sub("", _NEWLINES.sub("\n", text))
+        text = _LINE_EDGES.sub("\n", _WS.sub(" ", text))
+    if boilerplate_repeats >= 2:
+        text = strip_boilerplate(text, boilerplate_repeats)
+    if "\n\n\n" in text:
+        text = _BLANKS.sub("\n\n", text)
+    return text.strip(" \n")
+
+
+_ASCII_PLAIN = bytes(range(0x20, 0x7F)) + b"\n"
+_SUSPECT = re.compile(f"[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f\\r\u2028\u2029\ufeff\ufffe{_SPACES}]|  | \\n|\\n ")
+
+
+def _is_clean(text: str) -> bool:
+    """True if no control character, odd space, CR, double space or space at a line edge occurs."""
+    if text.isascii():  # byte-level checks run at memory speed
+        return (not text.encode("ascii").translate(None, _ASCII_PLAIN)
+                and "  " not in text and " \n" not in text and "\n " not in text)
+    return _SUSPECT.search(text) is None
+
+
+def strip_boilerplate(text: str, repeats: int) -> str:
+    """Keep the first of each short line that occurs `repeats`+ times (running headers/footers)."""
+    lines = text.split("\n")
+    keys = [_DIGITS.sub("0", s) if 0 < len(s) <= BOILERPLATE_MAX_LEN and _has_letter(s) else None for s in lines]
+    counts = Counter(k for k in keys if k is not None)
+    furniture = {k for k, c in counts.items() if c >= repeats}
+    if not furniture:
+        return text
+    seen: set[str] = set()
+    out = []
+    for line, key in zip(lines, keys):
+        if key in furniture:
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(line)
+    return "\n".join(out)
+
+
+def _has_letter(s: str) -> bool:
+    # lines of only symbols/digits ("}", "---", "1.") are structure, not boilerplate
+    return any(c.isalpha() for c in s)
 
 
 def doc_id_of(text: str) -> str:
@@ -49,3 +109,116 @@ def title_of(text: str, fallback: str) -> str:
             return s.lstrip("#").strip()
     first = text.split("\n", 1)[0].strip()
     return first if 0 < len(first) <= 80 else fallback
+
+
+def word_hashes(text: str) -> np.ndarray:
+    """crc32 of each lower-cased word: the shared input of n-gram filters and MinHash shingles.
+
+    A word is a run of bytes of the UTF-8 text between ASCII spaces and ASCII punctuation (non-ASCII
+    characters, letters or not, stay inside words): the same as the regex \\w+ on ASCII text, and split
+    at C speed. crc32, not Python's hash(), because it is the same in every process and run.
+    """
+    words = text.lower().encode("utf-8", "surrogatepass").translate(_ASCII_NON_WORD).split()
+    return np.fromiter(map(zlib.crc32, words), dtype=np.uint32, count=len(words))
+
+
+# every ASCII byte that `\w` does not match becomes a space
+_ASCII_NON_WORD = bytes(c if chr(c).isalnum() or c == ord("_") else 32 for c in range(128)) + bytes(range(128, 256))
+
+
+# Odd multipliers mix the words of an n-gram position-dependently ("a b" != "b a"); uint32 wraps.
+_NGRAM_MULT = np.array([0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1,
+                        0xD3A2646D, 0xFD7046C5, 0xB55A4F09, 0x8CB92BA7, 0x2545F491], dtype=np.uint32)
+
+
+def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
+    """One uint32 per word n-gram (len(hashes) - n + 1 of them; empty if fewer words)."""
+    if len(hashes) < n:
+        return np.empty(0, dtype=np.uint32)
+    out = hashes[: len(hashes) - n + 1] * _NGRAM_MULT[0]
+    for k in range(1, n):
+        out += hashes[k: len(hashes) - n + 1 + k] * _NGRAM_MULT[k]
+    return out
+
+
+# ---- Arrow storage: sorted spill runs of the ingest stage, and the output shards ----------------
+
+RUN_BATCH = 1024  # rows per record batch of a spill run (random access: row // RUN_BATCH)
+ROW_GROUP_ROWS, ROW_GROUP_BYTES = 4096, 64 << 20  # shard row groups: the unit readers stream
+
+
+def run_path(spill_dir: Path, task: int) -> Path:
+    return spill_dir / f"run-{task:06d}.arrow"
+
+
+def write_run(path: Path, rows: list[dict]) -> None:
+    """Rows (sorted by the caller) as an lz4 Arrow file in batches of exactly RUN_BATCH rows."""
+    table = pa.Table.from_pylist(rows, schema=DOC_SCHEMA).combine_chunks()
+    with pa.ipc.new_file(path, DOC_SCHEMA, options=pa.ipc.IpcWriteOptions(compression="lz4")) as w:
+        w.write_table(table, max_chunksize=RUN_BATCH)
+
+
+class RunTexts:
+    """The text of row `row` of task `task`'s spill run, for exact Jaccard of LSH candidates."""
+
+    def __init__(self, spill_dir: Path):
+        self.spill_dir = spill_dir
+        self.readers: dict[int, pa.ipc.RecordBatchFileReader] = {}
+        self.last: tuple[tuple[int, int], pa.Array] | None = None
+
+    def text(self, task: int, row: int) -> str:
+        key = (task, row // RUN_BATCH)
+        if self.last is None or self.last[0] != key:
+            if task not in self.readers:
+                self.readers[task] = pa.ipc.open_file(pa.memory_map(str(run_path(self.spill_dir, task))))
+            self.last = key, self.readers[task].get_batch(key[1]).column("text")
+        return self.last[1][row % RUN_BATCH].as_py()
+
+
+def merged_rows(run_files: list[Path], keep: set[str]) -> Iterator[dict]:
+    """Kept rows of all runs in (doc_id, source) order; memory holds one batch per run."""
+    def rows(path: Path) -> Iterator[dict]:
+        with pa.ipc.open_file(path) as reader:
+            for i in range(reader.num_record_batches):
+                yield from (r for r in reader.get_batch(i).to_pylist() if r["source"] in keep)
+
+    return heapq.merge(*(rows(f) for f in run_files), key=lambda r: (r["doc_id"], r["source"]))
+
+
+def write_shards(rows: Iterable[dict], out_dir: Path, shard_docs: int, shard_bytes: int = 256 << 20) -> dict:
+    """Write rows into zstd Parquet shards of at most shard_docs documents / shard_bytes of text."""
+    shards: list[dict] = []
+    writer, name, n, nbytes, group, group_bytes = None, "", 0, 0, [], 0
+    splits: Counter = Counter()
+    chars = 0
+
+    def flush_group() -> None:
+        nonlocal group, group_bytes
+        if group:
+            writer.write_table(pa.Table.from_pylist(group, schema=DOC_SCHEMA))
+            group, group_bytes = [], 0
+
+    def close_shard() -> None:
+        nonlocal writer
+        flush_group()
+        writer.close()
+        digest = hashlib.md5((out_dir / name).read_bytes()).hexdigest()
+        shards.append({"file": name, "docs": n, "bytes": (out_dir / name).stat().st_size, "md5": digest})
+        writer = None
+
+    for row in rows:
+        if writer is not None and (n >= shard_docs or nbytes >= shard_bytes):
+            close_shard()
+        if writer is None:
+            name, n, nbytes = f"shard-{len(shards):05d}.parquet", 0, 0
+            # no statistics/timestamps that vary between runs: identical inputs -> identical bytes
+            writer = pq.ParquetWriter(out_dir / name, DOC_SCHEMA, compression="zstd")
+        group.append(row)
+        n, nbytes, group_bytes = n + 1, nbytes + len(row["text"]), group_bytes + len(row["text"])
+        splits[row["split"]] += 1
+        chars += row["n_chars"]
+        if len(group) >= ROW_GROUP_ROWS or group_bytes >= ROW_GROUP_BYTES:
+            flush_group()
+    if writer is not None:
+        close_shard()
+    return {"docs": sum(s["docs"] for s in shards), "chars": chars, "splits": dict(splits), "shards": shards}

@@ -1,118 +1,178 @@
-"""The ingest stage: data/raw -> normalized, filtered, deduplicated Arrow shards + manifest."""
+"""The ingest stage: data/raw -> normalized, filtered, deduplicated Parquet shards + manifest.
+
+Three passes, memory bounded by the index of documents (~0.6 KB each), never by the corpus:
+1. scan (parallel, one process per core): read each file or piece of a big file, normalize,
+   filter, hash, MinHash; each task spills its rows as one sorted Arrow run file and returns only
+   (doc_id, source, signature) per document plus its drops.
+2. decide (main process): exact duplicates by doc_id, near-duplicates by MinHash LSH over the
+   signatures in doc_id order; the kept copy is always the lowest (doc_id, source).
+3. write: merge the sorted runs, keep the survivors, write shards in doc_id order.
+Every step depends only on the set of inputs, so the shards are byte-identical between runs and
+for any number of workers.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import multiprocessing as mp
 import os
+import stat
+import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from cptpipe.progress import bar
 
-from cptpipe.data.dedup import near_duplicates
-from cptpipe.data.documents import DOC_SCHEMA, doc_id_of, normalize_text, split_of, title_of
+from cptpipe.data.dedup import NUM_PERM, exact_duplicates, jaccard, near_duplicates, shingle_hashes, signature
+from cptpipe.data.documents import (RunTexts, doc_id_of, merged_rows, normalize_text, run_path, split_of, title_of,
+                                    word_hashes, write_run, write_shards)
 from cptpipe.data.filters import apply_filters
-from cptpipe.data.readers import Drop, RawDoc, read_file
+from cptpipe.data.readers import KNOWN_EXTS, Drop, Piece, RawDoc, plan_pieces, read_piece
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
+from cptpipe.progress import bar
 
 STRICT_REASONS = {"undecodable", "malformed", "unreadable"}
+PIECE_BYTES = 32 << 20  # big JSONL/Parquet files are split into pieces of about this size
+TASK_BYTES = 16 << 20  # small files are grouped into tasks of up to this size (one spill run each)
+INLINE_BYTES = 4 << 20  # below this a worker pool costs more (process start-up) than it saves
+REPORT_CAP = 1000  # drop details listed per reason in reports/ingest.json (all are counted)
 
+
+# ---- inputs ------------------------------------------------------------------------------------
 
 def list_inputs(raw_dir: Path) -> tuple[list[Path], list[Drop]]:
-    """Files under raw_dir in sorted order; symlinks leaving raw_dir or dangling are drops."""
+    """Regular files under raw_dir in sorted order; everything else becomes a drop with a reason.
+
+    Symlinks are read only when they stay inside raw_dir; linked folders are not entered (their
+    files are read at their real place, if that is inside raw_dir).
+    """
     files, drops = [], []
     root = raw_dir.resolve()
     for dirpath, dirnames, filenames in os.walk(raw_dir, followlinks=False):
-        dirnames.sort()
+        here = Path(dirpath)
+        for name in sorted(dirnames):
+            p = here / name
+            rel = p.relative_to(raw_dir).as_posix() + "/"
+            if name.startswith("."):
+                drops.append(Drop(rel, "hidden", "folder not read"))
+            elif p.is_symlink():
+                drops.append(_symlink_drop(p, rel, root, "symlink_dir"))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink())
         for name in sorted(filenames):
-            p = Path(dirpath) / name
+            p = here / name
             rel = p.relative_to(raw_dir).as_posix()
-            if name.startswith(".") or name == "README.md" and Path(dirpath) == raw_dir:
-                continue
-            if p.is_symlink():
-                target = p.resolve()
-                if not target.exists():
-                    drops.append(Drop(rel, "broken_symlink"))
-                    continue
-                if root not in target.parents:
-                    drops.append(Drop(rel, "symlink_outside"))
-                    continue
-            files.append(p)
+            if name.startswith("."):
+                drops.append(Drop(rel, "hidden"))
+            elif name == "README.md" and here == raw_dir:
+                drops.append(Drop(rel, "readme", "data/raw/README.md describes the corpus; not a document"))
+            elif p.is_symlink() and (d := _symlink_drop(p, rel, root, None)) is not None:
+                drops.append(d)
+            elif p.suffix.lower() not in KNOWN_EXTS:
+                drops.append(Drop(rel, "unknown_extension", p.suffix.lower() or "(none)"))
+            elif not _is_regular(p):
+                drops.append(Drop(rel, "not_a_file", "fifo, socket or device"))
+            else:
+                files.append(p)
+    files.sort(key=lambda p: p.relative_to(raw_dir).as_posix())
     return files, drops
 
 
-def build_documents(raw_dir: Path, params: IngestParams, seed: int) -> tuple[list[dict], dict]:
-    """Read, normalize, filter and deduplicate every input; return rows and the drop report."""
-    files, drops = list_inputs(raw_dir)
-    reasons: Counter = Counter(d.reason for d in drops)
-    details = [vars(d) for d in drops]
-    bytes_in = 0
-    by_id: dict[str, dict] = {}
-    exact_dups = 0
-    for path in bar(files, desc="ingest: read", unit="file"):
-        rel = path.relative_to(raw_dir).as_posix()
-        try:
-            bytes_in += path.stat().st_size
-        except OSError:
-            pass
-        for item in read_file(path, rel, params.text_field):
+def _symlink_drop(p: Path, rel: str, root: Path, inside_reason: str | None) -> Drop | None:
+    target = p.resolve()
+    if not target.exists():
+        return Drop(rel, "broken_symlink", os.readlink(p))
+    if target != root and root not in target.parents:
+        return Drop(rel, "symlink_outside", "not followed: points outside data/raw")
+    return Drop(rel, inside_reason, f"not followed: {target.relative_to(root)}") if inside_reason else None
+
+
+def _is_regular(p: Path) -> bool:
+    try:
+        return stat.S_ISREG(p.stat().st_mode)  # a FIFO would block the reader forever
+    except OSError:
+        return True  # let the reader report it as unreadable
+
+
+def plan_tasks(files: list[Path], raw_dir: Path, task_bytes: int, piece_bytes: int = PIECE_BYTES) -> list[list[Piece]]:
+    """Group files (and pieces of big files) into tasks of about task_bytes, in file order."""
+    tasks, current, size = [], [], 0
+    for path in files:
+        for piece in plan_pieces(path, path.relative_to(raw_dir).as_posix(), piece_bytes):
+            if current and size + piece.size > task_bytes:
+                tasks.append(current)
+                current, size = [], 0
+            current.append(piece)
+            size += piece.size
+    if current:
+        tasks.append(current)
+    return tasks
+
+
+# ---- scan: one task in a worker ----------------------------------------------------------------
+
+@dataclass
+class TaskResult:
+    index: int
+    records: list[tuple[str, str, str]] = field(default_factory=list)  # (doc_id, source, file)
+    sigs: np.ndarray | None = None  # one MinHash signature row per record; None without near-dedup
+    drops: list[tuple[str, Drop]] = field(default_factory=list)  # (file, drop)
+    docs_read: int = 0
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(params: IngestParams, seed: int, spill_dir: str) -> None:
+    _WORKER.update(params=params, seed=seed, spill_dir=Path(spill_dir))
+
+
+def process_task(job: tuple[int, list[Piece]]) -> TaskResult:
+    """Read, normalize, filter and hash every document of a task; spill its rows as one sorted run."""
+    index, pieces = job
+    params, seed, spill_dir = _WORKER["params"], _WORKER["seed"], _WORKER["spill_dir"]
+    near = params.dedup.near is not None
+    result, rows, sigs = TaskResult(index), [], []
+    for piece in pieces:
+        for item in read_piece(piece, params.text_field, params.max_file_mb << 20):
+            if isinstance(item, RawDoc):
+                result.docs_read += 1
+                item = to_row(item, params, seed, want_signature=near)
             if isinstance(item, Drop):
-                reasons[item.reason] += 1
-                details.append(vars(item))
+                result.drops.append((piece.rel, item))
                 continue
-            row = _to_row(item, params, seed)
-            if isinstance(row, Drop):
-                reasons[row.reason] += 1
-                details.append(vars(row))
-                continue
-            if row["doc_id"] in by_id:
-                if params.dedup.exact:
-                    exact_dups += 1
-                    reasons["exact_duplicate"] += 1
-                    details.append({"source": row["source"], "reason": "exact_duplicate",
-                                    "detail": by_id[row["doc_id"]]["source"]})
-                    continue
-            # lowest source wins among identical texts so the kept copy is deterministic
-            by_id[row["doc_id"]] = row
-    near = {}
-    if params.dedup.near is not None and by_id:
-        near = near_duplicates([(k, r["text"]) for k, r in by_id.items()], params.dedup.near)
-        for doc_id, kept in sorted(near.items()):
-            reasons["near_duplicate"] += 1
-            details.append({"source": by_id[doc_id]["source"], "reason": "near_duplicate",
-                            "detail": by_id[kept]["source"]})
-            del by_id[doc_id]
-    if params.strict:
-        bad = [d for d in details if d["reason"] in STRICT_REASONS]
-        if bad:
-            listing = "; ".join(f"{d['source']} ({d['reason']})" for d in bad[:20])
-            raise UserError(f"ingest.strict is true and {len(bad)} input(s) failed: {listing}")
-    rows = sorted(by_id.values(), key=lambda r: r["doc_id"])
-    report = {
-        "files_seen": len(files) + sum(1 for d in drops),
-        "docs_kept": len(rows),
-        "dropped": dict(sorted(reasons.items())),
-        "duplicates": {"exact": exact_dups, "near": len(near)},
-        "splits": dict(Counter(r["split"] for r in rows)),
-        "bytes_in": bytes_in,
-        "drops": sorted(details, key=lambda d: (d["source"], d["reason"])),
-    }
-    return rows, report
+            row, sig = item
+            rows.append(row)
+            result.records.append((row["doc_id"], row["source"], piece.rel))
+            sigs.append(sig)
+    if rows:
+        order = sorted(range(len(rows)), key=lambda i: (rows[i]["doc_id"], rows[i]["source"]))
+        write_run(run_path(spill_dir, index), [rows[i] for i in order])
+        result.records = [result.records[i] for i in order]
+        result.sigs = np.stack([sigs[i] for i in order]) if near else None
+    return result
 
 
-def _to_row(doc: RawDoc, params: IngestParams, seed: int) -> dict | Drop:
-    text = normalize_text(doc.text)
-    keep, reason = apply_filters(text, min_chars=params.min_chars, max_chars=params.max_chars)
+def to_row(doc: RawDoc, params: IngestParams, seed: int, want_signature: bool = False) -> Drop | tuple[dict, np.ndarray | None]:
+    """A document row (and its MinHash signature), or a Drop naming the filter that failed."""
+    text = normalize_text(doc.text, params.boilerplate_repeats)
+    if not text:
+        return Drop(doc.source, "empty")
+    hashes = word_hashes(text) if params.min_chars <= len(text) <= params.max_chars else None
+    keep, reason = apply_filters(text, min_chars=params.min_chars, max_chars=params.max_chars,
+                                 filters=params.filters, hashes=hashes)
     if not keep:
-        return Drop(doc.source, reason)
+        return Drop(doc.source, reason, f"{len(text)} chars" if reason in ("too_short", "too_long") else "")
     doc_id = doc_id_of(text)
-    stem = Path(doc.source.split(":")[0]).stem
-    return {
+    stem = Path(doc.source.rsplit(":", 1)[0] if ":" in doc.source else doc.source).stem
+    row = {
         "doc_id": doc_id,
         "source": doc.source,
         "title": normalize_text(doc.title) if doc.title else title_of(text, stem),
@@ -121,25 +181,151 @@ def _to_row(doc: RawDoc, params: IngestParams, seed: int) -> dict | Drop:
         "split": split_of(doc_id, params.heldout_docs, seed),
         "metadata": json.dumps(doc.metadata, sort_keys=True, default=str),
     }
+    return row, signature(shingle_hashes(text, hashes=hashes)) if want_signature else None
 
 
-def write_shards(rows: list[dict], out_dir: Path, shard_docs: int) -> dict:
-    """Write rows into parquet shards of at most shard_docs documents; return the manifest."""
-    shards = []
-    for i in range(0, max(len(rows), 1), shard_docs):
-        chunk = rows[i:i + shard_docs]
-        table = pa.Table.from_pylist(chunk, schema=DOC_SCHEMA)
-        name = f"shard-{i // shard_docs:05d}.parquet"
-        # no statistics/timestamps that vary between runs: identical inputs -> identical bytes
-        pq.write_table(table, out_dir / name, compression="zstd")
-        digest = hashlib.md5((out_dir / name).read_bytes()).hexdigest()
-        shards.append({"file": name, "docs": len(chunk), "bytes": (out_dir / name).stat().st_size, "md5": digest})
+def scan(raw_dir: Path, files: list[Path], params: IngestParams, seed: int, spill_dir: Path) -> list[TaskResult]:
+    """Run every task, on all cores when the corpus is big enough; results in task order."""
+    total = sum(_size(p) for p in files)
+    workers = min(params.workers or os.cpu_count() or 1, 64)
+    task_bytes = max(1 << 20, min(TASK_BYTES, total // (4 * workers) + 1))  # >= 4 tasks per worker
+    tasks = plan_tasks(files, raw_dir, task_bytes)
+    # biggest tasks first, so the last one to finish is small and no core idles at the end
+    jobs = sorted(enumerate(tasks), key=lambda j: -sum(p.size for p in j[1]))
+    results: list[TaskResult] = []
+    inline = workers == 1 or total < INLINE_BYTES or len(tasks) < 2
+    pool = None if inline else ProcessPoolExecutor(
+        min(workers, len(tasks)), mp_context=mp.get_context(_start_method()),
+        initializer=_init_worker, initargs=(params, seed, str(spill_dir)))
+    progress = bar(total=total, desc="ingest", unit="B", unit_scale=True)
+    try:
+        if pool is None:
+            _init_worker(params, seed, str(spill_dir))
+            outcomes: Iterable[TaskResult] = map(process_task, jobs)
+        else:
+            outcomes = (f.result() for f in as_completed([pool.submit(process_task, j) for j in jobs]))
+        for res in outcomes:
+            results.append(res)
+            progress.update(sum(p.size for p in tasks[res.index]))
+    finally:
+        progress.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return sorted(results, key=lambda r: r.index)
+
+
+def _start_method() -> str:
+    # fork where it exists: workers need no re-import of the caller's script (spawn re-runs an
+    # unguarded script in every worker). ProcessPoolExecutor, unlike Pool, fails fast instead of
+    # respawning workers forever if one dies while starting.
+    return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
+
+
+# ---- decide --------------------------------------------------------------------------
+
+def decide(results: list[TaskResult], params: IngestParams, spill_dir: Path) -> tuple[set[str], list[tuple[str, Drop]]]:
+    """Sources of the documents to keep, and a drop (with its file) for each duplicate removed."""
+    records = [r for res in results for r in res.records]
+    keys = [(doc_id, source) for doc_id, source, _ in records]
+    dropped: dict[int, tuple[str, int]] = {}
+    if params.dedup.exact:
+        dropped = {i: ("exact_duplicate", k) for i, k in exact_duplicates(keys).items()}
+    if params.dedup.near is not None and records:
+        sigs = np.concatenate([res.sigs for res in results if res.sigs is not None]).reshape(-1, NUM_PERM)
+        alive = [i for i in range(len(keys)) if i not in dropped]
+        where = [(res.index, row) for res in results for row in range(len(res.records))]
+        texts = RunTexts(spill_dir)
+
+        @lru_cache(maxsize=4096)
+        def shingles(i: int) -> np.ndarray:
+            return shingle_hashes(texts.text(*where[alive[i]]))
+
+        near = near_duplicates([keys[i] for i in alive], sigs[alive], params.dedup.near,
+                               similarity=lambda a, b: jaccard(shingles(a), shingles(b)))
+        dropped.update({alive[i]: ("near_duplicate", alive[k]) for i, k in near.items()})
+    drops = [(records[i][2], Drop(records[i][1], reason, f"kept {records[k][1]}"))
+             for i, (reason, k) in sorted(dropped.items())]
+    return {keys[i][1] for i in range(len(keys)) if i not in dropped}, drops
+
+
+# ---- the stage ---------------------------------------------------------------------------------
+
+def ingest(raw_dir: Path, params: IngestParams, seed: int, work_dir: Path) -> tuple[list[Path], set[str], dict]:
+    """Scan and decide; return the sorted run files, the kept sources and the report (no timings)."""
+    files, list_drops = list_inputs(raw_dir)
+    spill = work_dir / "runs"
+    spill.mkdir(parents=True, exist_ok=True)
+    results = scan(raw_dir, files, params, seed, spill)
+    drops = [(d.source, d) for d in list_drops] + [d for res in results for d in res.drops]
+    if params.strict:  # before dedup: no point deduplicating a corpus the user must fix first
+        check_strict([d for _, d in drops])
+    keep, dup_drops = decide(results, params, spill)
+    drops += dup_drops
+    kept_files = Counter(f for res in results for _, source, f in res.records if source in keep)
+    report = make_report(files, len(list_drops), drops, kept_files, len(keep),
+                         sum(res.docs_read for res in results) + sum(1 for res in results for _ in res.drops))
+    report["bytes_in"] = sum(_size(p) for p in files)
+    return sorted(spill.glob("run-*.arrow")), keep, report
+
+
+def check_strict(drops: list[Drop]) -> None:
+    bad = sorted((d for d in drops if d.reason in STRICT_REASONS), key=lambda d: d.source)
+    if bad:
+        listing = "\n".join(f"  - {d.source}: {d.reason}" + (f" ({d.detail})" if d.detail else "") for d in bad[:20])
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise UserError(f"ingest.strict is true and {len(bad)} input(s) could not be read:\n{listing}{more}\n"
+                        "fix or remove these files, or set ingest.strict: false to drop them "
+                        "(each is then listed in reports/ingest.json)")
+
+
+def make_report(files: list[Path], n_list_drops: int, drops: list[tuple[str, Drop]], kept_files: Counter,
+                docs_kept: int, records_seen: int) -> dict:
+    """Counts per reason, and for every input file how many of its documents went where."""
+    per_file: dict[str, Counter] = defaultdict(Counter)
+    for f, n in kept_files.items():
+        per_file[f]["kept"] += n
+    by_reason: dict[str, list[Drop]] = defaultdict(list)
+    files_by_reason: dict[str, set[str]] = defaultdict(set)
+    for f, d in drops:
+        per_file[f][d.reason] += 1
+        by_reason[d.reason].append(d)
+        files_by_reason[d.reason].add(f)
+    left_out = {r: len(ds) - REPORT_CAP for r, ds in by_reason.items() if len(ds) > REPORT_CAP}
+    details = [vars(d) for r in sorted(by_reason) for d in sorted(by_reason[r], key=_source_order)[:REPORT_CAP]]
     return {
-        "docs": len(rows),
-        "chars": sum(r["n_chars"] for r in rows),
-        "splits": dict(Counter(r["split"] for r in rows)),
-        "shards": shards,
+        "files_seen": len(files) + n_list_drops,
+        "records_seen": records_seen,
+        "docs_kept": docs_kept,
+        "dropped": {r: len(ds) for r, ds in sorted(by_reason.items())},
+        "duplicates": {"exact": len(by_reason.get("exact_duplicate", [])),
+                       "near": len(by_reason.get("near_duplicate", []))},
+        "dropped_files": {r: sorted(fs)[:REPORT_CAP] for r, fs in sorted(files_by_reason.items())},
+        "files": {f: dict(sorted(c.items())) for f, c in sorted(per_file.items())},
+        "drops": sorted(details, key=lambda d: (d["source"], d["reason"])),
+        **({"drops_left_out": left_out} if left_out else {}),
     }
+
+
+def _source_order(d: Drop) -> tuple[str, int]:
+    # "a.jsonl:10" after "a.jsonl:9"
+    base, _, num = d.source.rpartition(":")
+    return (base, int(num)) if num.isdigit() else (d.source, -1)
+
+
+def build_documents(raw_dir: Path, params: IngestParams, seed: int) -> tuple[list[dict], dict]:
+    """All kept rows in memory, and the report: for tests and small corpora."""
+    with tempfile.TemporaryDirectory(prefix="cptpipe-ingest-") as work:
+        runs, keep, report = ingest(raw_dir, params, seed, Path(work))
+        rows = list(merged_rows(runs, keep))
+    report["splits"] = dict(Counter(r["split"] for r in rows))
+    return rows, report
 
 
 def run_ingest(raw_dir: Path, out_dir: Path, params: IngestParams, seed: int) -> dict:
@@ -147,19 +333,23 @@ def run_ingest(raw_dir: Path, out_dir: Path, params: IngestParams, seed: int) ->
     t0 = time.time()
     if not raw_dir.is_dir():
         raise UserError(f"{raw_dir}: no such folder; put domain documents in data/raw/")
-    rows, report = build_documents(raw_dir, params, seed)
-    if not rows:
-        raise UserError(f"{raw_dir}: no document survived ingest (dropped: {report['dropped']}); "
-                        "check ingest.min_chars and the input formats")
-    manifest = write_shards(rows, out_dir, params.shard_docs)
+    # spill runs live beside out_dir (same disk), never inside it: out_dir is the DVC output
+    with tempfile.TemporaryDirectory(prefix=".ingest-work-", dir=out_dir.parent) as work:
+        runs, keep, report = ingest(raw_dir, params, seed, Path(work))
+        if not keep:
+            raise UserError(f"{raw_dir}: no document survived ingest (dropped: {report['dropped']}); "
+                            "check ingest.min_chars, ingest.filters and the input formats")
+        manifest = write_shards(merged_rows(runs, keep), out_dir, params.shard_docs, params.shard_mb << 20)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    report["splits"] = manifest["splits"]
     report["bytes_out"] = sum(s["bytes"] for s in manifest["shards"])
     report["seconds"] = round(time.time() - t0, 2)
+    report["mb_per_s"] = round(report["bytes_in"] / 1e6 / max(report["seconds"], 1e-9), 2)
     return report
 
 
 def read_documents(shards_dir: Path, columns: list[str] | None = None) -> pa.Table:
-    """All document rows of data/shards as one table (shards are small by construction)."""
+    """All document rows of data/shards as one table (for small corpora and tests)."""
     files = sorted(Path(shards_dir).glob("shard-*.parquet"))
     if not files:
         raise UserError(f"{shards_dir}: no shards; run `dvc repro ingest`")
