@@ -15,15 +15,16 @@ def test_default_grid_has_every_arm_of_the_issue_and_seeded_headlines():
     grid = load_grid(ROOT / "study/grid.yaml")
     arms = expand(grid)
     names = {a.name for a in arms}
-    # start kind x 4 recipes x 2 replay levels, plus paraphrase, PIT++ and mixed arms
-    assert len(names) == 2 * 4 * 2 + 3
+    # start kind x 4 recipes, replay 0 for the base recipes, plus paraphrase, PIT++ and mixed arms
+    assert len(names) == 2 * 4 + 4 + 3
     for recipe in ("cpt", "it_after_cpt", "pit", "pit_final_it"):
-        for start in ("base", "instruct"):
-            assert {f"study-{start}-{recipe}-r0", f"study-{start}-{recipe}-r6"} <= names
-    seeded = [a for a in arms if a.name == "study-base-pit-r6-qa10"]
+        assert {f"study-base-{recipe}", f"study-instruct-{recipe}", f"study-base-{recipe}-r0"} <= names
+        r0 = dict(next(a for a in arms if a.name == f"study-base-{recipe}-r0").overrides)
+        assert r0["mix.replay"] == 0.0 and r0["train.recipe"] == recipe
+    seeded = [a for a in arms if a.name == "study-base-pit"]
     assert sorted(a.seed for a in seeded) == [0, 1, 2]
     assert len({a.exp_name for a in arms}) == len(arms)  # experiment names never clash
-    para = dict(next(a for a in arms if a.name == "study-base-pit-r6-para2").overrides)
+    para = dict(next(a for a in arms if a.name == "study-base-pit-para2").overrides)
     assert para["qa.paraphrases"] == 2 and para["train.recipe"] == "pit"
 
 

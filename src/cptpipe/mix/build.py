@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from cptpipe.data.tokens import TokenSource
 from cptpipe.errors import UserError
-from cptpipe.mix.index import build_phase
+from cptpipe.mix.index import build_phase, eligible_rows
 from cptpipe.mix.recipes import phase_budgets
 from cptpipe.params import MixParams
 
@@ -21,7 +21,7 @@ def build_mix(tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, s
         if not (tokens_dir / name / "meta.json").exists():
             raise UserError(f"{tokens_dir / name}: no token shard; run `dvc repro tokenize@{name}`")
         sources[name] = TokenSource(tokens_dir / name).row_arrays()
-    train_tokens = {k: int(v["length"][v["split"] == "train"].sum()) for k, v in sources.items()}
+    train_tokens = {k: int(v["length"][eligible_rows(k, v["split"])].sum()) for k, v in sources.items()}
     rng = np.random.default_rng(seed)
     phases = []
     report = {"recipe": recipe, "seq_len": seq_len, "seed": seed, "phases": [],

@@ -129,6 +129,17 @@ def share_by_tenth(table: pa.Table, source: str) -> list[float]:
     return [round(float(a / b), 4) if b else 0.0 for a, b in zip(src_t, all_t)]
 
 
+# Documents of both splits are trained on: the held-out split only withholds their *QA* (Jiang et al.
+# 2024 train on all documents and ask about those whose QA was never seen). QA, replay and
+# instruction rows of the held-out split are evaluation data and never sampled.
+ALL_SPLITS_SOURCES = frozenset({"domain"})
+
+
+def eligible_rows(name: str, split: np.ndarray) -> np.ndarray:
+    """Rows of a source the mix may sample."""
+    return np.ones(len(split), bool) if name in ALL_SPLITS_SOURCES else split == "train"
+
+
 def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.random.Generator,
                 schedule: str = "constant", progressive_start: float = 0.5) -> tuple[pa.Table, dict]:
     """Sample every source of a phase, order the pieces, pack; return index + report.
@@ -140,12 +151,13 @@ def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.ra
     report: dict = {"sources": {}}
     for name in sorted(budgets):
         rows = sources[name]
-        s = sample_source(rows["offset"], rows["length"], rows["split"] == "train", budgets[name], seq_len, rng)
+        s = sample_source(rows["offset"], rows["length"], eligible_rows(name, rows["split"]), budgets[name],
+                          seq_len, rng)
         if s.repeats > 0:
-            warnings.warn(f"mix: source {name!r} has {s.eligible_tokens} train tokens for a budget of "
+            warnings.warn(f"mix: source {name!r} has {s.eligible_tokens} trainable tokens for a budget of "
                           f"{budgets[name]}: repeated {s.repeats + 1:.2f}x", stacklevel=2)
         if len(s.lengths) == 0:
-            warnings.warn(f"mix: source {name!r} has no train rows; its budget {budgets[name]} is unused",
+            warnings.warn(f"mix: source {name!r} has no trainable rows; its budget {budgets[name]} is unused",
                           stacklevel=2)
         pieces.extend(zip([name] * len(s.starts), s.starts.tolist(), s.lengths.tolist(), s.pos0.tolist()))
         report["sources"][name] = {"requested": budgets[name], "used": int(s.lengths.sum()),

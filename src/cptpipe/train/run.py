@@ -88,7 +88,8 @@ def replay_batches(tokens_dir: Path, seq_len: int, n_blocks: int, batch: int, se
 
 
 def eval_sets(tokens_dir: Path, seq_len: int, seed: int) -> dict[str, ArrayBlocks]:
-    """Held-out replay (forgetting) and held-out domain documents (absorption), never trained on."""
+    """Held-out replay (forgetting; never trained on) and the held-out-QA documents (absorption: these
+    documents are trained on, their questions are what eval asks)."""
     out = {}
     for source in ("replay", "domain"):
         blocks = packed_rows(tokens_dir, source, "heldout", seq_len, EVAL_BLOCKS, seed)
