@@ -276,11 +276,20 @@ def is_heldout(doc_id: str) -> bool:
     return int(hashlib.sha256(doc_id.encode()).hexdigest(), 16) % 100 < HELDOUT_PERCENT
 
 
+# The SQLite docs' examples name absolute paths on someone's machine (a drive letter and folder, a
+# home directory); shipped text must not carry machine paths, so they become relative ones.
+MACHINE_PATH = re.compile(r"\b[A-Za-z]:([/\\])\w+[/\\]|(?<![\w.])/(?:home|Users)/\w+/")
+
+
+def scrub_paths(text: str) -> str:
+    return MACHINE_PATH.sub(lambda m: f"work{m.group(1)}" if m.group(1) else "user/", text)
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> int:
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.write(json.dumps({**r, "text": scrub_paths(r["text"])}, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path.stat().st_size
 
