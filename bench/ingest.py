@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ingest.py               # build ~200 MB in a temp dir, ingest with/without near-dedup
     .venv/bin/python bench/ingest.py --mb 20       # a smaller corpus
-    .venv/bin/python bench/ingest.py --keep /tmp/c # build (or reuse) the corpus in /tmp/c and keep it
+    .venv/bin/python bench/ingest.py --keep DIR    # build (or reuse) the corpus in DIR and keep it
 
 corpus: Zipf-distributed pseudo-words (20k vocabulary, 2% with Latin-1 accents) as prose documents of
 300-1500 words: ~30% small .txt/.md files in nested folders (5% of them Latin-1), ~15% .html pages

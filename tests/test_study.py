@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from cptpipe.errors import UserError
-from cptpipe.study import (MC_CHANCE, Arm, above_chance, aggregate, expand, load_grid, queue_status, reading,
+from cptpipe.study import (Arm, above_chance, aggregate, expand, load_grid, queue_status, reading,
                            render, set_args)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +93,6 @@ def test_aggregate_reports_mean_and_sample_std_and_chance_rule():
     assert agg["s-a"]["n"] == 3
     # s-a: 0.42 - 0.25 > 2 * 0.02; s-b: 0.30 - 0.25 < 2 * 0.141
     assert above_chance(agg) == ["s-a"]
-    assert MC_CHANCE == 0.25
 
 
 def test_reading_separates_agreement_from_noise():

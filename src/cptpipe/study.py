@@ -13,7 +13,6 @@ import itertools
 import json
 import math
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,8 +23,9 @@ from pathlib import Path
 import yaml
 
 from cptpipe.errors import UserError
+from cptpipe.io import write_text
 from cptpipe.progress import bar
-from cptpipe.report.compare import rows_from_exp_show
+from cptpipe.report.compare import dvc_bin, exp_show, rows_from_exp_show
 
 MC_CHANCE = 0.25  # domain_qa_mc has 4 options
 
@@ -133,12 +133,8 @@ def set_args(arm: Arm) -> list[str]:
 # Running: thin wrappers over the dvc CLI (what a user would type), so the study is inspectable
 # with `dvc queue status`, `dvc queue logs NAME` and `dvc exp show` while it runs.
 
-def _dvc() -> str:
-    return shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
-
-
 def _run(args: list[str], cwd: Path, check: bool = True) -> str:
-    proc = subprocess.run([_dvc(), *args], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([dvc_bin(), *args], cwd=cwd, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise UserError(f"`dvc {' '.join(args[:3])} …` failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
     return proc.stdout + proc.stderr
@@ -146,8 +142,7 @@ def _run(args: list[str], cwd: Path, check: bool = True) -> str:
 
 def exp_rows(cwd: Path) -> dict[str, dict]:
     """Experiments of the current commit by name -> {params, metrics} (from `dvc exp show --json`)."""
-    show = json.loads(_run(["exp", "show", "--json"], cwd))
-    return {r["name"]: r for r in rows_from_exp_show(show) if r["metrics"]}
+    return {r["name"]: r for r in rows_from_exp_show(exp_show(cwd)) if r["metrics"]}
 
 
 def queue_status(text: str) -> dict[str, str]:
@@ -342,12 +337,10 @@ def run_study(grid_file: str | Path, cwd: str | Path = ".", out_md: str = "repor
     failed = run_arms(arms, cwd)
     rows = exp_rows(cwd)
     agg = aggregate(arms, rows)
-    (cwd / out_md).parent.mkdir(parents=True, exist_ok=True)
+    (cwd / out_png).parent.mkdir(parents=True, exist_ok=True)
     plot(agg, grid.prefix, cwd / out_png)
     md = render(agg, grid, str(grid_file), failed, (time.time() - t0) / 60,
                 Path(out_png).relative_to(Path(out_md).parent).as_posix())
-    tmp = cwd / (out_md + ".tmp")
-    tmp.write_text(md)
-    tmp.replace(cwd / out_md)
+    write_text(cwd / out_md, md)
     n = sum(1 for a in arms if a.exp_name in rows)
     return f"{n}/{len(arms)} runs with metrics, {len(failed)} failed -> {out_md}, {out_png}"

@@ -71,18 +71,22 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def compare_markdown(revs: list[str] | None = None, cwd: str | Path = ".") -> str:
-    dvc = shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
-    args = [dvc, "exp", "show", "--json"]
-    if revs:
-        for r in revs:
-            args += ["--rev", r]
-    else:
-        args.append("-A")
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+def dvc_bin() -> str:
+    """The dvc of this environment (stage commands and tests may run without the venv on PATH)."""
+    return shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
+
+
+def exp_show(cwd: str | Path = ".", *flags: str) -> list[dict]:
+    """Parsed `dvc exp show --json [flags]`."""
+    proc = subprocess.run([dvc_bin(), "exp", "show", "--json", *flags], cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise UserError(f"`dvc exp show` failed: {proc.stderr.strip()[:300]}")
-    rows = rows_from_exp_show(json.loads(proc.stdout))
+    return json.loads(proc.stdout)
+
+
+def compare_markdown(revs: list[str] | None = None, cwd: str | Path = ".") -> str:
+    flags = [a for r in revs for a in ("--rev", r)] if revs else ["-A"]
+    rows = rows_from_exp_show(exp_show(cwd, *flags))
     if not rows:
         raise UserError("no revision or experiment with metrics yet; run `make repro` or `dvc exp run`")
     return markdown_table(rows)
