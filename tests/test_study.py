@@ -118,3 +118,25 @@ def test_render_puts_paper_figures_beside_the_table():
     assert "| base-pit | 2 | 0.000 ± 0.000 | 0.510 ± 0.014 |" in md
     assert "30.3" in md and "48.1" in md and "81.8" in md and "Scale:" in md
     assert "`base-pit`" in md  # above chance beyond 2x spread
+
+
+def test_render_states_each_start_model_separately():
+    grid = load_grid(ROOT / "study/grid.yaml")
+    arms = [a for a in expand(grid) if a.name in ("study-base-cpt", "study-instruct-cpt") and a.seed == 0]
+    start = {"base": (0.25, 7000.0, 0.0), "instruct": (0.29, 177000.0, 0.04)}
+    rows = {}
+    for a in arms:
+        kind = dict(a.overrides)["model.kind"]
+        mc, ppl, follow = start[kind]
+        rows[a.exp_name] = {"metrics": {"cpt.domain_qa_mc.acc": 0.33, "absorption.mc_gain": 0.33 - mc,
+                                        "start.domain_qa_mc.acc": mc, "start.domain_qa.em": 0.0,
+                                        "start.replay.ppl": ppl, "start.instruct.follow": follow}}
+    agg = aggregate(arms, rows)
+    assert agg["study-instruct-cpt"]["start"] == "instruct"
+    md = render(agg, grid, "study/grid.yaml", [], 2.0, "study.png", trained=0)
+    assert "- `base`: held-out MC acc 0.250" in md and "replay ppl 7,000" in md
+    assert "- `instruct`: held-out MC acc 0.290" in md and "replay ppl 177,000, instr. follow 0.040" in md
+    assert "(0 runs trained" in md
+    # the gain claim reads the instruct start's smaller gain as a disagreement
+    gain = next(line for line in md.splitlines() if "gains more over its start (cpt)" in line)
+    assert "-0.040" in gain and "**disagrees**" in gain

@@ -36,7 +36,10 @@ COLUMNS = (
     ("cpt.domain_qa_seen.em", "seen-QA EM"),
     ("forgetting.ppl_ratio", "replay ppl ratio"),
     ("cpt.instruct.follow", "instr. follow"),
+    ("absorption.mc_gain", "MC gain over start"),
 )
+# Read per start model: an arm's gains and ratios are relative to its own start.
+START_KEYS = ("start.domain_qa_mc.acc", "start.domain_qa.em", "start.replay.ppl", "start.instruct.follow")
 
 # Published figures the study is read against (quoted, not reproduced).
 PAPER = (
@@ -155,9 +158,10 @@ def queue_status(text: str) -> dict[str, str]:
     return status
 
 
-def run_arms(arms: list[Arm], cwd: Path, poll_s: float = 5.0) -> list[str]:
-    """Queue the arms without results, run the queue serially, wait; returns the failed names."""
-    done = exp_rows(cwd)
+def run_arms(arms: list[Arm], cwd: Path, poll_s: float = 5.0, done: dict | None = None) -> list[str]:
+    """Queue the arms without results (in `done`, default: read now), run the queue serially, wait;
+    returns the failed names."""
+    done = exp_rows(cwd) if done is None else done
     todo = [a for a in arms if a.exp_name not in done]
     if not todo:
         return []
@@ -202,8 +206,10 @@ def aggregate(arms: list[Arm], rows: dict[str, dict]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name in dict.fromkeys(a.name for a in arms):
         runs = [rows[a.exp_name]["metrics"] for a in arms if a.name == name and a.exp_name in rows]
-        entry: dict = {"n": len(runs), "seeds": [a.seed for a in arms if a.name == name and a.exp_name in rows]}
-        for key in [k for k, _ in COLUMNS] + ["start.domain_qa_mc.acc", "start.domain_qa.em"]:
+        kind = next((dict(a.overrides).get("model.kind") for a in arms if a.name == name), None)
+        entry: dict = {"n": len(runs), "seeds": [a.seed for a in arms if a.name == name and a.exp_name in rows],
+                       "start": kind or "default"}
+        for key in [k for k, _ in COLUMNS] + list(START_KEYS):
             vals = [v for v in (_get(m, key) for m in runs) if v is not None]
             if vals:
                 entry[key] = (statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
@@ -255,7 +261,7 @@ def reading(agg: dict[str, dict], prefix: str, claims: list[dict]) -> list[str]:
 
 
 def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], minutes: float,
-           png_name: str) -> str:
+           png_name: str, trained: int | None = None) -> str:
     prefix = grid.prefix
     heads = ["arm", "runs"] + [h for _, h in COLUMNS]
     lines = [
@@ -265,7 +271,8 @@ def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], 
         f"`{prefix}-<arm>-s<seed>`). Values are the cpt checkpoint's; `± x` is the sample standard "
         "deviation over `mix.seed` runs (same start model and split, different sampling order). "
         f"Multiple-choice chance is {MC_CHANCE}; held-out EM chance is ~0. "
-        f"Wall time of the runs this invocation: {minutes:.1f} min.",
+        f"Wall time of the runs this invocation: {minutes:.1f} min"
+        + (f" ({trained} runs trained, the others reused from earlier invocations)." if trained is not None else "."),
         "",
         "| " + " | ".join(heads) + " |",
         "|" + "---|" * len(heads),
@@ -273,10 +280,18 @@ def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], 
     for name, e in agg.items():
         cells = [name.removeprefix(prefix + "-"), str(e["n"])] + [_cell(e.get(k), e["n"]) for k, _ in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
-    start = next((e for e in agg.values() if "start.domain_qa_mc.acc" in e), None)
-    if start:
-        lines += ["", f"Start model (base) before training: held-out MC acc "
-                      f"{start['start.domain_qa_mc.acc'][0]:.3f}, held-out EM {start['start.domain_qa.em'][0]:.3f}."]
+    starts = {}
+    for e in agg.values():
+        if "start.domain_qa_mc.acc" in e:
+            starts.setdefault(e["start"], e)
+    if starts:
+        lines += ["", "Start models before training (the MC gain, replay ppl ratio and instruction-following "
+                      "change of an arm are relative to its own start):", ""]
+        for kind, e in starts.items():
+            ppl = e.get("start.replay.ppl", (math.nan, 0))[0]
+            follow = e.get("start.instruct.follow", (math.nan, 0))[0]
+            lines.append(f"- `{kind}`: held-out MC acc {e['start.domain_qa_mc.acc'][0]:.3f}, held-out EM "
+                         f"{e['start.domain_qa.em'][0]:.3f}, replay ppl {ppl:,.0f}, instr. follow {follow:.3f}.")
     hits = above_chance(agg)
     lines += ["", "## Above chance?", "",
               ("Held-out MC accuracy exceeds chance by more than 2× the seed spread for: "
@@ -305,10 +320,12 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
 
     names = list(agg)
     labels = [n.removeprefix(prefix + "-") for n in names]
-    fig, axes = plt.subplots(1, 3, figsize=(max(12, 0.55 * len(names) * 3), 5.5), sharey=False)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 1.5 + 0.3 * len(names)), sharey=False)
+    # Gain over start beside the absolute accuracy: the starts differ before any CPT. Held-out EM is
+    # left to the table: at the scratch scale it is ~0 everywhere and its panel would be empty.
     panels = (("cpt.domain_qa_mc.acc", "held-out QA, multiple choice (acc)", MC_CHANCE),
-              ("cpt.domain_qa.em", "held-out QA, generation (EM)", None),
-              ("forgetting.ppl_ratio", "forgetting: replay perplexity cpt / start", 1.0))
+              ("absorption.mc_gain", "held-out MC acc gain over the arm's start", 0.0),
+              ("forgetting.ppl_ratio", "forgetting: replay perplexity cpt / start (log)", 1.0))
     for ax, (key, title, ref) in zip(axes, panels):
         means = [agg[n].get(key, (math.nan, 0))[0] for n in names]
         spreads = [agg[n].get(key, (math.nan, 0))[1] for n in names]
@@ -316,6 +333,8 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
         ax.barh(range(len(names)), means, xerr=spreads, color=colors, capsize=3)
         if ref is not None:
             ax.axvline(ref, color="black", ls=":", lw=1, label="chance" if key.endswith("acc") else "no change")
+        if key == "forgetting.ppl_ratio":
+            ax.set_xscale("log")  # ratios from ~0.1 to ~40: a linear axis hides the small ones
             ax.legend(loc="lower right", fontsize=8)
         ax.set_yticks(range(len(names)), labels if ax is axes[0] else [""] * len(names), fontsize=8)
         ax.invert_yaxis()
@@ -334,13 +353,15 @@ def run_study(grid_file: str | Path, cwd: str | Path = ".", out_md: str = "repor
     grid = load_grid(cwd / grid_file if not Path(grid_file).is_absolute() else grid_file)
     arms = expand(grid)
     t0 = time.time()
-    failed = run_arms(arms, cwd)
+    before = exp_rows(cwd)
+    trained = sum(1 for a in arms if a.exp_name not in before)
+    failed = run_arms(arms, cwd, done=before)
     rows = exp_rows(cwd)
     agg = aggregate(arms, rows)
     (cwd / out_png).parent.mkdir(parents=True, exist_ok=True)
     plot(agg, grid.prefix, cwd / out_png)
     md = render(agg, grid, str(grid_file), failed, (time.time() - t0) / 60,
-                Path(out_png).relative_to(Path(out_md).parent).as_posix())
+                Path(out_png).relative_to(Path(out_md).parent).as_posix(), trained)
     write_text(cwd / out_md, md)
     n = sum(1 for a in arms if a.exp_name in rows)
     return f"{n}/{len(arms)} runs with metrics, {len(failed)} failed -> {out_md}, {out_png}"
