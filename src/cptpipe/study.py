@@ -158,10 +158,9 @@ def queue_status(text: str) -> dict[str, str]:
     return status
 
 
-def run_arms(arms: list[Arm], cwd: Path, poll_s: float = 5.0, done: dict | None = None) -> list[str]:
-    """Queue the arms without results (in `done`, default: read now), run the queue serially, wait;
-    returns the failed names."""
-    done = exp_rows(cwd) if done is None else done
+def run_arms(arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 5.0) -> list[str]:
+    """Queue the arms without results in `done` (exp_rows), run the queue serially, wait; returns the
+    failed names."""
     todo = [a for a in arms if a.exp_name not in done]
     if not todo:
         return []
@@ -205,10 +204,11 @@ def aggregate(arms: list[Arm], rows: dict[str, dict]) -> dict[str, dict]:
     """{arm: {"n": runs, "seeds": [...], key: (mean, spread)}}; spread = sample std over seeds (0 for one)."""
     out: dict[str, dict] = {}
     for name in dict.fromkeys(a.name for a in arms):
-        runs = [rows[a.exp_name]["metrics"] for a in arms if a.name == name and a.exp_name in rows]
-        kind = next((dict(a.overrides).get("model.kind") for a in arms if a.name == name), None)
-        entry: dict = {"n": len(runs), "seeds": [a.seed for a in arms if a.name == name and a.exp_name in rows],
-                       "start": kind or "default"}
+        mine = [a for a in arms if a.name == name]
+        ran = [a for a in mine if a.exp_name in rows]
+        runs = [rows[a.exp_name]["metrics"] for a in ran]
+        entry: dict = {"n": len(runs), "seeds": [a.seed for a in ran],
+                       "start": dict(mine[0].overrides).get("model.kind") or "default"}
         for key in [k for k, _ in COLUMNS] + list(START_KEYS):
             vals = [v for v in (_get(m, key) for m in runs) if v is not None]
             if vals:
@@ -329,13 +329,12 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
     for ax, (key, title, ref) in zip(axes, panels):
         means = [agg[n].get(key, (math.nan, 0))[0] for n in names]
         spreads = [agg[n].get(key, (math.nan, 0))[1] for n in names]
-        colors = ["tab:orange" if "instruct" in lab else "tab:blue" for lab in labels]
+        colors = ["tab:orange" if agg[n]["start"] == "instruct" else "tab:blue" for n in names]
         ax.barh(range(len(names)), means, xerr=spreads, color=colors, capsize=3)
-        if ref is not None:
-            ax.axvline(ref, color="black", ls=":", lw=1, label="chance" if key.endswith("acc") else "no change")
+        ax.axvline(ref, color="black", ls=":", lw=1, label="chance" if key.endswith("acc") else "no change")
+        ax.legend(loc="lower right", fontsize=8)
         if key == "forgetting.ppl_ratio":
             ax.set_xscale("log")  # ratios from ~0.1 to ~40: a linear axis hides the small ones
-            ax.legend(loc="lower right", fontsize=8)
         ax.set_yticks(range(len(names)), labels if ax is axes[0] else [""] * len(names), fontsize=8)
         ax.invert_yaxis()
         ax.set_title(title, fontsize=10)
@@ -355,7 +354,7 @@ def run_study(grid_file: str | Path, cwd: str | Path = ".", out_md: str = "repor
     t0 = time.time()
     before = exp_rows(cwd)
     trained = sum(1 for a in arms if a.exp_name not in before)
-    failed = run_arms(arms, cwd, done=before)
+    failed = run_arms(arms, cwd, before)
     rows = exp_rows(cwd)
     agg = aggregate(arms, rows)
     (cwd / out_png).parent.mkdir(parents=True, exist_ok=True)

@@ -171,7 +171,7 @@ def to_row(doc: RawDoc, params: IngestParams, seed: int, want_signature: bool = 
     if not keep:
         return Drop(doc.source, reason, f"{len(text)} chars" if reason in ("too_short", "too_long") else "")
     doc_id = doc_id_of(text)
-    stem = Path(doc.source.rsplit(":", 1)[0] if ":" in doc.source else doc.source).stem
+    stem = Path(doc.source.rsplit(":", 1)[0]).stem  # "big.jsonl:12" -> "big"
     row = {
         "doc_id": doc_id,
         "source": doc.source,
