@@ -18,7 +18,7 @@ TINY = {
     "model": {"scratch": {"vocab_size": 600, "hidden_size": 32, "layers": 2, "heads": 2, "context": 128,
                           "pretrain_tokens": 20000}},
     "tokenize": {"seq_len": 128},
-    "mix": {"tokens": 20000, "qa_epochs": 1.0},
+    "mix": {"tokens": 20000, "domain_epochs": None, "qa_epochs": 1.0},
     "train": {"batch_size": 8, "log_every": 2},
     "eval": {"limit": 16, "max_new_tokens": 8, "batch_size": 16},
 }

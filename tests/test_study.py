@@ -1,41 +1,64 @@
 """The study's grid expansion and reading (pure parts); tests/test_e2e.py runs a quick study for real."""
 
+import re
 from pathlib import Path
 
 import pytest
 
 from cptpipe.errors import UserError
-from cptpipe.study import (Arm, above_chance, aggregate, expand, load_grid, queue_status, reading,
-                           render, set_args)
+from cptpipe.study import (
+    Arm,
+    Grid,
+    aggregate,
+    clears,
+    expand,
+    load_grid,
+    plot,
+    queue_status,
+    reading,
+    render,
+    set_args,
+    verdict,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def test_default_grid_has_every_arm_of_the_issue_and_seeded_headlines():
-    grid = load_grid(ROOT / "study/grid.yaml")
-    arms = expand(grid)
-    names = {a.name for a in arms}
-    # start kind x 4 recipes, replay 0 for the base recipes, plus paraphrase, PIT++ and mixed arms
-    assert len(names) == 2 * 4 + 4 + 3
-    for recipe in ("cpt", "it_after_cpt", "pit", "pit_final_it"):
-        assert {f"study-base-{recipe}", f"study-instruct-{recipe}", f"study-base-{recipe}-r0"} <= names
-        r0 = dict(next(a for a in arms if a.name == f"study-base-{recipe}-r0").overrides)
-        assert r0["mix.replay"] == 0.0 and r0["train.recipe"] == recipe
-    seeded = [a for a in arms if a.name == "study-base-pit"]
-    assert sorted(a.seed for a in seeded) == [0, 1, 2]
-    assert len({a.exp_name for a in arms}) == len(arms)  # experiment names never clash
-    para = dict(next(a for a in arms if a.name == "study-base-pit-para2").overrides)
-    assert para["qa.paraphrases"] == 2 and para["train.recipe"] == "pit"
+GRID = """name: t
+common: {train.lr: 0.001}
+axes:
+  start: {base: {model.kind: base}, instruct: {model.kind: instruct}}
+  recipe: {cpt: {train.recipe: cpt}, pit: {train.recipe: pit}}
+extra:
+  base-pit-r0: {from: base-pit, set: {mix.replay: 0.0}}
+seeds: {values: [3, 4], arms: [base-pit]}
+claims:
+  - {claim: c, metric: cpt.domain_qa.em, a: base-cpt, b: base-pit-r0, min_diff: 0.1}
+"""
 
 
-def test_every_arm_is_a_valid_params_file():
+def test_expand_takes_the_product_extra_arms_and_seeds(tmp_path):
+    (tmp_path / "g.yaml").write_text(GRID)
+    arms = expand(load_grid(tmp_path / "g.yaml"))
+    assert sorted({a.name for a in arms}) == ["t-base-cpt", "t-base-pit", "t-base-pit-r0", "t-instruct-cpt",
+                                              "t-instruct-pit"]
+    by_exp = {a.exp_name: dict(a.overrides) for a in arms}
+    assert len(by_exp) == len(arms)  # experiment names never clash
+    # only the seeded arm runs once per seed; the others at the first seed
+    assert {e for e in by_exp if e.startswith("t-base-pit-s")} == {"t-base-pit-s3", "t-base-pit-s4"}
+    assert "t-instruct-pit-s3" in by_exp and "t-instruct-pit-s4" not in by_exp
+    r0 = by_exp["t-base-pit-r0-s3"]
+    assert r0 == {"train.lr": 0.001, "model.kind": "base", "train.recipe": "pit", "mix.replay": 0.0, "mix.seed": 3}
+
+
+@pytest.mark.parametrize("grid_file", ["study/grid.yaml", "study/quick.yaml"])
+def test_every_arm_is_a_valid_params_file(grid_file):
     """Each arm's overrides applied to params.yaml must pass the schema (no arm fails at run time)."""
     import yaml
 
     from cptpipe.params import parse_params
 
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for arm in expand(load_grid(ROOT / "study/grid.yaml")) + expand(load_grid(ROOT / "study/quick.yaml")):
+    for arm in expand(load_grid(ROOT / grid_file)):
         params = yaml.safe_load(yaml.safe_dump(base))
         for key, value in arm.overrides:
             *path, last = key.split(".")
@@ -54,11 +77,20 @@ def test_set_args_writes_yaml_scalars():
                              "-S", "train.recipe=pit", "-S", "train.lr=null"]
 
 
-def test_grid_errors_name_the_problem(tmp_path):
+def test_grid_errors_name_every_problem_at_once(tmp_path):
     bad = tmp_path / "g.yaml"
-    bad.write_text("name: s\naxes: {a: {x: {train.recipe: cpt}}}\nseeds: {values: [0, 1], arms: [nope]}\n")
-    with pytest.raises(UserError, match="nope"):
+    bad.write_text(GRID.replace("arms: [base-pit]", "arms: [nope]").replace("b: base-pit-r0", "b: base-pat")
+                   .replace("from: base-pit", "from: typo-arm"))
+    with pytest.raises(UserError) as err:
         expand(load_grid(bad))
+    assert "nope" in str(err.value) and "base-pat" in str(err.value) and "typo-arm" in str(err.value)
+    bad.write_text(GRID.replace("min_diff: 0.1", "min_diff: -1") + "  - {claim: d, metric: m, a: x}\n")
+    with pytest.raises(UserError) as err:
+        load_grid(bad)
+    assert "min_diff must be a number >= 0" in str(err.value) and "'claim': 'd'" in str(err.value)
+    bad.write_text(GRID.replace("min_diff: 0.1", "margin: 0.1"))
+    with pytest.raises(UserError, match="margin"):
+        load_grid(bad)
     bad.write_text("axes: {a: {x: {}}}\ntypo: 1\n")
     with pytest.raises(UserError, match="typo"):
         load_grid(bad)
@@ -79,64 +111,124 @@ Worker status: 1 active, 0 idle
                                   "quick-base-pit-s1": "Queued", "old-one": "Failed"}
 
 
-def _rows(values: dict[str, float]) -> dict[str, dict]:
-    return {name: {"metrics": {"cpt.domain_qa_mc.acc": v, "cpt.domain_qa.em": 0.0, "forgetting.ppl_ratio": 1.2}}
-            for name, v in values.items()}
+def _arms(name: str, seeds: int, kind: str = "base") -> list[Arm]:
+    return [Arm(name, s, (("model.kind", kind),)) for s in range(seeds)]
 
 
-def test_aggregate_reports_mean_and_sample_std_and_chance_rule():
-    arms = [Arm("s-a", 0, ()), Arm("s-a", 1, ()), Arm("s-a", 2, ()), Arm("s-b", 0, ()), Arm("s-b", 1, ())]
-    rows = _rows({"s-a-s0": 0.40, "s-a-s1": 0.42, "s-a-s2": 0.44, "s-b-s0": 0.20, "s-b-s1": 0.40})
-    agg = aggregate(arms, rows)
-    mean, sd = agg["s-a"]["cpt.domain_qa_mc.acc"]
+def _rows(values: dict[str, dict[str, float]]) -> dict[str, dict]:
+    return {exp: {"metrics": m} for exp, m in values.items()}
+
+
+def test_aggregate_mean_sample_std_and_provenance():
+    arms = _arms("s-a", 3) + _arms("s-b", 2, "instruct") + _arms("s-c", 1)
+    rows = _rows({"s-a-s0": {"cpt.domain_qa.em": 0.40, "x": 1.0}, "s-a-s1": {"cpt.domain_qa.em": 0.42},
+                  "s-a-s2": {"cpt.domain_qa.em": 0.44, "x": True},
+                  "s-b-s1": {"cpt.domain_qa.em": 0.2}})  # s-b-s0 failed, s-c never ran
+    agg = aggregate(arms, rows, before={"s-a-s0", "s-a-s2", "s-zzz-s0"})
+    a, b, c = agg["s-a"], agg["s-b"], agg["s-c"]
+    mean, sd = a["stats"]["cpt.domain_qa.em"]
     assert mean == pytest.approx(0.42) and sd == pytest.approx(0.02)
-    assert agg["s-a"]["n"] == 3
-    # s-a: 0.42 - 0.25 > 2 * 0.02; s-b: 0.30 - 0.25 < 2 * 0.141
-    assert above_chance(agg) == ["s-a"]
+    assert (a["n"], a["new"], a["reused"], a["seeds"]) == (3, 1, 2, [0, 1, 2])
+    assert a["stats"]["x"] == (1.0, None)  # booleans are not numbers; one value has no spread
+    assert b["stats"]["cpt.domain_qa.em"] == (0.2, None) and (b["n"], b["new"], b["start"]) == (1, 1, "instruct")
+    assert (c["n"], c["stats"]) == (0, {})
 
 
-def test_reading_separates_agreement_from_noise():
-    arms = [Arm("s-a", i, ()) for i in range(3)] + [Arm("s-b", i, ()) for i in range(3)]
-    rows = _rows({"s-a-s0": 0.30, "s-a-s1": 0.31, "s-a-s2": 0.29, "s-b-s0": 0.50, "s-b-s1": 0.51, "s-b-s2": 0.49})
-    agg = aggregate(arms, rows)
-    up = {"claim": "b beats a", "metric": "cpt.domain_qa_mc.acc", "a": "a", "b": "b"}
-    down = {**up, "a": "b", "b": "a"}
-    same = {**up, "metric": "forgetting.ppl_ratio"}
-    missing = {**up, "b": "zzz"}
-    lines = reading(agg, "s", [up, down, same, missing])
-    assert "**agrees**" in lines[0] and "+0.200" in lines[0]
-    assert "**disagrees**" in lines[1]
-    assert "no difference beyond noise" in lines[2]
-    assert "not measured" in lines[3]
+def test_clears_needs_a_spread_and_a_reference():
+    arms = _arms("s-a", 3) + _arms("s-b", 2) + _arms("s-c", 1)
+    em = {"s-a-s0": 0.10, "s-a-s1": 0.12, "s-a-s2": 0.14, "s-b-s0": 0.0, "s-b-s1": 0.2, "s-c-s0": 0.9}
+    agg = aggregate(arms, _rows({k: {"cpt.domain_qa.em": v} for k, v in em.items()}), set())
+    # s-a: 0.12 - 0.05 > 2 * 0.02; s-b: 0.10 - 0.05 < 2 * 0.141; s-c: one run, not checkable
+    assert clears(agg, "cpt.domain_qa.em", dict.fromkeys(agg, 0.05)) == (["s-a"], ["s-c"])
+    # the reference is per arm (its own start): a higher start hides the same mean
+    assert clears(agg, "cpt.domain_qa.em", {"s-a": 0.09, "s-b": 0.0, "s-c": 0.0}) == ([], ["s-c"])
+    assert clears(agg, "cpt.domain_qa.em", {"s-a": None, "s-b": 0.0})[1] == ["s-a", "s-c"]
 
 
-def test_render_puts_paper_figures_beside_the_table():
+def _agg(values: dict[str, list[float]], key: str = "cpt.domain_qa.em") -> dict[str, dict]:
+    arms = [a for name, vs in values.items() for a in _arms(name, len(vs))]
+    rows = _rows({f"{name}-s{i}": {key: v} for name, vs in values.items() for i, v in enumerate(vs)})
+    return aggregate(arms, rows, set())
+
+
+def test_verdict_needs_both_min_diff_and_the_noise_floor():
+    agg = _agg({"s-a": [0.30, 0.31, 0.29], "s-b": [0.40, 0.41, 0.39], "s-c": [0.50, 0.52, 0.48],
+                "s-d": [0.60]})
+    claim = {"claim": "b beats a", "metric": "cpt.domain_qa.em", "a": "a", "b": "b"}
+    line = verdict(agg, "s", claim)  # +0.100 against a floor of 2 x 0.01
+    assert "= +0.100" in line and "±0.020" in line and "min_diff 0.000" in line and "**agrees**" in line
+    line = verdict(agg, "s", {**claim, "min_diff": 0.15})
+    assert "min_diff 0.150" in line and "**beyond noise but below min_diff**" in line
+    assert "**agrees**" in verdict(agg, "s", {**claim, "b": "c", "min_diff": 0.15})  # +0.200 > 0.15 > 0.04
+    assert "**disagrees**" in verdict(agg, "s", {**claim, "a": "c", "b": "a"})
+    assert "**no difference beyond noise**" in verdict(agg, "s", {**claim, "b": "a"})
+    assert "not measured" in verdict(agg, "s", {**claim, "b": "zzz"}) and "zzz" in verdict(agg, "s", {**claim, "b": "zzz"})
+
+
+def test_verdict_says_when_a_seed_spread_is_unknown():
+    agg = _agg({"s-a": [0.30, 0.31, 0.29], "s-d": [0.60], "s-e": [0.305]})
+    claim = {"claim": "d beats a", "metric": "cpt.domain_qa.em", "a": "a", "b": "d", "min_diff": 0.1}
+    line = verdict(agg, "s", claim)
+    assert "seed spread unknown for `d` (one run)" in line and "≥ ±0.020" in line
+    assert "**agrees, unconfirmed**" in line
+    # within the known arm's floor: firm even though one spread is unknown
+    assert "**no difference beyond noise**" in verdict(agg, "s", {**claim, "b": "e"})
+    line = verdict(agg, "s", {**claim, "a": "e"})  # both single runs
+    assert "noise floor 2× seed spread unknown" in line and "`e`, `d`" in line and "unconfirmed" in line
+    assert reading(agg, "s", [claim, {**claim, "a": "e"}]) == [verdict(agg, "s", claim), line]
+
+
+def _quick(em: dict[str, float], before: set[str]) -> tuple[dict, Grid]:
     grid = load_grid(ROOT / "study/quick.yaml")
     arms = expand(grid)
-    rows = _rows({"quick-base-cpt-s0": 0.3, "quick-base-pit-s0": 0.5, "quick-base-pit-s1": 0.52})
-    md = render(aggregate(arms, rows), grid, "study/quick.yaml", [], 1.0, "study.png")
-    assert "| base-pit | 2 | 0.000 ± 0.000 | 0.510 ± 0.014 |" in md
-    assert "30.3" in md and "48.1" in md and "81.8" in md and "Scale:" in md
-    assert "`base-pit`" in md  # above chance beyond 2x spread
+    rows = _rows({exp: {"cpt.domain_qa.em": v, "start.domain_qa.em": 0.0, "cpt.domain_qa_mc.acc": 0.3,
+                        "start.instruct.follow": 0.25, "cpt.instruct.follow": 0.5} for exp, v in em.items()})
+    return aggregate(arms, rows, before), grid
+
+
+def test_render_labels_reused_runs_and_the_invocation():
+    agg, grid = _quick({"quick-base-cpt-s0": 0.05, "quick-base-pit-s0": 0.1, "quick-base-pit-s1": 0.12},
+                       before={"quick-base-pit-s0"})
+    md = render(agg, grid, "study/quick.yaml", ["quick-base-zzz-s0"], 12.34, "study.png")
+    # tests/test_e2e.py reads the seed count right after the arm and the headline EM right after it
+    assert re.search(r"\| base-pit \| 2 \| 0\.110 ± 0\.014 \| .* \| 0\.250 → 0\.500 ± 0\.000 \| .* \| 1/1 \|", md)
+    assert re.search(r"\| base-cpt \| 1 \| 0\.050 \| .* \| 1/0 \|", md)
+    assert "12.3 min wall, 2 runs trained and measured in it, 1 failed, 1 reused" in md
+    assert "**Reused numbers:** 1 of the 3 runs" in md and "`base-pit` (1 of 2)" in md and "--fresh" in md
+    assert "30.3" in md and "48.1" in md and "`quick-base-zzz-s0`" in md
+    assert "more than 2× the seed spread for: `base-pit`." in md  # 0.11 - 0 > 2 x 0.014
+    assert "Not checkable (one run, so no spread, or no EM): `base-cpt`." in md
+    assert "min_diff 0.050) → **agrees, unconfirmed**" in md  # cpt ran once
+
+    agg, grid = _quick({"quick-base-cpt-s0": 0.0, "quick-base-pit-s0": 0.0, "quick-base-pit-s1": 0.0}, set())
+    md = render(agg, grid, "study/quick.yaml", [], 1.0, "study.png")
+    assert "Every number in the table was measured in this invocation" in md and "Reused numbers" not in md
+    assert "No arm's held-out EM exceeds its start's" in md
+
+    agg, grid = _quick({"quick-base-cpt-s0": 0.1, "quick-base-pit-s0": 0.2}, set())  # one seed each
+    md = render(agg, grid, "study/quick.yaml", [], 1.0, "study.png")
+    assert "No arm has held-out EM from more than one seed" in md and "`base-cpt`, `base-pit`" in md
+    assert "2 runs trained and measured in it, 0 reused" in md
 
 
 def test_render_states_each_start_model_separately():
-    grid = load_grid(ROOT / "study/grid.yaml")
-    arms = [a for a in expand(grid) if a.name in ("study-base-cpt", "study-instruct-cpt") and a.seed == 0]
-    start = {"base": (0.25, 7000.0, 0.0), "instruct": (0.29, 177000.0, 0.04)}
+    arms = _arms("t-base-cpt", 1) + _arms("t-instruct-cpt", 1, "instruct") + _arms("t-instruct-pit", 1, "instruct")
+    start = {"base": (0.0, 0.25, 7000.0, 0.0), "instruct": (0.01, 0.29, 177000.0, 0.4)}
     rows = {}
-    for a in arms:
-        kind = dict(a.overrides)["model.kind"]
-        mc, ppl, follow = start[kind]
-        rows[a.exp_name] = {"metrics": {"cpt.domain_qa_mc.acc": 0.33, "absorption.mc_gain": 0.33 - mc,
-                                        "start.domain_qa_mc.acc": mc, "start.domain_qa.em": 0.0,
-                                        "start.replay.ppl": ppl, "start.instruct.follow": follow}}
-    agg = aggregate(arms, rows)
-    assert agg["study-instruct-cpt"]["start"] == "instruct"
-    md = render(agg, grid, "study/grid.yaml", [], 2.0, "study.png", trained=0)
-    assert "- `base`: held-out MC acc 0.250" in md and "replay ppl 7,000" in md
-    assert "- `instruct`: held-out MC acc 0.290" in md and "replay ppl 177,000, instr. follow 0.040" in md
-    assert "(0 runs trained" in md
-    # the gain claim reads the instruct start's smaller gain as a disagreement
-    gain = next(line for line in md.splitlines() if "gains more over its start (cpt)" in line)
-    assert "-0.040" in gain and "**disagrees**" in gain
+    for a, follow in zip(arms, (0.05, 0.1, 0.3)):
+        em, mc, ppl, f0 = start[dict(a.overrides)["model.kind"]]
+        rows[a.exp_name] = {"metrics": {"start.domain_qa.em": em, "start.domain_qa_mc.acc": mc, "start.replay.ppl": ppl,
+                                        "start.instruct.follow": f0, "cpt.instruct.follow": follow}}
+    md = render(aggregate(arms, rows, set()), Grid("t", {}, {"a": {}}), "g.yaml", [], 2.0, "study.png")
+    assert ("- `base` start: held-out EM 0.000, held-out MC acc 0.250, replay ppl 7,000, instr. follow 0.000 "
+            "before CPT; after CPT: `base-cpt` 0.050.") in md
+    assert ("- `instruct` start: held-out EM 0.010, held-out MC acc 0.290, replay ppl 177,000, instr. follow "
+            "0.400 before CPT; after CPT: `instruct-cpt` 0.100, `instruct-pit` 0.300.") in md
+
+
+def test_plot_draws_arms_with_missing_metrics_and_single_runs(tmp_path):
+    agg, grid = _quick({"quick-base-cpt-s0": 0.05, "quick-base-pit-s0": 0.1, "quick-base-pit-s1": 0.12}, set())
+    agg["quick-base-pit"]["stats"]["forgetting.ppl_ratio"] = (3.0, 0.5)
+    plot(agg, grid.prefix, tmp_path / "study.png")
+    assert (tmp_path / "study.png").stat().st_size > 5000
+

@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     st = sub.add_parser("study", help="run the grid of study/grid.yaml as queued dvc experiments -> reports/study.md")
     st.add_argument("--grid", default=None, help="grid file (default study/grid.yaml; --quick: study/quick.yaml)")
     st.add_argument("--quick", action="store_true", help="the small grid used by the tests")
+    st.add_argument("--fresh", action="store_true",
+                    help="remove the grid's existing experiments first, so every number is measured in this run")
     args = parser.parse_args(argv)
     if args.cmd == "validate":
         from cptpipe.params import load_params
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         from cptpipe.study import run_study
 
         grid = args.grid or ("study/quick.yaml" if args.quick else "study/grid.yaml")
-        run_stage("study", lambda: run_study(grid))
+        run_stage("study", lambda: run_study(grid, fresh=args.fresh))
 
 
 if __name__ == "__main__":

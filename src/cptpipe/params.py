@@ -19,7 +19,10 @@ import yaml
 from cptpipe.errors import ParamsError
 
 ModelKind = Literal["base", "instruct"]
-Recipe = Literal["cpt", "pit", "pit_final_it", "it_after_cpt"]
+# Recipes (phases in cptpipe.mix.recipes.RECIPES); those listed in QA_MIXING_RECIPES train QA inside
+# the documents phase at share mix.qa.
+Recipe = Literal["cpt", "it_after_cpt", "pit", "mixed", "pit_docs_only", "pit_final_it"]
+QA_MIXING_RECIPES = ("pit", "mixed", "pit_final_it")
 Generator = Literal["rules", "hf", "openai"]
 QAType = Literal["factual", "reasoning", "summarization"]
 MixSchedule = Literal["constant", "progressive"]
@@ -94,11 +97,15 @@ class IngestParams:
     max_file_mb: int = 256  # whole-file formats (txt/md/html/pdf/json) above this are dropped as too_large
     shard_mb: int = 256  # text MB per output shard (with shard_docs, whichever comes first)
     workers: Optional[int] = None  # processes reading files; null: all cores
+    include: Optional[list[str]] = None  # glob patterns over paths relative to data/raw; null: every file
 
 
 def _check_ingest(p: IngestParams) -> list[str]:
     """Ranges of the ingest keys added for real corpora (types are checked by _build)."""
     problems = []
+    if p.include is not None and (not p.include or not all(isinstance(g, str) and g for g in p.include)):
+        problems.append(f"ingest.include: a non-empty list of glob patterns relative to data/raw "
+                        f"(e.g. ['encyclopedia/person/*']) or null for every file, got {p.include!r}")
     f = p.filters
     for key, value in [("min_alpha_ratio", f.min_alpha_ratio), ("max_symbol_ratio", f.max_symbol_ratio),
                        ("max_bullet_lines", f.max_bullet_lines), ("max_ellipsis_lines", f.max_ellipsis_lines),
@@ -148,13 +155,13 @@ class TokenizeParams:
 
 @dataclass
 class MixParams:
-    domain: float = 0.92  # token shares of the documents phase; must sum to 1
+    domain: float = 0.92  # token shares of domain, replay, instruct in a documents phase; must sum to 1
     replay: float = 0.06
     instruct: float = 0.02
-    qa: float = 0.0  # train-split QA mixed into the documents phase (pit + qa = Jiang's PIT++, cpt + qa = "mixed")
+    qa: float = 0.2  # share of train-split QA in the documents phase of pit / mixed / pit_final_it
     tokens: Optional[int] = 2_000_000  # tokens of the documents phase; null: use domain_epochs
     domain_epochs: Optional[float] = None  # alternative to tokens: passes over domain train tokens
-    qa_epochs: float = 3.0  # passes over train-split QA in QA phases (pit, it_after_cpt)
+    qa_epochs: float = 3.0  # passes over train-split QA in QA-only phases (pit, it_after_cpt), one pair per sequence
     schedule: MixSchedule = "constant"
     progressive_start: float = 0.5  # progressive: domain share at the start of the documents phase
     doc_attention_mask: bool = False  # true: no attention across documents packed into one block
@@ -188,6 +195,7 @@ class TrainParams:
     save_every: int = 0  # steps between resumable checkpoints; 0 = only the final save
     log_every: int = 10
     eval_every: int = 50  # steps between held-out losses (replay, domain); 0 = only at the end
+    absorption_questions: int = 64  # factual QA per split (seen, held-out) answered greedily at each eval; 0 = off
     gradient_checkpointing: bool = False  # less activation memory, ~30% more compute
     compile: bool = False  # torch.compile the model (inductor)
     accelerate_config: Optional[str] = None  # accelerate config file: the stage runs under `accelerate launch`
@@ -292,13 +300,18 @@ def _check_ranges(p: Params) -> list[str]:
         if not cond:
             problems.append(msg)
 
-    shares = {"domain": p.mix.domain, "replay": p.mix.replay, "instruct": p.mix.instruct, "qa": p.mix.qa}
+    shares = {"domain": p.mix.domain, "replay": p.mix.replay, "instruct": p.mix.instruct}
     if all(isinstance(v, float) for v in shares.values()):
         for k, v in shares.items():
             need(0.0 <= v <= 1.0, f"mix.{k}: share must be in [0, 1], got {v}")
         total = sum(shares.values())
         need(abs(total - 1.0) <= 1e-6,
-             f"mix.domain + mix.replay + mix.instruct + mix.qa must sum to 1 (±1e-6), got {total:.6g}")
+             f"mix.domain + mix.replay + mix.instruct must sum to 1 (±1e-6), got {total:.6g}")
+    if isinstance(p.mix.qa, float):
+        need(0.0 <= p.mix.qa <= 0.9, f"mix.qa: QA share of the documents phase must be in [0, 0.9], got {p.mix.qa}")
+        need(p.mix.qa > 0 or p.train.recipe not in QA_MIXING_RECIPES,
+             f"mix.qa: train.recipe {p.train.recipe!r} mixes QA into the documents phase, so mix.qa must be > 0 "
+             f"(e.g. 0.2); for QA first and then documents alone use train.recipe: pit_docs_only")
     if isinstance(p.train.lr, float):
         need(p.train.lr > 0, f"train.lr: must be a positive number or null (preset), got {p.train.lr}")
     if isinstance(p.train.steps, int):
@@ -323,7 +336,7 @@ def _check_ranges(p: Params) -> list[str]:
         ("eval.batch_size", p.eval.batch_size, 1), ("eval.max_new_tokens", p.eval.max_new_tokens, 1),
         ("ingest.min_chars", p.ingest.min_chars, 0), ("ingest.shard_docs", p.ingest.shard_docs, 1),
         ("train.log_every", p.train.log_every, 1), ("train.save_every", p.train.save_every, 0),
-        ("train.eval_every", p.train.eval_every, 0),
+        ("train.eval_every", p.train.eval_every, 0), ("train.absorption_questions", p.train.absorption_questions, 0),
     ]:
         if isinstance(value, int):
             need(value >= lo, f"{key}: must be >= {lo}, got {value}")

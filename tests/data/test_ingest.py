@@ -105,3 +105,15 @@ def test_ingest_twice_gives_identical_shards(tmp_path):
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["docs"] == 6
     assert digests[0] == digests[1]
+
+
+def test_include_reads_only_matching_files(tmp_path):
+    from cptpipe.data.ingest import list_inputs, select_files
+
+    for rel in ("a/x.md", "a/y.md", "b/z.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("text")
+    files, _ = list_inputs(tmp_path)
+    kept, left_out = select_files(files, tmp_path, ["a/*"])
+    assert [p.relative_to(tmp_path).as_posix() for p in kept] == ["a/x.md", "a/y.md"] and left_out == 1
+    assert select_files(files, tmp_path, None) == (files, 0)

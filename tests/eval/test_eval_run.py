@@ -1,27 +1,15 @@
 import json
 import shutil
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from cptpipe.eval.run import evaluate_checkpoint
+from cptpipe.eval.run import em_breakdown, evaluate_checkpoint
+from cptpipe.eval.tasks import build_tasks
 from cptpipe.params import EvalParams, Params
-from cptpipe.qa.build import QA_SCHEMA
+from tests.eval.qa_rows import write_qa
 from tests.helpers import ROOT, tiny_model, tiny_tokenizer
 
 
 def make_root(tmp_path):
-    qa = []
-    for i in range(12):
-        for split in ("train", "heldout"):
-            qa.append({"qa_id": f"{split}{i}", "doc_id": f"d{split}{i}", "split": split, "title": f"T{i}",
-                       "type": "factual", "question": f"In which year was Place {i} {split} founded?",
-                       "answer": str(1800 + i), "answer_kind": "year", "template": "t", "generator": "rules",
-                       "prompt_hash": "h"})
-    (tmp_path / "data/qa").mkdir(parents=True)
-    for split in ("train", "heldout"):
-        rows = [r for r in qa if r["split"] == split]
-        pq.write_table(pa.Table.from_pylist(rows, schema=QA_SCHEMA), tmp_path / f"data/qa/{split}.parquet")
+    write_qa(tmp_path)
     for name in ("replay", "instruct"):
         (tmp_path / "data" / name).mkdir()
         shutil.copy(ROOT / f"data/{name}/heldout.jsonl", tmp_path / f"data/{name}/heldout.jsonl")
@@ -40,12 +28,62 @@ def test_eval_writes_metrics_equal_to_lm_eval_results_and_skips_unreachable_task
     out.mkdir(parents=True)
     metrics = evaluate_checkpoint(model_dir, params, tmp_path, out)
     for group, key in (("domain_qa", "em"), ("domain_qa", "f1"), ("domain_qa_mc", "acc"),
-                       ("domain_qa_seen", "em"), ("replay", "ppl"), ("instruct", "follow"), ("passkey", "acc")):
+                       ("domain_qa_seen", "em"), ("replay", "ppl"), ("instruct", "follow"), ("passkey", "acc"),
+                       ("domain_qa_reasoning", "em"), ("domain_qa_reasoning", "f1"), ("domain_qa_summary", "f1")):
         assert isinstance(metrics[group][key], float), (group, key)
     assert metrics["n"]["domain_qa_gen"] == 6 and metrics["n"]["passkey"] == 3
+    # factual questions only in gen/mc/seen; reasoning (2) and summary (1) held-out items in their own tasks
+    assert metrics["n"]["domain_qa_reasoning"] == 2 and metrics["n"]["domain_qa_summary"] == 1
+    assert metrics["n"]["domain_qa_mc"] == 6  # one sample per question, 4 choices each
+    samples = {t: [json.loads(line) for line in (out / f"samples_{t}.jsonl").read_text().splitlines()]
+               for t in ("domain_qa_gen", "domain_qa_mc", "domain_qa_seen", "domain_qa_reasoning", "domain_qa_summary")}
+    for task in ("domain_qa_gen", "domain_qa_mc", "domain_qa_seen"):
+        assert {r["doc"]["type"] for r in samples[task]} == {"factual"}, task
+    assert {r["doc"]["type"] for r in samples["domain_qa_reasoning"]} == {"reasoning"}
+    assert [r["doc"]["type"] for r in samples["domain_qa_summary"]] == ["summarization"]
+    # held-out EM per answer kind and relation: the per-sample EM of domain_qa_gen, grouped
+    for key, field in (("domain_qa_by_kind", "answer_kind"), ("domain_qa_by_relation", "relation")):
+        groups = {}
+        for r in samples["domain_qa_gen"]:
+            groups.setdefault(r["doc"][field], []).append(r["em"])
+        assert metrics[key] == {k: {"em": round(sum(v) / len(v), 6), "n": len(v)} for k, v in groups.items()}
+    assert sum(v["n"] for v in metrics["domain_qa_by_kind"].values()) == 6
+    assert set(metrics["domain_qa_by_relation"]) <= {"born_year", "when_passive", "born_place", "n_people", "measure",
+                                                      "joined", "feeds"}
+    configs = json.loads((out / "results.json").read_text())["configs"]
+    assert configs["domain_qa_summary"]["generation_kwargs"]["max_gen_toks"] == 3 * 4
+    assert configs["domain_qa_gen"]["generation_kwargs"]["max_gen_toks"] == 4
     raw = json.loads((out / "results.json").read_text())["results"]
     assert metrics["replay"]["ppl"] == round(raw["replay_ppl"]["word_perplexity,none"], 6)
     assert metrics["domain_qa_mc"]["acc"] == round(raw["domain_qa_mc"]["acc,none"], 6)
     assert [s["task"] for s in metrics["skipped"]] == ["hellaswag"]
     yaml_text = (out / "tasks/domain_qa_gen.yaml").read_text()
     assert "!function cptpipe_scoring.qa_gen_results" in yaml_text and str(tmp_path) not in yaml_text
+
+
+def test_em_breakdown_groups_logged_samples():
+    rows = [{"doc": {"answer_kind": "year", "relation": "born_year"}, "em": 1.0},
+            {"doc": {"answer_kind": "year", "relation": "when_passive"}, "em": 0.0},
+            {"doc": {"answer_kind": "place", "relation": "born_place"}, "em": 1.0},
+            {"doc": {"answer_kind": "place"}, "f1": 0.5}]  # no em: not a generation sample
+    assert em_breakdown(rows, "answer_kind") == {"place": {"em": 1.0, "n": 1}, "year": {"em": 0.5, "n": 2}}
+    assert em_breakdown(rows, "relation")["when_passive"] == {"em": 0.0, "n": 1}
+
+
+def test_only_factual_rows_are_scored_as_domain_qa_and_relation_comes_from_the_template(tmp_path):
+    write_qa(tmp_path)
+    tasks = build_tasks(tmp_path, tmp_path / "tasks", None,
+                        EvalParams(replay_ppl=False, instruct_follow=False, max_new_tokens=5), seed=0)
+    rows = {name: [json.loads(line) for line in (tmp_path / f"tasks/{name}.jsonl").read_text().splitlines()]
+            for name in tasks}
+    assert {r["type"] for n in ("domain_qa_gen", "domain_qa_mc", "domain_qa_seen") for r in rows[n]} == {"factual"}
+    assert len(rows["domain_qa_gen"]) == 10 and len(rows["domain_qa_mc"]) == 10
+    assert [r["relation"] for r in rows["domain_qa_gen"][:3]] == ["born_year", "born_year", "when_passive"]
+    assert [r["type"] for r in rows["domain_qa_reasoning"]] == ["reasoning", "reasoning"]
+    assert [r["answer"][:18] for r in rows["domain_qa_summary"]] == ["Munvel Instruments"]
+    assert tasks["domain_qa_summary"]["generation_kwargs"]["max_gen_toks"] == 15
+    assert [m["metric"] for m in tasks["domain_qa_summary"]["metric_list"]] == ["f1"]
+    # MC distractors come from factual answers of the same kind only
+    for r in rows["domain_qa_mc"]:
+        assert r["continuations"] == [f" {c}" for c in r["choices"]] and r["choices"][r["gold"]] == r["answer"]
+    assert "the founding of Tolvengate" not in {c for r in rows["domain_qa_mc"] for c in r["choices"]}

@@ -1,11 +1,13 @@
+import json
+
 import numpy as np
 import pytest
 
 from cptpipe.data.tokens import TokenSource
 from cptpipe.mix.build import MixBlocks, build_mix
-from cptpipe.mix.index import pack, sample_source
-from cptpipe.mix.recipes import phase_budgets
-from cptpipe.params import MixParams
+from cptpipe.mix.index import pack, pack_rows, sample_source
+from cptpipe.mix.recipes import RECIPES, phase_budgets
+from cptpipe.params import QA_MIXING_RECIPES, MixParams
 from tests.helpers import tiny_tokenizer
 
 
@@ -21,22 +23,53 @@ def test_sample_source_hits_budget_exactly_and_skips_heldout():
     assert big.lengths.sum() == 1000 and big.repeats == pytest.approx(1000 / 460 - 1)
 
 
-def test_pack_splits_pieces_at_block_ends_and_continues_positions():
-    table, padding = pack([("a", 0, 5, 0), ("b", 100, 6, 3)], seq_len=4)
-    rows = table.to_pylist()
-    assert [(r["block"], r["source"], r["start"], r["length"], r["pos0"]) for r in rows] == [
-        (0, "a", 0, 4, 0), (1, "a", 4, 1, 4), (1, "b", 100, 3, 3), (2, "b", 103, 3, 6)]
+def test_every_piece_starts_at_position_zero():
+    """Pieces of long documents restart their positions: none reaches the context (GPT-2's n_positions)."""
+    lengths = np.array([1000, 700])
+    s = sample_source(np.array([0, 1000]), lengths, np.ones(2, bool), 5000, 256, np.random.default_rng(0))
+    assert (s.pos0 == 0).all() and s.lengths.max() <= 256
+    table, _ = pack(list(zip(["d"] * len(s.starts), s.starts, s.lengths, s.pos0)), seq_len=256)
+    ends = table.column("pos0").to_numpy() + table.column("length").to_numpy()
+    assert ends.max() <= 256
+
+
+def test_whole_rows_are_never_cut():
+    lengths = np.array([7, 9, 5, 11])
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    s = sample_source(offsets, lengths, np.ones(4, bool), 50, 64, np.random.default_rng(1), whole_rows=True)
+    assert set(zip(s.starts.tolist(), s.lengths.tolist())) <= set(zip(offsets.tolist(), lengths.tolist()))
+    assert 50 <= s.lengths.sum() < 50 + lengths.max()
+
+
+def test_pack_splits_documents_but_moves_a_pair_that_does_not_fit_to_the_next_block():
+    table, padding = pack([("a", 0, 5, 0), ("b", 100, 6, 0)], seq_len=4)
+    rows = [(r["block"], r["source"], r["start"], r["length"], r["pos0"]) for r in table.to_pylist()]
+    assert rows == [(0, "a", 0, 4, 0), (1, "a", 4, 1, 4), (1, "b", 100, 3, 0), (2, "b", 103, 3, 3)]
     assert padding == 1
+    table, padding = pack([("a", 0, 5, 0), ("q", 100, 3, 0), ("q", 200, 2, 0)], seq_len=4, whole=frozenset({"q"}))
+    rows = [(r["block"], r["source"], r["start"], r["length"]) for r in table.to_pylist()]
+    assert rows == [(0, "a", 0, 4), (1, "a", 4, 1), (1, "q", 100, 3), (2, "q", 200, 2)]
+    assert padding == 2
+
+
+def test_pack_rows_puts_one_pair_per_block():
+    table, seq_len, padding = pack_rows([("qa", 0, 13, 0), ("qa", 13, 20, 0), ("qa", 33, 9, 0)])
+    assert table.column("block").to_pylist() == [0, 1, 2] and seq_len == 24
+    assert padding == 3 * 24 - 42
 
 
 def test_phase_budgets_follow_recipes():
-    mix = MixParams(tokens=1000, qa_epochs=2.0)
-    assert [p for p, _ in phase_budgets("pit", mix, 300)] == ["qa", "docs"]
-    assert [p for p, _ in phase_budgets("it_after_cpt", mix, 300)] == ["docs", "qa"]
-    assert [p for p, _ in phase_budgets("pit_final_it", mix, 300)] == ["qa", "docs", "final_it"]
+    mix = MixParams(tokens=1000, qa_epochs=2.0, qa=0.2)
+    phases = {r: [p for p, _ in phase_budgets(r, mix, 300)] for r in RECIPES}
+    assert phases == {"cpt": ["docs"], "it_after_cpt": ["docs", "qa"], "pit": ["qa", "docs_qa"],
+                      "mixed": ["docs_qa"], "pit_docs_only": ["qa", "docs"],
+                      "pit_final_it": ["qa", "docs_qa", "final_it"]}
     docs = dict(phase_budgets("cpt", mix, 300))["docs"]
-    assert docs == {"domain": 920, "replay": 60, "instruct": 20}
+    assert docs == {"domain": 920, "replay": 60, "instruct": 20}  # mix.qa is not used by cpt
     assert dict(phase_budgets("pit", mix, 300))["qa"] == {"qa": 600}
+    mixed = dict(phase_budgets("pit", mix, 300))["docs_qa"]
+    assert mixed == {**docs, "qa": 250}  # the same documents as cpt, QA on top at 20% of the phase
+    assert set(QA_MIXING_RECIPES) == {r for r, p in RECIPES.items() if "docs_qa" in p}
 
 
 def test_mix_shares_exact_and_deterministic(token_dir, tmp_path):
@@ -46,20 +79,22 @@ def test_mix_shares_exact_and_deterministic(token_dir, tmp_path):
         (tmp_path / run).mkdir()
         reports.append(build_mix(token_dir, tmp_path / run, mix=mix, recipe="pit", seq_len=64, seed=3))
     docs = reports[0]["phases"][1]
-    assert docs["name"] == "docs"
+    assert docs["name"] == "docs_qa"
     for src, want in (("domain", 0.7), ("replay", 0.2), ("instruct", 0.1)):
         assert abs(docs["sources"][src]["share"] - want) < 0.005
     assert (tmp_path / "a/0-qa.parquet").read_bytes() == (tmp_path / "b/0-qa.parquet").read_bytes()
     other = tmp_path / "c"
     other.mkdir()
     build_mix(token_dir, other, mix=mix, recipe="pit", seq_len=64, seed=4)
-    assert (tmp_path / "a/1-docs.parquet").read_bytes() != (other / "1-docs.parquet").read_bytes()
+    assert (tmp_path / "a/1-docs_qa.parquet").read_bytes() != (other / "1-docs_qa.parquet").read_bytes()
 
 
 def test_blocks_mask_prompts_reset_positions_and_never_use_heldout(token_dir, tmp_path):
     build_mix(token_dir, tmp_path, mix=MixParams(tokens=3000), recipe="pit", seq_len=64, seed=0)
     tok = tiny_tokenizer()
-    qa_blocks = MixBlocks(tmp_path / "0-qa.parquet", token_dir, 64, tok.pad_token_id)
+    qa_len = json.loads((tmp_path / "phases.json").read_text())["phases"][0]["seq_len"]
+    qa_blocks = MixBlocks(tmp_path / "0-qa.parquet", token_dir, qa_len, tok.pad_token_id)
+    assert qa_len < 64 and (qa_blocks.bounds[1:] - qa_blocks.bounds[:-1] == 1).all()  # one pair per block
     qa = TokenSource(token_dir / "qa")
     rows = qa.row_arrays()
     heldout_ranges = [(o, o + n) for o, n, s in zip(rows["offset"], rows["length"], rows["split"]) if s == "heldout"]
@@ -83,15 +118,18 @@ def test_blocks_mask_prompts_reset_positions_and_never_use_heldout(token_dir, tm
 
 
 def test_mix_qa_puts_train_qa_into_the_documents_phase(token_dir, tmp_path):
-    """mix.qa: PIT++ / "mixed" training — QA of training docs inside the documents phase, held-out never."""
-    mix = MixParams(domain=0.6, replay=0.2, instruct=0.1, qa=0.1, tokens=5000)
+    """pit / mixed: QA of training docs inside the documents phase, under a document mask; held-out never."""
+    mix = MixParams(domain=0.7, replay=0.2, instruct=0.1, qa=0.1, tokens=5000)
     report = build_mix(token_dir, tmp_path, mix=mix, recipe="pit", seq_len=64, seed=0)
     docs = report["phases"][1]
-    assert abs(docs["sources"]["qa"]["share"] - 0.1) < 0.005
-    blocks = MixBlocks(tmp_path / "1-docs.parquet", token_dir, 64, tiny_tokenizer().pad_token_id)
+    assert abs(docs["sources"]["qa"]["share"] - 0.1) < 0.01 and docs["doc_attention_mask"]
+    blocks = MixBlocks(tmp_path / "1-docs_qa.parquet", token_dir, 64, tiny_tokenizer().pad_token_id)
+    assert blocks.doc_attention_mask
     rows = TokenSource(token_dir / "qa").row_arrays()
+    whole = {(o, n) for o, n in zip(rows["offset"], rows["length"])}
     heldout = [(o, o + n) for o, n, s in zip(rows["offset"], rows["length"], rows["split"]) if s == "heldout"]
-    qa_starts = blocks.start[blocks.source == "qa"]
-    assert len(qa_starts) > 0
-    assert not any(lo <= st < hi for st in qa_starts for lo, hi in heldout)
-    assert dict(phase_budgets("cpt", MixParams(tokens=1000), 300))["docs"].get("qa") is None  # default 0: none
+    is_qa = blocks.source == "qa"
+    assert is_qa.any()
+    assert set(zip(blocks.start[is_qa].tolist(), blocks.length[is_qa].tolist())) <= whole  # never cut
+    assert not any(lo <= st < hi for st in blocks.start[is_qa] for lo, hi in heldout)
+    assert dict(phase_budgets("cpt", mix, 300))["docs"].get("qa") is None

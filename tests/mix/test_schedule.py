@@ -32,13 +32,17 @@ def test_report_shares_within_half_a_percent(token_dir, tmp_path, kw):
     rep = mix_report(token_dir, tmp_path, **kw)
     docs = rep["phases"][0]
     mix = MixParams(**kw)
-    assert docs["tokens"] == docs["requested_tokens"] == mix.tokens
+    assert docs["requested_tokens"] == mix.tokens
+    longest_pair = int(TokenSource(token_dir / "instruct").row_arrays()["length"].max())
     for src in ("domain", "replay", "instruct"):
         v = docs["sources"][src]
-        assert v["used"] == v["requested"]
+        if src == "instruct":  # instruction pairs are sampled whole: the budget is met within one pair
+            assert v["requested"] <= v["used"] < v["requested"] + longest_pair
+        else:
+            assert v["used"] == v["requested"]
         assert abs(v["share"] - getattr(mix, src)) <= 0.005
         assert abs(v["share"] - v["share_requested"]) <= 0.005
-    assert docs["blocks"] == -(-mix.tokens // 64) and docs["padding_tokens"] == docs["blocks"] * 64 - mix.tokens
+    assert docs["padding_tokens"] == docs["blocks"] * 64 - docs["tokens"]
     index = MixBlocks(tmp_path / "0-docs.parquet", token_dir, 64, 0)
     for src in ("domain", "replay", "instruct"):
         rows = TokenSource(token_dir / src).row_arrays()

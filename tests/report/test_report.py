@@ -1,6 +1,6 @@
 import json
 
-from cptpipe.report.build import build_report
+from cptpipe.report.build import breakdown, build_report
 from cptpipe.report.compare import markdown_table, rows_from_exp_show
 
 
@@ -34,7 +34,7 @@ def test_report_has_table_ranges_warnings_and_readable_plots(tmp_path):
     assert "0.90-0.95" in md and "0.0001..0.0005" in md
     assert "lm-eval task `hellaswag` skipped" in md and "outside the recommended range" in md
     assert "| qa | 8 |" in md and "| docs | 12 |" in md
-    for png in ("train_loss.png", "qa_by_type.png", "forgetting.png"):
+    for png in ("train_loss.png", "qa_by_type.png", "qa_by_kind.png", "forgetting.png"):
         assert (r / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 
 
@@ -51,3 +51,44 @@ def test_compare_rows_from_exp_show_json():
     assert [r["name"] for r in rows] == ["workspace", "main", "exp-lr"]
     table = markdown_table(rows)
     assert "| exp-lr | 0123456 | cpt | – | 0.0002 |" in table and "| 0.3 |" in table
+
+
+def test_report_rows_for_reasoning_and_summary_and_em_by_answer_kind_and_relation(tmp_path):
+    r = tmp_path / "reports"
+    by_kind = {"start": {"year": {"em": 0.0, "n": 4}, "place": {"em": 0.5, "n": 2}},
+               "cpt": {"year": {"em": 0.75, "n": 4}, "place": {"em": 0.5, "n": 2}}}
+    by_relation = {"start": {"born_year": {"em": 0.0, "n": 4}}, "cpt": {"born_year": {"em": 0.25, "n": 4}}}
+    for which, em in (("start", 0.1), ("cpt", 0.4)):
+        write(r / f"eval/{which}/metrics.json", {
+            "domain_qa": {"em": em, "f1": em}, "domain_qa_mc": {"acc": 0.3}, "domain_qa_seen": {"em": em, "f1": em},
+            "domain_qa_reasoning": {"em": em / 2, "f1": em}, "domain_qa_summary": {"f1": em + 0.1},
+            "replay": {"ppl": 50.0, "bits_per_byte": 1.2}, "instruct": {"follow": 0.1},
+            "domain_qa_by_kind": by_kind[which], "domain_qa_by_relation": by_relation[which],
+            "n": {"domain_qa_gen": 6, "domain_qa_reasoning": 2, "domain_qa_summary": 1}})
+        # per-sample files as the eval stage writes them: F1 by question type feeds qa_by_type.png
+        for task, qtype in (("domain_qa_gen", "factual"), ("domain_qa_reasoning", "reasoning"),
+                            ("domain_qa_summary", "summarization")):
+            (r / f"eval/{which}/samples_{task}.jsonl").write_text(
+                json.dumps({"doc": {"type": qtype}, "f1": em, "em": 0.0}) + "\n")
+    metrics, md = build_report(r, r / "plots")
+    assert metrics["cpt"]["domain_qa_reasoning"] == {"em": 0.2, "f1": 0.4}
+    assert metrics["cpt"]["domain_qa_summary"] == {"f1": 0.5}
+    assert metrics["cpt"]["domain_qa"] == {"em": 0.4, "f1": 0.4}  # existing names unchanged
+    assert "domain_qa_by_kind" not in metrics["cpt"] and "domain_qa_by_relation" not in metrics["start"]
+    assert "| held-out reasoning QA exact match | 0.05 | 0.2 | 0.15 |" in md
+    assert "| held-out reasoning QA token F1 | 0.1 | 0.4 | 0.3 |" in md
+    assert "| held-out summary token F1 | 0.2 | 0.5 | 0.3 |" in md
+    assert "## Held-out factual QA by answer kind" in md
+    assert "| place | 2 | 0.5 | 0.5 | 0 |" in md and "| year | 4 | 0 | 0.75 | 0.75 |" in md
+    assert "## Held-out factual QA by relation" in md and "| born_year | 4 | 0 | 0.25 | 0.25 |" in md
+    assert "![QA by answer kind](plots/qa_by_kind.png)" in md
+    for png in ("qa_by_kind.png", "qa_by_type.png"):
+        assert (r / "plots" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_breakdown_pairs_start_and_cpt_per_group():
+    start = {"domain_qa_by_kind": {"year": {"em": 0.0, "n": 4}}}
+    cpt = {"domain_qa_by_kind": {"year": {"em": 0.5, "n": 4}, "org": {"em": 1.0, "n": 1}}}
+    assert breakdown(start, cpt, "domain_qa_by_kind") == {"org": {"cpt": 1.0, "n": 1},
+                                                         "year": {"start": 0.0, "cpt": 0.5, "n": 4}}
+    assert breakdown({}, {}, "domain_qa_by_kind") == {}

@@ -22,12 +22,12 @@ def train(root, **kw):
                      root / "live", ckpt_root=root / "checkpoints", **kw)
 
 
-def test_pit_trains_on_qa_before_documents(tmp_path):
+def test_pit_trains_on_qa_before_documents_mixed_with_qa(tmp_path):
     root = make_workspace(tmp_path, recipe="pit")
     s = train(root)
-    assert [p["name"] for p in s["phases"]] == ["qa", "docs"]
+    assert [p["name"] for p in s["phases"]] == ["qa", "docs_qa"]
     qa, docs = s["phases"]
-    assert set(qa["sources"]) == {"qa"} and "qa" not in docs["sources"]
+    assert set(qa["sources"]) == {"qa"} and docs["sources"]["qa"] > 0  # the documents phase keeps the QA
     assert docs["sources"]["domain"] > docs["sources"]["replay"] > 0
     assert (qa["first_step"], docs["first_step"], docs["last_step"]) == (1, qa["last_step"] + 1, s["steps"])
     assert qa["tokens"] + docs["tokens"] == s["tokens"]

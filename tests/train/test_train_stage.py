@@ -79,7 +79,7 @@ def test_accelerate_config_runs_the_stage_on_two_cpu_processes(tmp_path):
     assert "on 2 process(es)" in out.stdout, out.stdout
     s = json.loads((root / "reports/train/summary.json").read_text())
     assert s["world_size"] == 2 and s["global_batch"] == 2 * s["batch_size"]
-    assert [p["name"] for p in s["phases"]] == ["qa", "docs"]
+    assert [p["name"] for p in s["phases"]] == ["qa", "docs_qa"]
     AutoModelForCausalLM.from_pretrained(root / "models/cpt")
     assert not list(root.glob("models/.cpt.tmp-*")), "only the main process writes models/cpt"
     print(f"2-process stage run: {time.time() - t0:.1f}s")

@@ -16,6 +16,7 @@ from cptpipe.params import MixParams, parse_params
 from tests.helpers import ROOT, replay_texts, tiny_model, tiny_tokenizer
 
 SEQ_LEN = 64
+QA_KINDS = ("factual", "factual", "reasoning")  # QA type of row i: i % 3
 TRAIN = {"batch_size": 8, "log_every": 2, "eval_every": 4, "precision": "fp32", "lr": 2e-3, "warmup": 0.1}
 
 
@@ -30,7 +31,8 @@ def write_tokens(root: Path) -> None:
     ans = [f" item {i} is a thing" for i in range(60)]
     for name in ("qa", "instruct"):
         (root / name).mkdir(parents=True)
-        meta = [{"split": "heldout" if i % 4 == 0 else "train", "doc_id": f"q{i}"} for i in range(60)]
+        meta = [{"split": "heldout" if i % 4 == 0 else "train", "doc_id": f"q{i}",
+                 "kind": QA_KINDS[i % 3] if name == "qa" else name} for i in range(60)]
         write_token_shard(root / name, name, encode_pairs(tok, qs, ans), meta, len(tok))
 
 

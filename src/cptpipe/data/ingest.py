@@ -13,6 +13,7 @@ for any number of workers.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import multiprocessing as mp
 import os
@@ -83,6 +84,15 @@ def list_inputs(raw_dir: Path) -> tuple[list[Path], list[Drop]]:
                 files.append(p)
     files.sort(key=lambda p: p.relative_to(raw_dir).as_posix())
     return files, drops
+
+
+def select_files(files: list[Path], raw_dir: Path, include: list[str] | None) -> tuple[list[Path], int]:
+    """The files matching any `include` glob (paths relative to raw_dir; all when None) and how many
+    were left out: a subset of the corpus without moving files (the study trains on one)."""
+    if include is None:
+        return files, 0
+    keep = [p for p in files if any(fnmatch.fnmatch(p.relative_to(raw_dir).as_posix(), g) for g in include)]
+    return keep, len(files) - len(keep)
 
 
 def _symlink_drop(p: Path, rel: str, root: Path, inside_reason: str | None) -> Drop | None:
@@ -260,6 +270,7 @@ def decide(results: list[TaskResult], params: IngestParams, spill_dir: Path) -> 
 def ingest(raw_dir: Path, params: IngestParams, seed: int, work_dir: Path) -> tuple[list[Path], set[str], dict]:
     """Scan and decide; return the sorted run files, the kept sources and the report (no timings)."""
     files, list_drops = list_inputs(raw_dir)
+    files, not_included = select_files(files, raw_dir, params.include)
     spill = work_dir / "runs"
     spill.mkdir(parents=True, exist_ok=True)
     results = scan(raw_dir, files, params, seed, spill)
@@ -272,6 +283,8 @@ def ingest(raw_dir: Path, params: IngestParams, seed: int, work_dir: Path) -> tu
     report = make_report(files, len(list_drops), drops, kept_files, len(keep),
                          sum(res.docs_read for res in results) + sum(1 for res in results for _ in res.drops))
     report["bytes_in"] = sum(_size(p) for p in files)
+    if params.include is not None:
+        report["not_included"] = not_included
     return sorted(spill.glob("run-*.arrow")), keep, report
 
 

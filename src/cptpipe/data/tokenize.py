@@ -14,7 +14,7 @@ from typing import Iterator
 import pyarrow.parquet as pq
 
 from cptpipe.data.sources import DEFAULT_REPLAY, HELDOUT_SHARE, SPLITS, iter_replay, read_instruct
-from cptpipe.data.tokens import ShardWriter, encode_texts, flat_documents, flat_pairs
+from cptpipe.data.tokens import ShardWriter, encode_texts, flat_documents, flat_pairs, split_pairs
 from cptpipe.errors import UserError
 from cptpipe.progress import bar
 from cptpipe.prompts import format_answer, format_prompt
@@ -99,9 +99,9 @@ def tokenize_source(source: str, tokenizer, root: Path, out_dir: Path, *, batch_
         if "text" in chunk[0]:
             tokens, mask, lengths = flat_documents(encode_texts(tokenizer, [r["text"] for r in chunk]), eos, dtype)
         else:
-            tokens, mask, lengths = flat_pairs(
-                encode_texts(tokenizer, [format_prompt(r["question"], tokenizer) for r in chunk]),
-                encode_texts(tokenizer, [format_answer(r["answer"], tokenizer) for r in chunk]), eos, dtype)
+            p_ids, a_ids = split_pairs(tokenizer, [format_prompt(r["question"], tokenizer) for r in chunk],
+                                       [format_answer(r["answer"], tokenizer) for r in chunk])
+            tokens, mask, lengths = flat_pairs(p_ids, a_ids, eos, dtype)
         if take is not None:
             tokens, mask, lengths, chunk = _take(take, tokens, mask, lengths, chunk)
         writer.add(tokens, mask, lengths, chunk)

@@ -51,10 +51,22 @@ def encode_documents(tokenizer, texts: Sequence[str]) -> list[tuple[list[int], l
     return [(ids + [eos], [1] * (len(ids) + 1)) for ids in encode_texts(tokenizer, texts)]
 
 
+def split_pairs(tokenizer, prompts: Sequence[str], answers: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
+    """(prompt ids, answer ids) of pairs tokenized the way lm-eval scores them.
+
+    The text `prompt + answer` is encoded as one string and split at the prompt's own token count,
+    as lm-eval's `_encode_pair` does. Encoding the answer alone would let the tokenizer add its own
+    word-boundary piece after the prompt's (`Answer:` + `▁▁Brerovo`), a sequence neither the
+    documents nor the evaluation contain. `answers` are continuations as `format_answer` writes them.
+    """
+    whole = encode_texts(tokenizer, [p + a for p, a in zip(prompts, answers)])
+    p_ids = encode_texts(tokenizer, prompts)
+    return p_ids, [w[len(p):] for w, p in zip(whole, p_ids)]
+
+
 def encode_pairs(tokenizer, prompts: Sequence[str], answers: Sequence[str]) -> list[tuple[list[int], list[int]]]:
     """Prompt/answer rows: loss on the answer tokens (and the closing EOS) only."""
-    p_ids = encode_texts(tokenizer, prompts)
-    a_ids = encode_texts(tokenizer, answers)
+    p_ids, a_ids = split_pairs(tokenizer, prompts, answers)
     eos = tokenizer.eos_token_id
     return [(p + a + [eos], [0] * len(p) + [1] * (len(a) + 1)) for p, a in zip(p_ids, a_ids)]
 

@@ -19,6 +19,9 @@ METRIC_MAP = [
     (("domain_qa_mc", "acc"), "domain_qa_mc", "acc,none"),
     (("domain_qa_seen", "em"), "domain_qa_seen", "em,none"),
     (("domain_qa_seen", "f1"), "domain_qa_seen", "f1,none"),
+    (("domain_qa_reasoning", "em"), "domain_qa_reasoning", "em,none"),
+    (("domain_qa_reasoning", "f1"), "domain_qa_reasoning", "f1,none"),
+    (("domain_qa_summary", "f1"), "domain_qa_summary", "f1,none"),
     (("replay", "ppl"), "replay_ppl", "word_perplexity,none"),
     (("replay", "bits_per_byte"), "replay_ppl", "bits_per_byte,none"),
     (("instruct", "follow"), "instruct_follow", "follow,none"),
@@ -33,6 +36,20 @@ def metrics_from_results(results: dict) -> dict:
         if task in results and key in results[task]:
             out.setdefault(group, {})[name] = round(float(results[task][key]), 6)
     return out
+
+
+# metrics.json key -> field of a domain_qa_gen doc: held-out EM broken down (nested {em, n}, so the
+# report's DVC metrics, which keep flat numbers only, do not list one name per kind or relation)
+BREAKDOWNS = {"domain_qa_by_kind": "answer_kind", "domain_qa_by_relation": "relation"}
+
+
+def em_breakdown(rows: list[dict], field: str) -> dict[str, dict]:
+    """{value of doc[field]: {"em": mean EM, "n": count}} from lm-eval's logged samples of a QA task."""
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        if "em" in r:
+            groups.setdefault(str(r["doc"].get(field, "?")), []).append(float(r["em"]))
+    return {k: {"em": round(sum(v) / len(v), 6), "n": len(v)} for k, v in sorted(groups.items())}
 
 
 def _jsonable(obj):
@@ -79,6 +96,9 @@ def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: P
             skipped.append({"task": name, "reason": f"{type(e).__name__}: {reason}"})
             log.warning("lm-eval task %s skipped: %s", name, reason)
     metrics = metrics_from_results(results)
+    for key, field in BREAKDOWNS.items():
+        if samples.get("domain_qa_gen"):
+            metrics[key] = em_breakdown(samples["domain_qa_gen"], field)
     counts = {t: len(v) for t, v in samples.items()}
     metrics["n"] = counts
     if skipped:

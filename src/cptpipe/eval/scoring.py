@@ -38,6 +38,11 @@ def qa_gen_results(doc: dict, results: list[str]) -> dict[str, float]:
     return {"em": exact_match(pred, doc["answer"]), "f1": token_f1(pred, doc["answer"])}
 
 
+def qa_f1_results(doc: dict, results: list[str]) -> dict[str, float]:
+    """lm-eval process_results for free-text answers (summaries): token F1 only."""
+    return {"f1": token_f1(results[0].strip(), doc["answer"])}
+
+
 def instruct_results(doc: dict, results: list[str]) -> dict[str, float]:
     """lm-eval process_results for verifiable instructions (cptpipe's IFEval-style checker)."""
     return {"follow": float(check(results[0].strip(), doc["constraint"]))}

@@ -17,10 +17,13 @@ from cptpipe.data.sources import read_instruct, read_replay
 from cptpipe.eval import scoring
 from cptpipe.eval.passkey import passkey_docs
 from cptpipe.params import EvalParams
-from cptpipe.prompts import format_prompt, stop_sequences
+from cptpipe.prompts import format_answer, format_prompt, stop_sequences
 
 MC_CHOICES = 4
-QA_TYPES_SCORED = ("factual", "reasoning")  # summaries are long; EM on them measures nothing
+QA_TYPES_SCORED = ("factual",)  # domain_qa_gen/_mc/_seen: the facts absorption is about
+# Held-out items of the other types, each its own task (own rows in the report, never mixed into EM)
+QA_TYPE_TASKS = {"reasoning": "domain_qa_reasoning", "summarization": "domain_qa_summary"}
+SUMMARY_TOKENS_FACTOR = 3  # a one-sentence summary needs ~3x the short-answer generation budget
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -30,18 +33,31 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(r, sort_keys=True) + "\n")
 
 
-def qa_docs(qa_file: Path, tokenizer, limit: int | None, seed: int) -> list[dict]:
-    rows = [r for r in pq.read_table(qa_file).to_pylist() if r["type"] in QA_TYPES_SCORED]
+def relation(template: str) -> str:
+    """The relation of a QA template id: "factual/born_year/2" -> "born_year"."""
+    parts = template.split("/")
+    return parts[1] if len(parts) >= 3 else template
+
+
+def qa_docs(qa_file: Path, tokenizer, limit: int | None, seed: int,
+            types: tuple[str, ...] = QA_TYPES_SCORED) -> list[dict]:
+    """QA rows of the given types as task docs, a seeded sample of `limit` when capped."""
+    rows = [r for r in pq.read_table(qa_file).to_pylist() if r["type"] in types]
     if limit is not None and len(rows) > limit:
         rows = random.Random(seed).sample(rows, limit)
         rows.sort(key=lambda r: r["qa_id"])
     return [{"qa_id": r["qa_id"], "doc_id": r["doc_id"], "type": r["type"], "answer_kind": r["answer_kind"],
-             "question": r["question"], "answer": r["answer"], "prompt": format_prompt(r["question"], tokenizer)}
+             "relation": relation(r["template"]), "question": r["question"], "answer": r["answer"],
+             "prompt": format_prompt(r["question"], tokenizer)}
             for r in rows]
 
 
-def add_choices(docs: list[dict], pool: list[dict], seed: int) -> list[dict]:
-    """Multiple choice: the gold answer plus distractors of the same answer kind from other documents."""
+def add_choices(docs: list[dict], pool: list[dict], seed: int, tokenizer=None) -> list[dict]:
+    """Multiple choice: the gold answer plus distractors of the same answer kind from other documents.
+
+    `continuations` are the choices as `format_answer` writes them after the prompt, the exact text
+    QA training puts there; the task scores them with an empty target_delimiter (see build_tasks).
+    """
     rng = random.Random(seed)
     by_kind: dict[str, list[str]] = {}
     for r in pool:
@@ -55,7 +71,8 @@ def add_choices(docs: list[dict], pool: list[dict], seed: int) -> list[dict]:
             continue
         choices = rng.sample(cands, MC_CHOICES - 1) + [d["answer"]]
         rng.shuffle(choices)
-        out.append({**d, "choices": choices, "gold": choices.index(d["answer"])})
+        out.append({**d, "choices": choices, "continuations": [format_answer(c, tokenizer) for c in choices],
+                    "gold": choices.index(d["answer"])})
     return out
 
 
@@ -73,23 +90,39 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
         qa_dir = root / "data/qa"
         heldout = qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed)
         seen = qa_docs(qa_dir / "train.parquet", tokenizer, params.limit or len(heldout), seed)
-        pool = qa_docs(qa_dir / "train.parquet", tokenizer, None, seed) + heldout
-        mc = add_choices(heldout, pool, seed)
-        for name, rows in (("domain_qa_gen", heldout), ("domain_qa_seen", seen), ("domain_qa_mc", mc)):
+        # distractors from every factual answer, also the held-out ones a `limit` leaves out
+        pool = [d for split in ("train", "heldout")
+                for d in qa_docs(qa_dir / f"{split}.parquet", tokenizer, None, seed)]
+        mc = add_choices(heldout, pool, seed, tokenizer)
+        by_type = {name: qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed, (t,))
+                   for t, name in QA_TYPE_TASKS.items()}
+        summary_kwargs = {**gen_kwargs, "max_gen_toks": SUMMARY_TOKENS_FACTOR * params.max_new_tokens}
+        em_f1, f1 = (scoring.qa_gen_results, ("em", "f1")), (scoring.qa_f1_results, ("f1",))
+        for name, rows, kwargs, (score, metrics) in (
+                ("domain_qa_gen", heldout, gen_kwargs, em_f1), ("domain_qa_seen", seen, gen_kwargs, em_f1),
+                ("domain_qa_reasoning", by_type["domain_qa_reasoning"], gen_kwargs, em_f1),
+                # a sentence never matches exactly: token F1 only
+                ("domain_qa_summary", by_type["domain_qa_summary"], summary_kwargs, f1)):
+            if not rows:  # lm-eval cannot load an empty json dataset (e.g. qa.types without summaries)
+                continue
             _write_jsonl(tasks_dir / f"{name}.jsonl", rows)
-        for name in ("domain_qa_gen", "domain_qa_seen"):
             tasks[name] = {
                 **_base(name, rel(tasks_dir / f"{name}.jsonl")), "output_type": "generate_until",
-                "doc_to_text": "{{prompt}}", "doc_to_target": "{{answer}}", "generation_kwargs": gen_kwargs,
-                "process_results": scoring.qa_gen_results,
-                "metric_list": [{"metric": "em", "aggregation": "mean", "higher_is_better": True},
-                                {"metric": "f1", "aggregation": "mean", "higher_is_better": True}],
+                "doc_to_text": "{{prompt}}", "doc_to_target": "{{answer}}", "generation_kwargs": kwargs,
+                "process_results": score,
+                "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in metrics],
             }
-        tasks["domain_qa_mc"] = {
-            **_base("domain_qa_mc", rel(tasks_dir / "domain_qa_mc.jsonl")), "output_type": "multiple_choice",
-            "doc_to_text": "{{prompt}}", "doc_to_choice": "{{choices}}", "doc_to_target": "{{gold}}",
-            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-        }
+        if mc:
+            _write_jsonl(tasks_dir / "domain_qa_mc.jsonl", mc)
+            # lm-eval scores (prompt, target_delimiter + choice); with an empty delimiter and the choices as
+            # format_answer writes them, the scored continuation is the text QA training puts after the
+            # prompt (" 1850" in the plain format, "1850" after a chat template: no space is added there).
+            tasks["domain_qa_mc"] = {
+                **_base("domain_qa_mc", rel(tasks_dir / "domain_qa_mc.jsonl")), "output_type": "multiple_choice",
+                "doc_to_text": "{{prompt}}", "doc_to_choice": "{{continuations}}", "doc_to_target": "{{gold}}",
+                "target_delimiter": "",
+                "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+            }
     if params.replay_ppl:
         rows = [{"text": r["text"]} for r in read_replay(root / "data/replay", "heldout")][: params.limit]
         _write_jsonl(tasks_dir / "replay_ppl.jsonl", rows)
@@ -133,7 +166,7 @@ def _write_yaml(tasks_dir: Path, tasks: dict[str, dict]) -> None:
 
     (tasks_dir / "cptpipe_scoring.py").write_text(
         '"""Shim so the YAML tasks here resolve `!function` against cptpipe."""\n'
-        "from cptpipe.eval.scoring import instruct_results, qa_gen_results  # noqa: F401\n")
+        "from cptpipe.eval.scoring import instruct_results, qa_f1_results, qa_gen_results  # noqa: F401\n")
     for name, cfg in tasks.items():
         text = yaml.safe_dump({k: v for k, v in cfg.items() if k != "process_results"}, sort_keys=False)
         if "process_results" in cfg:

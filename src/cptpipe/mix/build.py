@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from cptpipe.data.tokens import TokenSource
 from cptpipe.errors import UserError
 from cptpipe.mix.index import build_phase, eligible_rows
-from cptpipe.mix.recipes import phase_budgets
+from cptpipe.mix.recipes import PAIR_SOURCES, phase_budgets
 from cptpipe.params import MixParams
 
 
@@ -27,10 +27,16 @@ def build_mix(tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, s
     report = {"recipe": recipe, "seq_len": seq_len, "seed": seed, "phases": [],
               "doc_attention_mask": mix.doc_attention_mask}
     for i, (phase, budgets) in enumerate(phase_budgets(recipe, mix, train_tokens["qa"], train_tokens["domain"])):
-        table, rep = build_phase(sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start)
+        table, rep = build_phase(sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start,
+                                 pair_sources=PAIR_SOURCES)
+        # Pairs packed beside other pieces see only their own tokens: the answer is conditioned on its
+        # question alone, as in evaluation.
+        rep["doc_attention_mask"] = mix.doc_attention_mask or (
+            rep["packing"] == "packed" and bool(PAIR_SOURCES & set(budgets)))
         name = f"{i}-{phase}"
         pq.write_table(table, out_dir / f"{name}.parquet")
-        phases.append({"name": phase, "file": f"{name}.parquet", "blocks": rep["blocks"], "tokens": rep["tokens"]})
+        phases.append({"name": phase, "file": f"{name}.parquet", "blocks": rep["blocks"], "tokens": rep["tokens"],
+                       "seq_len": rep["seq_len"], "doc_attention_mask": rep["doc_attention_mask"]})
         report["phases"].append({"name": phase, **rep})
     (out_dir / "phases.json").write_text(json.dumps({"recipe": recipe, "seq_len": seq_len, "phases": phases,
                                                      "doc_attention_mask": mix.doc_attention_mask},
@@ -38,10 +44,19 @@ def build_mix(tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, s
     return report
 
 
+def phase_entry(index_file: Path) -> dict:
+    """The phases.json entry of one phase index file ({} when there is none)."""
+    meta = Path(index_file).parent / "phases.json"
+    if not meta.exists():
+        return {}
+    return next((ph for ph in json.loads(meta.read_text())["phases"] if ph["file"] == Path(index_file).name), {})
+
+
 class MixBlocks:
     """A torch Dataset over one phase index: block i -> input_ids, labels, position_ids.
 
-    With doc_attention_mask (default: as recorded in the index's phases.json by mix.doc_attention_mask)
+    `seq_len` is the phase's block length (phases.json records it per phase: QA phases hold one
+    pair per block, so their blocks are short). With doc_attention_mask (phases.json per phase)
     each item also has `attention_mask`: a (1, seq_len, seq_len) boolean block-causal mask, True
     where a token may attend, so no token sees another document of its block. transformers passes
     a 4D mask to the attention as is; boolean masks need the sdpa (default) or flex attention.
@@ -50,8 +65,7 @@ class MixBlocks:
     def __init__(self, index_file: Path, tokens_dir: Path, seq_len: int, pad_id: int,
                  doc_attention_mask: bool | None = None):
         if doc_attention_mask is None:
-            meta = Path(index_file).parent / "phases.json"
-            doc_attention_mask = meta.exists() and bool(json.loads(meta.read_text()).get("doc_attention_mask"))
+            doc_attention_mask = bool(phase_entry(index_file).get("doc_attention_mask"))
         self.doc_attention_mask = doc_attention_mask
         t = pq.read_table(index_file)
         self.block = t.column("block").to_numpy()

@@ -22,45 +22,58 @@ SEGMENT_SCHEMA = pa.schema([
 class Sampled:
     starts: np.ndarray   # absolute token offsets in the source shard
     lengths: np.ndarray
-    pos0: np.ndarray     # position id of each piece's first token (offset within its row)
+    pos0: np.ndarray     # position id of each piece's first token: 0, every piece restarts
     repeats: float       # passes over the eligible rows beyond the first
     eligible_tokens: int
 
 
 def sample_source(offsets: np.ndarray, lengths: np.ndarray, eligible: np.ndarray, budget: int,
-                  seq_len: int, rng: np.random.Generator) -> Sampled:
-    """Pieces (<= seq_len) of eligible rows in a seeded order until exactly `budget` tokens."""
+                  seq_len: int, rng: np.random.Generator, whole_rows: bool = False) -> Sampled:
+    """Pieces (<= seq_len) of eligible rows in a seeded order until `budget` tokens.
+
+    Documents are cut into seq_len pieces and the last piece is cut to hit the budget exactly. With
+    `whole_rows` (prompt/answer pairs) a row is one piece, never cut (truncated to seq_len only if
+    longer), so the budget is met to within one row. Every piece starts at position id 0: a piece
+    is trained as a sequence of its own, and a model with learned absolute positions (GPT-2) would
+    fail on ids at or past its context.
+    """
     rows = np.flatnonzero(eligible)
     avail = int(lengths[rows].sum())
     if budget <= 0 or avail == 0:
         return Sampled(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), 0.0, avail)
-    starts, lens, pos = [], [], []
+    starts, lens = [], []
     have = 0
     while have < budget:
         for r in rng.permutation(rows):
             off, n = int(offsets[r]), int(lengths[r])
-            for p in range(0, n, seq_len):
-                take = min(seq_len, n - p, budget - have)
+            for p in range(0, 1 if whole_rows else n, seq_len):
+                take = min(seq_len, n - p) if whole_rows else min(seq_len, n - p, budget - have)
                 starts.append(off + p)
                 lens.append(take)
-                pos.append(p)
                 have += take
                 if have >= budget:
                     break
             if have >= budget:
                 break
-    return Sampled(np.asarray(starts, np.int64), np.asarray(lens, np.int64), np.asarray(pos, np.int64),
+    lens_arr = np.asarray(lens, np.int64)
+    return Sampled(np.asarray(starts, np.int64), lens_arr, np.zeros(len(lens_arr), np.int64),
                    budget / avail - 1.0 if budget > avail else 0.0, avail)
 
 
-def pack(pieces: list[tuple[str, int, int, int]], seq_len: int) -> tuple[pa.Table, int]:
-    """Pack (source, start, length, pos0) pieces in order into blocks; split pieces at block ends.
+def pack(pieces: list[tuple[str, int, int, int]], seq_len: int, whole: frozenset[str] = frozenset()
+         ) -> tuple[pa.Table, int]:
+    """Pack (source, start, length, pos0) pieces in order into blocks.
 
-    Returns the segment table and the number of padding tokens in the final block.
+    Pieces split at block ends and continue their position ids in the next block, except pieces of
+    the `whole` sources (prompt/answer pairs): such a piece that does not fit in the rest of a block
+    starts the next one, since half a pair is a prompt without answer or an answer without question.
+    Returns the segment table and the number of padding tokens.
     """
     cols: dict[str, list] = {k: [] for k in SEGMENT_SCHEMA.names}
-    block, fill = 0, 0
+    block, fill, padding = 0, 0, 0
     for source, start, length, pos0 in pieces:
+        if source in whole and fill and fill + length > seq_len:
+            block, fill, padding = block + 1, 0, padding + seq_len - fill
         while length > 0:
             take = min(length, seq_len - fill)
             for k, v in zip(SEGMENT_SCHEMA.names, (block, source, start, take, pos0)):
@@ -68,8 +81,20 @@ def pack(pieces: list[tuple[str, int, int, int]], seq_len: int) -> tuple[pa.Tabl
             start, length, pos0, fill = start + take, length - take, pos0 + take, fill + take
             if fill == seq_len:
                 block, fill = block + 1, 0
-    padding = (seq_len - fill) % seq_len
+    padding += (seq_len - fill) % seq_len
     return pa.table(cols, schema=SEGMENT_SCHEMA), padding
+
+
+def pack_rows(pieces: list[tuple[str, int, int, int]]) -> tuple[pa.Table, int, int]:
+    """One piece per block (QA phases: one pair per sequence, so every pair is its own example and an
+    epoch has as many sequences as pairs). Returns the table, the block length (the longest piece,
+    rounded up to a multiple of 8) and the padding tokens."""
+    lengths = np.array([p[2] for p in pieces], np.int64)
+    seq_len = int(-(-int(lengths.max(initial=1)) // 8) * 8)
+    cols = {"block": np.arange(len(pieces), dtype=np.int64), "source": [p[0] for p in pieces],
+            "start": np.array([p[1] for p in pieces], np.int64), "length": lengths,
+            "pos0": np.array([p[3] for p in pieces], np.int64)}
+    return pa.table(cols, schema=SEGMENT_SCHEMA), seq_len, int(len(pieces) * seq_len - lengths.sum())
 
 
 def ramp_slope(start: float, share: float) -> float:
@@ -141,19 +166,22 @@ def eligible_rows(name: str, split: np.ndarray) -> np.ndarray:
 
 
 def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.random.Generator,
-                schedule: str = "constant", progressive_start: float = 0.5) -> tuple[pa.Table, dict]:
+                schedule: str = "constant", progressive_start: float = 0.5,
+                pair_sources: frozenset[str] = frozenset()) -> tuple[pa.Table, dict]:
     """Sample every source of a phase, order the pieces, pack; return index + report.
 
     constant: pieces of all sources interleaved uniformly at random. progressive (phases with domain
     and another source): the domain share ramps from progressive_start (see progressive_order).
+    A phase of pair sources only is packed one pair per block (`pack_rows`); the report's seq_len
+    is the phase's block length.
     """
     pieces: list[tuple[str, int, int, int]] = []
     report: dict = {"sources": {}}
     for name in sorted(budgets):
         rows = sources[name]
         s = sample_source(rows["offset"], rows["length"], eligible_rows(name, rows["split"]), budgets[name],
-                          seq_len, rng)
-        if s.repeats > 0:
+                          seq_len, rng, whole_rows=name in pair_sources)
+        if s.repeats > 0 and name not in pair_sources:  # QA phases repeat by design (mix.qa_epochs)
             warnings.warn(f"mix: source {name!r} has {s.eligible_tokens} trainable tokens for a budget of "
                           f"{budgets[name]}: repeated {s.repeats + 1:.2f}x", stacklevel=2)
         if len(s.lengths) == 0:
@@ -161,7 +189,8 @@ def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.ra
                           stacklevel=2)
         pieces.extend(zip([name] * len(s.starts), s.starts.tolist(), s.lengths.tolist(), s.pos0.tolist()))
         report["sources"][name] = {"requested": budgets[name], "used": int(s.lengths.sum()),
-                                   "available": s.eligible_tokens, "repeats": round(s.repeats, 4)}
+                                   "available": s.eligible_tokens, "repeats": round(s.repeats, 4),
+                                   "pieces": len(s.lengths)}
     order = rng.permutation(len(pieces))
     progressive = schedule == "progressive" and "domain" in budgets and len(budgets) > 1
     if progressive:
@@ -169,7 +198,12 @@ def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.ra
         is_domain = np.array([p[0] == "domain" for p in shuffled], bool)
         lengths = np.array([p[2] for p in shuffled], np.int64)
         order = order[progressive_order(is_domain, lengths, progressive_start)]
-    table, padding = pack([pieces[i] for i in order], seq_len)
+    ordered = [pieces[i] for i in order]
+    one_per_block = bool(budgets) and set(budgets) <= pair_sources
+    if one_per_block:
+        table, seq_len, padding = pack_rows(ordered)
+    else:
+        table, padding = pack(ordered, seq_len, pair_sources)
     total = sum(v["used"] for v in report["sources"].values())
     requested = sum(v["requested"] for v in report["sources"].values())
     for v in report["sources"].values():
@@ -177,7 +211,8 @@ def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.ra
         v["share_requested"] = round(v["requested"] / requested, 6) if requested else 0.0
     n_blocks = int(table.column("block").to_numpy()[-1]) + 1 if table.num_rows else 0
     report.update(tokens=total, requested_tokens=requested, blocks=n_blocks, padding_tokens=padding,
-                  padding_fraction=round(padding / max(1, n_blocks * seq_len), 6),
+                  padding_fraction=round(padding / max(1, n_blocks * seq_len), 6), seq_len=seq_len,
+                  packing="one pair per block" if one_per_block else "packed",
                   schedule="progressive" if progressive else "constant")
     if "domain" in budgets:
         report["domain_share_by_tenth"] = share_by_tenth(table, "domain")

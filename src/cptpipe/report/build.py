@@ -15,6 +15,10 @@ RANGES = {  # the brief's recommended ranges, printed beside the chosen values
 }
 
 
+# generation tasks whose samples carry a per-row token F1, split by question type in qa_by_type.png
+GEN_TASKS = ("domain_qa_gen", "domain_qa_reasoning", "domain_qa_summary")
+
+
 def _read(path: Path, default=None):
     return json.loads(path.read_text()) if path.exists() else default
 
@@ -28,6 +32,28 @@ def accuracy_by_type(samples_file: Path, key: str) -> dict[str, float]:
             if key in r:
                 sums[r["doc"].get("type", "all")].append(float(r[key]))
     return {t: sum(v) / len(v) for t, v in sorted(sums.items())}
+
+
+def breakdown(start: dict, cpt: dict, key: str) -> dict[str, dict]:
+    """{group: {"start": em, "cpt": em, "n": count}} from the eval metrics' `key` ({group: {em, n}})."""
+    out: dict[str, dict] = {}
+    for which, m in (("start", start), ("cpt", cpt)):
+        for g, v in (m.get(key) or {}).items():
+            out.setdefault(g, {})[which] = float(v["em"])
+            out[g]["n"] = max(out[g].get("n", 0), int(v["n"]))
+    return dict(sorted(out.items()))
+
+
+def _breakdown_table(title: str, column: str, groups: dict[str, dict]) -> list[str]:
+    """A start-vs-cpt exact-match table, one row per group (empty when the eval wrote no breakdown)."""
+    if not groups:
+        return []
+    lines = [f"## {title}", "", f"| {column} | questions | start EM | cpt EM | delta |", "|---|---:|---:|---:|---:|"]
+    for g, v in groups.items():
+        a, b = v.get("start"), v.get("cpt")
+        d = b - a if a is not None and b is not None else None
+        lines.append(f"| {g} | {v['n']} | {_fmt(a)} | {_fmt(b)} | {_fmt(d)} |")
+    return lines + [""]
 
 
 def _fmt(v) -> str:
@@ -49,10 +75,14 @@ def build_report(reports: Path, plots_dir: Path) -> tuple[dict, str]:
     for which in ("start", "cpt"):
         for t, v in accuracy_by_type(reports / f"eval/{which}/samples_domain_qa_mc.jsonl", "acc").items():
             qa_groups.setdefault(f"MC {t}", {})[which] = v
-        for t, v in accuracy_by_type(reports / f"eval/{which}/samples_domain_qa_gen.jsonl", "f1").items():
-            qa_groups.setdefault(f"F1 {t}", {})[which] = v
+        for task in GEN_TASKS:
+            for t, v in accuracy_by_type(reports / f"eval/{which}/samples_{task}.jsonl", "f1").items():
+                qa_groups.setdefault(f"F1 {t}", {})[which] = v
     plot_bars(qa_groups, "Held-out domain QA by question type", "MC accuracy / generation token F1",
               plots_dir / "qa_by_type.png", chance=0.25)
+    plot_bars({f"{k} (n={v['n']})": {w: v[w] for w in ("start", "cpt") if w in v}
+               for k, v in breakdown(start, cpt, "domain_qa_by_kind").items()},
+              "Held-out factual QA by answer kind", "exact match", plots_dir / "qa_by_kind.png")
     forget = {}
     for label, group, key in (("replay bits/byte", "replay", "bits_per_byte"),
                               ("instruction follow", "instruct", "follow")):
@@ -65,6 +95,9 @@ def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dic
     rows = [
         ("held-out QA exact match", "domain_qa", "em"), ("held-out QA token F1", "domain_qa", "f1"),
         ("held-out QA multiple choice acc", "domain_qa_mc", "acc"), ("seen QA exact match", "domain_qa_seen", "em"),
+        ("held-out reasoning QA exact match", "domain_qa_reasoning", "em"),
+        ("held-out reasoning QA token F1", "domain_qa_reasoning", "f1"),
+        ("held-out summary token F1", "domain_qa_summary", "f1"),
         ("replay word perplexity", "replay", "ppl"), ("replay bits/byte", "replay", "bits_per_byte"),
         ("instruction following", "instruct", "follow"),
     ]
@@ -80,8 +113,13 @@ def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dic
     n = cpt.get("n", {})
     if n:
         lines.append("Examples per task: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items()))
-                     + ". Multiple choice has 4 options (chance 0.25).")
+                     + ". Multiple choice has 4 options (chance 0.25). Held-out QA, multiple choice and seen QA"
+                     " score factual questions; reasoning and summary questions have their own rows.")
         lines.append("")
+    lines += _breakdown_table("Held-out factual QA by answer kind", "answer kind",
+                              breakdown(start, cpt, "domain_qa_by_kind"))
+    lines += _breakdown_table("Held-out factual QA by relation", "relation",
+                              breakdown(start, cpt, "domain_qa_by_relation"))
     preset = LR_PRESETS.get(train.get("start_kind", "base"), {})
     lines += ["## What ran", "", "| setting | value | recommended |", "|---|---|---|",
               f"| train.lr | {_fmt(train.get('lr'))} ({train.get('lr_source', '?')}) | "
@@ -107,5 +145,6 @@ def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dic
     if warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
     lines += ["", "## Plots", "", "![training loss](plots/train_loss.png)", "",
-              "![QA by type](plots/qa_by_type.png)", "", "![forgetting](plots/forgetting.png)", ""]
+              "![QA by type](plots/qa_by_type.png)", "", "![QA by answer kind](plots/qa_by_kind.png)", "",
+              "![forgetting](plots/forgetting.png)", ""]
     return "\n".join(lines)

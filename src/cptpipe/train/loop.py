@@ -55,7 +55,7 @@ class LoopConfig:
     log_every: int = 10
     max_grad_norm: float = 1.0
     weight_decay: float = 0.1
-    eval_every: int = 0  # steps between held-out losses (eval_sets); 0: only at the end
+    eval_every: int = 0  # steps between held-out losses (eval_sets) and probes; 0: only at the end
     save_every: int = 0  # steps between resumable checkpoints in ckpt_dir; 0: none
     ckpt_dir: Path | None = None
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
@@ -69,7 +69,7 @@ class LoopResult:
     seconds: float = 0.0
     final_loss: float = float("nan")
     phases: list[dict] = field(default_factory=list)
-    eval: dict[str, float] = field(default_factory=dict)  # last held-out losses
+    eval: dict[str, float] = field(default_factory=dict)  # last held-out losses and probe values
     resumed_from: int = 0  # global step restored from a checkpoint; 0 = fresh start
     world_size: int = 1
 
@@ -131,6 +131,15 @@ def held_out_losses(model, eval_sets: Mapping[str, Dataset], batch_size: int, de
     return out
 
 
+def evaluate(model, eval_sets: Mapping[str, Dataset], probes: Mapping[str, Callable[[torch.nn.Module], float]],
+             batch_size: int, device) -> dict[str, float]:
+    """Held-out losses (eval/<set>_loss), then each probe's number (eval/<name>)."""
+    out = held_out_losses(model, eval_sets, batch_size, device)
+    for name, probe in probes.items():
+        out[f"eval/{name}"] = round(float(probe(model)), 6)
+    return out
+
+
 def train_phases(
     model: torch.nn.Module,
     phases: Sequence[Phase],
@@ -139,13 +148,16 @@ def train_phases(
     log: Callable[[dict[str, Any]], None] | None = None,
     penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None,
     eval_sets: Mapping[str, Dataset] | None = None,
+    probes: Mapping[str, Callable[[torch.nn.Module], float]] | None = None,
     desc: str = "train",
 ) -> LoopResult:
     """Train through phases in order; each phase re-warms the LR and runs `steps` optimizer steps.
 
     `log` receives curve points on the main process only (on resume, the points before the
     checkpoint are replayed first, so curves continue). Resumes from the newest checkpoint in
-    `cfg.ckpt_dir` when there is one.
+    `cfg.ckpt_dir` when there is one. `probes` (name -> fn(model) -> number, e.g. exact match of
+    greedy answers) run beside the held-out losses on every process, so the forward passes of a
+    sharded model stay in step; they are logged as eval/<name>.
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -216,10 +228,10 @@ def train_phases(
             res.steps = global_step
             pbar.update(1)
             last = step == phase.steps - 1
-            evaluate = bool(eval_sets) and ((cfg.eval_every > 0 and global_step % cfg.eval_every == 0)
-                                            or global_step == total_steps)
+            evaluating = bool(eval_sets or probes) and ((cfg.eval_every > 0 and global_step % cfg.eval_every == 0)
+                                                        or global_step == total_steps)
             save = saving and global_step % cfg.save_every == 0 and global_step < total_steps
-            if not (last or evaluate or save or global_step % cfg.log_every == 0):
+            if not (last or evaluating or save or global_step % cfg.log_every == 0):
                 continue
             # sync point: the only .item() / collectives of the loop
             loss_val = accelerator.reduce(loss_sum / cfg.grad_accum, "mean").item()
@@ -235,8 +247,8 @@ def train_phases(
                              tok_s=f"{(res.tokens - tokens_t0) / max(elapsed, 1e-9):.0f}", refresh=False)
             point = {"step": global_step, "phase": phase.name, "loss": loss_val, "lr": lr, "tokens": res.tokens,
                      "grad_norm": float(grad_norm) if grad_norm is not None else float("nan")}
-            if evaluate:
-                res.eval = held_out_losses(model, eval_sets, cfg.batch_size, device)
+            if evaluating:
+                res.eval = evaluate(model, eval_sets or {}, probes or {}, cfg.batch_size, device)
                 point.update(res.eval)
             history.append(point)
             emit(point)

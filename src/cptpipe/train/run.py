@@ -17,6 +17,7 @@ from cptpipe.model.scratch import apply_rope_scaling, pack_stream
 from cptpipe.model.start import PIN_FILE, load_tokenizer, model_location
 from cptpipe.params import Params, resolve_lr, to_dict
 from cptpipe.train import checkpoint
+from cptpipe.train.absorption import AbsorptionProbes
 from cptpipe.train.ewc import EWCPenalty
 from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, process_state, resolve_precision, train_phases
 
@@ -129,7 +130,8 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
     seq_len = meta["seq_len"]
     tok = load_tokenizer(start_dir)
     model = load_start(start_dir, params.model.rope_scaling, seq_len)
-    datasets = [MixBlocks(mix_dir / ph["file"], tokens_dir, seq_len, tok.pad_token_id) for ph in meta["phases"]]
+    datasets = [MixBlocks(mix_dir / ph["file"], tokens_dir, ph.get("seq_len", seq_len), tok.pad_token_id)
+                for ph in meta["phases"]]
     steps = steps_per_phase([len(d) for d in datasets], t.batch_size * t.grad_accum, t.steps)
     phases = [Phase(ph["name"], d, s, lr.lr) for ph, d, s in zip(meta["phases"], datasets, steps)]
     penalty = None
@@ -154,8 +156,9 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
             if k not in ("step", "phase"):
                 live.log_metric(k if "/" in k else f"train/{k}", v)
 
+    absorption = AbsorptionProbes(tokens_dir, tok, t.absorption_questions, params.seed)
     result = train_phases(model, phases, cfg, log=log, penalty=penalty, desc=f"train: {t.recipe}",
-                          eval_sets=eval_sets(tokens_dir, seq_len, params.seed))
+                          eval_sets=eval_sets(tokens_dir, seq_len, params.seed), probes=absorption.callables())
     for ph, data in zip(result.phases, datasets):
         ph["sources"] = phase_sources(data)
     summary = {
@@ -167,7 +170,7 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
         "batch_size": t.batch_size, "grad_accum": t.grad_accum, "seq_len": seq_len,
         "world_size": result.world_size, "global_batch": t.batch_size * t.grad_accum * result.world_size,
         "lora": None if t.lora is None else vars(t.lora), "ewc": t.ewc, "ewc_fisher_seconds": ewc_seconds,
-        "eval": result.eval, "resumed_from_step": result.resumed_from,
+        "eval": result.eval, "absorption": absorption.describe(), "resumed_from_step": result.resumed_from,
         "rope_scaling": to_dict(params.model).get("rope_scaling"),
         "gradient_checkpointing": t.gradient_checkpointing, "compile": t.compile,
     }
