@@ -102,21 +102,30 @@ def curve_table(repo: Path) -> tuple[list[tuple[int, str, int, float, float]], d
     return [(s, phase(s), int(tokens.get(s, -1)), seen.get(s, nan), held.get(s, nan)) for s in steps], summary
 
 
-def print_run(recipe: str, rows, summary: dict, seconds: float) -> None:
+def thin(rows: list, n: int) -> list:
+    """About n rows spread evenly over the run, always with the last (n <= 0: all)."""
+    if n <= 0 or len(rows) <= n:
+        return rows
+    keep = {round(i * (len(rows) - 1) / (n - 1)) for i in range(n)}
+    return [r for i, r in enumerate(rows) if i in keep]
+
+
+def print_run(recipe: str, rows, summary: dict, seconds: float, n_rows: int) -> None:
     phases = " -> ".join(f"{p['name']}({p['first_step']}-{p['last_step']})" for p in summary["phases"])
     probe = summary.get("absorption", {})
-    print(f"\n== {recipe}: {phases}; {summary['tokens']:,} tokens, lr {summary['lr']:g}, dvc repro {seconds:.0f} s "
+    print(f"\n== {recipe}: {phases}; {summary['tokens']:,} loss-carrying tokens, lr {summary['lr']:g}, dvc repro {seconds:.0f} s "
           f"(probe {probe.get('seconds', float('nan')):.1f} s for {probe.get('questions', {})} questions)")
     if not rows:
         print("   no EM curve (train.absorption_questions: 0, or no factual QA rows in data/tokens/qa)")
         return
     print(f"{'step':>6} {'phase':>10} {'tokens':>12} {'seen EM':>8} {'held-out EM':>12}")
-    for step, phase, tokens, seen, held in rows:
+    for step, phase, tokens, seen, held in thin(rows, n_rows):
         print(f"{step:>6} {phase:>10} {tokens:>12,} {seen:>8.3f} {held:>12.3f}")
 
 
 def run_recipe(repo: Path, recipe: str, overrides: dict[str, object]) -> tuple[list, dict, float] | None:
     write_params(repo, {**overrides, "train.recipe": recipe})
+    print(f"{recipe}: dvc repro train ...", flush=True)
     t0 = time.perf_counter()
     out = subprocess.run(["dvc", "repro", "train"], cwd=repo, env=stage_env(repo), capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -133,6 +142,7 @@ def main() -> None:
     ap.add_argument("--recipes", default="pit,it_after_cpt", help="comma-separated train.recipe values")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="params.yaml override in the copy (repeatable), e.g. mix.tokens=20000")
+    ap.add_argument("--rows", type=int, default=25, help="table rows per recipe, spread over the run (0: every probe)")
     ap.add_argument("--keep", type=Path, help="copy the repo here (reused when it already holds a copy) and keep it")
     args = ap.parse_args()
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
@@ -147,7 +157,7 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory(prefix="cptpipe-absorption-")
         repo = Path(tmp.name)
         copy_repo(repo)
-    print(f"bench copy: {repo}; recipes {recipes}; overrides {overrides or 'none'}")
+    print(f"bench copy: {repo}; recipes {recipes}; overrides {overrides or 'none'}", flush=True)
     finals = []
     try:
         for recipe in recipes:
@@ -155,10 +165,11 @@ def main() -> None:
             if got is None:
                 continue
             rows, summary, seconds = got
-            print_run(recipe, rows, summary, seconds)
+            print_run(recipe, rows, summary, seconds, args.rows)
             if rows:
                 finals.append((recipe, summary["tokens"], rows[-1][3], rows[-1][4], max(r[3] for r in rows),
                                max(r[4] for r in rows)))
+            sys.stdout.flush()
     finally:
         if tmp is not None:
             tmp.cleanup()

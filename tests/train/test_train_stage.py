@@ -1,14 +1,12 @@
 """`python -m stages.train` as DVC runs it: kill -9 then rerun resumes; an accelerate config runs 2 processes."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 
-import pytest
 from transformers import AutoModelForCausalLM
 
 from cptpipe.train.run import run_train
@@ -80,6 +78,7 @@ def test_accelerate_config_runs_the_stage_on_two_cpu_processes(tmp_path):
     s = json.loads((root / "reports/train/summary.json").read_text())
     assert s["world_size"] == 2 and s["global_batch"] == 2 * s["batch_size"]
     assert [p["name"] for p in s["phases"]] == ["qa", "docs_qa"]
+    assert 0.0 <= s["eval"]["eval/heldout_em"] <= 1.0  # the probe ran on both processes without a hang
     AutoModelForCausalLM.from_pretrained(root / "models/cpt")
     assert not list(root.glob("models/.cpt.tmp-*")), "only the main process writes models/cpt"
     print(f"2-process stage run: {time.time() - t0:.1f}s")

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 
+from cptpipe.answers import exact_match, normalize_answer
 from cptpipe.eval.instruct_check import check
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans("", "", string.punctuation)
-
-
-def normalize_answer(s: str) -> str:
-    """Lowercase, drop punctuation and articles, collapse whitespace."""
-    return " ".join(_ARTICLES.sub(" ", s.lower().translate(_PUNCT)).split())
-
-
-def exact_match(prediction: str, gold: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(gold))
+__all__ = ["exact_match", "instruct_results", "normalize_answer", "qa_f1_results", "qa_gen_results", "token_f1"]
 
 
 def token_f1(prediction: str, gold: str) -> float:

@@ -91,7 +91,27 @@ def process_state():
 def batch_at(data: Dataset, index: int, size: int) -> dict[str, torch.Tensor]:
     """Micro-batch number `index` of a phase: `size` consecutive blocks, wrapping around."""
     n = len(data)
-    return default_collate([data[(index * size + i) % n] for i in range(size)])
+    return trim_padding(default_collate([data[(index * size + i) % n] for i in range(size)]))
+
+
+def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the columns after the last loss-carrying token of the batch.
+
+    Rows are right-padded and attention is causal, so those columns change neither the loss nor the
+    gradients; QA phases hold one short pair per block padded to the phase's longest pair, and most
+    of their compute would be padding.
+    """
+    carries = (batch["labels"] != -100).any(0).nonzero()
+    if not len(carries):
+        return batch
+    n = int(carries[-1]) + 1
+    if n == batch["labels"].shape[1]:
+        return batch
+    out = {k: v[:, :n] for k, v in batch.items() if k != "attention_mask"}
+    if "attention_mask" in batch:
+        mask = batch["attention_mask"]
+        out["attention_mask"] = mask[..., :n, :n] if mask.dim() == 4 else mask[:, :n]
+    return out
 
 
 def _prepare_model(model: torch.nn.Module, cfg: LoopConfig) -> None:
