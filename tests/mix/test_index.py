@@ -81,7 +81,7 @@ def test_mix_shares_exact_and_deterministic(token_dir, tmp_path):
     docs = reports[0]["phases"][1]
     assert docs["name"] == "docs_qa"
     for src, want in (("domain", 0.7), ("replay", 0.2), ("instruct", 0.1)):
-        assert abs(docs["sources"][src]["share"] - want) < 0.005
+        assert abs(docs["sources"][src]["share"] - want * (1 - mix.qa)) < 0.005  # QA is mix.qa of the phase
     assert (tmp_path / "a/0-qa.parquet").read_bytes() == (tmp_path / "b/0-qa.parquet").read_bytes()
     other = tmp_path / "c"
     other.mkdir()

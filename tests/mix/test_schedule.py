@@ -76,9 +76,10 @@ def test_progressive_schedule_ramps_monotonically_with_exact_totals(token_dir, t
     blocks = MixBlocks(tmp_path / "0-docs.parquet", token_dir, 64, 0)
     cum = np.cumsum(np.bincount(blocks.block, weights=blocks.length * (blocks.source == "domain")))
     k = ramp_slope(start, share)
-    x = np.minimum(np.arange(1, len(cum) + 1) * 64, 60_000) / 60_000
+    placed = np.cumsum(np.bincount(blocks.block, weights=blocks.length))  # pairs never split: blocks may pad
+    x = placed / placed[-1]
     x_cap = min(1.0, (1 - start) / k)
-    want = 60_000 * np.where(x <= x_cap, start * x + k * x * x / 2,
+    want = placed[-1] * np.where(x <= x_cap, start * x + k * x * x / 2,
                              start * x_cap + k * x_cap ** 2 / 2 + (x - x_cap))
     assert np.abs(cum - want).max() <= 2 * 64
 
@@ -124,5 +125,8 @@ def test_mix_params_checks():
     assert "mix.replay_take" in problems({"replay_source": "hf:wikitext@train"})
     assert "hf:name[:config]@split" in problems({"replay_source": "hf:wikitext", "replay_take": 10})
     assert "mix.progressive_start" in problems({"schedule": "progressive", "progressive_start": 0.95})
+    with pytest.raises(ParamsError, match="pit_docs_only"):  # pit without QA in the documents phase
+        parse_params({"mix": {"qa": 0.0}, "train": {"recipe": "pit"}})
+    assert parse_params({"mix": {"qa": 0.0}, "train": {"recipe": "it_after_cpt"}}).mix.qa == 0.0
     p = parse_params({"mix": {"tokens": None, "domain_epochs": 3.0, "schedule": "progressive"}})
     assert p.mix.domain_epochs == 3.0
