@@ -118,18 +118,20 @@ def test_blocks_mask_prompts_reset_positions_and_never_use_heldout(token_dir, tm
 
 
 def test_mix_qa_puts_train_qa_into_the_documents_phase(token_dir, tmp_path):
-    """pit / mixed: QA of training docs inside the documents phase, under a document mask; held-out never."""
+    """pit / mixed: QA of training docs inside the documents phase, as its own one-pair-per-block stream
+    interleaved with the document blocks; held-out QA never."""
     mix = MixParams(domain=0.7, replay=0.2, instruct=0.1, qa=0.1, tokens=5000)
     report = build_mix(token_dir, tmp_path, mix=mix, recipe="pit", seq_len=64, seed=0)
     docs = report["phases"][1]
-    assert abs(docs["sources"]["qa"]["share"] - 0.1) < 0.01 and docs["doc_attention_mask"]
-    blocks = MixBlocks(tmp_path / "1-docs_qa.parquet", token_dir, 64, tiny_tokenizer().pad_token_id)
-    assert blocks.doc_attention_mask
+    assert abs(docs["sources"]["qa"]["share"] - 0.1) < 0.01 and docs["interleaved_qa"]["blocks"] > 0
+    entry = json.loads((tmp_path / "phases.json").read_text())["phases"][1]
+    blocks = MixBlocks(tmp_path / entry["file"], token_dir, 64, tiny_tokenizer().pad_token_id)
+    assert "qa" not in set(blocks.source.tolist())
+    qa = MixBlocks(tmp_path / entry["interleave"]["file"], token_dir, entry["interleave"]["seq_len"], 0)
+    assert (qa.bounds[1:] - qa.bounds[:-1] == 1).all()  # one pair per block
     rows = TokenSource(token_dir / "qa").row_arrays()
     whole = {(o, n) for o, n in zip(rows["offset"], rows["length"])}
     heldout = [(o, o + n) for o, n, s in zip(rows["offset"], rows["length"], rows["split"]) if s == "heldout"]
-    is_qa = blocks.source == "qa"
-    assert is_qa.any()
-    assert set(zip(blocks.start[is_qa].tolist(), blocks.length[is_qa].tolist())) <= whole  # never cut
-    assert not any(lo <= st < hi for st in blocks.start[is_qa] for lo, hi in heldout)
+    assert set(zip(qa.start.tolist(), qa.length.tolist())) <= whole  # never cut
+    assert not any(lo <= st < hi for st in qa.start for lo, hi in heldout)
     assert dict(phase_budgets("cpt", mix, 300))["docs"].get("qa") is None

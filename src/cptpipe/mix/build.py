@@ -27,21 +27,44 @@ def build_mix(tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, s
     report = {"recipe": recipe, "seq_len": seq_len, "seed": seed, "phases": [],
               "doc_attention_mask": mix.doc_attention_mask}
     for i, (phase, budgets) in enumerate(phase_budgets(recipe, mix, train_tokens["qa"], train_tokens["domain"])):
+        name = f"{i}-{phase}"
+        # QA inside a documents phase is its own stream of one-pair blocks, interleaved with the document
+        # blocks batch by batch (cptpipe.train.data.Interleaved): packed among documents, a QA answer
+        # would be ~2% of a batch's loss tokens and barely trained.
+        qa_budget = {"qa": budgets.pop("qa")} if phase == "docs_qa" and "qa" in budgets else None
         table, rep = build_phase(sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start,
                                  pair_sources=PAIR_SOURCES)
         # Pairs packed beside other pieces see only their own tokens: the answer is conditioned on its
         # question alone, as in evaluation.
         rep["doc_attention_mask"] = mix.doc_attention_mask or (
             rep["packing"] == "packed" and bool(PAIR_SOURCES & set(budgets)))
-        name = f"{i}-{phase}"
         pq.write_table(table, out_dir / f"{name}.parquet")
-        phases.append({"name": phase, "file": f"{name}.parquet", "blocks": rep["blocks"], "tokens": rep["tokens"],
-                       "seq_len": rep["seq_len"], "doc_attention_mask": rep["doc_attention_mask"]})
+        entry = {"name": phase, "file": f"{name}.parquet", "blocks": rep["blocks"], "tokens": rep["tokens"],
+                 "seq_len": rep["seq_len"], "doc_attention_mask": rep["doc_attention_mask"]}
+        if qa_budget is not None:
+            qa_table, qa_rep = build_phase(sources, qa_budget, seq_len, rng, pair_sources=PAIR_SOURCES)
+            pq.write_table(qa_table, out_dir / f"{name}.qa.parquet")
+            entry["interleave"] = {"file": f"{name}.qa.parquet", "blocks": qa_rep["blocks"],
+                                   "tokens": qa_rep["tokens"], "seq_len": qa_rep["seq_len"]}
+            rep = _merge_reports(rep, qa_rep)
+        phases.append(entry)
         report["phases"].append({"name": phase, **rep})
     (out_dir / "phases.json").write_text(json.dumps({"recipe": recipe, "seq_len": seq_len, "phases": phases,
                                                      "doc_attention_mask": mix.doc_attention_mask},
                                                     indent=2, sort_keys=True) + "\n")
     return report
+
+
+def _merge_reports(docs: dict, qa: dict) -> dict:
+    """One phase report for the document blocks and the interleaved QA blocks."""
+    sources = {**docs["sources"], **qa["sources"]}
+    total = sum(v["used"] for v in sources.values())
+    requested = sum(v["requested"] for v in sources.values())
+    for v in sources.values():
+        v["share"] = round(v["used"] / total, 6) if total else 0.0
+        v["share_requested"] = round(v["requested"] / requested, 6) if requested else 0.0
+    return {**docs, "sources": sources, "tokens": total, "requested_tokens": requested,
+            "interleaved_qa": {k: qa[k] for k in ("blocks", "seq_len", "tokens", "padding_tokens")}}
 
 
 def phase_entry(index_file: Path) -> dict:

@@ -19,6 +19,7 @@ from cptpipe.params import Params, resolve_lr, to_dict
 from cptpipe.train import checkpoint
 from cptpipe.train.absorption import AbsorptionProbes
 from cptpipe.train.ewc import EWCPenalty
+from cptpipe.train.interleave import Interleaved
 from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, process_state, resolve_precision, train_phases
 
 EWC_BLOCKS = 32
@@ -99,10 +100,25 @@ def eval_sets(tokens_dir: Path, seq_len: int, seed: int) -> dict[str, ArrayBlock
     return out
 
 
-def phase_sources(data: MixBlocks) -> dict[str, int]:
+def phase_data(mix_dir: Path, tokens_dir: Path, entry: dict, seq_len: int, pad_id: int, batch_size: int):
+    """The Dataset of one phases.json entry: its blocks, with the QA blocks of a documents + QA phase
+    interleaved micro-batch by micro-batch."""
+    data = MixBlocks(mix_dir / entry["file"], tokens_dir, entry.get("seq_len", seq_len), pad_id)
+    if "interleave" not in entry:
+        return data
+    qa = MixBlocks(mix_dir / entry["interleave"]["file"], tokens_dir, entry["interleave"]["seq_len"], pad_id)
+    return Interleaved(data, qa, batch_size)
+
+
+def phase_sources(data) -> dict[str, int]:
     """Tokens per source in one phase index (what the phase really trains on)."""
-    names, inverse = np.unique(data.source, return_inverse=True)
-    return {str(n): int(data.length[inverse == i].sum()) for i, n in enumerate(names)}
+    parts = [data.a, data.b] if isinstance(data, Interleaved) else [data]
+    out: dict[str, int] = {}
+    for part in parts:
+        names, inverse = np.unique(part.source, return_inverse=True)
+        for i, n in enumerate(names):
+            out[str(n)] = out.get(str(n), 0) + int(part.length[inverse == i].sum())
+    return out
 
 
 def checkpoint_dir(params: Params, root: Path, start_dir: Path, mix_dir: Path, tokens_dir: Path) -> Path:
@@ -130,8 +146,7 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
     seq_len = meta["seq_len"]
     tok = load_tokenizer(start_dir)
     model = load_start(start_dir, params.model.rope_scaling, seq_len)
-    datasets = [MixBlocks(mix_dir / ph["file"], tokens_dir, ph.get("seq_len", seq_len), tok.pad_token_id)
-                for ph in meta["phases"]]
+    datasets = [phase_data(mix_dir, tokens_dir, ph, seq_len, tok.pad_token_id, t.batch_size) for ph in meta["phases"]]
     steps = steps_per_phase([len(d) for d in datasets], t.batch_size * t.grad_accum, t.steps)
     phases = [Phase(ph["name"], d, s, lr.lr) for ph, d, s in zip(meta["phases"], datasets, steps)]
     penalty = None
