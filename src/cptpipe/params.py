@@ -47,6 +47,11 @@ class ScratchParams:
     pretrain_tokens: int = 1_000_000  # replay tokens seen while pretraining the scratch model
     pretrain_lr: float = 1e-3
     instruct_tune: bool = False  # also tune on data/instruct train rows -> an "instruct" start model
+    instruct_copy_rows: int = 12000  # "Repeat exactly" rows from replay text before the instruction pass; 0: none
+    instruct_epochs: int = 6  # passes over the instruction rows
+    instruct_fresh_words: float = 0.75  # share of instruction rows whose copied words become replay words
+    instruct_lr: float = 3e-3  # peak LR of the copy and instruction passes (cosine, re-warmed)
+    instruct_replay: float = 0.2  # share of replay-text rows (loss on every token) in those passes; keeps the LM
 
 
 @dataclass
@@ -349,6 +354,18 @@ def _check_ranges(p: Params) -> list[str]:
             need(0.0 <= value < 1.0, f"{key}: must be in [0, 1), got {value}")
     if isinstance(p.ingest.dedup.near, float):
         need(0.0 < p.ingest.dedup.near <= 1.0, f"ingest.dedup.near: must be in (0, 1] or null, got {p.ingest.dedup.near}")
+    if isinstance(sc.instruct_epochs, int):
+        need(sc.instruct_epochs >= 1, f"model.scratch.instruct_epochs: must be >= 1, got {sc.instruct_epochs}")
+    if isinstance(sc.instruct_copy_rows, int):
+        need(sc.instruct_copy_rows >= 0, f"model.scratch.instruct_copy_rows: must be >= 0, got {sc.instruct_copy_rows}")
+    if isinstance(sc.instruct_lr, float):
+        need(sc.instruct_lr > 0, f"model.scratch.instruct_lr: must be a positive number, got {sc.instruct_lr}")
+    if isinstance(sc.instruct_replay, float):
+        need(0.0 <= sc.instruct_replay < 1.0,
+             f"model.scratch.instruct_replay: must be in [0, 1), got {sc.instruct_replay}")
+    if isinstance(sc.instruct_fresh_words, float):
+        need(0.0 <= sc.instruct_fresh_words <= 1.0,
+             f"model.scratch.instruct_fresh_words: must be in [0, 1], got {sc.instruct_fresh_words}")
     if isinstance(p.train.ewc, float):
         need(p.train.ewc >= 0, f"train.ewc: must be >= 0, got {p.train.ewc}")
     if isinstance(p.train.accelerate_config, str):

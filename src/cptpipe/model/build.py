@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 from torch.utils.data import Dataset
 
 from cptpipe.data.sources import read_instruct, read_replay
@@ -13,7 +16,7 @@ from cptpipe.data.tokens import encode_pairs
 from cptpipe.model.scratch import build_scratch_model, pack_stream
 from cptpipe.model.start import PIN_FILE, pin_model
 from cptpipe.model.tokenizer import build_tokenizer, check_round_trip
-from cptpipe.params import Params
+from cptpipe.params import Params, ScratchParams
 from cptpipe.prompts import format_answer, format_prompt
 from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, train_phases
 
@@ -23,25 +26,150 @@ ROUND_TRIP_TEXT = (
 )
 
 
-class PairRows(Dataset):
-    """Prompt/answer rows padded to a fixed length, loss on the answer only (instruction tuning)."""
+COPY_INSTRUCTION = "Repeat exactly: {}"
+REPLAY_ROW_TOKENS = 32  # replay windows in the tuning passes: about as long as an instruction row
+_WORD = re.compile(r"[A-Za-z]+")
 
-    def __init__(self, encoded: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int):
-        self.items = []
-        for ids, mask in encoded:
-            ids, mask = ids[:seq_len], mask[:seq_len]
-            labels = [t if m else -100 for t, m in zip(ids, mask)]
-            pad = seq_len - len(ids)
-            self.items.append((ids + [pad_id] * pad, labels + [-100] * pad, [1] * len(ids) + [0] * pad))
+
+class PairRows(Dataset):
+    """Prompt/answer rows for instruction tuning: loss on the answer only, padded per batch.
+
+    The rows are shuffled (seeded) and made a whole number of `batch_size` batches. The training
+    loop's micro-batch j is rows [j*batch_size, (j+1)*batch_size), so each batch is padded to its
+    own longest row, not to the model context: instruction rows are ~35 tokens, and padding them
+    to 256 made a step ~7x dearer than its real tokens. (Sorting rows by length into batches
+    would pad less, but batches of one length are mostly one task type: copying was learned ~2x worse.)
+    """
+
+    def __init__(self, encoded: list[tuple[list[int], list[int]]], batch_size: int, pad_id: int,
+                 max_len: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.rows = [(ids[:max_len], [t if m else -100 for t, m in zip(ids[:max_len], mask[:max_len])])
+                     for ids, mask in encoded]
+        order = rng.permutation(len(self.rows))
+        self.order = np.concatenate([order, np.resize(rng.permutation(len(self.rows)), -len(order) % batch_size)])
+        self.batch_size, self.pad_id = batch_size, pad_id
+        self.widths = [max(len(self.rows[i][0]) for i in self.order[b:b + batch_size])
+                       for b in range(0, len(self.order), batch_size)]
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.order)
 
     def __getitem__(self, i: int):
         import torch
 
-        ids, labels, attn = self.items[i]
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(attn)}
+        ids, labels = self.rows[self.order[i]]
+        pad = self.widths[i // self.batch_size] - len(ids)
+        return {"input_ids": torch.tensor(ids + [self.pad_id] * pad),
+                "labels": torch.tensor(labels + [-100] * pad),
+                "attention_mask": torch.tensor([1] * len(ids) + [0] * pad)}
+
+
+def copy_pairs(texts: list[str], n: int, seed: int, max_words: int = 8) -> tuple[list[str], list[str]]:
+    """`n` (prompt, answer) pairs "Repeat exactly: <span>" -> <span> over random word spans of texts."""
+    rng = np.random.default_rng(seed)
+    docs = [words for words in (t.split() for t in texts) if words]
+    prompts, answers = [], []
+    for _ in range(n):
+        words = docs[rng.integers(len(docs))]
+        k = int(rng.integers(1, max_words + 1))
+        start = int(rng.integers(0, max(1, len(words) - k + 1)))
+        span = " ".join(words[start:start + k])
+        prompts.append(format_prompt(COPY_INSTRUCTION.format(span)))
+        answers.append(format_answer(span))
+    return prompts, answers
+
+
+def word_pool(texts: list[str], skip_common: int = 150) -> tuple[dict[tuple[str, int], list[str]], set[str]]:
+    """Replay words by (first letter, length), and the most common words (never swapped: they carry the templates)."""
+    counts = Counter(w.lower() for t in texts for w in _WORD.findall(t))
+    common = {w for w, _ in counts.most_common(skip_common)}
+    pool: dict[tuple[str, int], list[str]] = {}
+    for w, c in sorted(counts.items()):
+        if c >= 2 and len(w) >= 3 and w not in common:
+            pool.setdefault((w[0], len(w)), []).append(w)
+    return pool, common
+
+
+def _same_case(like: str, word: str) -> str:
+    if like.isupper() and len(like) > 1:
+        return word.upper()
+    return word[0].upper() + word[1:] if like[0].isupper() else word
+
+
+def fresh_words(instruction: str, response: str, pool: dict[tuple[str, int], list[str]], common: set[str],
+                rng: np.random.Generator) -> tuple[str, str]:
+    """Swap the words a response copies from its instruction for replay words, in both, consistently.
+
+    A replacement keeps the length and first letter (so "longest" and alphabetical answers stay
+    right) and the case pattern (so "MOOSE" for "moose" stays consistent). Without fresh words the
+    tuning set's few hundred nouns are cheaper to memorize than copying is to learn: the model
+    answers held-out rows with training words.
+    """
+    shared = {w.lower() for w in _WORD.findall(response)} & {w.lower() for w in _WORD.findall(instruction)}
+    swap = {}
+    for w in sorted(shared - common):
+        options = pool.get((w[0], len(w)), [])
+        if len(w) >= 3 and options:
+            swap[w] = options[rng.integers(len(options))]
+    if not swap:
+        return instruction, response
+    pattern = re.compile(r"(?<![A-Za-z])(" + "|".join(map(re.escape, swap)) + r")(?![A-Za-z])", re.IGNORECASE)
+
+    def sub(m: re.Match) -> str:
+        return _same_case(m.group(0), swap[m.group(0).lower()])
+
+    return pattern.sub(sub, instruction), pattern.sub(sub, response)
+
+
+def instruction_pairs(rows: list[dict], epochs: int, fresh_share: float, texts: list[str],
+                      seed: int) -> tuple[list[str], list[str]]:
+    """(prompt, answer) pairs of `epochs` passes over instruction rows; `fresh_share` of them with fresh words."""
+    rng = np.random.default_rng(seed)
+    pool, common = word_pool(texts) if fresh_share > 0 else ({}, set())
+    prompts, answers = [], []
+    for _ in range(epochs):
+        for r in rows:
+            instruction, response = r["instruction"], r["response"]
+            if rng.random() < fresh_share:
+                instruction, response = fresh_words(instruction, response, pool, common, rng)
+            prompts.append(format_prompt(instruction))
+            answers.append(format_answer(response))
+    return prompts, answers
+
+
+def replay_rows(blocks: np.ndarray, n: int, length: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    """`n` random `length`-token windows of the pretraining blocks, every token with loss."""
+    rng = np.random.default_rng(seed)
+    length = min(length, blocks.shape[1])
+    rows = rng.integers(len(blocks), size=n)
+    starts = rng.integers(0, blocks.shape[1] - length + 1, size=n)
+    return [(blocks[r, s:s + length].tolist(), [1] * length) for r, s in zip(rows, starts)]
+
+
+def instruct_phases(sc: ScratchParams, tok, texts: list[str], blocks: np.ndarray, rows: list[dict], batch: int,
+                    seed: int) -> list[Phase]:
+    """The tuning of an "instruct" start: copy rows (from replay text), then the instruction rows.
+
+    A scratch model pretrained for a minute has no induction heads (its loss on a repeated
+    sequence does not drop), so it cannot copy a held-out word from the question into the answer;
+    the copy rows teach that with words from all of the replay text before the instructions are
+    learned. Both passes mix in short replay windows with loss on every token, so the answer-only
+    loss does not erase the language model the pretraining built.
+    """
+    def rows_of(pairs: tuple[list[str], list[str]], salt: int) -> PairRows:
+        enc = encode_pairs(tok, *pairs)
+        n_replay = round(len(enc) * sc.instruct_replay / (1 - sc.instruct_replay))
+        enc += replay_rows(blocks, n_replay, REPLAY_ROW_TOKENS, seed + salt)
+        return PairRows(enc, batch, tok.pad_token_id, sc.context, seed + salt)
+
+    phases = []
+    if sc.instruct_copy_rows > 0:
+        data = rows_of(copy_pairs(texts, sc.instruct_copy_rows, seed), 1)
+        phases.append(Phase("instruct_copy", data, len(data) // batch, sc.instruct_lr))
+    data = rows_of(instruction_pairs(rows, sc.instruct_epochs, sc.instruct_fresh_words, texts, seed), 2)
+    phases.append(Phase("instruct_tune", data, len(data) // batch, sc.instruct_lr))
+    return phases
 
 
 def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: Path) -> dict:
@@ -65,10 +193,7 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
     batch = 16
     phases = [Phase("pretrain", ArrayBlocks(blocks), max(1, math.ceil(len(blocks) / batch)), sc.pretrain_lr)]
     if sc.instruct_tune:
-        enc = encode_pairs(tok, [format_prompt(r["instruction"]) for r in instruct],
-                           [format_answer(r["response"]) for r in instruct])
-        rows = PairRows(enc, sc.context, tok.pad_token_id)
-        phases.append(Phase("instruct_tune", rows, max(1, 2 * math.ceil(len(rows) / batch)), sc.pretrain_lr / 3))
+        phases += instruct_phases(sc, tok, texts, blocks, instruct, batch, params.seed)
     cfg = LoopConfig(batch_size=batch, warmup=0.05, schedule="cosine", min_lr_ratio=0.1,
                      precision="fp32", seed=params.seed, log_every=50)
     result = train_phases(model, phases, cfg, desc="model: pretrain")
