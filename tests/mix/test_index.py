@@ -5,7 +5,7 @@ import pytest
 
 from cptpipe.data.tokens import TokenSource
 from cptpipe.mix.build import MixBlocks, build_mix
-from cptpipe.mix.index import pack, pack_rows, sample_source
+from cptpipe.mix.index import build_phase, pack, pack_rows, sample_source
 from cptpipe.mix.recipes import RECIPES, phase_budgets
 from cptpipe.params import QA_MIXING_RECIPES, MixParams
 from tests.helpers import tiny_tokenizer
@@ -135,3 +135,17 @@ def test_mix_qa_puts_train_qa_into_the_documents_phase(token_dir, tmp_path):
     assert set(zip(qa.start.tolist(), qa.length.tolist())) <= whole  # never cut
     assert not any(lo <= st < hi for st in qa.start for lo, hi in heldout)
     assert dict(phase_budgets("cpt", mix, 300))["docs"].get("qa") is None
+
+
+def test_a_domain_document_that_fits_a_block_is_never_split_across_two():
+    """A document cut at a block end would train its second half's facts without the entity's name."""
+    lengths = {"domain": np.array([300, 180, 250, 90]), "replay": np.array([2000])}
+    sources = {name: {"offset": np.concatenate([[0], np.cumsum(ln)[:-1]]), "length": ln,
+                      "split": np.array(["train"] * len(ln))} for name, ln in lengths.items()}
+    table, report = build_phase(sources, {"domain": 2000, "replay": 600}, 512, np.random.default_rng(3))
+    rows = table.to_pylist()
+    domain = [r for r in rows if r["source"] == "domain"]
+    assert {r["length"] for r in domain} <= {300, 180, 250, 90}  # whole documents only
+    assert all(r["pos0"] == 0 for r in domain)
+    assert any(r["source"] == "replay" and r["pos0"] > 0 for r in rows)  # replay text still splits
+    assert report["padding_tokens"] > 0

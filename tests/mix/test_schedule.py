@@ -91,7 +91,7 @@ def test_progressive_is_deterministic(token_dir, tmp_path):
 
 
 def test_doc_attention_mask_isolates_documents_in_a_block(token_dir, tmp_path):
-    mix_report(token_dir, tmp_path, tokens=3000, doc_attention_mask=True)
+    mix_report(token_dir, tmp_path, tokens=3000, domain=0.6, replay=0.2, instruct=0.2, doc_attention_mask=True)
     tok = tiny_tokenizer()
     data = MixBlocks(tmp_path / "0-docs.parquet", token_dir, 64, tok.pad_token_id)
     assert data.doc_attention_mask  # read from phases.json
