@@ -9,7 +9,7 @@ user's documentation and that the rules QA generator mines it (issue 14):
   licenses that allow redistribution of modified copies are taken (see LICENSES_OK).
   Rendered to plain text here by a small roff reader (no groff needed): headings stay on lines
   of their own in capitals (NAME, DESCRIPTION, RETURN VALUE), the way ``man`` prints them.
-* ``base-files`` 12.4 (Debian 12) -- license texts under ``usr/share/common-licenses``: legal
+* ``base-files`` 12.4+deb12u11 (Debian 12) -- license texts under ``usr/share/common-licenses``: legal
   text with numbered clauses. One version per license family is taken (LGPL-2 and 2.1, or GFDL
   1.2 and 1.3, are near-duplicates that ingest's dedup rightly drops). The license texts
   themselves may be copied verbatim (each says so).

@@ -192,7 +192,7 @@ def lead_summary(text: str, title: str, section: str) -> list[Item]:
     for b in blocks(text):
         # a summary is made of statements: a synopsis, a "the following:" lead-in or a fragment is not one
         sents = [s for s in sentences(b) if _is_prose(s) and s.endswith(".") and _words(s) >= 6
-                 and not _LIST_ITEM.match(s) and _quote(s).lower() not in section.lower()]
+                 and not _LIST_ITEM.match(s) and _quote(s).lower() not in f"{section} {title}".lower()]
         if not sents:
             if picked:
                 break

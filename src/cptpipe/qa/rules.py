@@ -455,8 +455,8 @@ def _summaries(paras: list[list[str]], title: str) -> list[QAPair]:
     if not paras or not title:
         return []
     lead = paras[0][0]
-    if not re.search(r"[.!?]$", lead) or len(lead.split()) < 4:
-        return []
+    if not re.search(r"[.!?]$", lead) or len(lead.split()) < 4 or lead.rstrip(".!? ").lower() in title.lower():
+        return []  # a lead that is the title itself ("Copyright (c) ...") summarizes nothing
     out = [QAPair("summarization", f"Summarize the article about {title} in one sentence.", lead,
                   "text", "summarization/lead/0")]
     for para in paras[1:]:
