@@ -1,8 +1,10 @@
 """DVC stage `ingest`: data/raw -> data/shards (Parquet shards + manifest) + reports/ingest.json."""
 
+import sys
 from pathlib import Path
 
 from cptpipe.cli import run_stage
+from cptpipe.data.drops import format_alarm
 from cptpipe.data.ingest import run_ingest
 from cptpipe.io import atomic_dir, write_json
 from cptpipe.params import load_params
@@ -14,9 +16,13 @@ def main() -> str:
         report = run_ingest(Path("data/raw"), tmp, params.ingest, params.seed)
     # the report holds wall-clock seconds, so it is a metric-like file, not part of the shards' hash
     write_json("reports/ingest.json", report)
+    if report.get("drop_alarm"):  # loud, before the summary line: a silent mass drop trains on scraps
+        print(f"cptpipe ingest: WARNING: {format_alarm(report['drop_alarm'])}", file=sys.stderr)
     dropped = ", ".join(f"{r} {n}" for r, n in report["dropped"].items()) or "none"
+    flagged = ", ".join(f"{r} {n}" for r, n in report["flagged"].items()) or "none"
     return (f"{report['docs_kept']} docs kept of {report['files_seen']} files "
-            f"({report['bytes_in'] / 1e6:.1f} MB, {report['mb_per_s']} MB/s); dropped: {dropped}")
+            f"({report['bytes_in'] / 1e6:.1f} MB, {report['mb_per_s']} MB/s); dropped: {dropped}; "
+            f"flagged (kept, profile {report['profile']}): {flagged}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ ModelKind = Literal["base", "instruct"]
 Recipe = Literal["cpt", "it_after_cpt", "pit", "mixed", "pit_docs_only", "pit_final_it"]
 QA_MIXING_RECIPES = ("pit", "mixed", "pit_final_it")
 Generator = Literal["rules", "hf", "openai"]
+IngestProfile = Literal["curated", "web"]
 QAType = Literal["factual", "reasoning", "summarization"]
 MixSchedule = Literal["constant", "progressive"]
 LRSchedule = Literal["cosine", "linear", "constant"]
@@ -86,10 +87,13 @@ class FilterParams:
     max_dup_line_frac: float = 0.3  # share of lines that occur more than once; above -> repeated_lines
     max_top_2gram_frac: float = 0.2  # words covered by the most frequent 2-gram; above -> repeated_ngrams
     max_dup_5gram_frac: float = 0.15  # words inside 5-grams occurring more than once; above -> repeated_ngrams
+    max_blob_frac: float = 0.5  # share of text in space-less tokens of 40+ chars; above -> encoded_blob (always drops)
 
 
 @dataclass
 class IngestParams:
+    # curated: the Gopher quality/repetition rules only flag documents (kept); web: they drop them
+    profile: IngestProfile = "curated"
     min_chars: int = 200
     max_chars: int = 1_000_000
     text_field: str = "text"  # jsonl/parquet column holding the document text
@@ -103,6 +107,9 @@ class IngestParams:
     shard_mb: int = 256  # text MB per output shard (with shard_docs, whichever comes first)
     workers: Optional[int] = None  # processes reading files; null: all cores
     include: Optional[list[str]] = None  # glob patterns over paths relative to data/raw; null: every file
+    max_drop_share: float = 0.2  # dropping more of the documents or bytes than this warns (reasons, files, keys)
+    fail_on_drop: bool = False  # true: dropping more than max_drop_share fails the stage instead
+    section_chars: int = 4000  # longer documents are split into sections (QA and held-out split per section); 0: off
 
 
 def _check_ingest(p: IngestParams) -> list[str]:
@@ -115,7 +122,7 @@ def _check_ingest(p: IngestParams) -> list[str]:
     for key, value in [("min_alpha_ratio", f.min_alpha_ratio), ("max_symbol_ratio", f.max_symbol_ratio),
                        ("max_bullet_lines", f.max_bullet_lines), ("max_ellipsis_lines", f.max_ellipsis_lines),
                        ("max_dup_line_frac", f.max_dup_line_frac), ("max_top_2gram_frac", f.max_top_2gram_frac),
-                       ("max_dup_5gram_frac", f.max_dup_5gram_frac)]:
+                       ("max_dup_5gram_frac", f.max_dup_5gram_frac), ("max_blob_frac", f.max_blob_frac)]:
         if isinstance(value, (int, float)) and not 0.0 <= value <= 1.0:
             problems.append(f"ingest.filters.{key}: must be in [0, 1], got {value}")
     if isinstance(f.word_len, list) and (len(f.word_len) != 2 or not f.word_len[0] < f.word_len[1]):
@@ -124,6 +131,11 @@ def _check_ingest(p: IngestParams) -> list[str]:
                            ("shard_mb", p.shard_mb, 1), ("workers", p.workers, 1)]:
         if isinstance(value, int) and value < lo:
             problems.append(f"ingest.{key}: must be >= {lo}, got {value}")
+    if isinstance(p.max_drop_share, float) and not 0.0 <= p.max_drop_share <= 1.0:
+        problems.append(f"ingest.max_drop_share: a share of documents or bytes in [0, 1] (1: never warn), "
+                        f"got {p.max_drop_share}")
+    if isinstance(p.section_chars, int) and p.section_chars < 0:
+        problems.append(f"ingest.section_chars: 0 (never split) or a length in characters, got {p.section_chars}")
     if isinstance(p.boilerplate_repeats, int) and (p.boilerplate_repeats < 0 or p.boilerplate_repeats == 1):
         problems.append(f"ingest.boilerplate_repeats: use 0 (off) or >= 2, got {p.boilerplate_repeats}")
     return problems

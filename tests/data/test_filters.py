@@ -4,7 +4,7 @@ import random
 from pathlib import Path
 
 from cptpipe.data.documents import normalize_text, strip_boilerplate
-from cptpipe.data.filters import (alpha_filter, apply_filters, gopher_filter, length_filter,
+from cptpipe.data.filters import (alpha_filter, apply_filters, blob_filter, check_text, gopher_filter, length_filter,
                                   repeated_lines_filter, repeated_ngrams_filter)
 from cptpipe.params import FilterParams
 from tests.data.ingest_corpus import prose
@@ -88,3 +88,24 @@ def test_shipped_corpus_passes_the_default_filters():
     for path in paths:
         text = normalize_text(path.read_text(encoding="utf-8"), boilerplate_repeats=3)
         assert apply_filters(text, min_chars=200, max_chars=1_000_000, filters=FilterParams()) == (True, ""), path
+
+
+def test_blob_filter_drops_encoded_text_that_alpha_filter_lets_through():
+    import base64
+
+    blob = base64.b64encode(random.Random(3).randbytes(3000)).decode()
+    blob = "\n".join(blob[i:i + 76] for i in range(0, len(blob), 76))  # MIME line width: 76-char tokens
+    assert alpha_filter(blob) == (True, "")  # base64 is mostly letters
+    assert blob_filter(blob) == (False, "encoded_blob")
+    assert blob_filter(GOOD) == (True, "")
+    assert blob_filter(blob, max_blob_frac=1.0) == (True, "")
+
+
+def test_check_text_curated_flags_what_web_drops():
+    kw = dict(min_chars=100, max_chars=1_000_000, filters=FilterParams())
+    looped = "\n".join(["Parameters", "x: the input value", "Returns", "the result"] * 10) + "\n" + GOOD
+    assert check_text(looped, profile="web", **kw) == ("repeated_lines", [])
+    reason, flags = check_text(looped, profile="curated", **kw)
+    assert reason == "" and flags[0] == "repeated_lines"  # kept, with every rule that fired
+    assert check_text("short", profile="curated", **kw) == ("too_short", [])  # hard checks drop in any profile
+    assert check_text(GOOD, profile="curated", **kw) == ("", [])

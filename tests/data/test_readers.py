@@ -60,7 +60,7 @@ def test_html_drops_scripts_navigation_and_keeps_paragraphs_once():
         "<article><h1>Heading</h1><p>Real <b>bold</b> paragraph.</p><ul><li><p>Item one</p></li></ul>"
         "<div>Loose text<p>Inner</p></div></article><footer>(c) 2024</footer></body></html>")
     assert title == "T"
-    assert text.split("\n\n") == ["Heading", "Real bold paragraph.", "Item one", "Loose text", "Inner"]
+    assert text.split("\n\n") == ["# Heading", "Real bold paragraph.", "Item one", "Loose text", "Inner"]
 
 
 def test_jsonl_keeps_good_lines_and_names_malformed_ones(tmp_path):

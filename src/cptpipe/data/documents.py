@@ -107,7 +107,12 @@ def title_of(text: str, fallback: str) -> str:
         s = line.strip()
         if s.startswith("#"):
             return s.lstrip("#").strip()
-    first = text.split("\n", 1)[0].strip()
+    lines = text.split("\n", 2)
+    first = lines[0].strip()
+    # "GNU GENERAL PUBLIC LICENSE" / "Version 3, 29 June 2007": the version tells the texts apart
+    second = lines[1].strip() if len(lines) > 1 else ""
+    if 0 < len(first) <= 80 and re.match(r"Version \d", second) and len(first) + len(second) < 120:
+        return f"{first}, {second}"
     return first if 0 < len(first) <= 80 else fallback
 
 

@@ -1,5 +1,11 @@
 """Quality filters: each takes a normalized text and returns (keep, reason); reason is "" when kept.
 
+Two kinds (issue 14): *hard* checks drop what no owner wants (empty, too short or long, mostly
+symbols, encoded blobs); *quality* checks are the Gopher rules, tuned on web crawl, which also fire
+on legitimate manuals, API references and contracts (table rules, repeated "Parameters" headings,
+numbered clauses). `ingest.profile` decides: `curated` keeps such documents and flags them, `web`
+drops them as before.
+
 Thresholds follow the Gopher rules (Rae et al. 2021, appendix A) where they exist; they are
 `ingest.filters.*` in params.yaml. Word statistics use the crc32 word hashes of
 `documents.word_hashes`, so the n-gram rules cost a few numpy passes, not Python loops.
@@ -42,6 +48,19 @@ def alpha_filter(text: str, *, min_alpha_ratio: float = 0.5) -> tuple[bool, str]
         return False, "empty"
     ratio = letters / non_space
     return (True, "") if ratio >= min_alpha_ratio else (False, "low_alpha")
+
+
+def blob_filter(text: str, *, max_blob_frac: float = 0.5, min_token: int = 40) -> tuple[bool, str]:
+    """Base64, hex dumps, minified code: most characters sit in space-less tokens of min_token+ chars.
+
+    Letters dominate base64, so alpha_filter does not see it; prose words are never this long.
+    """
+    tokens = text.split()
+    total = sum(map(len, tokens))
+    if not total:
+        return False, "empty"
+    blob = sum(len(t) for t in tokens if len(t) >= min_token)
+    return (True, "") if blob / total <= max_blob_frac else (False, "encoded_blob")
 
 
 def repeated_lines_filter(text: str, *, max_dup_line_frac: float = 0.3) -> tuple[bool, str]:
@@ -107,24 +126,46 @@ def gopher_filter(text: str, *, word_len: tuple[float, float] = (2.0, 15.0), max
     return True, ""
 
 
-def apply_filters(text: str, *, min_chars: int, max_chars: int, filters: FilterParams | None = None,
-                  hashes: np.ndarray | None = None) -> tuple[bool, str]:
-    """Run every filter, cheapest first; the first failure names the reason.
+def _hard_checks(f: FilterParams, min_chars: int, max_chars: int) -> list:
+    return [(length_filter, {"min_chars": min_chars, "max_chars": max_chars}),
+            (alpha_filter, {"min_alpha_ratio": f.min_alpha_ratio}),
+            (blob_filter, {"max_blob_frac": f.max_blob_frac})]
 
-    `hashes` are the text's word hashes when the caller has them already (near-dedup does).
+
+def _quality_checks(f: FilterParams, hashes: np.ndarray | None) -> list:
+    return [(gopher_filter, {"word_len": (f.word_len[0], f.word_len[1]), "max_symbol_ratio": f.max_symbol_ratio,
+                             "max_bullet_lines": f.max_bullet_lines, "max_ellipsis_lines": f.max_ellipsis_lines}),
+            (repeated_lines_filter, {"max_dup_line_frac": f.max_dup_line_frac}),
+            (repeated_ngrams_filter, {"max_top_2gram_frac": f.max_top_2gram_frac,
+                                      "max_dup_5gram_frac": f.max_dup_5gram_frac, "hashes": hashes})]
+
+
+def check_text(text: str, *, min_chars: int, max_chars: int, filters: FilterParams | None = None,
+               profile: str = "web", hashes: np.ndarray | None = None) -> tuple[str, list[str]]:
+    """(drop reason or "", quality flags). Hard checks always drop; the Gopher quality checks drop
+    under profile "web" (first failure) and are collected as flags under "curated".
+
+    Checks run cheapest first and lazily: a 50 MB text that is too long never reaches the n-gram
+    counts. `hashes` are the text's word hashes when the caller has them already (near-dedup does).
     """
     f = filters or FilterParams()
-    checks = (  # evaluated lazily: a 50 MB text that is too long never reaches the n-gram counts
-        (length_filter, {"min_chars": min_chars, "max_chars": max_chars}),
-        (alpha_filter, {"min_alpha_ratio": f.min_alpha_ratio}),
-        (gopher_filter, {"word_len": (f.word_len[0], f.word_len[1]), "max_symbol_ratio": f.max_symbol_ratio,
-                         "max_bullet_lines": f.max_bullet_lines, "max_ellipsis_lines": f.max_ellipsis_lines}),
-        (repeated_lines_filter, {"max_dup_line_frac": f.max_dup_line_frac}),
-        (repeated_ngrams_filter, {"max_top_2gram_frac": f.max_top_2gram_frac,
-                                  "max_dup_5gram_frac": f.max_dup_5gram_frac, "hashes": hashes}),
-    )
-    for check, kwargs in checks:
+    for check, kwargs in _hard_checks(f, min_chars, max_chars):
         keep, reason = check(text, **kwargs)
         if not keep:
-            return keep, reason
-    return True, ""
+            return reason, []
+    flags = []
+    for check, kwargs in _quality_checks(f, hashes):
+        keep, reason = check(text, **kwargs)
+        if not keep:
+            if profile == "web":
+                return reason, []
+            flags.append(reason)
+    return "", flags
+
+
+def apply_filters(text: str, *, min_chars: int, max_chars: int, filters: FilterParams | None = None,
+                  hashes: np.ndarray | None = None) -> tuple[bool, str]:
+    """Every filter as a drop (profile "web"); the first failure names the reason."""
+    reason, _ = check_text(text, min_chars=min_chars, max_chars=max_chars, filters=filters, profile="web",
+                           hashes=hashes)
+    return not reason, reason

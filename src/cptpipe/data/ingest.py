@@ -34,7 +34,9 @@ import pyarrow.parquet as pq
 from cptpipe.data.dedup import NUM_PERM, exact_duplicates, jaccard, near_duplicates, shingle_hashes, signature
 from cptpipe.data.documents import (RunTexts, doc_id_of, merged_rows, normalize_text, run_path, split_of, title_of,
                                     word_hashes, write_run, write_shards)
-from cptpipe.data.filters import apply_filters
+from cptpipe.data.drops import drop_alarm, format_alarm
+from cptpipe.data.filters import check_text
+from cptpipe.data.sections import section_spans
 from cptpipe.data.readers import KNOWN_EXTS, Drop, Piece, RawDoc, plan_pieces, read_piece
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
@@ -131,10 +133,12 @@ def plan_tasks(files: list[Path], raw_dir: Path, task_bytes: int, piece_bytes: i
 @dataclass
 class TaskResult:
     index: int
-    records: list[tuple[str, str, str]] = field(default_factory=list)  # (doc_id, source, file)
+    records: list[tuple[str, str, str, int]] = field(default_factory=list)  # (doc_id, source, file, n_chars)
     sigs: np.ndarray | None = None  # one MinHash signature row per record; None without near-dedup
     drops: list[tuple[str, Drop]] = field(default_factory=list)  # (file, drop)
     docs_read: int = 0
+    unread: int = 0  # inputs the reader dropped before a document existed
+    flagged: list[tuple[str, str, str]] = field(default_factory=list)  # (file, source, quality flag), kept docs
 
 
 _WORKER: dict = {}
@@ -155,12 +159,15 @@ def process_task(job: tuple[int, list[Piece]]) -> TaskResult:
             if isinstance(item, RawDoc):
                 result.docs_read += 1
                 item = to_row(item, params, seed, want_signature=near)
+            elif isinstance(item, Drop):  # the reader's own drop (unreadable, malformed): one input not read
+                result.unread += 1
             if isinstance(item, Drop):
                 result.drops.append((piece.rel, item))
                 continue
             row, sig = item
+            result.flagged += [(piece.rel, row["source"], f) for f in json.loads(row["metadata"]).get("quality_flags", [])]
             rows.append(row)
-            result.records.append((row["doc_id"], row["source"], piece.rel))
+            result.records.append((row["doc_id"], row["source"], piece.rel, row["n_chars"]))
             sigs.append(sig)
     if rows:
         order = sorted(range(len(rows)), key=lambda i: (rows[i]["doc_id"], rows[i]["source"]))
@@ -176,11 +183,17 @@ def to_row(doc: RawDoc, params: IngestParams, seed: int, want_signature: bool = 
     if not text:
         return Drop(doc.source, "empty")
     hashes = word_hashes(text) if params.min_chars <= len(text) <= params.max_chars else None
-    keep, reason = apply_filters(text, min_chars=params.min_chars, max_chars=params.max_chars,
-                                 filters=params.filters, hashes=hashes)
-    if not keep:
-        return Drop(doc.source, reason, f"{len(text)} chars" if reason in ("too_short", "too_long") else "")
+    reason, flags = check_text(text, min_chars=params.min_chars, max_chars=params.max_chars,
+                               filters=params.filters, profile=params.profile, hashes=hashes)
+    if reason:
+        return Drop(doc.source, reason, f"{len(text)} chars" if reason in ("too_short", "too_long") else "", len(text))
     doc_id = doc_id_of(text)
+    meta = dict(doc.metadata)
+    if flags:  # kept under profile curated; the report counts them and profile web would drop them
+        meta["quality_flags"] = flags
+    sections = section_spans(text, doc_id, params.section_chars, params.heldout_docs, seed)
+    if sections:
+        meta["sections"] = sections
     stem = Path(doc.source.rsplit(":", 1)[0]).stem  # "big.jsonl:12" -> "big"
     row = {
         "doc_id": doc_id,
@@ -189,7 +202,7 @@ def to_row(doc: RawDoc, params: IngestParams, seed: int, want_signature: bool = 
         "text": text,
         "n_chars": len(text),
         "split": split_of(doc_id, params.heldout_docs, seed),
-        "metadata": json.dumps(doc.metadata, sort_keys=True, default=str),
+        "metadata": json.dumps(meta, sort_keys=True, default=str),
     }
     return row, signature(shingle_hashes(text, hashes=hashes)) if want_signature else None
 
@@ -243,7 +256,7 @@ def _size(p: Path) -> int:
 def decide(results: list[TaskResult], params: IngestParams, spill_dir: Path) -> tuple[set[str], list[tuple[str, Drop]]]:
     """Sources of the documents to keep, and a drop (with its file) for each duplicate removed."""
     records = [r for res in results for r in res.records]
-    keys = [(doc_id, source) for doc_id, source, _ in records]
+    keys = [(doc_id, source) for doc_id, source, _, _ in records]
     dropped: dict[int, tuple[str, int]] = {}
     if params.dedup.exact:
         dropped = {i: ("exact_duplicate", k) for i, k in exact_duplicates(keys).items()}
@@ -260,7 +273,7 @@ def decide(results: list[TaskResult], params: IngestParams, spill_dir: Path) -> 
         near = near_duplicates([keys[i] for i in alive], sigs[alive], params.dedup.near,
                                similarity=lambda a, b: jaccard(shingles(a), shingles(b)))
         dropped.update({alive[i]: ("near_duplicate", alive[k]) for i, k in near.items()})
-    drops = [(records[i][2], Drop(records[i][1], reason, f"kept {records[k][1]}"))
+    drops = [(records[i][2], Drop(records[i][1], reason, f"kept {records[k][1]}", records[i][3]))
              for i, (reason, k) in sorted(dropped.items())]
     return {keys[i][1] for i in range(len(keys)) if i not in dropped}, drops
 
@@ -279,10 +292,18 @@ def ingest(raw_dir: Path, params: IngestParams, seed: int, work_dir: Path) -> tu
         check_strict([d for _, d in drops])
     keep, dup_drops = decide(results, params, spill)
     drops += dup_drops
-    kept_files = Counter(f for res in results for _, source, f in res.records if source in keep)
+    kept_files = Counter(f for res in results for _, source, f, _ in res.records if source in keep)
     report = make_report(files, len(list_drops), drops, kept_files, len(keep),
-                         sum(res.docs_read for res in results) + sum(1 for res in results for _ in res.drops))
+                         sum(res.docs_read + res.unread for res in results))
     report["bytes_in"] = sum(_size(p) for p in files)
+    report["profile"] = params.profile
+    flagged = [(f, flag) for res in results for f, source, flag in res.flagged if source in keep]
+    report["flagged"] = dict(sorted(Counter(flag for _, flag in flagged).items()))
+    report["flagged_files"] = {flag: sorted({f for f, g in flagged if g == flag})[:REPORT_CAP]
+                               for flag in report["flagged"]}
+    kept_chars = sum(n for res in results for _, source, _, n in res.records if source in keep)
+    alarm = drop_alarm(drops, len(keep), kept_chars, params.max_drop_share)
+    report = {"drop_alarm": alarm, **report} if alarm else report  # at the top: the first thing a reader sees
     if params.include is not None:
         report["not_included"] = not_included
     return sorted(spill.glob("run-*.arrow")), keep, report
@@ -349,6 +370,9 @@ def run_ingest(raw_dir: Path, out_dir: Path, params: IngestParams, seed: int) ->
     # spill runs live beside out_dir (same disk), never inside it: out_dir is the DVC output
     with tempfile.TemporaryDirectory(prefix=".ingest-work-", dir=out_dir.parent) as work:
         runs, keep, report = ingest(raw_dir, params, seed, Path(work))
+        if report.get("drop_alarm") and params.fail_on_drop:  # before writing: nothing half-done to clean up
+            raise UserError(format_alarm(report["drop_alarm"]) + "\ningest.fail_on_drop is true, so the stage stops; "
+                            "change the keys above, or set ingest.fail_on_drop: false to go on with the kept documents")
         if not keep:
             raise UserError(f"{raw_dir}: no document survived ingest (dropped: {report['dropped']}); "
                             "check ingest.min_chars, ingest.filters and the input formats")

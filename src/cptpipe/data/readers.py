@@ -38,6 +38,7 @@ class Drop:
     source: str
     reason: str
     detail: str = ""
+    chars: int = 0  # characters of text lost (file bytes when it could not be read): the drop alarm's byte share
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def html_to_text(html: str) -> tuple[str, str | None]:
         leaf = len(node.css(HTML_BLOCKS)) == 1  # css() matches the node itself too
         t = node.text(separator=" ", deep=leaf, strip=True)
         if t:
-            blocks.append(" ".join(t.split()))
+            # h1-h3 as Markdown headings: sections.py splits long pages there, as in .md files
+            mark = "#" * int(node.tag[1]) + " " if node.tag in ("h1", "h2", "h3") else ""
+            blocks.append(mark + " ".join(t.split()))
     text = "\n\n".join(blocks) if blocks else body.text(separator="\n", strip=True)
     return text, title
 

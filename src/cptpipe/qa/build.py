@@ -8,6 +8,7 @@ held-out pairs. Paraphrases (qa.paraphrases) are added for training-split docume
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from collections import Counter, defaultdict
@@ -32,12 +33,28 @@ QA_SCHEMA = pa.schema([
 SPLITS = ("train", "heldout")
 
 
+# --- units: a document, or each section of a long one ------------------------------------------
+def units_of(doc: dict) -> list[dict]:
+    """The document itself, or one unit per section that ingest found (metadata "sections": [start,
+    end, title, split]); a unit carries its section's split, so held-out questions are withheld per
+    section, and its doc_id stays the document's."""
+    try:
+        sections = json.loads(doc.get("metadata") or "{}").get("sections") or []
+    except (ValueError, AttributeError):
+        sections = []
+    if not sections:
+        return [dict(doc, section="", doc_text=doc["text"])]
+    return [dict(doc, text=doc["text"][start:end], split=split, section=title, doc_text=doc["text"])
+            for start, end, title, split in sections]
+
+
 # --- generators: docs -> candidates per doc ---------------------------------------------------
 def _rules(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list[Candidate]]:
     out = []
     for doc in bar(docs, desc="qa: rules", unit="doc"):
         pairs = rules.generate_pairs(doc["title"], doc["text"], per_doc=params.per_doc,
-                                     types=list(params.types), seed=seed)
+                                     types=list(params.types), seed=seed, section=doc["section"],
+                                     doc_text=doc["doc_text"])
         asked = {p.question.lower() for p in pairs}
         cands = []
         for p in pairs:
@@ -148,7 +165,9 @@ def build_qa(docs_table: pa.Table, params: QAParams, seed: int,
              cache_dir: str | Path | None = None) -> tuple[list[dict], dict]:
     """QA rows for every document (split carried from ingest) and the stage report."""
     t0 = time.time()
-    docs = docs_table.to_pylist()
+    whole = docs_table.to_pylist()
+    # QA is mined, budgeted (qa.per_doc) and split per unit: a long document's sections are units
+    docs = [u for d in whole for u in units_of(d)]
     stats: dict = {"parse_errors": Counter()}
     if params.generator == "rules":
         cands = _rules(docs, params, seed, stats)
@@ -170,8 +189,9 @@ def build_qa(docs_table: pa.Table, params: QAParams, seed: int,
     # Held-out documents first: a training document that restates a held-out fact (a company
     # article giving its founder's birth year) must not train the very question held out.
     order = sorted(range(len(docs)), key=lambda i: docs[i]["split"] != "heldout")
+    seen_by_doc: dict[str, set[str]] = defaultdict(set)
     for doc, doc_cands in ((docs[i], cands[i]) for i in order):
-        seen: set[str] = set()
+        seen = seen_by_doc[doc["doc_id"]]  # one question once per document, across its sections
         n = 0
         for c in doc_cands:
             if n >= params.per_doc:
@@ -187,7 +207,7 @@ def build_qa(docs_table: pa.Table, params: QAParams, seed: int,
             if reason:
                 dropped[c.type][reason] += 1
                 continue
-            qa_id = f"{doc['doc_id']}-{n:02d}"
+            qa_id = f"{doc['doc_id']}-{per_doc[doc['doc_id']] + n:02d}"
             n += 1
             kept[c.type] += 1
             rows.append(_row(doc, c, qa_id, c.question, c.template, None))
@@ -201,10 +221,12 @@ def build_qa(docs_table: pa.Table, params: QAParams, seed: int,
                     continue
                 paraphrase_rows += 1
                 rows.append(_row(doc, para, f"{qa_id}p{m}", q, c.template + "+para", qa_id))
-        per_doc[doc["doc_id"]] = n
+        per_doc[doc["doc_id"]] += n
     for qtype, count in stats.pop("parse_errors").items():
         dropped[qtype]["parse_error"] += count
-    return rows, _report(docs, rows, params, kept, dropped, per_doc, paraphrase_rows, stats, time.time() - t0)
+    report = _report(whole, rows, params, kept, dropped, per_doc, paraphrase_rows, stats, time.time() - t0)
+    report["units"] = len(docs)  # documents, with a long one counted once per section
+    return rows, report
 
 
 def _fact_key(question: str, answer: str) -> tuple:

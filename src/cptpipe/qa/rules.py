@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from cptpipe.qa import technical
+from cptpipe.qa import reference, technical
 
 QA_TYPES = ("factual", "reasoning", "summarization")
 
@@ -455,8 +455,8 @@ def _summaries(paras: list[list[str]], title: str) -> list[QAPair]:
     if not paras or not title:
         return []
     lead = paras[0][0]
-    if not re.search(r"[.!?]$", lead) or len(lead.split()) < 4:
-        return []
+    if not re.search(r"[.!?]$", lead) or len(lead.split()) < 4 or lead.rstrip(".!? ").lower() in title.lower():
+        return []  # a lead that is the title itself ("Copyright (c) ...") summarizes nothing
     out = [QAPair("summarization", f"Summarize the article about {title} in one sentence.", lead,
                   "text", "summarization/lead/0")]
     for para in paras[1:]:
@@ -490,8 +490,27 @@ def paraphrases(pair: QAPair, title: str, k: int, exclude: set[str] = frozenset(
     return out
 
 
-def generate_pairs(title: str, text: str, *, per_doc: int, types: Sequence[str], seed: int) -> list[QAPair]:
-    """Deterministic for the same inputs; at most per_doc pairs; mixes the requested types."""
+def _reference_items(text: str, title: str, section: str, doc_text: str, known: set) -> tuple[list, list, list]:
+    """Facts, reasoning and summary pairs of reference text (cptpipe.qa.reference), minus known facts."""
+    facts, reasoning, summaries = [], [], []
+    for it in reference.mine(text, title, section, doc_text):
+        if it.type == "factual":
+            if (title, it.answer.lower()) not in known:
+                known.add((title, it.answer.lower()))
+                facts.append(_Fact(it.rel, title, it.answer, it.kind, (it.question,)))
+        else:
+            pool = reasoning if it.type == "reasoning" else summaries
+            pool.append(QAPair(it.type, it.question, it.answer, it.kind, f"{it.type}/{it.rel}/0"))
+    return facts, reasoning, summaries
+
+
+def generate_pairs(title: str, text: str, *, per_doc: int, types: Sequence[str], seed: int,
+                   section: str = "", doc_text: str = "") -> list[QAPair]:
+    """Deterministic for the same inputs; at most per_doc pairs; mixes the requested types.
+
+    section: the heading of the part of a long document that `text` is (doc_text: the whole
+    document), so questions and summaries can name it.
+    """
     unknown = [t for t in types if t not in QA_TYPES]
     if unknown:
         raise ValueError(f"unknown QA types {unknown}; expected some of {QA_TYPES}")
@@ -501,11 +520,15 @@ def generate_pairs(title: str, text: str, *, per_doc: int, types: Sequence[str],
         return []
     rng = random.Random(f"{seed}\x00{title}\x00{len(text)}")
     facts = _facts(paras, title)
-    facts += _technical_facts(paras, title, {(f.subject, f.answer.lower()) for f in facts},
+    known = {(f.subject, f.answer.lower()) for f in facts}
+    ref_facts, ref_reasoning, ref_summaries = _reference_items(text or "", title, section, doc_text, known)
+    facts += ref_facts
+    facts += _technical_facts(paras, title, known,
                               cloze=max(0, per_doc // 2 - len(facts)) if "factual" in types else 0)
+    summaries = _summaries(paras, title) if not section else []
     pools = {"factual": _factual(facts, rng) if "factual" in types else [],
-             "reasoning": _reasoning(facts, rng) if "reasoning" in types else [],
-             "summarization": _summaries(paras, title) if "summarization" in types else []}
+             "reasoning": _reasoning(facts, rng) + ref_reasoning if "reasoning" in types else [],
+             "summarization": (summaries or ref_summaries) if "summarization" in types else []}
     # Quotas keep every requested type present; unused slots go to whatever pool has items left.
     quota = {"summarization": max(1, per_doc // 8), "reasoning": max(1, per_doc // 4)}
     order = [t for t in ("summarization", "reasoning", "factual") if t in types]

@@ -64,6 +64,8 @@ def topic_of(paras: list[list[str]], title: str) -> str:
     """A name to anchor closed-book questions: the title when it reads like one, else the most
     frequent capitalised word used mid-sentence (e.g. "SQLite" in its manual pages)."""
     slug = re.search(r"[/:\\_]|\.\w{2,4}$|^[a-z0-9\-]+$|^\S*\d\S*$", title or "")
+    if re.fullmatch(r"[\w.\-]+\(\d\w*\)", title or ""):  # a man page, "strtol(3)": the best anchor there is
+        slug = None
     if title and not slug and len(title.split()) <= 6:
         return title
     counts = Counter(w for p in paras for s in p for w in re.findall(r"(?<=[a-z,;] )([A-Z][\w\-]+)", s))

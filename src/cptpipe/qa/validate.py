@@ -77,8 +77,11 @@ def check(c: Candidate, text: str, seen: set[str]) -> str:
             return "unsupported"
         if f" {' '.join(norm_tokens(a))} " in f" {question_key(q)} ":
             return "answer_in_question"
-    if c.type == "summarization" and summary_support(a, text) < MIN_SUMMARY_SUPPORT:
-        return "unsupported"
+    if c.type == "summarization":
+        if summary_support(a, text) < MIN_SUMMARY_SUPPORT:
+            return "unsupported"
+        if f" {' '.join(norm_tokens(a))} " in f" {question_key(q)} ":  # "Summarize <the summary>"
+            return "answer_in_question"
     key = question_key(q)
     if key in seen:
         return "duplicate_question"

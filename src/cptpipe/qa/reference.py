@@ -1,0 +1,222 @@
+"""QA mining for reference text: man pages, API references, specifications, licenses and contracts.
+
+Encyclopedic patterns ("born in", "founded by") rarely fire on such text; its knowledge sits in
+structure instead. Following the relations AdaptLLM mines from raw text (arXiv 2309.09530:
+word-to-text definitions, cause/effect and conditional connectives, summaries from titles and
+leads), and reading the structure reference pages share, this module mines:
+
+* factual: one-line descriptions (a man page's NAME line), definition lists (an error code or path
+  and what it means: "which entry means ...?"), defined terms ('"Licensor" shall mean ...'),
+  "which function/system call does X", constraints and numbers with units, procedures
+  ("To X, do Y"), and the heading a statement sits under;
+* reasoning: conditions ("If X, Y": what happens if X?), causes ("A because B": why?) and the
+  number of entries a definition list holds;
+* summarization: the lead sentences of the document or of a section.
+
+Every factual answer is a span of the text, so it is grounded by construction; no question
+quotes its own answer (the sentence a question quotes is the one the answer was cut from).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+MAX_ANSWER_WORDS = 12  # factual answers: exact match stays meaningful
+MAX_QUOTE_WORDS = 30  # a question may quote at most this much of the text
+MAX_SUMMARY_WORDS = 70
+
+
+class Item(NamedTuple):
+    type: str  # factual | reasoning | summarization
+    rel: str  # template family, e.g. "define_term"
+    question: str
+    answer: str
+    kind: str  # answer kind for multiple choice: entity | number | text
+
+
+_IDENT = r"[A-Za-z_][\w.]*\(\d?\w?\)|[A-Z][A-Z0-9_]{2,}|/[\w./\-]*|[a-z][a-z0-9]*_\w+"
+_TERM_LINE = re.compile(rf"(?:{_IDENT}|[\w.\-]+(?: [\w.\-]+){{0,3}})")  # a definition-list term
+_NAME_LINE = re.compile(r"([\w.:\-]+(?:, [\w.:\-]+){0,6}) [-–—] (\w.{5,120})")
+_DEFINED = re.compile(r"^[\"“]([A-Z][\w \-]{1,40})[\"”] (?:shall mean|means|refers to|is defined as) (.+?)\.?$")
+_WHICH_FN = re.compile(rf"^The ({_IDENT}) (function|system call|macro|command|call|routine|option) "
+                       r"((?:[a-z]+s) .{10,200}?)\.?$")
+_CONSTRAINT = re.compile(r"(?:^|, |\bthe )(?P<s>[a-z][\w\-]*(?: [a-z][\w\-]*){0,2}),? (?:which |that )?"
+                         r"(?:must|should|shall|has to|needs to|can only) be (?P<a>(?:between|at least|at most|"
+                         r"less than|greater than|no more than|no less than|smaller than|larger than|within|"
+                         r"in the range|one of|a multiple of|a power of) [^,;:]{1,60}?)(?=[,;:.)]|$)")
+_UNIT_FACT = re.compile(r"^(?:On Linux, |In Linux, |Since [^,]{1,30}, )?(?:the |The )?(?P<s>[A-Z][A-Z0-9_]{2,}|"
+                        r"[a-z][\w\-]*(?: [a-z][\w\-]*){0,3}) (?:is|are|was|has been) (?:currently |usually |"
+                        r"typically |normally |now )?(?P<a>(?:at least |at most |about )?\d[\d,.]* (?:bytes|"
+                        r"kilobytes|megabytes|KiB|MiB|kB|seconds|milliseconds|microseconds|nanoseconds|days|"
+                        r"years|pages|characters|bits|signals|entries))\b")
+_PROCEDURE = re.compile(r"^To ([a-z][^,]{5,80}), (.{3,140}?)\.?$")
+_IF = re.compile(r"^(?:If|When|Whenever|Unless) ([^,]{8,140}), (?:then )?(.{8,200}?)\.?$")
+_BECAUSE = re.compile(r"^(.{15,160}?),? because (.{8,160}?)\.?$")
+_SENT_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"“])")
+_ABBREV_END = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|Dr|Mr|No|Sec|Fig)\.|\b[A-Z]\.)$")
+
+
+def _words(s: str) -> int:
+    return len(s.split())
+
+
+def sentences(block: str) -> list[str]:
+    """Sentences of a prose block (lines joined); abbreviations do not end a sentence."""
+    out: list[str] = []
+    for piece in _SENT_SPLIT.split(" ".join(block.split())):
+        if out and _ABBREV_END.search(out[-1]):
+            out[-1] += " " + piece
+        else:
+            out.append(piece)
+    return [s for s in out if s]
+
+
+def blocks(text: str) -> list[str]:
+    return [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
+
+
+def _is_prose(s: str) -> bool:
+    return _words(s) >= 5 and bool(re.search(r"[a-z]", s)) and s[-1:] in ".!?:" and not re.search(r"[{};=]\s*$", s)
+
+
+def _quote(s: str) -> str:
+    return s.rstrip(".:;").strip()
+
+
+def _about(title: str) -> str:
+    return f"In {title}, " if title else ""
+
+
+_ORDINARY = {"the", "a", "an", "this", "it", "these", "those", "such", "some", "any", "each", "all", "no", "only",
+             "most", "there", "that", "its", "their", "when", "many", "both", "every", "one", "you", "we", "in", "on"}
+_LIST_ITEM = re.compile(r"(?:\(?[a-z0-9]{1,2}\)|\d{1,2}\.|[-*•]) ")  # "a) Convey ...", "(b) any new file"
+_NOT_TERMS = {"if", "when", "note", "notes", "example", "examples", "then", "otherwise", "also", "however", "see"}
+
+
+def _lc(s: str) -> str:
+    """Lower-case a sentence's first word when it is an ordinary word ("The", not "EINVAL" or "Linux")."""
+    w = s.split()[0]
+    ordinary = w.isalpha() and w[1:].islower() and w.lower() in _ORDINARY
+    return s[0].lower() + s[1:] if ordinary else s
+
+
+# --- factual ------------------------------------------------------------------------------------
+def name_line(text: str, title: str) -> list[Item]:
+    """A man page's NAME line: "strtol, strtoll - convert a string to a long integer"."""
+    m = next((m for b in blocks(text)[:6] if (m := _NAME_LINE.fullmatch(" ".join(b.split())))), None)
+    if not m or _words(m.group(2)) > MAX_ANSWER_WORDS:
+        return []
+    names, what = m.group(1), _quote(m.group(2))
+    first = names.split(",")[0]
+    return [Item("factual", "one_line", f"What does {first} do, in one line, according to {title or 'its manual'}?",
+                 what, "text")]
+
+
+def definition_list(text: str, title: str, section: str) -> tuple[list[Item], list[Item]]:
+    """Entries "TERM\\ndefinition": which entry means X (factual), and how many entries (reasoning)."""
+    facts, terms = [], []
+    for b in blocks(text):
+        head, _, body = b.partition("\n")
+        head = head.strip()
+        if (not body or not _TERM_LINE.fullmatch(head) or _words(head) > 4 or head.endswith(".")
+                or head.lower() in _NOT_TERMS):
+            continue
+        terms.append(head)
+        first = sentences(body)[0] if sentences(body) else ""
+        first = re.sub(r"^\([^)]{1,40}\) ", "", first)  # "(not in C99) The given base ..."
+        if not _is_prose(first) or _words(first) > MAX_QUOTE_WORDS or head.lower() in first.lower():
+            continue
+        where = f"the {section} section of {title}" if section and section != "lead" else title
+        facts.append(Item("factual", "entry", f"Which entry of {where} is described as: “{_quote(first)}”?",
+                          head, "entity"))
+    reasoning = []
+    if len(terms) >= 3 and section and section != "lead":
+        reasoning.append(Item("reasoning", "count_entries",
+                              f"How many entries does the {section} section of {title} list?", str(len(terms)),
+                              "number"))
+    return facts, reasoning
+
+
+def sentence_items(sent: str, title: str) -> list[Item]:
+    """Factual and reasoning items of one prose sentence."""
+    out = []
+    about = _about(title)
+    m = _DEFINED.match(sent)
+    if m and 4 <= _words(m.group(2)) <= MAX_QUOTE_WORDS and not m.group(2).endswith(("following", ":")):
+        out.append(Item("factual", "define_term", f"Which term does {title or 'the text'} define as “{_quote(m.group(2))}”?",
+                        m.group(1), "entity"))
+    m = _WHICH_FN.match(sent)
+    if m and m.group(1).split("(")[0].lower() not in m.group(3).lower():
+        out.append(Item("factual", "which_function", f"{about}which {m.group(2)} {_quote(m.group(3))}?", m.group(1),
+                        "entity"))
+    for m in _CONSTRAINT.finditer(sent):
+        s, a = m.group("s"), _quote(m.group("a"))
+        if _words(a) <= MAX_ANSWER_WORDS and s not in ("it", "this", "that", "they"):
+            out.append(Item("factual", "constraint", f"{about}what must the {s} be?", a, "text"))
+    m = _UNIT_FACT.match(sent)
+    if m and m.group("s").lower() not in ("it", "this", "that", "there", "the result"):
+        out.append(Item("factual", "unit_value", f"{about}how large is {m.group('s')}?", m.group("a"), "number"))
+    m = _PROCEDURE.match(sent)
+    if m and _words(m.group(2)) <= MAX_ANSWER_WORDS:
+        out.append(Item("factual", "procedure", f"{about}what should you do to {_quote(m.group(1))}?",
+                        _quote(m.group(2)), "text"))
+    m = _IF.match(sent)
+    if (m and _words(m.group(2)) <= MAX_QUOTE_WORDS and not re.match(r"(?:and|or|but|then|so)\b", m.group(2))
+            and m.group(1).count("(") == m.group(1).count(")")):
+        out.append(Item("reasoning", "condition", f"{about}what happens if {_quote(m.group(1))}?",
+                        _quote(m.group(2)), "text"))
+    m = _BECAUSE.match(sent)
+    if m and not m.group(1).lower().startswith(("this is", "that is", "it is")):
+        out.append(Item("reasoning", "cause", f"{about}why is it that {_lc(_quote(m.group(1)))}?",
+                        _quote(m.group(2)), "text"))
+    return out
+
+
+def heading_item(text: str, title: str, section: str, doc_text: str) -> list[Item]:
+    """Which heading a statement sits under: "Under which heading of strtol(3) is it stated that ...?"."""
+    if not section or section == "lead" or section.startswith("section ") or section not in doc_text:
+        return []
+    for b in blocks(text)[1:]:
+        for s in sentences(b)[:1]:
+            if _is_prose(s) and _words(s) <= MAX_QUOTE_WORDS and section.lower() not in s.lower():
+                return [Item("factual", "which_section", f"Under which heading of {title} is it stated: “{_quote(s)}”?",
+                             section, "entity")]
+    return []
+
+
+# --- summarization ------------------------------------------------------------------------------
+def lead_summary(text: str, title: str, section: str) -> list[Item]:
+    """The first prose sentences (up to MAX_SUMMARY_WORDS) of a document or section."""
+    picked: list[str] = []
+    for b in blocks(text):
+        # a summary is made of statements: a synopsis, a "the following:" lead-in or a fragment is not one
+        sents = [s for s in sentences(b) if _is_prose(s) and s.endswith(".") and _words(s) >= 6
+                 and not _LIST_ITEM.match(s) and _quote(s).lower() not in f"{section} {title}".lower()]
+        if not sents:
+            if picked:
+                break
+            continue
+        for s in sents:
+            if _words(" ".join(picked + [s])) > MAX_SUMMARY_WORDS:
+                break
+            picked.append(s)
+        break
+    if not picked:
+        return []
+    what = f"the “{section}” section of {title}" if section and section != "lead" else title or "the document"
+    return [Item("summarization", "lead", f"Summarize {what} in one or two sentences.", " ".join(picked), "text")]
+
+
+def mine(text: str, title: str, section: str = "", doc_text: str = "") -> list[Item]:
+    """All items of a document or one of its sections, in text order; the caller picks and validates."""
+    items = name_line(text, title) if not section or section in ("lead", "NAME", "SYNOPSIS") else []
+    entries, counts = definition_list(text, title, section)
+    items += entries + counts
+    for b in blocks(text):
+        for s in sentences(b):
+            if _is_prose(s):
+                items += sentence_items(s, title)
+    items += heading_item(text, title, section, doc_text or text)
+    items += lead_summary(text, title, section)
+    return items
