@@ -62,3 +62,17 @@ def write_qa(root: Path) -> None:
     (root / "data/qa").mkdir(parents=True, exist_ok=True)
     for split in ("train", "heldout"):
         pq.write_table(pa.Table.from_pylist(qa_rows(split), schema=QA_SCHEMA), root / f"data/qa/{split}.parquet")
+
+
+# Documents of the first held-out rows (doc_id "dheldout<i>"), stating each answer inside a sentence
+DOCS = {
+    "dheldout0": "# Veyondo Dremholt\n\nVeyondo Dremholt was a clockmaker. He was born in 1834 in Quillmarsh.",
+    "dheldout1": "# Veyian Olmbrook\n\nVeyian Olmbrook, a printer, came into the world in 1846.",
+    "dheldout4": "# Ulric Dremsby\n\nQuillmarsh was his birthplace.",  # answer opens the sentence: no cloze
+}
+
+
+def write_shards(root: Path) -> None:
+    (root / "data/shards").mkdir(parents=True, exist_ok=True)
+    rows = [{"doc_id": k, "title": v.split("\n")[0][2:], "text": v} for k, v in DOCS.items()]
+    pq.write_table(pa.Table.from_pylist(rows), root / "data/shards/shard-00000.parquet")

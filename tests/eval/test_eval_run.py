@@ -1,15 +1,16 @@
 import json
 import shutil
 
-from cptpipe.eval.run import em_breakdown, evaluate_checkpoint
-from cptpipe.eval.tasks import build_tasks
+from cptpipe.eval.run import em_breakdown, evaluate_checkpoint, wrong_from_seen
+from cptpipe.eval.tasks import build_tasks, cloze_prompt
 from cptpipe.params import EvalParams, Params
-from tests.eval.qa_rows import write_qa
+from tests.eval.qa_rows import write_qa, write_shards
 from tests.helpers import ROOT, tiny_model, tiny_tokenizer
 
 
 def make_root(tmp_path):
     write_qa(tmp_path)
+    write_shards(tmp_path)
     for name in ("replay", "instruct"):
         (tmp_path / "data" / name).mkdir()
         shutil.copy(ROOT / f"data/{name}/heldout.jsonl", tmp_path / f"data/{name}/heldout.jsonl")
@@ -32,6 +33,11 @@ def test_eval_writes_metrics_equal_to_lm_eval_results_and_skips_unreachable_task
                        ("domain_qa_reasoning", "em"), ("domain_qa_reasoning", "f1"), ("domain_qa_summary", "f1")):
         assert isinstance(metrics[group][key], float), (group, key)
     assert metrics["n"]["domain_qa_gen"] == 6 and metrics["n"]["passkey"] == 3
+    # documents' own sentences for the held-out facts that have one (dheldout4's answer opens its sentence)
+    sampled = {json.loads(line)["doc"]["doc_id"] for line in (out / "samples_domain_qa_gen.jsonl").read_text().splitlines()}
+    assert isinstance(metrics["domain_recall"]["em"], float)
+    assert metrics["n"]["domain_recall"] == len(sampled & {"dheldout0", "dheldout1"}) >= 1
+    assert 0.0 <= metrics["domain_qa"]["wrong_from_seen"] <= 1.0
     # factual questions only in gen/mc/seen; reasoning (2) and summary (1) held-out items in their own tasks
     assert metrics["n"]["domain_qa_reasoning"] == 2 and metrics["n"]["domain_qa_summary"] == 1
     assert metrics["n"]["domain_qa_mc"] == 6  # one sample per question, 4 choices each
@@ -87,3 +93,21 @@ def test_only_factual_rows_are_scored_as_domain_qa_and_relation_comes_from_the_t
     for r in rows["domain_qa_mc"]:
         assert r["continuations"] == [f" {c}" for c in r["choices"]] and r["choices"][r["gold"]] == r["answer"]
     assert "the founding of Tolvengate" not in {c for r in rows["domain_qa_mc"] for c in r["choices"]}
+
+
+def test_cloze_prompt_cuts_the_documents_own_sentence_before_the_answer():
+    text = "# Athobar Briskholt\n\nAthobar Briskholt was an engineer. He grew up in Ossengate, a town. Ossengate is old."
+    assert cloze_prompt(text, "Ossengate") == "# Athobar Briskholt\n\nHe grew up in"
+    assert cloze_prompt(text, "engineer") == "# Athobar Briskholt\n\nAthobar Briskholt was an"
+    assert cloze_prompt("# T\n\nFounded in 1851, it grew.", "1851") == "# T\n\nFounded in"
+    assert cloze_prompt(text, "Athobar Briskholt") is None  # only ever at a sentence start
+    assert cloze_prompt(text, "Kelverin") is None
+    assert cloze_prompt("Plain text without a heading, born in 1900.", "1900") == \
+        "Plain text without a heading, born in"
+
+
+def test_wrong_from_seen_counts_wrong_answers_that_are_trained_answers():
+    rows = [{"em": 0.0, "filtered_resps": ["Tolvengate"]}, {"em": 0.0, "filtered_resps": ["Nowhere"]},
+            {"em": 1.0, "filtered_resps": ["1834"]}, {"em": 0.0, "filtered_resps": ["tolvengate."]}]
+    assert wrong_from_seen(rows, {"tolvengate", "1834"}) == round(2 / 3, 6)
+    assert wrong_from_seen([{"em": 1.0, "filtered_resps": ["x"]}], {"x"}) is None

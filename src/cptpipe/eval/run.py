@@ -6,6 +6,9 @@ import json
 import logging
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
+from cptpipe.answers import normalize_answer
 from cptpipe.eval.tasks import build_tasks
 from cptpipe.model.start import load_model, load_tokenizer
 from cptpipe.params import Params
@@ -19,6 +22,7 @@ METRIC_MAP = [
     (("domain_qa_mc", "acc"), "domain_qa_mc", "acc,none"),
     (("domain_qa_seen", "em"), "domain_qa_seen", "em,none"),
     (("domain_qa_seen", "f1"), "domain_qa_seen", "f1,none"),
+    (("domain_recall", "em"), "domain_recall", "em,none"),
     (("domain_qa_reasoning", "em"), "domain_qa_reasoning", "em,none"),
     (("domain_qa_reasoning", "f1"), "domain_qa_reasoning", "f1,none"),
     (("domain_qa_summary", "f1"), "domain_qa_summary", "f1,none"),
@@ -50,6 +54,16 @@ def em_breakdown(rows: list[dict], field: str) -> dict[str, dict]:
         if "em" in r:
             groups.setdefault(str(r["doc"].get(field, "?")), []).append(float(r["em"]))
     return {k: {"em": round(sum(v) / len(v), 6), "n": len(v)} for k, v in sorted(groups.items())}
+
+
+def wrong_from_seen(rows: list[dict], seen_answers: set[str]) -> float | None:
+    """Share of the wrong answers in lm-eval's QA samples that repeat a trained question's answer.
+
+    High means the model answers a held-out question with what it was taught for similar trained
+    questions, not with the held-out document's fact (QA pairs memorized, extraction not learned).
+    """
+    wrong = [normalize_answer(str(r["filtered_resps"][0])) for r in rows if r.get("em") == 0 and r.get("filtered_resps")]
+    return round(sum(w in seen_answers for w in wrong) / len(wrong), 6) if wrong else None
 
 
 def _jsonable(obj):
@@ -99,6 +113,11 @@ def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: P
     for key, field in BREAKDOWNS.items():
         if samples.get("domain_qa_gen"):
             metrics[key] = em_breakdown(samples["domain_qa_gen"], field)
+    if samples.get("domain_qa_gen"):
+        trained = pq.read_table(root / "data/qa/train.parquet", columns=["answer"]).column("answer").to_pylist()
+        share = wrong_from_seen(samples["domain_qa_gen"], {normalize_answer(a) for a in trained})
+        if share is not None:
+            metrics.setdefault("domain_qa", {})["wrong_from_seen"] = share
     counts = {t: len(v) for t, v in samples.items()}
     metrics["n"] = counts
     if skipped:

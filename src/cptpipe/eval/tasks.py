@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -50,6 +51,48 @@ def qa_docs(qa_file: Path, tokenizer, limit: int | None, seed: int,
              "relation": relation(r["template"]), "question": r["question"], "answer": r["answer"],
              "prompt": format_prompt(r["question"], tokenizer)}
             for r in rows]
+
+
+_SENTENCE_START = re.compile(r"(?:[.!?]\s+|\n\s*)(?=\S)")
+
+
+def cloze_prompt(text: str, answer: str) -> str | None:
+    """The document's first line and the sentence that first states `answer`, cut just before it.
+
+    "# Athobar Briskholt\n\nAthobar Briskholt was an engineer born in" for the answer "Ossengate":
+    the model completes its own document's sentence, so this reads what training *stored*, while the
+    question reads what it can *extract*. None when the answer never follows a word inside a
+    sentence of the body (nothing to complete).
+    """
+    head, sep, body = text.partition("\n")
+    if not sep:
+        head, body = "", text
+    for m in re.finditer(rf"(?:(?<=\w )|(?<=\w[,;:] )){re.escape(answer)}(?!\w)", body):
+        starts = [s.end() for s in _SENTENCE_START.finditer(body, 0, m.start())]
+        sentence = body[starts[-1] if starts else 0:m.start()].rstrip()
+        if sentence and "\n" not in sentence:
+            return f"{head}\n\n{sentence}" if head else sentence
+    return None
+
+
+def recall_docs(docs: list[dict], texts: dict[str, str]) -> list[dict]:
+    """QA task docs turned into completions of their own document's sentence (see cloze_prompt)."""
+    out = []
+    for d in docs:
+        prompt = cloze_prompt(texts.get(d["doc_id"], ""), d["answer"])
+        if prompt is not None:
+            out.append({**d, "prompt": prompt})
+    return out
+
+
+def document_texts(shards_dir: Path, doc_ids: set[str]) -> dict[str, str]:
+    """{doc_id: text} of the given documents, read from the ingest shards."""
+    out: dict[str, str] = {}
+    for f in sorted(shards_dir.glob("shard-*.parquet")):
+        for r in pq.read_table(f, columns=["doc_id", "text"]).to_pylist():
+            if r["doc_id"] in doc_ids:
+                out[r["doc_id"]] = r["text"]
+    return out
 
 
 def add_choices(docs: list[dict], pool: list[dict], seed: int, tokenizer=None) -> list[dict]:
@@ -94,12 +137,15 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
         pool = [d for split in ("train", "heldout")
                 for d in qa_docs(qa_dir / f"{split}.parquet", tokenizer, None, seed)]
         mc = add_choices(heldout, pool, seed, tokenizer)
+        recall = recall_docs(heldout, document_texts(root / "data/shards", {d["doc_id"] for d in heldout}))
         by_type = {name: qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed, (t,))
                    for t, name in QA_TYPE_TASKS.items()}
         summary_kwargs = {**gen_kwargs, "max_gen_toks": SUMMARY_TOKENS_FACTOR * params.max_new_tokens}
         em_f1, f1 = (scoring.qa_gen_results, ("em", "f1")), (scoring.qa_f1_results, ("f1",))
         for name, rows, kwargs, (score, metrics) in (
                 ("domain_qa_gen", heldout, gen_kwargs, em_f1), ("domain_qa_seen", seen, gen_kwargs, em_f1),
+                # the same held-out facts as completions of their documents' sentences: stored vs extractable
+                ("domain_recall", recall, gen_kwargs, em_f1),
                 ("domain_qa_reasoning", by_type["domain_qa_reasoning"], gen_kwargs, em_f1),
                 # a sentence never matches exactly: token F1 only
                 ("domain_qa_summary", by_type["domain_qa_summary"], summary_kwargs, f1)):

@@ -95,6 +95,8 @@ def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dic
     rows = [
         ("held-out QA exact match", "domain_qa", "em"), ("held-out QA token F1", "domain_qa", "f1"),
         ("held-out QA multiple choice acc", "domain_qa_mc", "acc"), ("seen QA exact match", "domain_qa_seen", "em"),
+        ("held-out facts recalled in their document's sentence (EM)", "domain_recall", "em"),
+        ("wrong held-out answers that are a trained answer", "domain_qa", "wrong_from_seen"),
         ("held-out reasoning QA exact match", "domain_qa_reasoning", "em"),
         ("held-out reasoning QA token F1", "domain_qa_reasoning", "f1"),
         ("held-out summary token F1", "domain_qa_summary", "f1"),
@@ -114,7 +116,10 @@ def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dic
     if n:
         lines.append("Examples per task: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items()))
                      + ". Multiple choice has 4 options (chance 0.25). Held-out QA, multiple choice and seen QA"
-                     " score factual questions; reasoning and summary questions have their own rows.")
+                     " score factual questions; reasoning and summary questions have their own rows. Recall asks"
+                     " the held-out facts as completions of their own documents' sentences: high recall with low"
+                     " held-out EM means the facts were stored but cannot be extracted by a question; a high share"
+                     " of wrong answers that are trained answers means QA pairs were memorized, not extraction.")
         lines.append("")
     lines += _breakdown_table("Held-out factual QA by answer kind", "answer kind",
                               breakdown(start, cpt, "domain_qa_by_kind"))

@@ -26,7 +26,8 @@ def combine(start: dict, cpt: dict) -> dict:
     s, c = numeric_only(start), numeric_only(cpt)
     out: dict = {"start": s, "cpt": c, "absorption": {}, "forgetting": {}}
     for name, group, key in (("em_gain", "domain_qa", "em"), ("f1_gain", "domain_qa", "f1"),
-                             ("mc_gain", "domain_qa_mc", "acc"), ("seen_em_gain", "domain_qa_seen", "em")):
+                             ("mc_gain", "domain_qa_mc", "acc"), ("seen_em_gain", "domain_qa_seen", "em"),
+                             ("recall_gain", "domain_recall", "em")):
         a, b = _get(s, group, key), _get(c, group, key)
         if a is not None and b is not None:
             out["absorption"][name] = round(b - a, 6)
