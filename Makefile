@@ -32,7 +32,8 @@ bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # The seed's experiment: every arm of study/grid.yaml as a queued `dvc exp run` -> reports/study.md.
-# Reruns reuse finished arms. STUDY_ARGS=--quick runs the small test grid.
+# Reruns reuse finished arms. STUDY_ARGS=--quick runs the small test grid; --jobs 1 on a GPU.
+STUDY_ARGS ?= --jobs 2
 study: repro
 	$(BIN)/cptpipe study $(STUDY_ARGS)
 

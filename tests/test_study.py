@@ -19,6 +19,7 @@ from cptpipe.study import (
     render,
     set_args,
     verdict,
+    worker_env,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,3 +233,9 @@ def test_plot_draws_arms_with_missing_metrics_and_single_runs(tmp_path):
     plot(agg, grid.prefix, tmp_path / "study.png")
     assert (tmp_path / "study.png").stat().st_size > 5000
 
+
+
+def test_worker_env_splits_the_cores_between_queue_workers():
+    assert worker_env(2, cores=2)["OMP_NUM_THREADS"] == "1"
+    assert worker_env(1, cores=16)["OMP_NUM_THREADS"] == "16" and worker_env(3, cores=16)["MKL_NUM_THREADS"] == "5"
+    assert worker_env(4, cores=2)["OMP_NUM_THREADS"] == "1"  # never zero threads

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     st.add_argument("--quick", action="store_true", help="the small grid used by the tests")
     st.add_argument("--fresh", action="store_true",
                     help="remove the grid's existing experiments first, so every number is measured in this run")
+    st.add_argument("--jobs", type=int, default=1,
+                    help="experiments run at once, the CPU cores split between them (2 on a 2-core CPU machine)")
     args = parser.parse_args(argv)
     if args.cmd == "validate":
         from cptpipe.params import load_params
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         from cptpipe.study import run_study
 
         grid = args.grid or ("study/quick.yaml" if args.quick else "study/grid.yaml")
-        run_stage("study", lambda: run_study(grid, fresh=args.fresh))
+        run_stage("study", lambda: run_study(grid, fresh=args.fresh, jobs=args.jobs))
 
 
 if __name__ == "__main__":
