@@ -1,5 +1,5 @@
 from cptpipe.eval.run import metrics_from_results
-from cptpipe.eval.scoring import exact_match, normalize_answer, qa_gen_results, token_f1
+from cptpipe.eval.scoring import exact_match, normalize_answer, qa_gen_results, recall_results, token_f1
 from cptpipe.eval.tasks import add_choices
 from cptpipe.report.metrics import combine
 
@@ -10,6 +10,15 @@ def test_normalization_and_em_f1():
     assert token_f1("copper pots", "copper kettles") == 0.5
     assert token_f1("", "x") == 0.0
     assert qa_gen_results({"answer": "1927"}, [" 1927"]) == {"em": 1.0, "f1": 1.0}
+
+
+def test_recall_counts_a_completion_that_goes_on_with_the_answer():
+    doc = {"answer": "copper kettles"}
+    assert recall_results(doc, [" copper kettles founded in 1980 and"]) == {"em": 1.0}
+    assert recall_results({"answer": "Ulvermouth"}, [" Ulvermouth. The firm traces"]) == {"em": 1.0}
+    assert recall_results(doc, [" copper kettlesmith"]) == {"em": 0.0}  # a word boundary after the answer
+    assert recall_results({"answer": "1927"}, [" 19270 people"]) == {"em": 0.0}
+    assert recall_results(doc, [" rope ladders and copper kettles"]) == {"em": 0.0}
 
 
 def test_choices_are_same_kind_distractors_with_gold():

@@ -7,7 +7,7 @@ from collections import Counter
 from cptpipe.answers import exact_match, normalize_answer
 from cptpipe.eval.instruct_check import check
 
-__all__ = ["exact_match", "instruct_results", "normalize_answer", "qa_f1_results", "qa_gen_results", "token_f1"]
+__all__ = ["exact_match", "instruct_results", "normalize_answer", "qa_f1_results", "qa_gen_results", "recall_results", "token_f1"]
 
 
 def token_f1(prediction: str, gold: str) -> float:
@@ -25,6 +25,16 @@ def qa_gen_results(doc: dict, results: list[str]) -> dict[str, float]:
     """lm-eval process_results for closed-book QA generation."""
     pred = results[0].strip()
     return {"em": exact_match(pred, doc["answer"]), "f1": token_f1(pred, doc["answer"])}
+
+
+def recall_results(doc: dict, results: list[str]) -> dict[str, float]:
+    """lm-eval process_results for document-sentence completions: does the text go on with the answer?
+
+    A completion runs on past the fact ("copper kettles founded in 1980 and ..."), since nothing in a
+    document ends a sentence the way "\n" ends a QA answer, so the answer must be its first words.
+    """
+    pred, gold = normalize_answer(results[0]), normalize_answer(doc["answer"])
+    return {"em": float(bool(gold) and (pred == gold or pred.startswith(gold + " ")))}
 
 
 def qa_f1_results(doc: dict, results: list[str]) -> dict[str, float]:

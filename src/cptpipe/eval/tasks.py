@@ -145,7 +145,7 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
         for name, rows, kwargs, (score, metrics) in (
                 ("domain_qa_gen", heldout, gen_kwargs, em_f1), ("domain_qa_seen", seen, gen_kwargs, em_f1),
                 # the same held-out facts as completions of their documents' sentences: stored vs extractable
-                ("domain_recall", recall, gen_kwargs, em_f1),
+                ("domain_recall", recall, gen_kwargs, (scoring.recall_results, ("em",))),
                 ("domain_qa_reasoning", by_type["domain_qa_reasoning"], gen_kwargs, em_f1),
                 # a sentence never matches exactly: token F1 only
                 ("domain_qa_summary", by_type["domain_qa_summary"], summary_kwargs, f1)):
@@ -212,7 +212,7 @@ def _write_yaml(tasks_dir: Path, tasks: dict[str, dict]) -> None:
 
     (tasks_dir / "cptpipe_scoring.py").write_text(
         '"""Shim so the YAML tasks here resolve `!function` against cptpipe."""\n'
-        "from cptpipe.eval.scoring import instruct_results, qa_f1_results, qa_gen_results  # noqa: F401\n")
+        "from cptpipe.eval.scoring import instruct_results, qa_f1_results, qa_gen_results, recall_results  # noqa: F401\n")
     for name, cfg in tasks.items():
         text = yaml.safe_dump({k: v for k, v in cfg.items() if k != "process_results"}, sort_keys=False)
         if "process_results" in cfg:
