@@ -192,8 +192,8 @@ def run_arms(arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 
         # A failed earlier try would clash by name; drop it so the rerun can reuse the name.
         _run(["exp", "remove", arm.exp_name], cwd, check=False)
         _run(["exp", "run", "--queue", "-n", arm.exp_name, *set_args(arm)], cwd)
-    # Tiny CPU models use cores poorly: on 2 cores two 1-thread runs train ~2x the tokens per second of
-    # one 2-thread run (2 x 2.6k vs ~2.9k tok/s), so the cores are split between `jobs` workers.
+    # Tiny CPU models use cores poorly: on 2 cores two 1-thread runs train ~1.3x the tokens per second
+    # of one 2-thread run (2 x 2.6k vs 3.9k tok/s), so the cores are split between `jobs` workers.
     _run(["queue", "start", "-j", str(jobs)], cwd, env=worker_env(jobs))
     names = {a.exp_name for a in todo}
     with bar(total=len(todo), desc="study", unit="exp") as pbar:
