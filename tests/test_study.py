@@ -194,6 +194,7 @@ def test_render_labels_reused_runs_and_the_invocation():
     # tests/test_e2e.py reads the seed count right after the arm and the headline EM right after it
     assert re.search(r"\| base-pit \| 2 \| 0\.110 ± 0\.014 \| .* \| 0\.250 → 0\.500 ± 0\.000 \| .* \| 1/1 \|", md)
     assert re.search(r"\| base-cpt \| 1 \| 0\.050 \| .* \| 1/0 \|", md)
+    assert "| held-out EM | seen-QA EM | held-out recall | wrong = trained answer | held-out MC acc |" in md
     assert "12.3 min wall, 2 runs trained and measured in it, 1 failed, 1 reused" in md
     assert "**Reused numbers:** 1 of the 3 runs" in md and "`base-pit` (1 of 2)" in md and "--fresh" in md
     assert "30.3" in md and "48.1" in md and "`quick-base-zzz-s0`" in md

@@ -39,6 +39,10 @@ FOLLOW = ("start.instruct.follow", "cpt.instruct.follow")
 COLUMNS = (
     (EM, "held-out EM"),
     ("cpt.domain_qa_seen.em", "seen-QA EM"),
+    # stored vs extracted: held-out facts completed in their own documents' sentences, and how many
+    # wrong held-out answers are a trained question's answer (QA memorized instead of extraction)
+    ("cpt.domain_recall.em", "held-out recall"),
+    ("cpt.domain_qa.wrong_from_seen", "wrong = trained answer"),
     (MC, "held-out MC acc"),
     ("forgetting.ppl_ratio", "replay ppl ratio"),
     (None, "instr. follow start → cpt"),
