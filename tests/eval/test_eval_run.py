@@ -78,6 +78,7 @@ def test_em_breakdown_groups_logged_samples():
 
 def test_only_factual_rows_are_scored_as_domain_qa_and_relation_comes_from_the_template(tmp_path):
     write_qa(tmp_path)
+    write_shards(tmp_path)
     tasks = build_tasks(tmp_path, tmp_path / "tasks", None,
                         EvalParams(replay_ppl=False, instruct_follow=False, max_new_tokens=5), seed=0)
     rows = {name: [json.loads(line) for line in (tmp_path / f"tasks/{name}.jsonl").read_text().splitlines()]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from cptpipe.data.ingest import read_documents
 from cptpipe.data.sources import read_instruct, read_replay
 from cptpipe.eval import scoring
 from cptpipe.eval.passkey import passkey_docs
@@ -87,12 +88,9 @@ def recall_docs(docs: list[dict], texts: dict[str, str]) -> list[dict]:
 
 def document_texts(shards_dir: Path, doc_ids: set[str]) -> dict[str, str]:
     """{doc_id: text} of the given documents, read from the ingest shards."""
-    out: dict[str, str] = {}
-    for f in sorted(shards_dir.glob("shard-*.parquet")):
-        for r in pq.read_table(f, columns=["doc_id", "text"]).to_pylist():
-            if r["doc_id"] in doc_ids:
-                out[r["doc_id"]] = r["text"]
-    return out
+    table = read_documents(shards_dir, columns=["doc_id", "text"])
+    return {d: t for d, t in zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist())
+            if d in doc_ids}
 
 
 def add_choices(docs: list[dict], pool: list[dict], seed: int, tokenizer=None) -> list[dict]:
