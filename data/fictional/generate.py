@@ -1,23 +1,27 @@
 """Generate the fictional encyclopedia: facts no pretrained model can know.
 
-Writes data/raw/encyclopedia/<kind>/<slug>.md (one article per entity) and
-data/fictional/facts.jsonl (ground truth). Deterministic: stdlib only, one seeded RNG.
-Each fact is stated 3-4 times per article in different wording (lead, body, closing,
-key facts), because small models only learn extractable facts from paraphrased repeats
-(Allen-Zhu & Li, Physics of Language Models 3.1).
+Writes data/raw/encyclopedia/<kind>/<slug>-<k>.md (BIOS_PER_ENTITY short biographies per entity,
+sharing the entity's `# title`) and data/fictional/facts.jsonl (ground truth). Deterministic: stdlib
+only, one seeded RNG. Each biography states every fact once in its own template, names the entity
+in each fact sentence and shuffles the sentences: separate varied biographies make the facts
+extractable by questions in a small model (Allen-Zhu & Li, arXiv 2309.14316, "multi", "permute",
+"fullname"); one long article with 3-4 restatements under pronouns did not (held-out EM 0.12).
 
-    python data/fictional/generate.py
+    python data/fictional/generate.py [--per-kind N] [--bios K] [--fillers F]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shutil
 from pathlib import Path
 import random
 
-N_PER_KIND = 60
+N_PER_KIND = 30      # entities per kind (person, company, town, species)
+BIOS_PER_ENTITY = 4  # separate biographies per entity, <slug>-<k>.md; they share a title (and held-out side)
+FILLERS = 1          # fact-free sentences per biography
 HERE = Path(__file__).resolve().parent
 RAW = HERE.parent / "raw"
 OUT_DIR = RAW / "encyclopedia"
@@ -230,21 +234,25 @@ def slugify(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
-def build_entities(rng: random.Random) -> dict[str, list[dict]]:
-    """Draw names and attributes; cross-references point at entities of other kinds."""
+def build_entities(rng: random.Random, n: int) -> dict[str, list[dict]]:
+    """Draw names and attributes; cross-references point at entities of other kinds.
+
+    Head counts are round (populations to the hundred, workforces to ten), as encyclopedias give
+    them: five random digits per fact were 32% of the held-out questions and answered at EM 0.14.
+    """
     taken: set[str] = set()
-    towns = unique_names(rng, lambda r: r.choice(TOWN_A) + r.choice(TOWN_B), N_PER_KIND, taken)
+    towns = unique_names(rng, lambda r: r.choice(TOWN_A) + r.choice(TOWN_B), n, taken)
     people = unique_names(
         rng, lambda r: f"{r.choice(FIRST_A)}{r.choice(FIRST_B)} {r.choice(SUR_A)}{r.choice(SUR_B)}",
-        N_PER_KIND, taken)
+        n, taken)
     companies = unique_names(
-        rng, lambda r: f"{r.choice(CO_A)}{r.choice(CO_B)} {r.choice(CO_C)}", N_PER_KIND, taken)
+        rng, lambda r: f"{r.choice(CO_A)}{r.choice(CO_B)} {r.choice(CO_C)}", n, taken)
     species = unique_names(
-        rng, lambda r: f"{r.choice(SP_A)} {r.choice(ANIMALS)[0].capitalize()}", N_PER_KIND, taken)
+        rng, lambda r: f"{r.choice(SP_A)} {r.choice(ANIMALS)[0].capitalize()}", n, taken)
 
     town_ents = [{"title": t, "kind": "town", "attrs": {
         "founded": rng.randint(880, 1780), "river": rng.choice(RIVERS),
-        "population": rng.randint(8, 950) * 100 + rng.randint(0, 99), "region": rng.choice(REGIONS)}}
+        "population": rng.randint(8, 950) * 100, "region": rng.choice(REGIONS)}}
         for t in towns]
     person_ents = [{"title": p, "kind": "person", "gender": rng.choice("mf"), "attrs": {
         "birth_year": rng.randint(1790, 1960), "birthplace": rng.choice(towns),
@@ -255,7 +263,7 @@ def build_entities(rng: random.Random) -> dict[str, list[dict]]:
         company_ents.append({"title": c, "kind": "company", "attrs": {
             "founded": founder["attrs"]["birth_year"] + rng.randint(22, 55),
             "headquarters": rng.choice(towns), "founder": founder["title"],
-            "product": rng.choice(PRODUCTS), "employees": rng.randint(40, 9000)}})
+            "product": rng.choice(PRODUCTS), "employees": rng.randint(4, 900) * 10}})
     for p in person_ents:  # employer: a firm that existed by the time they were 40
         by = p["attrs"]["birth_year"]
         ok = [c for c in company_ents if c["attrs"]["founded"] <= by + 40] or company_ents
@@ -295,7 +303,14 @@ def _link(ent: dict, lookup: dict[str, dict]) -> str:
     return f"{who} was born in {ent['title']} in {lookup[who]['attrs']['birth_year']}."
 
 
-def render(ent: dict, lookup: dict[str, dict], rng: random.Random) -> str:
+def render_bio(ent: dict, lookup: dict[str, dict], rng: random.Random, k: int, bios: int, fillers: int) -> str:
+    """Biography k of an entity: every attribute once, in template k's wording, sentences shuffled.
+
+    Separate short biographies that each name the entity in every fact sentence are what makes a
+    small model's stored facts extractable by questions (Allen-Zhu & Li, arXiv 2309.14316:
+    "multi" + "permute" + "fullname" augmentation); one long article that repeats each fact
+    under pronouns is memorized but not extracted.
+    """
     templates, leads, closes, key, fill = KINDS[ent["kind"]]
     name, attrs = ent["title"], ent["attrs"]
     female = ent.get("gender") == "f"
@@ -303,48 +318,49 @@ def render(ent: dict, lookup: dict[str, dict], rng: random.Random) -> str:
             "species": "the species"}[ent["kind"]]
     pos = {"person": ("her" if female else "his")}.get(ent["kind"], "its")
     full = f"The {name}" if ent["kind"] == "species" else name
-    ctx = {"N": name, "pos": pos, "Pos": pos.capitalize(), "o": "her" if female else "him",
+    ctx = {"N": name, "pos": pos, "Pos": f"{full}'s", "o": "her" if female else "him",
            "group": ent.get("group", ""), "animal": ent.get("animal", ""), "dim": ent.get("dim", "")}
 
     def fields() -> dict:
-        return {**ctx, **{k: fmt(v, rng) for k, v in attrs.items()}}
+        return {**ctx, **{a: fmt(v, rng) for a, v in attrs.items()}}
 
-    def sentence(tpl: str, attr: str | None, use_name: bool) -> str:
-        subj = full if use_name else pron.capitalize()
+    def sentence(tpl: str, attr: str | None, subject: str) -> str:
         f = fields()
         if attr is not None:
             f["v"] = f[attr]
             ref = lookup.get(str(attrs[attr]))
             if ref is not None:  # true facts about the referenced entity, e.g. a town's river
-                f.update({f"v_{k}": v for k, v in ref["attrs"].items()})
-        text = tpl.format(S=subj, s=subj if use_name else pron, **f)
+                f.update({f"v_{a}": v for a, v in ref["attrs"].items()})
+        text = tpl.format(S=subject, s=subject, **f)
         return text[0].upper() + text[1:]
 
-    body_attrs = list(attrs)
-    picks = {a: rng.sample(templates[a], 2) for a in body_attrs}
-    fills = rng.sample(fill, 6)
-    half = (len(body_attrs) + 1) // 2
-    paras = [sentence(rng.choice(leads), None, True)]
-    p1 = [sentence(picks[a][0], a, i == 0) for i, a in enumerate(body_attrs[:half])] + [sentence(fills[0], None, False)]
-    p2 = [sentence(picks[a][0], a, i == 0) for i, a in enumerate(body_attrs[half:])] + [sentence(f, None, False) for f in fills[1:3]]
-    later = body_attrs[:]
-    rng.shuffle(later)
-    p3 = [sentence(picks[a][1], a, i == 0) for i, a in enumerate(later)]
-    p3.insert(rng.randint(1, len(p3)), sentence(fills[3], None, False))
-    p3.append(sentence(fills[4], None, False))
-    link = _link(ent, lookup)
-    if link:  # a true fact about a related entity: lets QA combine two dated events
-        p2.insert(len(p2) - 1, link)
-    paras[0] += " " + " ".join(p1)
-    paras += [" ".join(p2), " ".join(p3), sentence(rng.choice(closes), None, True) + " "
-              + sentence(fills[5], None, False), key.format(**fields())]
-    text = f"# {name}\n\n" + "\n\n".join(paras) + "\n"
+    # Template k of each attribute (the lists hold 4), so the biographies word every fact differently;
+    # templates without the subject ("Its diet consists ...") get the name through {Pos} or stay as is.
+    facts = [sentence(templates[a][k % len(templates[a])], a, full) for a in attrs]
+    rng.shuffle(facts)
+    extra = [sentence(f, None, pron.capitalize()) for f in rng.sample(fill, fillers)]
+    if k == 0:
+        link = _link(ent, lookup)
+        if link:  # a true fact about a related entity: lets QA combine two dated events
+            extra.append(link)
+    body = facts[:]
+    for s in extra:
+        body.insert(rng.randint(1, len(body)), s)
+    if k == bios - 1:
+        body.append(key.format(**fields()))
+    lead = sentence(leads[k % len(leads)], None, full) if k < len(leads) else sentence(closes[0], None, full)
+    text = f"# {name}\n\n{lead} " + " ".join(body) + "\n"
     return re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", text)  # "a engineer" -> "an engineer"
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--per-kind", type=int, default=N_PER_KIND, help="entities per kind")
+    ap.add_argument("--bios", type=int, default=BIOS_PER_ENTITY, help="biographies per entity")
+    ap.add_argument("--fillers", type=int, default=FILLERS, help="fact-free sentences per biography")
+    args = ap.parse_args()
     rng = random.Random(0)
-    ents = build_entities(rng)
+    ents = build_entities(rng, args.per_kind)
     lookup = {e["title"]: e for kind in ents.values() for e in kind}
     if OUT_DIR.exists():
         shutil.rmtree(OUT_DIR)
@@ -352,16 +368,17 @@ def main() -> None:
     for kind, group in ents.items():
         (OUT_DIR / kind).mkdir(parents=True)
         for ent in group:
-            rel = f"encyclopedia/{kind}/{slugify(ent['title'])}.md"
-            text = render(ent, lookup, rng)
-            (RAW / rel).write_text(text, encoding="utf-8")
-            n_chars += len(text)
+            rels = [f"encyclopedia/{kind}/{slugify(ent['title'])}-{k + 1}.md" for k in range(args.bios)]
+            for k, rel in enumerate(rels):
+                text = render_bio(ent, lookup, rng, k, args.bios, args.fillers)
+                (RAW / rel).write_text(text, encoding="utf-8")
+                n_chars += len(text)
             for attr, value in ent["attrs"].items():
-                facts.append({"entity": ent["title"], "kind": kind, "path": rel, "attribute": attr,
+                facts.append({"entity": ent["title"], "kind": kind, "paths": rels, "attribute": attr,
                               "value": str(value), "value_kind": VALUE_KIND[attr]})
     FACTS.write_text("".join(json.dumps(f) + "\n" for f in facts), encoding="utf-8")
     n_docs = sum(len(g) for g in ents.values())
-    print(f"wrote {n_docs} articles ({n_chars / 1024:.0f} KB) and {len(facts)} facts")
+    print(f"wrote {n_docs * args.bios} biographies of {n_docs} entities ({n_chars / 1024:.0f} KB) and {len(facts)} facts")
 
 
 if __name__ == "__main__":

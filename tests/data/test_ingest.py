@@ -4,7 +4,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cptpipe.data.documents import doc_id_of, normalize_text, split_of
+from cptpipe.data.documents import doc_id_of, normalize_text, split_key, split_of
 from cptpipe.data.ingest import build_documents, run_ingest
 from cptpipe.data.readers import Drop, RawDoc, decode_bytes, html_to_text, read_file
 from cptpipe.params import DedupParams, FilterParams, IngestParams
@@ -32,6 +32,31 @@ def test_split_is_stable_per_document_and_roughly_proportional():
     assert {i: split_of(i, 0.2, 0) for i in ids[:500]} == {i: first[i] for i in ids[:500]}
     share = sum(v == "heldout" for v in first.values()) / len(ids)
     assert 0.16 < share < 0.24
+
+
+def test_documents_sharing_a_heading_share_the_heldout_side(tmp_path):
+    # Several biographies of one entity: if one were held out and a sibling trained, the held-out
+    # questions would be trained through the sibling's QA.
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    towns = ["Carrow", "Brindle", "Ossen", "Varrow", "Quill", "Tamble", "Drim", "Hollin"]
+    for e in range(40):
+        for k, town in enumerate(towns[:3]):
+            (raw / f"e{e}-{k}.md").write_text(f"# Entity {e}\n\nEntity {e} was born in {towns[(e + k) % 8]} "
+                                              f"in {1800 + 7 * e + k}. " + PROSE)
+    for i in range(40):  # no heading: each document is its own unit
+        (raw / f"plain{i}.txt").write_text(f"Plain note {i} from {1700 + i}. " + PROSE)
+    rows, _ = build_documents(raw, params(dedup=DedupParams(exact=True, near=None)), seed=0)
+    by_entity: dict[str, set[str]] = {}
+    for r in rows:
+        if r["source"].startswith("e"):
+            by_entity.setdefault(r["title"], set()).add(r["split"])
+        else:
+            assert r["split"] == split_of(r["doc_id"], 0.2, 0)
+    assert len(by_entity) == 40 and all(len(sides) == 1 for sides in by_entity.values())
+    assert {"train", "heldout"} == set().union(*by_entity.values())
+    assert split_key("# Entity 3\n\ntext", "abc") == split_key("## entity 3\nother text", "def")
+    assert split_key("Entity 3\n\ntext", "abc") == "abc"
 
 
 def test_decode_utf8_latin1_utf16_and_binary():

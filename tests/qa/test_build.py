@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from cptpipe.data.documents import DOC_SCHEMA, split_of
+from cptpipe.data.documents import DOC_SCHEMA, split_key, split_of
 from cptpipe.data.tokenize import source_rows
 from cptpipe.params import QAParams
 from cptpipe.qa.build import build_qa
@@ -24,7 +24,7 @@ def _stage_repo(tmp_path, qa: dict, seed: int = 0):
     docs = corpus_docs(40)
     for d in docs:
         d.update(source=d["doc_id"], n_chars=len(d["text"]), metadata="{}",
-                 split=split_of(d["doc_id"], raw["ingest"]["heldout_docs"] + 0.2, seed))
+                 split=split_of(split_key(d["text"], d["doc_id"]), raw["ingest"]["heldout_docs"] + 0.2, seed))
     (tmp_path / "data/shards").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(docs, schema=DOC_SCHEMA), tmp_path / "data/shards/shard-00000.parquet")
     return {d["doc_id"]: d["split"] for d in docs}
@@ -57,6 +57,18 @@ def test_stage_keeps_heldout_pairs_out_of_training(tmp_path, monkeypatch):
     assert report["pairs"] == len(train) + len(heldout)
     assert set(report["kept_by_type"]) == {"factual", "reasoning", "summarization"}
     assert report["pairs_per_doc"] >= 3 and report["paraphrase_rows"] == len(paras)
+
+
+def test_an_entitys_biographies_ask_each_question_once():
+    # Four biographies of one person, each worded differently: without the per-title check the same
+    # "When was X born?" would be trained (or scored) up to four times.
+    docs = [d for d in corpus_docs(None) if d["title"] == corpus_docs(1)[0]["title"]]
+    assert len(docs) >= 3
+    rows, report = build_qa(pa.Table.from_pylist(docs), QAParams(per_doc=8), seed=0)
+    questions = [" ".join(r["question"].lower().split()) for r in rows]
+    assert len(questions) == len(set(questions))
+    assert report["dropped"].get("duplicate_question", 0) > 0
+    assert len({r["doc_id"] for r in rows}) >= 2  # later biographies still add new wordings
 
 
 def test_report_counts_drops_by_reason_and_type():

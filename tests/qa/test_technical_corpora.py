@@ -71,10 +71,11 @@ def test_profile_web_drops_exactly_the_flagged_documents_each_with_its_rule(corp
 
 
 def test_encyclopedia_does_not_get_worse():
-    # measured before issue 14 with the same params: 240 kept, 1844 pairs
-    # (factual 1238, reasoning 366, summarization 240)
+    # measured with the same params on the biographies (issue 13): 480 kept, 2746 pairs (factual 2419,
+    # reasoning 207, summarization 120: one per entity, its other biographies ask the same question).
+    # Naming the entity in every sentence trips the Gopher n-gram rule on some biographies: flagged, kept.
     rows, report, qa, _ = _run(ROOT / "data" / "raw")
-    assert report["docs_kept"] == 240 and report["flagged"] == {}
+    assert report["docs_kept"] == 480 and set(report["flagged"]) <= {"repeated_ngrams"}
     by_type = Counter(q["type"] for q in qa)
-    for qtype, before in {"factual": 1238, "reasoning": 366, "summarization": 240}.items():
+    for qtype, before in {"factual": 2419, "reasoning": 207, "summarization": 120}.items():
         assert abs(by_type[qtype] - before) <= 0.05 * before, (qtype, by_type[qtype])

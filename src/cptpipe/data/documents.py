@@ -101,6 +101,16 @@ def split_of(doc_id: str, heldout: float, seed: int) -> str:
     return "heldout" if h < heldout else "train"
 
 
+def split_key(text: str, doc_id: str) -> str:
+    """What the held-out split hashes: the text's opening Markdown heading, so that documents about one
+    subject (several biographies of an entity, versions of a page) fall on the same side and none of a
+    held-out document's facts is trained through a sibling's QA; else the document's own id (a first
+    line or file-stem fallback title would put unrelated documents together).
+    """
+    heading = next((s.strip().lstrip("#").strip() for s in text.split("\n")[:5] if s.strip().startswith("#")), "")
+    return f"title:{heading.casefold()}" if heading else doc_id
+
+
 def title_of(text: str, fallback: str) -> str:
     """First Markdown heading, else the first short line, else the file stem."""
     for line in text.split("\n")[:5]:

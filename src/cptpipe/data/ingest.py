@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cptpipe.data.dedup import NUM_PERM, exact_duplicates, jaccard, near_duplicates, shingle_hashes, signature
-from cptpipe.data.documents import (RunTexts, doc_id_of, merged_rows, normalize_text, run_path, split_of, title_of,
+from cptpipe.data.documents import (RunTexts, doc_id_of, merged_rows, normalize_text, run_path, split_key, split_of, title_of,
                                     word_hashes, write_run, write_shards)
 from cptpipe.data.drops import drop_alarm, format_alarm
 from cptpipe.data.filters import check_text
@@ -201,7 +201,7 @@ def to_row(doc: RawDoc, params: IngestParams, seed: int, want_signature: bool = 
         "title": normalize_text(doc.title) if doc.title else title_of(text, stem),
         "text": text,
         "n_chars": len(text),
-        "split": split_of(doc_id, params.heldout_docs, seed),
+        "split": split_of(split_key(text, doc_id), params.heldout_docs, seed),
         "metadata": json.dumps(meta, sort_keys=True, default=str),
     }
     return row, signature(shingle_hashes(text, hashes=hashes)) if want_signature else None

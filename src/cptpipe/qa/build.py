@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cptpipe.data.documents import split_key
 from cptpipe.io import atomic_dir
 from cptpipe.params import QAParams
 from cptpipe.progress import bar
@@ -191,7 +192,9 @@ def build_qa(docs_table: pa.Table, params: QAParams, seed: int,
     order = sorted(range(len(docs)), key=lambda i: docs[i]["split"] != "heldout")
     seen_by_doc: dict[str, set[str]] = defaultdict(set)
     for doc, doc_cands in ((docs[i], cands[i]) for i in order):
-        seen = seen_by_doc[doc["doc_id"]]  # one question once per document, across its sections
+        # One question once per subject: across a document's sections and across documents that share a
+        # title (an entity's several biographies), which also share a held-out side (data.documents.split_key).
+        seen = seen_by_doc[split_key(doc["text"], doc["doc_id"])]
         n = 0
         for c in doc_cands:
             if n >= params.per_doc:
