@@ -17,8 +17,9 @@ def main() -> str:
     which = sys.argv[1] if len(sys.argv) > 1 else ""
     if which not in CHECKPOINTS:
         raise UserError(f"eval: unknown checkpoint {which!r}; use one of {', '.join(CHECKPOINTS)}")
-    with atomic_dir(f"reports/eval/{which}") as tmp:
-        m = evaluate_checkpoint(Path(CHECKPOINTS[which]), params, Path("."), tmp)
+    out = Path(f"reports/eval/{which}")
+    with atomic_dir(out) as tmp:
+        m = evaluate_checkpoint(Path(CHECKPOINTS[which]), params, Path("."), tmp, published_dir=out)
     parts = [f"{g}.{k}={v:.4g}" for g, d in m.items() if isinstance(d, dict) for k, v in d.items()
              if isinstance(v, float)]
     return ", ".join(parts)

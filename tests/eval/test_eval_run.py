@@ -1,5 +1,9 @@
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 from cptpipe.eval.run import em_breakdown, evaluate_checkpoint, wrong_from_seen
 from cptpipe.eval.tasks import build_tasks, cloze_prompt
@@ -65,6 +69,27 @@ def test_eval_writes_metrics_equal_to_lm_eval_results_and_skips_unreachable_task
     assert [s["task"] for s in metrics["skipped"]] == ["hellaswag"]
     yaml_text = (out / "tasks/domain_qa_gen.yaml").read_text()
     assert "!function cptpipe_scoring.qa_gen_results" in yaml_text and str(tmp_path) not in yaml_text
+
+
+def test_generated_tasks_run_by_hand_with_the_lm_eval_cli_after_the_atomic_rename(tmp_path, monkeypatch):
+    # The stage writes into a temp dir renamed on success; the YAML twins must point at the final
+    # place, or `lm_eval --include_path reports/eval/cpt/tasks` fails with FileNotFoundError.
+    model_dir = make_root(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    params = Params(eval=EvalParams(limit=4, max_new_tokens=3, batch_size=8, replay_ppl=False, instruct_follow=False))
+    published, tmp = Path("reports/eval/cpt"), Path("reports/eval/.cpt.tmp-test")
+    tmp.mkdir(parents=True)
+    evaluate_checkpoint(model_dir, params, Path("."), tmp, published_dir=published)
+    tmp.rename(published)
+    assert "reports/eval/cpt/tasks/domain_qa_mc.jsonl" in (published / "tasks/domain_qa_mc.yaml").read_text()
+    lm_eval = Path(sys.executable).with_name("lm_eval")
+    proc = subprocess.run([str(lm_eval), "run", "--model", "hf", "--model_args", f"pretrained={model_dir}",
+                           "--include_path", str(published / "tasks"), "--tasks", "domain_qa_mc", "domain_qa_gen",
+                           "--output_path", "by_hand", "--device", "cpu", "--batch_size", "4"],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(next(Path("by_hand").rglob("results_*.json")).read_text())["results"]
+    assert 0.0 <= results["domain_qa_mc"]["acc,none"] <= 1.0 and "em,none" in results["domain_qa_gen"]
 
 
 def test_em_breakdown_groups_logged_samples():

@@ -76,8 +76,13 @@ def _jsonable(obj):
     return getattr(obj, "__name__", type(obj).__name__)
 
 
-def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: Path) -> dict:
-    """Run cptpipe's tasks (and any reachable standard ones) on a checkpoint; write results under out_dir."""
+def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: Path,
+                        published_dir: Path | None = None) -> dict:
+    """Run cptpipe's tasks (and any reachable standard ones) on a checkpoint; write results under out_dir.
+
+    published_dir: out_dir's final name when out_dir is a temp dir renamed on success (the task YAMLs
+    written for running by hand point there).
+    """
     import torch
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
@@ -88,7 +93,8 @@ def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: P
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     model = load_model(checkpoint, dtype=dtype).to(device)
     max_length = getattr(model.config, "max_position_embeddings", None)
-    tasks = build_tasks(root, out_dir / "tasks", tok, params.eval, params.seed)
+    tasks = build_tasks(root, out_dir / "tasks", tok, params.eval, params.seed,
+                        (published_dir or out_dir) / "tasks")
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=params.eval.batch_size, max_length=max_length,
               device=device)
     results, samples, configs, skipped = {}, {}, {}, []

@@ -122,8 +122,13 @@ def _base(name: str, data_file: str) -> dict:
             "test_split": "test", "metadata": {"version": 1}}
 
 
-def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed: int) -> dict[str, dict]:
-    """Write task data + YAML under tasks_dir; return {task name: config dict for simple_evaluate}."""
+def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed: int,
+                published_dir: Path | None = None) -> dict[str, dict]:
+    """Write task data + YAML under tasks_dir; return {task name: config dict for simple_evaluate}.
+
+    published_dir: where tasks_dir will live once the stage's atomic rename is done; the YAML twins
+    point their data_files there, so `lm_eval --include_path <published_dir>` works after the run.
+    """
     tasks: dict[str, dict] = {}
     rel = lambda p: p.relative_to(root).as_posix() if p.is_absolute() else p.as_posix()  # noqa: E731
     gen_kwargs = {"until": stop_sequences(), "max_gen_toks": params.max_new_tokens, "do_sample": False}
@@ -200,18 +205,21 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
             "metric_list": [{"metric": "em", "aggregation": "mean", "higher_is_better": True},
                             {"metric": "f1", "aggregation": "mean", "higher_is_better": True}],
         }
-    _write_yaml(tasks_dir, tasks)
+    _write_yaml(tasks_dir, tasks, rel(published_dir or tasks_dir))
     return tasks
 
 
-def _write_yaml(tasks_dir: Path, tasks: dict[str, dict]) -> None:
-    """YAML twins of the configs: callables become `!function cptpipe_scoring.<name>`."""
+def _write_yaml(tasks_dir: Path, tasks: dict[str, dict], data_dir: str) -> None:
+    """YAML twins of the configs: callables become `!function cptpipe_scoring.<name>`; data_files
+    point into data_dir (relative to the repository root, where lm_eval is run)."""
     import yaml
 
     (tasks_dir / "cptpipe_scoring.py").write_text(
         '"""Shim so the YAML tasks here resolve `!function` against cptpipe."""\n'
         "from cptpipe.eval.scoring import instruct_results, qa_f1_results, qa_gen_results, recall_results  # noqa: F401\n")
     for name, cfg in tasks.items():
+        data_file = Path(cfg["dataset_kwargs"]["data_files"]["test"]).name
+        cfg = {**cfg, "dataset_kwargs": {"data_files": {"test": f"{data_dir}/{data_file}"}}}
         text = yaml.safe_dump({k: v for k, v in cfg.items() if k != "process_results"}, sort_keys=False)
         if "process_results" in cfg:
             text += f"process_results: !function cptpipe_scoring.{cfg['process_results'].__name__}\n"

@@ -1,0 +1,91 @@
+"""The scratch "instruct" start: how well it follows held-out verifiable instructions, per kind.
+
+    .venv/bin/python bench/instruct_start.py                                   # params.yaml's model.scratch
+    .venv/bin/python bench/instruct_start.py --set model.scratch.instruct_epochs=10 --set model.scratch.context=256
+
+Builds models/start exactly as the `model` stage does with `model.scratch.instruct_tune: true` (and
+every --set) into a temp dir, then runs the eval stage's `instruct_follow` and `replay_ppl` tasks on
+it (lm-eval, data/instruct/heldout.jsonl, data/replay heldout). Prints the build time, the follow
+rate overall and per instruction kind (the id's middle part), and replay perplexity (how much of the
+language model the tuning kept). Nothing in the repository is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# The script's folder comes first on sys.path, and bench/tokenize.py would shadow the stdlib module.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+
+import yaml  # noqa: E402
+
+from cptpipe.eval.run import evaluate_checkpoint  # noqa: E402
+from cptpipe.model.build import build_start  # noqa: E402
+from cptpipe.params import parse_params  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_sets(sets: list[str]) -> dict[str, object]:
+    """--set key=value pairs as bench/absorption.py reads them (loaded from there: bench/ is not a
+    package, and putting it on sys.path would shadow the stdlib `tokenize` with bench/tokenize.py)."""
+    spec = importlib.util.spec_from_file_location("bench_absorption", ROOT / "bench/absorption.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.parse_sets(sets)
+
+
+def params_with(overrides: dict[str, object]):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for key, value in {"model.scratch.instruct_tune": True, **overrides}.items():
+        node, *path = raw, *key.split(".")
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    raw["eval"].update(domain_qa=False, replay_ppl=True, instruct_follow=True, lm_eval_tasks=[], passkey_lengths=[])
+    return parse_params(raw, "params.yaml (+ --set)")
+
+
+def follow_by_kind(samples: Path) -> dict[str, tuple[float, int]]:
+    kinds: dict[str, list[float]] = defaultdict(list)
+    for line in samples.read_text().splitlines():
+        row = json.loads(line)
+        kinds[row["doc"]["id"].split("/")[1]].append(row["follow"])
+    return {k: (sum(v) / len(v), len(v)) for k, v in sorted(kinds.items())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="params override (repeatable), e.g. model.scratch.instruct_epochs=10")
+    args = ap.parse_args()
+    overrides = parse_sets(args.set)
+    params = params_with(overrides)
+    with tempfile.TemporaryDirectory(prefix="cptpipe-instruct-") as tmp:
+        start, out = Path(tmp) / "start", Path(tmp) / "eval"
+        start.mkdir()
+        out.mkdir()
+        t0 = time.perf_counter()
+        summary = build_start(params, ROOT / "data/replay", ROOT / "data/instruct", start)
+        built = time.perf_counter() - t0
+        metrics = evaluate_checkpoint(start, params, ROOT, out)
+        kinds = follow_by_kind(out / "samples_instruct_follow.jsonl")
+    phases = ", ".join(f"{p['name']} {p['steps']} steps" for p in summary["phases"])
+    print(f"overrides {overrides or 'none'}; built in {built:.0f} s ({phases})")
+    print(f"follow {metrics['instruct']['follow']:.3f} on {metrics['n']['instruct_follow']} held-out instructions; "
+          f"replay ppl {metrics['replay']['ppl']:,.0f}")
+    print(f"{'kind':>16} {'follow':>7} {'n':>3}")
+    for kind, (rate, n) in kinds.items():
+        print(f"{kind:>16} {rate:>7.2f} {n:>3}")
+
+
+if __name__ == "__main__":
+    main()
