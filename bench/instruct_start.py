@@ -4,7 +4,7 @@
     .venv/bin/python bench/instruct_start.py --set model.scratch.instruct_epochs=10 --set model.scratch.context=256
 
 Builds models/start exactly as the `model` stage does with `model.scratch.instruct_tune: true` (and
-every --set) into a temp dir, then runs the eval stage's `instruct_follow` and `replay_ppl` tasks on
+every --set) into a temp dir under the repository root, then runs the eval stage's `instruct_follow` and `replay_ppl` tasks on
 it (lm-eval, data/instruct/heldout.jsonl, data/replay heldout). Prints the build time, the follow
 rate overall and per instruction kind (the id's middle part), and replay perplexity (how much of the
 language model the tuning kept). Nothing in the repository is written.
@@ -21,6 +21,7 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
@@ -69,7 +70,8 @@ def main() -> None:
     args = ap.parse_args()
     overrides = parse_sets(args.set)
     params = params_with(overrides)
-    with tempfile.TemporaryDirectory(prefix="cptpipe-instruct-") as tmp:
+    os.chdir(ROOT)  # the eval's task files are written and read relative to the repository root
+    with tempfile.TemporaryDirectory(prefix=".bench-instruct-", dir=ROOT) as tmp:
         start, out = Path(tmp) / "start", Path(tmp) / "eval"
         start.mkdir()
         out.mkdir()
