@@ -12,36 +12,22 @@ language model the tuning kept). Nothing in the repository is written.
 
 from __future__ import annotations
 
-import sys
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
 from pathlib import Path
 
-# The script's folder comes first on sys.path, and bench/tokenize.py would shadow the stdlib module.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import yaml
+from absorption import parse_sets  # bench/absorption.py: one parser of --set for the benches
 
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections import defaultdict  # noqa: E402
-
-import yaml  # noqa: E402
-
-from cptpipe.eval.run import evaluate_checkpoint  # noqa: E402
-from cptpipe.model.build import build_start  # noqa: E402
-from cptpipe.params import parse_params  # noqa: E402
+from cptpipe.eval.run import evaluate_checkpoint
+from cptpipe.model.build import build_start
+from cptpipe.params import parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def parse_sets(sets: list[str]) -> dict[str, object]:
-    """--set key=value pairs as bench/absorption.py reads them (loaded from there: bench/ is not a
-    package, and putting it on sys.path would shadow the stdlib `tokenize` with bench/tokenize.py)."""
-    spec = importlib.util.spec_from_file_location("bench_absorption", ROOT / "bench/absorption.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.parse_sets(sets)
 
 
 def params_with(overrides: dict[str, object]):

@@ -1,9 +1,9 @@
 """Tokenize and mix speed: the tokenize stage code vs raw `tokenizer(batch)`, mix after a ratio change,
 peak memory on a large source.
 
-    .venv/bin/python bench/tokenize.py               # throughput + mix seconds + 200 MB memory run
-    .venv/bin/python bench/tokenize.py --big-mb 0    # skip the large-source memory run
-    .venv/bin/python bench/tokenize.py --mb 4        # less text for the throughput section
+    .venv/bin/python bench/tokenize_stage.py               # throughput + mix seconds + 200 MB memory run
+    .venv/bin/python bench/tokenize_stage.py --big-mb 0    # skip the large-source memory run
+    .venv/bin/python bench/tokenize_stage.py --mb 4        # less text for the throughput section
 
 throughput: the shipped replay text repeated to --mb MB, a sentencepiece tokenizer of vocab 4000 built
 like tests/helpers.py (or models/start when present); raw = `tokenizer(batch)` over batches of 1024
