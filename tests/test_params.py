@@ -62,6 +62,18 @@ def test_nested_unknown_key_and_wrong_type():
     assert any(p.startswith("ingest.min_chars: expected an integer") for p in found)
 
 
+def test_eval_backend_model_args_and_auto_batch():
+    raw = copy.deepcopy(RAW)
+    raw["eval"].update(batch_size="auto", backend="vllm", model_args={"dtype": "bfloat16", "max_length": 8192})
+    ev = parse_params(raw).eval
+    assert (ev.batch_size, ev.backend, ev.model_args) == ("auto", "vllm", {"dtype": "bfloat16", "max_length": 8192})
+    found = problems(lambda r: r["eval"].update(batch_size="big", backend="tgi", model_args=["dtype=bf16"]))
+    assert "eval.batch_size: expected an integer or one of 'auto', got 'big'" in found
+    assert any(p.startswith("eval.backend: 'tgi' is not allowed") and "'vllm'" in p for p in found)
+    assert any(p.startswith("eval.model_args: expected a mapping") for p in found)
+    assert any(p.startswith("eval.batch_size: must be >= 1") for p in problems(lambda r: r["eval"].update(batch_size=0)))
+
+
 def test_lr_presets_by_kind_and_warning_outside_range():
     assert resolve_lr(TrainParams(), "base").lr == 3e-4
     assert resolve_lr(TrainParams(), "instruct").lr == 5e-5

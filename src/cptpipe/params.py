@@ -27,6 +27,7 @@ Generator = Literal["rules", "hf", "openai"]
 IngestProfile = Literal["curated", "web"]
 QAType = Literal["factual", "reasoning", "summarization"]
 MixSchedule = Literal["constant", "progressive"]
+EvalBackend = Literal["hf", "vllm"]
 LRSchedule = Literal["cosine", "linear", "constant"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 RopeType = Literal["yarn"]
@@ -224,9 +225,11 @@ class EvalParams:
     replay_ppl: bool = True
     instruct_follow: bool = True
     lm_eval_tasks: list[str] = field(default_factory=list)
-    batch_size: int = 32
+    batch_size: Union[int, Literal["auto"]] = 32  # "auto": lm-eval finds the largest that fits
     max_new_tokens: int = 24
     limit: Optional[int] = None  # cap examples per task (quick runs); null = all
+    backend: EvalBackend = "hf"  # lm-eval's model class: hf (HFLM) | vllm (VLLM, GPU machines)
+    model_args: dict[str, Any] = field(default_factory=dict)  # passed to that class, e.g. {dtype: bfloat16}
     passkey_lengths: list[int] = field(default_factory=list)  # context lengths (tokens) for the passkey check
     passkey_samples: int = 20  # passkey examples per length
 
@@ -253,6 +256,8 @@ def _describe(tp: Any) -> str:
         return f"a list of ({_describe(get_args(tp)[0])})"
     if dataclasses.is_dataclass(tp):
         return "a mapping with keys " + ", ".join(f.name for f in dataclasses.fields(tp))
+    if origin is dict:
+        return "a mapping"
     return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(tp, str(tp))
 
 
@@ -266,6 +271,13 @@ def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
         inner = [a for a in args if a is not type(None)]
         if len(inner) == 1:
             return _convert(value, inner[0], key, problems)
+        for option in inner:  # e.g. int or "auto": the first reading without a problem
+            trial: list[str] = []
+            converted = _convert(value, option, key, trial)
+            if not trial:
+                return converted
+        problems.append(f"{key}: expected {_describe(tp)}, got {value!r}")
+        return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             problems.append(f"{key}: expected {_describe(tp)}, got {value!r}")
@@ -275,6 +287,11 @@ def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
         if value not in get_args(tp):
             problems.append(f"{key}: {value!r} is not allowed; use {_describe(tp)}")
         return value
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            problems.append(f"{key}: expected {_describe(tp)} of names to values, got {value!r}")
+            return {}
+        return dict(value)
     if origin is list:
         if not isinstance(value, list):
             problems.append(f"{key}: expected {_describe(tp)}, got {value!r}")

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import os
 import shutil
@@ -5,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cptpipe.eval.run import em_breakdown, evaluate_checkpoint, wrong_from_seen
+import pytest
+
+from cptpipe.errors import UserError
+from cptpipe.eval.run import em_breakdown, evaluate_checkpoint, lm_eval_model, wrong_from_seen
 from cptpipe.eval.tasks import build_tasks, cloze_prompt
 from cptpipe.params import EvalParams, Params
 from tests.eval.qa_rows import write_qa, write_shards
@@ -90,6 +94,22 @@ def test_generated_tasks_run_by_hand_with_the_lm_eval_cli_after_the_atomic_renam
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(next(Path("by_hand").rglob("results_*.json")).read_text())["results"]
     assert 0.0 <= results["domain_qa_mc"]["acc,none"] <= 1.0 and "em,none" in results["domain_qa_gen"]
+
+
+def test_model_args_reach_lm_eval_and_a_missing_backend_names_its_extra(tmp_path, monkeypatch):
+    model_dir = make_root(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    # model_args: HFLM loads the checkpoint itself with them; batch size "auto" is lm-eval's search
+    params = Params(eval=EvalParams(limit=3, max_new_tokens=3, batch_size="auto", instruct_follow=False,
+                                    model_args={"max_length": 96, "dtype": "float32"}))
+    out = tmp_path / "reports/eval/x"
+    out.mkdir(parents=True)
+    metrics = evaluate_checkpoint(model_dir, params, tmp_path, out)
+    assert isinstance(metrics["domain_qa"]["em"], float) and metrics["replay"]["ppl"] > 1
+    assert lm_eval_model(model_dir, tiny_tokenizer(), params.eval).max_length == 96
+    if importlib.util.find_spec("vllm") is None:
+        with pytest.raises(UserError, match=r'pip install -e "\.\[vllm\]"'):
+            lm_eval_model(model_dir, tiny_tokenizer(), EvalParams(backend="vllm"))
 
 
 def test_em_breakdown_groups_logged_samples():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -10,8 +11,9 @@ import pyarrow.parquet as pq
 
 from cptpipe.answers import normalize_answer
 from cptpipe.eval.tasks import build_tasks
-from cptpipe.model.start import load_model, load_tokenizer
-from cptpipe.params import Params
+from cptpipe.errors import UserError
+from cptpipe.model.start import load_model, load_tokenizer, model_location
+from cptpipe.params import EvalParams, Params
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,36 @@ def _jsonable(obj):
     return getattr(obj, "__name__", type(obj).__name__)
 
 
+def lm_eval_model(checkpoint: Path, tok, ev: EvalParams):
+    """lm-eval's model for a checkpoint: `eval.backend` picks the class, `eval.model_args` go to it.
+
+    With no model_args the hf backend gets the model as cptpipe loads it (fp32 on CPU, bf16 on capable
+    GPUs); with model_args HFLM loads it itself, so its loading arguments (dtype, parallelize,
+    device_map, attn_implementation ...) apply.
+    """
+    import torch
+
+    where, revision = model_location(checkpoint)
+    pin = {"revision": revision} if revision else {}
+    if ev.backend == "vllm":
+        if importlib.util.find_spec("vllm") is None:
+            raise UserError('eval.backend: vllm is not installed here; install the extra on a GPU machine '
+                            '(pip install -e ".[vllm]") or set eval.backend: hf in params.yaml')
+        from lm_eval.models.vllm_causallms import VLLM
+
+        return VLLM(pretrained=str(where), batch_size=ev.batch_size, **pin, **ev.model_args)
+    from lm_eval.models.huggingface import HFLM
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    if ev.model_args:
+        return HFLM(pretrained=str(where), tokenizer=tok, batch_size=ev.batch_size,
+                    **{"device": device, "dtype": dtype, **pin, **ev.model_args})
+    model = load_model(checkpoint, dtype=dtype).to(device)
+    return HFLM(pretrained=model, tokenizer=tok, batch_size=ev.batch_size, device=device,
+                max_length=getattr(model.config, "max_position_embeddings", None))
+
+
 def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: Path,
                         published_dir: Path | None = None) -> dict:
     """Run cptpipe's tasks (and any reachable standard ones) on a checkpoint; write results under out_dir.
@@ -83,20 +115,13 @@ def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: P
     published_dir: out_dir's final name when out_dir is a temp dir renamed on success (the task YAMLs
     written for running by hand point there).
     """
-    import torch
     from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
     tok = load_tokenizer(checkpoint)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    model = load_model(checkpoint, dtype=dtype).to(device)
-    max_length = getattr(model.config, "max_position_embeddings", None)
+    lm = lm_eval_model(checkpoint, tok, params.eval)
     tasks = build_tasks(root, out_dir / "tasks", tok, params.eval, params.seed,
                         (published_dir or out_dir) / "tasks")
-    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=params.eval.batch_size, max_length=max_length,
-              device=device)
     results, samples, configs, skipped = {}, {}, {}, []
     if tasks:
         res = simple_evaluate(model=lm, tasks=list(tasks.values()), task_manager=TaskManager(include_defaults=False),
