@@ -60,14 +60,19 @@ def parse_sets(sets: list[str]) -> dict[str, object]:
     return out
 
 
-def write_params(repo: Path, overrides: dict[str, object]) -> None:
-    """The copied params.yaml with dotted keys set (comments are lost in the copy; the original is untouched)."""
-    params = yaml.safe_load((repo / PRISTINE).read_text())
+def set_keys(params: dict, overrides: dict[str, object]) -> dict:
+    """params (a loaded params.yaml) with dotted keys set in place."""
     for key, value in overrides.items():
         node, *path = params, *key.split(".")
         for part in path[:-1]:
             node = node.setdefault(part, {})
         node[path[-1]] = value
+    return params
+
+
+def write_params(repo: Path, overrides: dict[str, object]) -> None:
+    """The copied params.yaml with dotted keys set (comments are lost in the copy; the original is untouched)."""
+    params = set_keys(yaml.safe_load((repo / PRISTINE).read_text()), overrides)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 

@@ -4,10 +4,10 @@
     .venv/bin/python bench/instruct_start.py --set model.scratch.instruct_epochs=10 --set model.scratch.context=256
 
 Builds models/start exactly as the `model` stage does with `model.scratch.instruct_tune: true` (and
-every --set) into a temp dir under the repository root, then runs the eval stage's `instruct_follow` and `replay_ppl` tasks on
-it (lm-eval, data/instruct/heldout.jsonl, data/replay heldout). Prints the build time, the follow
+every --set) into a temp dir under the repository root, then runs the eval stage's `instruct_follow`
+and `replay_ppl` tasks on it (lm-eval, data/instruct/heldout.jsonl, data/replay heldout). Prints the build time, the follow
 rate overall and per instruction kind (the id's middle part), and replay perplexity (how much of the
-language model the tuning kept). Nothing in the repository is written.
+language model the tuning kept). The temp dir is removed; nothing else is written.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
-from absorption import parse_sets  # bench/absorption.py: one parser of --set for the benches
+from absorption import parse_sets, set_keys  # bench/absorption.py: the benches' --set handling
 
 from cptpipe.eval.run import evaluate_checkpoint
 from cptpipe.model.build import build_start
@@ -31,12 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def params_with(overrides: dict[str, object]):
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for key, value in {"model.scratch.instruct_tune": True, **overrides}.items():
-        node, *path = raw, *key.split(".")
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
+    raw = set_keys(yaml.safe_load((ROOT / "params.yaml").read_text()),
+                   {"model.scratch.instruct_tune": True, **overrides})
     raw["eval"].update(domain_qa=False, replay_ppl=True, instruct_follow=True, lm_eval_tasks=[], passkey_lengths=[])
     return parse_params(raw, "params.yaml (+ --set)")
 

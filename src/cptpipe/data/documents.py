@@ -101,22 +101,26 @@ def split_of(doc_id: str, heldout: float, seed: int) -> str:
     return "heldout" if h < heldout else "train"
 
 
+def heading_of(text: str) -> str:
+    """The Markdown heading among the first five lines, or ""."""
+    return next((s.strip().lstrip("#").strip() for s in text.split("\n")[:5] if s.strip().startswith("#")), "")
+
+
 def split_key(text: str, doc_id: str) -> str:
     """What the held-out split hashes: the text's opening Markdown heading, so that documents about one
     subject (several biographies of an entity, versions of a page) fall on the same side and none of a
     held-out document's facts is trained through a sibling's QA; else the document's own id (a first
     line or file-stem fallback title would put unrelated documents together).
     """
-    heading = next((s.strip().lstrip("#").strip() for s in text.split("\n")[:5] if s.strip().startswith("#")), "")
+    heading = heading_of(text)
     return f"title:{heading.casefold()}" if heading else doc_id
 
 
 def title_of(text: str, fallback: str) -> str:
     """First Markdown heading, else the first short line, else the file stem."""
-    for line in text.split("\n")[:5]:
-        s = line.strip()
-        if s.startswith("#"):
-            return s.lstrip("#").strip()
+    heading = heading_of(text)
+    if heading:
+        return heading
     lines = text.split("\n", 2)
     first = lines[0].strip()
     # "GNU GENERAL PUBLIC LICENSE" / "Version 3, 29 June 2007": the version tells the texts apart
