@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: setup repro test bench study compare clean
+.PHONY: setup repro test bench study sweep compare clean
 
 # Idempotent: the stamp is newer than pyproject.toml once everything is installed.
 setup: $(VENV)/.installed
@@ -36,6 +36,12 @@ bench: setup
 STUDY_ARGS ?= --jobs 2
 study: repro
 	$(BIN)/cptpipe study $(STUDY_ARGS)
+
+# Replay x LR grid of study/sweep.yaml -> reports/sweep.md + .png: the absorption-forgetting front and
+# the recommended setting (SWEEP_ARGS="--max-forgetting 1.5 --grid FILE" to change).
+SWEEP_ARGS ?= --jobs 2
+sweep: repro
+	$(BIN)/cptpipe sweep $(SWEEP_ARGS)
 
 compare: setup
 	$(BIN)/cptpipe compare

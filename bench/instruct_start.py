@@ -37,18 +37,20 @@ def params_with(overrides: dict[str, object]):
     return parse_params(raw, "params.yaml (+ --set)")
 
 
-def follow_by_kind(samples: Path) -> dict[str, tuple[float, int]]:
-    kinds: dict[str, list[float]] = defaultdict(list)
+def follow_by_kind(samples: Path) -> dict[str, list[dict]]:
+    kinds: dict[str, list[dict]] = defaultdict(list)
     for line in samples.read_text().splitlines():
         row = json.loads(line)
-        kinds[row["doc"]["id"].split("/")[1]].append(row["follow"])
-    return {k: (sum(v) / len(v), len(v)) for k, v in sorted(kinds.items())}
+        kinds[row["doc"]["id"].split("/")[1]].append(row)
+    return dict(sorted(kinds.items()))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="params override (repeatable), e.g. model.scratch.instruct_epochs=10")
+    ap.add_argument("--show", type=int, default=0, metavar="N",
+                    help="also print N responses per kind (target, then what the model wrote)")
     args = ap.parse_args()
     overrides = parse_sets(args.set)
     params = params_with(overrides)
@@ -67,8 +69,10 @@ def main() -> None:
     print(f"follow {metrics['instruct']['follow']:.3f} on {metrics['n']['instruct_follow']} held-out instructions; "
           f"replay ppl {metrics['replay']['ppl']:,.0f}")
     print(f"{'kind':>16} {'follow':>7} {'n':>3}")
-    for kind, (rate, n) in kinds.items():
-        print(f"{kind:>16} {rate:>7.2f} {n:>3}")
+    for kind, rows in kinds.items():
+        print(f"{kind:>16} {sum(r['follow'] for r in rows) / len(rows):>7.2f} {len(rows):>3}")
+        for r in rows[:args.show]:
+            print(f"{'':>16} {r['follow']:.0f} {r['target']!r} <- {r['resps'][0][:80]!r}")
 
 
 if __name__ == "__main__":

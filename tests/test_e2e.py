@@ -117,6 +117,11 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     dvc(repo, "checkout", "-f")
     mix = dvc(repo, "exp", "run", "-S", "mix.replay=0.1", "-S", "mix.domain=0.88")
     assert ran(mix) == {"mix", "train", "eval@cpt", "report"}
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
+    dvc(repo, "checkout", "-f")
+    # a key the base build ignores rebuilds models/start with equal bytes: nothing downstream reruns
+    unused = dvc(repo, "exp", "run", "-S", "model.scratch.instruct_lr=0.002")
+    assert ran(unused) == {"model"}
     table = json.loads(dvc(repo, "exp", "show", "--json"))
     exps = [e for rev in table for e in (rev.get("experiments") or [])]
     assert len(exps) >= 2
@@ -168,3 +173,41 @@ def test_dag_from_a_local_pretrained_directory(repo, tmp_path):
     assert not (repo2 / "models/start/model.safetensors").exists()
     metrics = json.loads((repo2 / "reports/metrics.json").read_text())
     assert isinstance(metrics["cpt"]["domain_qa"]["em"], float)
+
+
+def test_sweep_front_and_recommendation_match_dvc_exp_show(repo):
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
+    dvc(repo, "checkout", "-f")
+    (repo / "sweep.yaml").write_text(yaml.safe_dump({
+        "name": "tsweep", "grid": {"mix.replay": [0.0, 0.05, 0.2]}, "common": {"train.save_every": 0},
+        "complement": {"mix.domain": ["mix.replay", "mix.instruct"]}, "seeds": [0], "axis": "mix.replay",
+        "absorption": "cpt.domain_qa_mc.acc", "forgetting": "forgetting.ppl_ratio"}))
+    cli = [str(Path(sys.executable).parent / "cptpipe"), "sweep", "--grid", "sweep.yaml"]
+    proc = subprocess.run(cli, cwd=repo, env=env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "3/3 points measured, " in proc.stdout
+    table = json.loads(dvc(repo, "exp", "show", "--json"))
+    exps = {e.get("name"): e["data"] for rev in table for g in (rev.get("experiments") or [])
+            for e in g.get("revs") or [] if (e.get("name") or "").startswith("tsweep-")}
+    points = {}
+    for name, data in exps.items():
+        m = data["metrics"]["reports/metrics.json"]["data"]
+        p = data["params"]["params.yaml"]["data"]
+        assert p["mix"]["domain"] == pytest.approx(1 - p["mix"]["replay"] - p["mix"]["instruct"])
+        points[name.removeprefix("tsweep-").removesuffix("-s0")] = (m["forgetting"]["ppl_ratio"],
+                                                                    m["cpt"]["domain_qa_mc"]["acc"])
+    assert set(points) == {"replay0", "replay0.05", "replay0.2"}
+    md = (repo / "reports/sweep.md").read_text()
+    front = set(re.findall(r"^- `([^`]+)`: forgetting", md, re.M))
+    for name, (x, y) in points.items():
+        dominated = any(x2 <= x and y2 >= y and (x2, y2) != (x, y) for x2, y2 in points.values())
+        assert (name in front) == (not dominated), (name, points, md)
+    # a budget at the least forgetting leaves only that point; the rerun reuses every experiment
+    budget = min(x for x, _ in points.values())
+    again = subprocess.run([*cli, "--max-forgetting", repr(budget)], cwd=repo, env=env(), capture_output=True,
+                           text=True)
+    assert again.returncode == 0 and "Running stage" not in again.stdout + again.stderr
+    best = min(points, key=lambda n: (points[n][0], -points[n][1]))
+    assert f"recommended {best}" in again.stdout
+    assert f"dvc exp apply tsweep-{best}-s0" in (repo / "reports/sweep.md").read_text()
+    assert (repo / "reports/sweep.png").stat().st_size > 5000

@@ -34,6 +34,12 @@ def main(argv: list[str] | None = None) -> None:
                     help="remove the grid's existing experiments first, so every number is measured in this run")
     st.add_argument("--jobs", type=int, default=1,
                     help="experiments run at once, the CPU cores split between them (2 on a 2-core CPU machine)")
+    sw = sub.add_parser("sweep", help="run a grid or sample over params keys as queued dvc experiments -> "
+                        "reports/sweep.md: the absorption-forgetting front and a recommended setting")
+    sw.add_argument("--grid", default="study/sweep.yaml", help="sweep file (default study/sweep.yaml)")
+    sw.add_argument("--max-forgetting", type=float, default=None,
+                    help="forgetting budget (units of the file's `forgetting` metric); overrides max_forgetting")
+    sw.add_argument("--jobs", type=int, default=1, help="experiments run at once (2 on a 2-core CPU machine)")
     args = parser.parse_args(argv)
     if args.cmd == "validate":
         from cptpipe.params import load_params
@@ -48,6 +54,10 @@ def main(argv: list[str] | None = None) -> None:
 
         grid = args.grid or ("study/quick.yaml" if args.quick else "study/grid.yaml")
         run_stage("study", lambda: run_study(grid, fresh=args.fresh, jobs=args.jobs))
+    elif args.cmd == "sweep":
+        from cptpipe.sweep import run_sweep
+
+        run_stage("sweep", lambda: run_sweep(args.grid, jobs=args.jobs, max_forgetting=args.max_forgetting))
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ class ScratchParams:
     pretrain_tokens: int = 1_000_000  # replay tokens seen while pretraining the scratch model
     pretrain_lr: float = 1e-3
     instruct_tune: bool = False  # also tune on data/instruct train rows -> an "instruct" start model
-    instruct_copy_rows: int = 12000  # "Repeat exactly" rows from replay text before the instruction pass; 0: none
-    instruct_epochs: int = 6  # passes over the instruction rows
+    instruct_copy_rows: int = 24000  # "Repeat exactly" rows from replay text in the instruction pass; 0: none
+    instruct_epochs: int = 10  # passes over the instruction rows
     instruct_fresh_words: float = 0.75  # share of instruction rows whose copied words become replay words
     instruct_lr: float = 3e-3  # peak LR of the copy and instruction passes (cosine, re-warmed)
     instruct_replay: float = 0.2  # share of replay-text rows (loss on every token) in those passes; keeps the LM

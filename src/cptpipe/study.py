@@ -186,7 +186,8 @@ def worker_env(jobs: int, cores: int | None = None) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
-def run_arms(arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 5.0, jobs: int = 1) -> list[str]:
+def run_arms(arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 5.0, jobs: int = 1,
+             desc: str = "study") -> list[str]:
     """Queue the arms without results in `done` (exp_rows), run the queue with `jobs` workers, wait;
     returns the failed names."""
     todo = [a for a in arms if a.exp_name not in done]
@@ -200,7 +201,7 @@ def run_arms(arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 
     # of one 2-thread run (2 x 2.6k vs 3.9k tok/s), so the cores are split between `jobs` workers.
     _run(["queue", "start", "-j", str(jobs)], cwd, env=worker_env(jobs))
     names = {a.exp_name for a in todo}
-    with bar(total=len(todo), desc="study", unit="exp") as pbar:
+    with bar(total=len(todo), desc=desc, unit="exp") as pbar:
         finished: set[str] = set()
         while True:
             status = {k: v for k, v in queue_status(_run(["queue", "status"], cwd, check=False)).items()
@@ -216,7 +217,7 @@ def run_arms(arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 
     failed = sorted(k for k, v in status.items() if v == "Failed")
     for name in failed:
         tail = _run(["queue", "logs", name], cwd, check=False).strip().splitlines()[-15:]
-        print(f"study: experiment {name} failed; last lines of `dvc queue logs {name}`:\n  "
+        print(f"{desc}: experiment {name} failed; last lines of `dvc queue logs {name}`:\n  "
               + "\n  ".join(tail), file=sys.stderr)
     return failed
 

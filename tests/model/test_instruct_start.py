@@ -106,7 +106,7 @@ def _params(instruct_tune: bool) -> Params:
     return p
 
 
-def test_tiny_instruct_start_builds_copy_then_instruction_phases(small_data, tmp_path):
+def test_tiny_instruct_start_tunes_copy_and_instruction_rows_in_one_phase(small_data, tmp_path):
     replay, instruct = small_data
     (tmp_path / "start_base").mkdir()
     base = build_start(_params(False), replay, instruct, tmp_path / "start_base")
@@ -114,12 +114,12 @@ def test_tiny_instruct_start_builds_copy_then_instruction_phases(small_data, tmp
     out.mkdir()
     s = build_start(_params(True), replay, instruct, out)
     assert s["kind"] == "instruct"
-    assert [ph["name"] for ph in s["phases"]] == ["pretrain", "instruct_copy", "instruct_tune"]
+    assert [ph["name"] for ph in s["phases"]] == ["pretrain", "instruct_tune"]
     assert s["phases"][0] == base["phases"][0]  # the same pretraining as the base start
     with_replay = lambda n: n + round(n * 0.2 / 0.8)  # noqa: E731 - pairs plus a 0.2 share of replay rows
-    assert s["phases"][1]["steps"] == math.ceil(with_replay(40) / 16)
-    assert s["phases"][2]["steps"] == math.ceil(with_replay(2 * len(ROWS)) / 16)
+    assert s["phases"][1]["steps"] == math.ceil(with_replay(40 + 2 * len(ROWS)) / 16)
     assert json.loads((out / "START.json").read_text())["kind"] == "instruct"
+    assert "seconds" not in json.loads((tmp_path / "start_base/START.json").read_text())
     AutoModelForCausalLM.from_pretrained(out)
 
 

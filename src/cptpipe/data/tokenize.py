@@ -17,7 +17,7 @@ from cptpipe.data.sources import DEFAULT_REPLAY, HELDOUT_SHARE, SPLITS, iter_rep
 from cptpipe.data.tokens import ShardWriter, encode_texts, flat_documents, flat_pairs, split_pairs
 from cptpipe.errors import UserError
 from cptpipe.progress import bar
-from cptpipe.prompts import format_answer, format_prompt
+from cptpipe.prompts import end_of_turn_id, format_answer, format_prompt
 
 SOURCES = ("domain", "qa", "replay", "instruct")
 BATCH = 1024  # rows per tokenizer call: big enough to keep both cores busy, small enough to bound memory
@@ -93,6 +93,7 @@ def tokenize_source(source: str, tokenizer, root: Path, out_dir: Path, *, batch_
     """
     writer = ShardWriter(out_dir, source, len(tokenizer))
     eos, dtype = tokenizer.eos_token_id, writer.dtype
+    end_of_turn = end_of_turn_id(tokenizer)  # closes QA/instruction answers: EOS, or the chat template's
     take = Take(replay_take) if source == "replay" and replay_take is not None else None
     progress = bar(desc=f"tokenize@{source}", unit="row")
     for chunk in _batches(iter_rows(source, root, replay_source), batch_rows):
@@ -101,7 +102,7 @@ def tokenize_source(source: str, tokenizer, root: Path, out_dir: Path, *, batch_
         else:
             p_ids, a_ids = split_pairs(tokenizer, [format_prompt(r["question"], tokenizer) for r in chunk],
                                        [format_answer(r["answer"], tokenizer) for r in chunk])
-            tokens, mask, lengths = flat_pairs(p_ids, a_ids, eos, dtype)
+            tokens, mask, lengths = flat_pairs(p_ids, a_ids, end_of_turn, dtype)
         if take is not None:
             tokens, mask, lengths, chunk = _take(take, tokens, mask, lengths, chunk)
         writer.add(tokens, mask, lengths, chunk)

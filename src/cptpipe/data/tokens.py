@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from cptpipe.progress import bar
+from cptpipe.prompts import end_of_turn_id
 
 ROW_SCHEMA = pa.schema([
     ("row", pa.int64()), ("offset", pa.int64()), ("length", pa.int64()),
@@ -65,10 +66,11 @@ def split_pairs(tokenizer, prompts: Sequence[str], answers: Sequence[str]) -> tu
 
 
 def encode_pairs(tokenizer, prompts: Sequence[str], answers: Sequence[str]) -> list[tuple[list[int], list[int]]]:
-    """Prompt/answer rows: loss on the answer tokens (and the closing EOS) only."""
+    """Prompt/answer rows: loss on the answer tokens and the closing token (EOS, or a chat template's
+    end of turn: see end_of_turn_id) only."""
     p_ids, a_ids = split_pairs(tokenizer, prompts, answers)
-    eos = tokenizer.eos_token_id
-    return [(p + a + [eos], [0] * len(p) + [1] * (len(a) + 1)) for p, a in zip(p_ids, a_ids)]
+    end = end_of_turn_id(tokenizer)
+    return [(p + a + [end], [0] * len(p) + [1] * (len(a) + 1)) for p, a in zip(p_ids, a_ids)]
 
 
 def flat_documents(ids: list[list[int]], eos: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -82,7 +84,8 @@ def flat_documents(ids: list[list[int]], eos: int, dtype: np.dtype) -> tuple[np.
 
 def flat_pairs(p_ids: list[list[int]], a_ids: list[list[int]], eos: int, dtype: np.dtype
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tokens, mask, lengths) of prompt+answer+EOS rows; mask 0 on prompts, 1 on answer and EOS."""
+    """(tokens, mask, lengths) of prompt+answer+`eos` rows; mask 0 on prompts, 1 on answer and `eos`
+    (the closing token: EOS, or a chat template's end of turn)."""
     p_len = np.fromiter(map(len, p_ids), np.int64, len(p_ids))
     a_len = np.fromiter(map(len, a_ids), np.int64, len(a_ids)) + 1
     lengths = p_len + a_len

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from cptpipe.answers import normalize_answer
 from cptpipe.eval.tasks import build_tasks
 from cptpipe.errors import UserError
+from cptpipe.model.context import already_scaled, check_context
 from cptpipe.model.start import load_model, load_tokenizer, model_location
 from cptpipe.params import EvalParams, Params
 
@@ -108,6 +109,18 @@ def lm_eval_model(checkpoint: Path, tok, ev: EvalParams):
                 max_length=getattr(model.config, "max_position_embeddings", None))
 
 
+def check_eval_context(checkpoint: Path, params: Params) -> None:
+    """eval.passkey_lengths against the checkpoint's context (an unscaled start: x model.rope_scaling.factor,
+    the context training extends it to), before any model loads."""
+    from transformers import AutoConfig
+
+    where, revision = model_location(checkpoint)
+    config = AutoConfig.from_pretrained(where, revision=revision)
+    rope = params.model.rope_scaling
+    factor = None if rope is None or already_scaled(config) else rope.factor
+    check_context(config, seq_len=None, passkey_lengths=params.eval.passkey_lengths, rope_factor=factor)
+
+
 def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: Path,
                         published_dir: Path | None = None) -> dict:
     """Run cptpipe's tasks (and any reachable standard ones) on a checkpoint; write results under out_dir.
@@ -118,6 +131,7 @@ def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: P
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
+    check_eval_context(checkpoint, params)
     tok = load_tokenizer(checkpoint)
     lm = lm_eval_model(checkpoint, tok, params.eval)
     tasks = build_tasks(root, out_dir / "tasks", tok, params.eval, params.seed,

@@ -131,7 +131,7 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
     """
     tasks: dict[str, dict] = {}
     rel = lambda p: p.relative_to(root).as_posix() if p.is_absolute() else p.as_posix()  # noqa: E731
-    gen_kwargs = {"until": stop_sequences(), "max_gen_toks": params.max_new_tokens, "do_sample": False}
+    gen_kwargs = {"until": stop_sequences(tokenizer), "max_gen_toks": params.max_new_tokens, "do_sample": False}
     if params.domain_qa:
         qa_dir = root / "data/qa"
         heldout = qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed)
@@ -190,7 +190,8 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
         tasks["instruct_follow"] = {
             **_base("instruct_follow", rel(tasks_dir / "instruct_follow.jsonl")), "output_type": "generate_until",
             "doc_to_text": "{{prompt}}", "doc_to_target": "{{reference}}",
-            "generation_kwargs": {"until": ["Question:"], "max_gen_toks": 2 * params.max_new_tokens, "do_sample": False},
+            "generation_kwargs": {"until": stop_sequences(tokenizer)[1:], "max_gen_toks": 2 * params.max_new_tokens,
+                                  "do_sample": False},
             "process_results": scoring.instruct_results,
             "metric_list": [{"metric": "follow", "aggregation": "mean", "higher_is_better": True}],
         }
@@ -200,7 +201,7 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
         tasks["passkey"] = {
             **_base("passkey", rel(tasks_dir / "passkey.jsonl")), "output_type": "generate_until",
             "doc_to_text": "{{prompt}}", "doc_to_target": "{{answer}}",
-            "generation_kwargs": {"until": stop_sequences(), "max_gen_toks": 8, "do_sample": False},
+            "generation_kwargs": {"until": stop_sequences(tokenizer), "max_gen_toks": 8, "do_sample": False},
             "process_results": scoring.qa_gen_results,
             "metric_list": [{"metric": "em", "aggregation": "mean", "higher_is_better": True},
                             {"metric": "f1", "aggregation": "mean", "higher_is_better": True}],

@@ -57,20 +57,73 @@ def model_location(start_dir: str | Path) -> tuple[str, str | None]:
     return str(start_dir), None
 
 
-def load_tokenizer(start_dir: str | Path):
+def start_tokenizer(start_dir: str | Path):
+    """The tokenizer exactly as the start model ships it (what models/cpt saves: chat template, specials)."""
     from transformers import AutoTokenizer
 
     where, rev = model_location(start_dir)
-    tok = AutoTokenizer.from_pretrained(where, revision=rev)
+    return AutoTokenizer.from_pretrained(where, revision=rev)
+
+
+def load_tokenizer(start_dir: str | Path):
+    """The start tokenizer for batching: a tokenizer without a pad token (GPT-2) pads with EOS."""
+    tok = start_tokenizer(start_dir)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
 
 
-def load_model(path_or_start: str | Path, dtype=None):
-    """Load a causal LM from models/start (following a pin) or any checkpoint dir."""
+def weights_bytes(config, bytes_per_param: int = 4) -> int:
+    """Bytes of the model's weights at `bytes_per_param` (4: fp32), counted on the meta device (no memory)."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters()) * bytes_per_param
+
+
+def available_ram() -> int:
+    """Bytes the OS can give this process now (MemAvailable: free + reclaimable cache)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def check_fits(config, where: str, bytes_per_param: int = 4, available: int | None = None) -> int:
+    """Refuse a model whose weights would not fit in RAM before loading them (the OOM killer says nothing)."""
+    need = weights_bytes(config, bytes_per_param)
+    have = available_ram() if available is None else available
+    if need > have:
+        raise UserError(f"model.name_or_path: {where} needs {human_bytes(need)} for its weights at "
+                        f"{8 * bytes_per_param} bits, but only {human_bytes(have)} of RAM is available; "
+                        "pick a smaller model, or run on a machine with more memory")
+    return need
+
+
+def load_model(path_or_start: str | Path, dtype=None, config=None, available: int | None = None):
+    """Load a causal LM from models/start (following a pin) or any checkpoint dir, refused early if too big.
+
+    available: bytes of RAM to plan with (None: what the OS reports now).
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
     where, rev = model_location(path_or_start)
-    return AutoModelForCausalLM.from_pretrained(where, revision=rev, dtype=dtype or torch.float32)
+    dtype = dtype or torch.float32
+    config = config or AutoConfig.from_pretrained(where, revision=rev)
+    check_fits(config, where, torch.empty(0, dtype=dtype).element_size(), available)
+    return AutoModelForCausalLM.from_pretrained(where, revision=rev, config=config, dtype=dtype)

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 from cptpipe.data.tokens import TokenSource
-from cptpipe.errors import UserError
 from cptpipe.mix.build import MixBlocks
 from cptpipe.model.scratch import apply_rope_scaling, pack_stream
-from cptpipe.model.start import PIN_FILE, load_tokenizer, model_location
+from cptpipe.model.context import check_context
+from cptpipe.model.start import PIN_FILE, load_model, load_tokenizer, model_location, start_tokenizer
 from cptpipe.params import Params, resolve_lr, to_dict
 from cptpipe.train import checkpoint
 from cptpipe.train.absorption import AbsorptionProbes
@@ -53,19 +53,21 @@ def apply_lora(model, lora):
     return get_peft_model(model, cfg)
 
 
-def load_start(start_dir: Path, rope_scaling, seq_len: int):
-    """The start model, with model.rope_scaling applied to its config before the weights load."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+def load_start(start_dir: Path, rope_scaling, seq_len: int, passkey_lengths=()):
+    """The start model, with model.rope_scaling applied to its config before the weights load.
+
+    The context is checked first (seq_len and passkey lengths against the context x rope factor),
+    and the weights' size against RAM, so a bad setting fails before any weight is read.
+    """
+    from transformers import AutoConfig
 
     where, rev = model_location(start_dir)
     config = AutoConfig.from_pretrained(where, revision=rev)
+    check_context(config, seq_len=seq_len, passkey_lengths=passkey_lengths,
+                  rope_factor=None if rope_scaling is None else rope_scaling.factor)
     if rope_scaling is not None:
         apply_rope_scaling(config, rope_scaling)
-    limit = getattr(config, "max_position_embeddings", None)
-    if limit is not None and seq_len > limit:
-        raise UserError(f"tokenize.seq_len={seq_len} exceeds the start model's context {limit}; lower it, or set "
-                        f"model.rope_scaling: {{type: yarn, factor: {math.ceil(seq_len / limit)}}}")
-    return AutoModelForCausalLM.from_pretrained(where, revision=rev, config=config, dtype=torch.float32)
+    return load_model(start_dir, dtype=torch.float32, config=config)
 
 
 def packed_rows(tokens_dir: Path, source: str, split: str, seq_len: int, n_blocks: int, seed: int) -> np.ndarray | None:
@@ -145,7 +147,7 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
     meta = json.loads((mix_dir / "phases.json").read_text())
     seq_len = meta["seq_len"]
     tok = load_tokenizer(start_dir)
-    model = load_start(start_dir, params.model.rope_scaling, seq_len)
+    model = load_start(start_dir, params.model.rope_scaling, seq_len, params.eval.passkey_lengths)
     datasets = [phase_data(mix_dir, tokens_dir, ph, seq_len, tok.pad_token_id, t.batch_size) for ph in meta["phases"]]
     steps = steps_per_phase([len(d) for d in datasets], t.batch_size * t.grad_accum, t.steps)
     phases = [Phase(ph["name"], d, s, lr.lr) for ph, d, s in zip(meta["phases"], datasets, steps)]
@@ -194,7 +196,7 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
     if t.lora is not None:
         model = model.merge_and_unload()
     model.save_pretrained(out_dir, safe_serialization=True)
-    tok.save_pretrained(out_dir)
+    start_tokenizer(start_dir).save_pretrained(out_dir)  # as shipped: no pad token added, chat template kept
     live.summary.update({"final_loss": summary["final_loss"], "steps": result.steps, "tokens": result.tokens,
                          **result.eval})
     live.end()

@@ -1,0 +1,432 @@
+"""`cptpipe sweep`: choose mix ratios and learning rates by measurement.
+
+A sweep file (study/sweep.yaml) names params keys and their values (a full grid) or ranges (a
+seeded random or Latin-hypercube sample). Every point runs once per seed as a named, queued
+`dvc exp run` through the study's runner (finished experiments on this commit are reused), and is
+read back from `dvc exp show --json`. Each point is then placed by its forgetting (x, lower is
+better) and absorption (y, higher is better): the Pareto front is the set no other point beats on
+both, and the recommended setting is the front member that absorbs most while its forgetting stays
+within the budget (`max_forgetting`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from cptpipe.errors import UserError
+from cptpipe.io import write_text
+from cptpipe.study import Arm, Grid, aggregate, exp_rows, expand, run_arms
+
+SAMPLE_METHODS = ("random", "lhs")
+SPEC_KEYS = {"name", "common", "grid", "sample", "complement", "seeds", "absorption", "forgetting",
+             "max_forgetting", "axis"}
+
+
+@dataclass
+class Sweep:
+    prefix: str
+    common: dict[str, object]
+    points: list[dict[str, object]]  # the swept keys' values of each point, before complements
+    seeds: list[int]
+    absorption: str  # metrics.json key, higher is better
+    forgetting: str  # metrics.json key, lower is better
+    max_forgetting: float | None
+    complement: dict[str, list[str]] = field(default_factory=dict)  # key = 1 - sum(keys)
+    axis: str | None = None  # the swept key the fitted trade-off is drawn along
+
+    @property
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys(k for p in self.points for k in p))
+
+
+def sample_points(ranges: dict[str, list], n: int, method: str, seed: int) -> list[dict[str, float]]:
+    """`n` seeded points in `ranges` ({key: [low, high] or [low, high, "log"]}): uniform random,
+    or a Latin hypercube (each key's range cut into n strata, one point per stratum)."""
+    from scipy.stats import qmc
+
+    keys = list(ranges)
+    rng = np.random.default_rng(seed)
+    if method == "lhs":
+        unit = qmc.LatinHypercube(d=len(keys), seed=rng).random(n)
+    else:
+        unit = rng.random((n, len(keys)))
+    points = []
+    for row in unit:
+        point = {}
+        for key, u in zip(keys, row):
+            low, high, *scale = ranges[key]
+            if scale == ["log"]:
+                value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+            else:
+                value = low + u * (high - low)
+            point[key] = float(f"{value:.3g}")  # names and params stay readable
+        points.append(point)
+    return points
+
+
+def _params_value(params: dict, key: str) -> object:
+    node: object = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise UserError(f"params.yaml has no key {key!r}")
+        node = node[part]
+    return node
+
+
+def with_complements(point: dict[str, object], complement: dict[str, list[str]], defaults: dict) -> dict[str, object]:
+    """The point plus each complement key set to 1 minus its parts (from the point, else `defaults`,
+    the common overrides over params.yaml), so mix shares still sum to 1 wherever replay moves."""
+    out = dict(point)
+    for key, parts in complement.items():
+        total = sum(float(point[p] if p in point else defaults[p]) for p in parts)
+        out[key] = round(1.0 - total, 6)
+        if out[key] < 0:
+            raise UserError(f"sweep point {point}: {key} = 1 - ({' + '.join(parts)}) = {out[key]} < 0")
+    return out
+
+
+def point_name(point: dict[str, object]) -> str:
+    """`replay0.05-lr0.001`: each swept key's last part and its value (a valid git ref component)."""
+    parts = []
+    for key, value in point.items():
+        text = value if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+        parts.append(f"{key.rsplit('.', 1)[-1]}{text}")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts))
+
+
+def load_sweep(path: str | Path, params: dict) -> Sweep:
+    """Parse and check a sweep file against params.yaml (`params`, raw); every problem at once."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"sweep file {path} not found; pass --grid FILE (see study/sweep.yaml)")
+    raw = yaml.safe_load(path.read_text()) or {}
+    problems = []
+    if unknown := sorted(set(raw) - SPEC_KEYS):
+        problems.append(f"unknown keys {unknown}; allowed: {sorted(SPEC_KEYS)}")
+    grid, sample = raw.get("grid"), raw.get("sample")
+    points: list[dict[str, object]] = []
+    if bool(grid) == bool(sample):
+        problems.append("give exactly one of `grid` ({key: [values]}) and `sample` "
+                        "({method: random|lhs, n: N, seed: S, ranges: {key: [low, high(, log)]}})")
+    elif grid:
+        if not all(isinstance(v, list) and v for v in grid.values()):
+            problems.append("grid: each key needs a non-empty list of values")
+        else:
+            import itertools
+
+            points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    else:
+        method, ranges = sample.get("method", "lhs"), sample.get("ranges") or {}
+        if method not in SAMPLE_METHODS:
+            problems.append(f"sample.method={method!r}; allowed: {list(SAMPLE_METHODS)}")
+        bad = [k for k, r in ranges.items()
+               if not (isinstance(r, list) and len(r) in (2, 3) and all(isinstance(x, (int, float)) for x in r[:2])
+                       and r[0] < r[1] and (len(r) == 2 or (r[2] == "log" and r[0] > 0)))]
+        if not ranges or bad:
+            problems.append(f"sample.ranges: each key needs [low, high] or [low, high, log] with low < high "
+                            f"(log: low > 0); check {bad or 'ranges (empty)'}")
+        elif method in SAMPLE_METHODS:
+            points = sample_points(ranges, int(sample.get("n", 6)), method, int(sample.get("seed", 0)))
+    common = dict(raw.get("common") or {})
+    complement = {str(k): list(v) for k, v in (raw.get("complement") or {}).items()}
+    swept = list(dict.fromkeys(k for p in points for k in p))
+    for key in [*swept, *common, *complement, *(p for parts in complement.values() for p in parts)]:
+        try:
+            _params_value(params, key)
+        except UserError as e:
+            problems.append(str(e))
+    if len({k.rsplit(".", 1)[-1] for k in swept}) < len(swept):
+        problems.append(f"swept keys {swept} must differ in their last part (it names the experiments)")
+    axis = raw.get("axis")
+    if axis is not None and axis not in swept:
+        problems.append(f"axis={axis!r} is not a swept key; swept: {swept}")
+    budget = raw.get("max_forgetting")
+    if budget is not None and not isinstance(budget, (int, float)):
+        problems.append(f"max_forgetting={budget!r} must be a number (units of `forgetting`) or null")
+    prefix = str(raw.get("name", "sweep"))
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_]*", prefix):
+        problems.append(f"name={prefix!r} must be letters, digits and '_' (it prefixes git refs)")
+    if problems:
+        raise UserError(f"{path}: " + "; ".join(problems))
+    return Sweep(prefix=prefix, common=common, points=points, seeds=[int(s) for s in raw.get("seeds", [0])],
+                 absorption=str(raw.get("absorption", "cpt.domain_qa.em")),
+                 forgetting=str(raw.get("forgetting", "forgetting.ppl_ratio")),
+                 max_forgetting=None if budget is None else float(budget), complement=complement, axis=axis)
+
+
+def as_grid(sweep: Sweep, params: dict) -> Grid:
+    """The sweep as a study grid: one axis whose levels are the points, every point seeded."""
+    defaults = {}
+    for parts in sweep.complement.values():
+        for p in parts:
+            defaults[p] = sweep.common.get(p, _params_value(params, p))
+    levels = {point_name(p): with_complements(p, sweep.complement, defaults) for p in sweep.points}
+    return Grid(prefix=sweep.prefix, common=sweep.common, axes={"point": levels}, seeds=sweep.seeds,
+                seeded_arms=list(levels))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: pure functions over aggregated points {name: {"x": (mean, spread), "y": (...), ...}}.
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
+    """Names of the points no other point dominates (x lower-or-equal and y higher-or-equal, one
+    strictly), by rising x."""
+    front = []
+    for name, (x, y) in points.items():
+        dominated = any(x2 <= x and y2 >= y and (x2 < x or y2 > y) for n2, (x2, y2) in points.items() if n2 != name)
+        if not dominated:
+            front.append(name)
+    return sorted(front, key=lambda n: (points[n][0], -points[n][1]))
+
+
+def recommend(points: dict[str, tuple[float, float]], front: list[str], budget: float | None) -> str | None:
+    """The front member with the most absorption whose forgetting is within the budget (None: none is)."""
+    ok = [n for n in front if budget is None or points[n][0] <= budget]
+    return max(ok, key=lambda n: (points[n][1], -points[n][0])) if ok else None
+
+
+def monotone_fit(xs: list[float], ys: list[float]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Isotonic (monotone, direction chosen by the data) least-squares fit of ys over xs:
+    (distinct xs, fitted values there, RMS residual of the measured ys)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
+    fit = IsotonicRegression(increasing="auto").fit(x, y)
+    grid = np.unique(x)
+    rms = float(np.sqrt(np.mean((fit.predict(x) - y) ** 2)))
+    return grid, fit.predict(grid), rms
+
+
+def crossing(grid: np.ndarray, fitted: np.ndarray, budget: float) -> float | None:
+    """The smallest axis value where the fitted curve is at or below `budget` (linear between
+    fitted points); None if it never is."""
+    if fitted[0] <= budget:
+        return float(grid[0])
+    for (x0, y0), (x1, y1) in zip(zip(grid, fitted), zip(grid[1:], fitted[1:])):
+        if y1 <= budget < y0:
+            return float(x0 + (y0 - budget) * (x1 - x0) / (y0 - y1))
+    return None
+
+
+@dataclass
+class Reading:
+    stats: dict[str, dict]  # point -> {"x", "y": (mean, spread | None), "n", "new", "params": {...}}
+    front: list[str]
+    best: str | None
+    fits: list[dict] = field(default_factory=list)  # per group of the non-axis keys: the 1-D fits
+
+
+def read_sweep(sweep: Sweep, grid: Grid, arms: list[Arm], rows: dict[str, dict], before: set[str]) -> Reading:
+    agg = aggregate(arms, rows, before)
+    stats = {}
+    for name, e in agg.items():
+        x, y = e["stats"].get(sweep.forgetting), e["stats"].get(sweep.absorption)
+        if x is None or y is None:
+            continue
+        short = name.removeprefix(grid.prefix + "-")
+        stats[short] = {"x": x, "y": y, "n": e["n"], "new": e["new"], "params": grid.axes["point"][short],
+                        "runs": [rows[a.exp_name]["metrics"] for a in arms if a.name == name and a.exp_name in rows]}
+    means = {n: (s["x"][0], s["y"][0]) for n, s in stats.items()}
+    front = pareto_front(means)
+    reading = Reading(stats=stats, front=front, best=recommend(means, front, sweep.max_forgetting))
+    if sweep.axis:
+        reading.fits = axis_fits(sweep, stats)
+    return reading
+
+
+def axis_fits(sweep: Sweep, stats: dict[str, dict]) -> list[dict]:
+    """Per setting of the other swept keys: monotone fits of forgetting and absorption along the axis
+    over every seed's run, and where forgetting falls within the budget."""
+    groups: dict[tuple, list[dict]] = {}
+    others = [k for k in sweep.keys if k != sweep.axis]
+    for s in stats.values():
+        groups.setdefault(tuple((k, s["params"][k]) for k in others), []).append(s)
+    fits = []
+    for group, members in groups.items():
+        if len({m["params"][sweep.axis] for m in members}) < 2:
+            continue
+        entry = {"group": dict(group)}
+        for which, key in (("x", sweep.forgetting), ("y", sweep.absorption)):
+            xs = [float(m["params"][sweep.axis]) for m in members for r in m["runs"] if key in r]
+            ys = [float(r[key]) for m in members for r in m["runs"] if key in r]
+            grid_x, fitted, rms = monotone_fit(xs, ys)
+            entry[which] = {"axis": grid_x.tolist(), "fitted": fitted.tolist(), "rms": rms, "xs": xs, "ys": ys}
+        if sweep.max_forgetting is not None:
+            entry["crossing"] = crossing(np.array(entry["x"]["axis"]), np.array(entry["x"]["fitted"]),
+                                         sweep.max_forgetting)
+        fits.append(entry)
+    return fits
+
+
+def _cell(stat: tuple[float, float | None]) -> str:
+    mean, spread = stat
+    return f"{mean:.3f}" if spread is None else f"{mean:.3f} ± {spread:.3f}"
+
+
+def _fmt(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def render(sweep: Sweep, reading: Reading, sweep_file: str, failed: list[str], minutes: float,
+           png_name: str, repetition: str) -> str:
+    keys = sweep.keys + [k for k in sweep.complement if k not in sweep.keys]
+    heads = ["point", *keys, "runs", f"forgetting `{sweep.forgetting}`", f"absorption `{sweep.absorption}`",
+             "front", "trained here"]
+    new = sum(s["new"] for s in reading.stats.values())
+    total = sum(s["n"] for s in reading.stats.values())
+    budget = "none" if sweep.max_forgetting is None else f"{sweep.max_forgetting:g}"
+    lines = [
+        "# cptpipe sweep",
+        "",
+        (f"Sweep `{sweep_file}`: {len(sweep.points)} points × {len(sweep.seeds)} seeds (`mix.seed` "
+         f"{sweep.seeds}), each run a DVC experiment `{sweep.prefix}-<point>-s<seed>` (`dvc exp show`). "
+         f"This invocation: {minutes:.1f} min wall, {new} of {total} runs trained in it, {total - new} reused "
+         f"from earlier invocations on this commit" + (f", {len(failed)} failed" if failed else "") + ". "
+         "`± x` is the sample standard deviation over seeds. Forgetting: lower is better; absorption: higher "
+         f"is better. Forgetting budget (`max_forgetting`): {budget}. {repetition}"),
+        "",
+        "| " + " | ".join(heads) + " |",
+        "|" + "---|" * len(heads),
+    ]
+    for name, s in sorted(reading.stats.items(), key=lambda kv: kv[1]["x"][0]):
+        mark = "**recommended**" if name == reading.best else "yes" if name in reading.front else ""
+        lines.append("| " + " | ".join([f"`{name}`", *(_fmt(s["params"].get(k)) for k in keys), str(s["n"]),
+                                         _cell(s["x"]), _cell(s["y"]), mark, str(s["new"])]) + " |")
+    lines += ["", "## Pareto front", ""]
+    lines += [f"- `{n}`: forgetting {_cell(reading.stats[n]['x'])}, absorption {_cell(reading.stats[n]['y'])}; "
+              + ", ".join(f"`{k}={_fmt(v)}`" for k, v in reading.stats[n]["params"].items())
+              for n in reading.front] or ["(no point has both metrics)"]
+    lines += ["", "## Recommended setting", ""]
+    if reading.best is None:
+        lines.append(f"No front member keeps forgetting within {budget}; raise `max_forgetting` "
+                     "(or `--max-forgetting`) or sweep more replay.")
+    else:
+        s = reading.stats[reading.best]
+        overrides = " ".join(f"-S {k}={_fmt(v)}" for k, v in s["params"].items())
+        lines += [f"`{reading.best}`: absorption {_cell(s['y'])} at forgetting {_cell(s['x'])} (budget {budget}).",
+                  "", "Adopt it in the workspace (seed 0's run; then commit params.yaml and dvc.lock):", "",
+                  f"    dvc exp apply {sweep.prefix}-{reading.best}-s{sweep.seeds[0]}", "",
+                  f"or rerun it on another commit: `dvc exp run {overrides}`."]
+        spread_x = s["x"][1]
+        if spread_x is not None and sweep.max_forgetting is not None and s["x"][0] + 2 * spread_x > sweep.max_forgetting:
+            lines.append(f"Within seed noise of the budget: forgetting {s['x'][0]:.3f} + 2× {spread_x:.3f} "
+                         f"exceeds {budget}; a safer pick has more replay.")
+    if sweep.axis:
+        lines += ["", f"## Trade-off along `{sweep.axis}` (monotone fits)", ""]
+        if not reading.fits:
+            lines.append("(fewer than two axis values with both metrics: no fit)")
+        for f in reading.fits:
+            where = ", ".join(f"`{k}={_fmt(v)}`" for k, v in f["group"].items()) or "all points"
+            cross = f.get("crossing")
+            budget_text = ("" if sweep.max_forgetting is None else
+                           f" Forgetting reaches the budget {budget} at `{sweep.axis}` ≈ {cross:.3g}."
+                           if cross is not None else f" The fitted forgetting never falls to {budget} in the swept range.")
+            lines.append(
+                f"- {where}: forgetting {' → '.join(f'{v:.3g}' for v in f['x']['fitted'])} "
+                f"(RMS residual {f['x']['rms']:.3g}), absorption {' → '.join(f'{v:.3f}' for v in f['y']['fitted'])} "
+                f"(RMS residual {f['y']['rms']:.3f}) at `{sweep.axis}` {', '.join(_fmt(v) for v in f['x']['axis'])}."
+                + budget_text)
+        lines += ["", ("Isotonic regression (scikit-learn): the least-squares monotone curve, its direction "
+                       "chosen by the data; a residual near the seed spread means the monotone shape explains "
+                       "the points.")]
+    lines += ["", f"![sweep]({png_name})"]
+    if failed:
+        lines += ["", "## Failed runs", "", "Rerun the sweep to retry them (finished runs are reused): "
+                  + ", ".join(f"`{f}`" for f in failed)]
+    return "\n".join(lines) + "\n"
+
+
+def plot(sweep: Sweep, reading: Reading, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 2 if reading.fits else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5), squeeze=False)
+    ax = axes[0][0]
+    for name, s in reading.stats.items():
+        (x, dx), (y, dy) = s["x"], s["y"]
+        color = "tab:red" if name == reading.best else "tab:blue" if name in reading.front else "grey"
+        ax.errorbar(x, y, xerr=dx or 0, yerr=dy or 0, fmt="o", color=color, capsize=3)
+        ax.annotate(name, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    front = [(reading.stats[n]["x"][0], reading.stats[n]["y"][0]) for n in reading.front]
+    if front:
+        ax.step(*zip(*front), where="post", color="tab:blue", lw=1, label="Pareto front")
+    if sweep.max_forgetting is not None:
+        ax.axvline(sweep.max_forgetting, color="tab:red", ls=":", label=f"budget {sweep.max_forgetting:g}")
+    if all(s["x"][0] > 0 for s in reading.stats.values()) and sweep.forgetting.endswith("ratio"):
+        ax.set_xscale("log")  # perplexity ratios span orders of magnitude without replay
+    ax.set_xlabel(f"forgetting: {sweep.forgetting} (lower is better)")
+    ax.set_ylabel(f"absorption: {sweep.absorption}")
+    ax.set_title("each point: mean ± seed std (red: recommended)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    if reading.fits:
+        ax = axes[0][1]
+        twin = ax.twinx()
+        for i, f in enumerate(reading.fits):
+            label = ", ".join(f"{k.rsplit('.', 1)[-1]}={_fmt(v)}" for k, v in f["group"].items()) or "all"
+            color = f"C{i}"
+            ax.plot(f["x"]["xs"], f["x"]["ys"], "o", color=color, alpha=0.5)
+            ax.plot(f["x"]["axis"], f["x"]["fitted"], "-", color=color, label=f"forgetting ({label})")
+            twin.plot(f["y"]["xs"], f["y"]["ys"], "s", color=color, alpha=0.5, mfc="none")
+            twin.plot(f["y"]["axis"], f["y"]["fitted"], "--", color=color, label=f"absorption ({label})")
+        if sweep.max_forgetting is not None:
+            ax.axhline(sweep.max_forgetting, color="tab:red", ls=":")
+        ax.set_yscale("log" if sweep.forgetting.endswith("ratio") else "linear")
+        ax.set_xlabel(sweep.axis)
+        ax.set_ylabel("forgetting (o, solid)")
+        twin.set_ylabel("absorption (□, dashed)")
+        ax.legend(fontsize=7, loc="upper left")
+        twin.legend(fontsize=7, loc="upper right")
+        ax.set_title("monotone fits along the axis, every seed's run", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def repetition_note(sweep: Sweep, params: dict) -> str:
+    """How often each run repeats the domain documents: proxies mislead when this differs from the
+    target run's (arXiv 2606.07597), so the report states it."""
+    epochs = sweep.common.get("mix.domain_epochs", _params_value(params, "mix.domain_epochs"))
+    tokens = sweep.common.get("mix.tokens", _params_value(params, "mix.tokens"))
+    if tokens is None and "mix.domain_epochs" not in sweep.keys and "mix.tokens" not in sweep.keys:
+        return (f"Every run repeats the domain documents {_fmt(epochs)} times (`mix.domain_epochs`) whatever its "
+                "replay share, so points differ only in what the sweep sets; run the chosen setting on the "
+                "target model with the same number of domain passes: proxy mixture results mislead when the "
+                "repetition rate differs (arXiv 2606.07597).")
+    return ("The domain repetition rate differs between points (`mix.tokens` or `mix.domain_epochs` is set or "
+            "swept); compare points at equal domain passes before carrying a ratio to the target run "
+            "(arXiv 2606.07597).")
+
+
+def run_sweep(sweep_file: str | Path, cwd: str | Path = ".", out_md: str = "reports/sweep.md",
+              out_png: str = "reports/sweep.png", jobs: int = 1, max_forgetting: float | None = None) -> str:
+    """Run the sweep's missing experiments and write its report; returns a one-line summary."""
+    cwd = Path(cwd)
+    params = yaml.safe_load((cwd / "params.yaml").read_text())
+    sweep = load_sweep(cwd / sweep_file if not Path(sweep_file).is_absolute() else sweep_file, params)
+    if max_forgetting is not None:
+        sweep.max_forgetting = max_forgetting
+    grid = as_grid(sweep, params)
+    arms = expand(grid)
+    t0 = time.time()
+    before = exp_rows(cwd)
+    failed = run_arms(arms, cwd, before, jobs=jobs, desc="sweep")
+    reading = read_sweep(sweep, grid, arms, exp_rows(cwd), set(before))
+    (cwd / out_png).parent.mkdir(parents=True, exist_ok=True)
+    plot(sweep, reading, cwd / out_png)
+    md = render(sweep, reading, str(sweep_file), failed, (time.time() - t0) / 60,
+                Path(out_png).relative_to(Path(out_md).parent).as_posix(), repetition_note(sweep, params))
+    write_text(cwd / out_md, md)
+    best = f"recommended {reading.best}" if reading.best else "no point within the forgetting budget"
+    return (f"{len(reading.stats)}/{len(sweep.points)} points measured, front {reading.front}, {best}, "
+            f"{len(failed)} failed -> {out_md}, {out_png}")
