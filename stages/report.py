@@ -9,8 +9,9 @@ from cptpipe.report.build import build_report
 
 
 def main() -> str:
-    load_params()  # validate the whole file first; the report reads only what the stages wrote
-    metrics, md = build_report(Path("reports"), Path("reports/plots"))
+    ev = load_params().eval  # the whole file is validated first
+    setup = {"backend": ev.backend, "model_args": ev.model_args, "batch_size": ev.batch_size}
+    metrics, md = build_report(Path("reports"), Path("reports/plots"), Path("models/cpt"), setup)
     write_json("reports/metrics.json", metrics)
     write_text("reports/report.md", md)
     a, f = metrics["absorption"], metrics["forgetting"]

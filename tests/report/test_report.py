@@ -92,3 +92,20 @@ def test_breakdown_pairs_start_and_cpt_per_group():
     assert breakdown(start, cpt, "domain_qa_by_kind") == {"org": {"cpt": 1.0, "n": 1},
                                                          "year": {"start": 0.0, "cpt": 0.5, "n": 4}}
     assert breakdown({}, {}, "domain_qa_by_kind") == {}
+
+
+def test_report_states_family_size_context_precision_and_eval_setup(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=64, n_embd=16, n_layer=1, n_head=2))
+    model.save_pretrained(tmp_path / "cpt")
+    r = tmp_path / "reports"
+    write(r / "train/summary.json", {"recipe": "cpt", "start_kind": "base", "precision": "bf16", "seq_len": 64})
+    setup = {"backend": "hf", "model_args": {"dtype": "bfloat16"}, "batch_size": "auto"}
+    _, md = build_report(r, r / "plots", tmp_path / "cpt", setup)
+    n = sum(p.numel() for p in model.parameters())  # the tied LM head counts once, as stored
+    assert f"| parameters | {n / 1e6:,.2f}M |" in md
+    assert "| family | gpt2 (GPT2LMHeadModel) |" in md
+    assert "| context | 64 (config n_positions); trained on 64-token blocks |" in md
+    assert "| train precision | bf16 |" in md
+    assert '| eval | lm-eval backend hf, dtype bfloat16, batch auto, model_args {"dtype": "bfloat16"} |' in md

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -62,7 +63,39 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def build_report(reports: Path, plots_dir: Path) -> tuple[dict, str]:
+def checkpoint_params(model_dir: Path) -> int | None:
+    """Parameters stored in a checkpoint's safetensors files, summed from their headers (no weights load;
+    tied weights are stored once, so they count once)."""
+    files = sorted(model_dir.glob("*.safetensors"))
+    total = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+        total += sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+    return total if files else None
+
+
+def model_rows(config: dict, n_params: int | None, train: dict, eval_setup: dict) -> list[tuple[str, str]]:
+    """What was trained and how it was evaluated, as (setting, value) rows of the report."""
+    context = next(((config[k], k) for k in ("max_position_embeddings", "n_positions") if config.get(k)), None)
+    model_args = eval_setup.get("model_args") or {}
+    precision = train.get("precision", "?")
+    return [
+        ("family", f"{config.get('model_type', '?')} ({', '.join(config.get('architectures') or ['?'])})"),
+        ("parameters", "?" if n_params is None else f"{n_params / 1e6:,.2f}M"),
+        ("context", "?" if context is None else f"{context[0]} (config {context[1]}); trained on "
+                                                f"{train.get('seq_len', '?')}-token blocks"),
+        ("vocabulary", str(config.get("vocab_size", "?"))),
+        ("train precision", "fp32" if precision == "no" else str(precision)),
+        ("eval", f"lm-eval backend {eval_setup.get('backend', 'hf')}, dtype {model_args.get('dtype', 'float32')}, "
+                 f"batch {eval_setup.get('batch_size', '?')}, model_args {json.dumps(model_args, sort_keys=True)}"),
+    ]
+
+
+def build_report(reports: Path, plots_dir: Path, model_dir: Path | None = None,
+                 eval_setup: dict | None = None) -> tuple[dict, str]:
+    """model_dir: the trained checkpoint (its config and size go into the report); eval_setup: the eval
+    params' backend, model_args and batch_size."""
     start = _read(reports / "eval/start/metrics.json", {})
     cpt = _read(reports / "eval/cpt/metrics.json", {})
     train = _read(reports / "train/summary.json", {})
@@ -88,10 +121,15 @@ def build_report(reports: Path, plots_dir: Path) -> tuple[dict, str]:
                               ("instruction follow", "instruct", "follow")):
         forget[label] = {w: metrics[w].get(group, {}).get(key, float("nan")) for w in ("start", "cpt")}
     plot_bars(forget, "Forgetting: general text and instruction-following", "value", plots_dir / "forgetting.png")
-    return metrics, render_markdown(metrics, start, cpt, train, mix)
+    model = []
+    if model_dir is not None and (model_dir / "config.json").exists():
+        model = model_rows(json.loads((model_dir / "config.json").read_text()), checkpoint_params(model_dir),
+                           train, eval_setup or {})
+    return metrics, render_markdown(metrics, start, cpt, train, mix, model)
 
 
-def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dict) -> str:
+def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dict,
+                    model: list[tuple[str, str]] = ()) -> str:
     rows = [
         ("held-out QA exact match", "domain_qa", "em"), ("held-out QA token F1", "domain_qa", "f1"),
         ("held-out QA multiple choice acc", "domain_qa_mc", "acc"), ("seen QA exact match", "domain_qa_seen", "em"),
@@ -104,8 +142,10 @@ def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dic
         ("instruction following", "instruct", "follow"),
     ]
     lines = ["# cptpipe report", "", f"Recipe **{train.get('recipe', '?')}**, start model kind "
-             f"**{train.get('start_kind', '?')}**.", "",
-             "## Start vs CPT", "", "| metric | start | cpt | delta |", "|---|---:|---:|---:|"]
+             f"**{train.get('start_kind', '?')}**.", ""]
+    if model:
+        lines += ["| model | |", "|---|---|", *(f"| {k} | {v} |" for k, v in model), ""]
+    lines += ["## Start vs CPT", "", "| metric | start | cpt | delta |", "|---|---:|---:|---:|"]
     for label, g, k in rows:
         a, b = metrics["start"].get(g, {}).get(k), metrics["cpt"].get(g, {}).get(k)
         d = b - a if a is not None and b is not None else None
