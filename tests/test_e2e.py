@@ -96,6 +96,15 @@ def test_full_dag_writes_metrics_and_loadable_model(repo):
     tok = AutoTokenizer.from_pretrained(repo / "models/cpt")
     text = "The harbour was rebuilt in 1911, and the new quay opened to ships the following spring."
     assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+    # the generated tasks run by hand from the repo root, as the README shows
+    proc = subprocess.run([str(Path(sys.executable).with_name("lm_eval")), "run", "--model", "hf", "--model_args",
+                           "pretrained=models/cpt", "--include_path", "reports/eval/cpt/tasks", "--tasks",
+                           "domain_qa_gen", "domain_qa_mc", "--limit", "8", "--output_path", "by_hand",
+                           "--device", "cpu", "--batch_size", "8"], cwd=repo, env=env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    by_hand = json.loads(next((repo / "by_hand").rglob("results_*.json")).read_text())["results"]
+    assert 0.0 <= by_hand["domain_qa_mc"]["acc,none"] <= 1.0 and "em,none" in by_hand["domain_qa_gen"]
+    shutil.rmtree(repo / "by_hand")
 
 
 def test_report_numbers_equal_lm_eval_raw_results(repo):

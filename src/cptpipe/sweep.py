@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,7 +199,11 @@ def monotone_fit(xs: list[float], ys: list[float]) -> tuple[np.ndarray, np.ndarr
     from sklearn.isotonic import IsotonicRegression
 
     x, y = np.asarray(xs, float), np.asarray(ys, float)
-    fit = IsotonicRegression(increasing="auto").fit(x, y)
+    with warnings.catch_warnings():
+        # "auto" warns when the Spearman interval spans zero, as it does for a handful of points;
+        # the report prints the fitted values and residuals, so a flat or doubtful trend is visible
+        warnings.simplefilter("ignore", UserWarning)
+        fit = IsotonicRegression(increasing="auto").fit(x, y)
     grid = np.unique(x)
     rms = float(np.sqrt(np.mean((fit.predict(x) - y) ** 2)))
     return grid, fit.predict(grid), rms
