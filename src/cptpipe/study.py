@@ -257,7 +257,7 @@ def _mean(e: dict, key: str) -> float | None:
     return stat[0] if stat else None
 
 
-def _cell(stat: tuple[float, float | None] | None) -> str:
+def cell(stat: tuple[float, float | None] | None) -> str:
     if stat is None:
         return "–"
     mean, spread = stat
@@ -317,9 +317,9 @@ def _row(name: str, e: dict) -> str:
     for key, _ in COLUMNS:
         if key is None:
             start, cpt = e["stats"].get(FOLLOW[0]), e["stats"].get(FOLLOW[1])
-            cells.append(("–" if start is None else f"{start[0]:.3f}") + f" → {_cell(cpt)}")
+            cells.append(("–" if start is None else f"{start[0]:.3f}") + f" → {cell(cpt)}")
         else:
-            cells.append(_cell(e["stats"].get(key)))
+            cells.append(cell(e["stats"].get(key)))
     cells.append(f"{e['new']}/{e['reused']}")
     return "| " + " | ".join(cells) + " |"
 
@@ -353,7 +353,7 @@ def _starts(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
         vals = {k: _mean(e, k) for k in ("start.domain_qa.em", "start.domain_qa_mc.acc", "start.replay.ppl",
                                          FOLLOW[0])}
         fmt = {k: "–" if v is None else f"{v:,.0f}" if k.endswith("ppl") else f"{v:.3f}" for k, v in vals.items()}
-        after = ", ".join(f"`{short[n]}` {_cell(x['stats'].get(FOLLOW[1]))}" for n, x in mine.items() if x["n"])
+        after = ", ".join(f"`{short[n]}` {cell(x['stats'].get(FOLLOW[1]))}" for n, x in mine.items() if x["n"])
         lines.append(f"- `{kind}` start: held-out EM {fmt['start.domain_qa.em']}, held-out MC acc "
                      f"{fmt['start.domain_qa_mc.acc']}, replay ppl {fmt['start.replay.ppl']}, instr. follow "
                      f"{fmt[FOLLOW[0]]} before CPT; after CPT: {after}.")

@@ -11,6 +11,7 @@ within the budget (`max_forgetting`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
@@ -23,7 +24,7 @@ import yaml
 
 from cptpipe.errors import UserError
 from cptpipe.io import write_text
-from cptpipe.study import Arm, Grid, aggregate, exp_rows, expand, run_arms
+from cptpipe.study import Arm, Grid, aggregate, cell, exp_rows, expand, run_arms
 
 SAMPLE_METHODS = ("random", "lhs")
 SPEC_KEYS = {"name", "common", "grid", "sample", "complement", "seeds", "absorption", "forgetting",
@@ -120,8 +121,6 @@ def load_sweep(path: str | Path, params: dict) -> Sweep:
         if not all(isinstance(v, list) and v for v in grid.values()):
             problems.append("grid: each key needs a non-empty list of values")
         else:
-            import itertools
-
             points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     else:
         method, ranges = sample.get("method", "lhs"), sample.get("ranges") or {}
@@ -270,11 +269,6 @@ def axis_fits(sweep: Sweep, stats: dict[str, dict]) -> list[dict]:
     return fits
 
 
-def _cell(stat: tuple[float, float | None]) -> str:
-    mean, spread = stat
-    return f"{mean:.3f}" if spread is None else f"{mean:.3f} ± {spread:.3f}"
-
-
 def _fmt(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -303,9 +297,9 @@ def render(sweep: Sweep, reading: Reading, sweep_file: str, failed: list[str], m
     for name, s in sorted(reading.stats.items(), key=lambda kv: kv[1]["x"][0]):
         mark = "**recommended**" if name == reading.best else "yes" if name in reading.front else ""
         lines.append("| " + " | ".join([f"`{name}`", *(_fmt(s["params"].get(k)) for k in keys), str(s["n"]),
-                                         _cell(s["x"]), _cell(s["y"]), mark, str(s["new"])]) + " |")
+                                         cell(s["x"]), cell(s["y"]), mark, str(s["new"])]) + " |")
     lines += ["", "## Pareto front", ""]
-    lines += [f"- `{n}`: forgetting {_cell(reading.stats[n]['x'])}, absorption {_cell(reading.stats[n]['y'])}; "
+    lines += [f"- `{n}`: forgetting {cell(reading.stats[n]['x'])}, absorption {cell(reading.stats[n]['y'])}; "
               + ", ".join(f"`{k}={_fmt(v)}`" for k, v in reading.stats[n]["params"].items())
               for n in reading.front] or ["(no point has both metrics)"]
     lines += ["", "## Recommended setting", ""]
@@ -315,7 +309,7 @@ def render(sweep: Sweep, reading: Reading, sweep_file: str, failed: list[str], m
     else:
         s = reading.stats[reading.best]
         overrides = " ".join(f"-S {k}={_fmt(v)}" for k, v in s["params"].items())
-        lines += [f"`{reading.best}`: absorption {_cell(s['y'])} at forgetting {_cell(s['x'])} (budget {budget}).",
+        lines += [f"`{reading.best}`: absorption {cell(s['y'])} at forgetting {cell(s['x'])} (budget {budget}).",
                   "", "Adopt it in the workspace (seed 0's run; then commit params.yaml and dvc.lock):", "",
                   f"    dvc exp apply {sweep.prefix}-{reading.best}-s{sweep.seeds[0]}", "",
                   f"or rerun it on another commit: `dvc exp run {overrides}`."]

@@ -6,7 +6,9 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
+from cptpipe.model.context import config_context
 from cptpipe.params import LR_PRESETS
 from cptpipe.report.metrics import combine
 from cptpipe.report.plots import plot_bars, plot_loss
@@ -77,7 +79,7 @@ def checkpoint_params(model_dir: Path) -> int | None:
 
 def model_rows(config: dict, n_params: int | None, train: dict, eval_setup: dict) -> list[tuple[str, str]]:
     """What was trained and how it was evaluated, as (setting, value) rows of the report."""
-    context = next(((config[k], k) for k in ("max_position_embeddings", "n_positions") if config.get(k)), None)
+    context = config_context(SimpleNamespace(**config))  # the context check's reading of a config
     model_args = eval_setup.get("model_args") or {}
     precision = train.get("precision", "?")
     return [
