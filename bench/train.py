@@ -25,7 +25,8 @@ sys.path[:0] = [str(ROOT / "src")]
 
 import torch  # noqa: E402
 
-from cptpipe.model.scratch import build_scratch_model, pack_stream  # noqa: E402
+from cptpipe.data.tokens import pack_stream  # noqa: E402
+from cptpipe.model.scratch import build_scratch_model  # noqa: E402
 from cptpipe.model.tokenizer import build_tokenizer  # noqa: E402
 from cptpipe.params import ScratchParams  # noqa: E402
 from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, train_phases  # noqa: E402

@@ -10,41 +10,13 @@ import yaml
 from transformers import AutoModelForCausalLM
 
 from cptpipe.data.sources import read_instruct, read_replay
-from cptpipe.data.tokens import encode_pairs
 from cptpipe.errors import ParamsError
-from cptpipe.model.build import (PairRows, build_start, copy_pairs, fresh_words, instruction_pairs,
-                                 replay_rows, word_pool)
+from cptpipe.model.build import build_start, copy_pairs, fresh_words, instruction_pairs, replay_rows, word_pool
 from cptpipe.params import Params, parse_params
 from cptpipe.prompts import format_answer, format_prompt
-from cptpipe.train.loop import batch_at
 from tests.helpers import ROOT, replay_texts, tiny_tokenizer
 
 ROWS = read_instruct(ROOT / "data/instruct", "train")[:60]
-
-
-def test_pair_rows_are_encode_pairs_padded_per_batch_with_loss_on_answers_only():
-    tok = tiny_tokenizer()
-    enc = encode_pairs(tok, [format_prompt(r["instruction"]) for r in ROWS],
-                       [format_answer(r["response"]) for r in ROWS])
-    batch = 8
-    data = PairRows(enc, batch, tok.pad_token_id, max_len=256, seed=0)
-    assert len(data) % batch == 0 and len(data) >= len(enc)
-    seen, widths = set(), []
-    for j in range(len(data) // batch):
-        b = batch_at(data, j, batch)
-        width = b["input_ids"].shape[1]
-        lengths = b["attention_mask"].sum(1)
-        assert width == int(lengths.max())  # the batch's longest row, not the context (256)
-        widths.append(width)
-        for ids, labels, n in zip(b["input_ids"].tolist(), b["labels"].tolist(), lengths.tolist()):
-            row = next(k for k, (e_ids, _) in enumerate(enc) if e_ids == ids[:n])  # an encode_pairs row, unchanged
-            mask = enc[row][1]
-            assert ids[n:] == [tok.pad_token_id] * (width - n)
-            assert labels == [t if m else -100 for t, m in zip(ids[:n], mask)] + [-100] * (width - n)
-            assert labels[n - 1] == tok.eos_token_id and mask[0] == 0  # answer + EOS carry loss, the prompt none
-            seen.add(row)
-    assert seen == set(range(len(enc)))  # every row, once per pass
-    assert min(widths) < max(widths) < 256
 
 
 def test_fresh_words_swap_copied_words_consistently_keeping_length_first_letter_and_case():

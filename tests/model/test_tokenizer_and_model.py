@@ -5,7 +5,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cptpipe.model.build import ROUND_TRIP_TEXT
-from cptpipe.model.start import PIN_FILE, hash_dir, model_location, pin_model
+from cptpipe.io import hash_dir
+from cptpipe.model.start import PIN_FILE, model_location, pin_model
 from cptpipe.model.tokenizer import check_round_trip
 from cptpipe.errors import UserError
 from tests.helpers import tiny_model, tiny_tokenizer

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from cptpipe.model.scratch import pack_stream
+from cptpipe.data.tokens import pack_stream
 from cptpipe.train.ewc import EWCPenalty
 from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, train_phases
 from cptpipe.train.run import steps_per_phase

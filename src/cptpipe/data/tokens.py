@@ -197,3 +197,23 @@ class TokenSource:
 def batched(items: Sequence, size: int, desc: str):
     for i in bar(range(0, len(items), size), desc=desc, unit="batch"):
         yield items[i:i + size]
+
+
+def pack_stream(token_lists: list[list[int]], eos_id: int, seq_len: int, n_tokens: int,
+                seed: int) -> np.ndarray:
+    """Blocks [n, seq_len] from documents joined by EOS, in a seeded order, repeated if too few."""
+    rng = np.random.default_rng(seed)
+    need = max(seq_len, n_tokens)
+    out: list[np.ndarray] = []
+    have = 0
+    while have < need:
+        for i in rng.permutation(len(token_lists)):
+            arr = np.asarray(token_lists[i] + [eos_id], dtype=np.int64)
+            out.append(arr)
+            have += len(arr)
+            if have >= need:
+                break
+    flat = np.concatenate(out)
+    n_blocks = max(1, len(flat) // seq_len if n_tokens >= seq_len else 1)
+    n_blocks = min(n_blocks, max(1, n_tokens // seq_len))
+    return flat[: n_blocks * seq_len].reshape(n_blocks, seq_len)

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-import math
+import time
 import re
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from cptpipe.data.sources import read_instruct, read_replay
-from cptpipe.data.tokens import encode_pairs
+from cptpipe.data.tokens import encode_pairs, pack_stream
 from cptpipe.model.context import check_context
-from cptpipe.model.scratch import build_scratch_model, pack_stream
+from cptpipe.model.pretrain import PretrainPhase, block_rows, pretrain
+from cptpipe.model.scratch import build_scratch_model
 from cptpipe.model.start import PIN_FILE, pin_model
 from cptpipe.model.tokenizer import build_tokenizer, check_round_trip
 from cptpipe.params import Params, ScratchParams
 from cptpipe.prompts import format_answer, format_prompt
-from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, train_phases
 
 ROUND_TRIP_TEXT = (
     "The committee met on Tuesday, 14 March 1882, to discuss the new bridge. Its members "
@@ -29,42 +28,9 @@ ROUND_TRIP_TEXT = (
 
 COPY_INSTRUCTION = "Repeat exactly: {}"
 COPY_MAX_WORDS = 16  # copy spans of 1..16 words: as long as the held-out instructions' sentences
+PRETRAIN_BATCH = 16
 REPLAY_ROW_TOKENS = 32  # replay windows in the tuning passes: about as long as an instruction row
 _WORD = re.compile(r"[A-Za-z]+")
-
-
-class PairRows(Dataset):
-    """Prompt/answer rows for instruction tuning: loss on the answer only, padded per batch.
-
-    The rows are shuffled (seeded) and made a whole number of `batch_size` batches. The training
-    loop's micro-batch j is rows [j*batch_size, (j+1)*batch_size), so each batch is padded to its
-    own longest row, not to the model context: instruction rows are ~35 tokens, and padding them
-    to 256 made a step ~7x dearer than its real tokens. (Sorting rows by length into batches
-    would pad less, but batches of one length are mostly one task type: copying was learned ~2x worse.)
-    """
-
-    def __init__(self, encoded: list[tuple[list[int], list[int]]], batch_size: int, pad_id: int,
-                 max_len: int, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        self.rows = [(ids[:max_len], [t if m else -100 for t, m in zip(ids[:max_len], mask[:max_len])])
-                     for ids, mask in encoded]
-        order = rng.permutation(len(self.rows))
-        self.order = np.concatenate([order, np.resize(rng.permutation(len(self.rows)), -len(order) % batch_size)])
-        self.batch_size, self.pad_id = batch_size, pad_id
-        self.widths = [max(len(self.rows[i][0]) for i in self.order[b:b + batch_size])
-                       for b in range(0, len(self.order), batch_size)]
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def __getitem__(self, i: int):
-        import torch
-
-        ids, labels = self.rows[self.order[i]]
-        pad = self.widths[i // self.batch_size] - len(ids)
-        return {"input_ids": torch.tensor(ids + [self.pad_id] * pad),
-                "labels": torch.tensor(labels + [-100] * pad),
-                "attention_mask": torch.tensor([1] * len(ids) + [0] * pad)}
 
 
 def copy_pairs(texts: list[str], n: int, seed: int, max_words: int = COPY_MAX_WORDS) -> tuple[list[str], list[str]]:
@@ -149,8 +115,8 @@ def replay_rows(blocks: np.ndarray, n: int, length: int, seed: int) -> list[tupl
     return [(blocks[r, s:s + length].tolist(), [1] * length) for r, s in zip(rows, starts)]
 
 
-def instruct_phase(sc: ScratchParams, tok, texts: list[str], blocks: np.ndarray, rows: list[dict], batch: int,
-                   seed: int) -> Phase:
+def instruct_phase(sc: ScratchParams, tok, texts: list[str], blocks: np.ndarray, rows: list[dict],
+                   seed: int) -> PretrainPhase:
     """The tuning of an "instruct" start: copy rows (from replay text) shuffled among the instruction rows.
 
     A scratch model pretrained for a minute has no induction heads (its loss on a repeated
@@ -166,8 +132,7 @@ def instruct_phase(sc: ScratchParams, tok, texts: list[str], blocks: np.ndarray,
     enc = encode_pairs(tok, copies[0] + tuned[0], copies[1] + tuned[1])
     n_replay = round(len(enc) * sc.instruct_replay / (1 - sc.instruct_replay))
     enc += replay_rows(blocks, n_replay, REPLAY_ROW_TOKENS, seed + 2)
-    data = PairRows(enc, batch, tok.pad_token_id, sc.context, seed + 2)
-    return Phase("instruct_tune", data, len(data) // batch, sc.instruct_lr)
+    return PretrainPhase("instruct_tune", enc, sc.instruct_lr)
 
 
 def check_start_context(m, pin: dict, params: Params) -> None:
@@ -198,22 +163,20 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
     model = build_scratch_model(sc, tok, params.seed)
     token_lists = tok(texts, add_special_tokens=False)["input_ids"]
     blocks = pack_stream(token_lists, tok.eos_token_id, sc.context, sc.pretrain_tokens, params.seed)
-    batch = 16
-    phases = [Phase("pretrain", ArrayBlocks(blocks), max(1, math.ceil(len(blocks) / batch)), sc.pretrain_lr)]
+    phases = [PretrainPhase("pretrain", block_rows(blocks), sc.pretrain_lr)]
     if sc.instruct_tune:
-        phases.append(instruct_phase(sc, tok, texts, blocks, instruct, batch, params.seed))
-    cfg = LoopConfig(batch_size=batch, warmup=0.05, schedule="cosine", min_lr_ratio=0.1,
-                     precision="fp32", seed=params.seed, log_every=50)
-    result = train_phases(model, phases, cfg, desc="model: pretrain")
+        phases.append(instruct_phase(sc, tok, texts, blocks, instruct, params.seed))
+    t0 = time.perf_counter()
+    done = pretrain(model, tok, phases, batch_size=PRETRAIN_BATCH, max_len=sc.context, seed=params.seed)
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     summary = {
         "source": "scratch", "kind": "instruct" if sc.instruct_tune else m.kind,
         "params": sum(p.numel() for p in model.parameters()), "vocab_size": len(tok),
-        "pretrain_tokens": result.tokens, "steps": result.steps, "final_loss": round(result.final_loss, 4),
-        "phases": result.phases,
+        "pretrain_tokens": sum(p["tokens"] for p in done), "steps": sum(p["steps"] for p in done),
+        "final_loss": done[-1]["final_loss"], "phases": done,
     }
     # No wall-clock time in the output: a rebuild with equal weights must hash equal, so that a change
     # to keys the build ignores (instruct_* while instruct_tune is false) reruns `model` only.
     (out_dir / "START.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    return {**summary, "seconds": result.seconds}
+    return {**summary, "seconds": time.perf_counter() - t0}

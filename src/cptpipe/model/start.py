@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from cptpipe.errors import UserError
+from cptpipe.io import hash_dir
 
 PIN_FILE = "MODEL.json"
-
-
-def hash_dir(path: Path) -> str:
-    """Content hash of a local model dir (relative names + bytes), independent of where it lives."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f.relative_to(path).as_posix().encode() + b"\0")
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
 
 
 def pin_model(name_or_path: str, revision: str | None) -> dict:

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from cptpipe.model.start import hash_dir
+from cptpipe.io import hash_dir
 
 STATE_FILE = "state.json"
 # Keys that change what is logged or how often it is saved, never the weights.

@@ -1,4 +1,7 @@
-"""One training loop for every phase of every recipe (and for scratch pretraining), under accelerate.
+"""One training loop for every phase of every recipe, under accelerate.
+
+The scratch start model is pretrained by model/pretrain.py instead, so the `model` stage does not
+depend on this file.
 
 The data order is a pure function of the global step (micro-batch j of a phase on process r is
 blocks [(j*world + r)*batch, ...) of the phase, wrapping around), so a resumed run sees exactly the

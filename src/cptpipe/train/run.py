@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cptpipe.data.tokens import TokenSource
+from cptpipe.data.tokens import TokenSource, pack_stream
 from cptpipe.mix.build import MixBlocks
-from cptpipe.model.scratch import apply_rope_scaling, pack_stream
+from cptpipe.model.scratch import apply_rope_scaling
 from cptpipe.model.context import check_context
 from cptpipe.model.start import PIN_FILE, load_model, load_tokenizer, model_location, start_tokenizer
 from cptpipe.params import Params, resolve_lr, to_dict
