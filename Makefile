@@ -26,6 +26,8 @@ repro: setup
 	$(BIN)/dvc repro
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q tests
 
 bench: setup

@@ -36,8 +36,16 @@ PRISTINE = ".bench-params.yaml"  # the copied params.yaml, the base of every run
 
 def copy_repo(dest: Path) -> None:
     """The working tree's tracked and untracked-not-ignored files into dest, as a fresh one-commit git repo."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, check=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         src = ROOT / name
         if src.is_file():  # deleted in the working tree: skip
@@ -79,9 +87,13 @@ def write_params(repo: Path, overrides: dict[str, object]) -> None:
 def stage_env(repo: Path) -> dict[str, str]:
     """The copy's own code first (not this checkout's editable install), the venv's tools on PATH."""
     bindir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
-            "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)]), "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM", "false")}
+    return {
+        **os.environ,
+        "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)]),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM", "false"),
+    }
 
 
 def read_tsv(path: Path) -> dict[int, float]:
@@ -118,8 +130,11 @@ def thin(rows: list, n: int) -> list:
 def print_run(recipe: str, rows, summary: dict, seconds: float, n_rows: int) -> None:
     phases = " -> ".join(f"{p['name']}({p['first_step']}-{p['last_step']})" for p in summary["phases"])
     probe = summary.get("absorption", {})
-    print(f"\n== {recipe}: {phases}; {summary['tokens']:,} loss-carrying tokens, lr {summary['lr']:g}, dvc repro {seconds:.0f} s "
-          f"(probe {probe.get('seconds', float('nan')):.1f} s for {probe.get('questions', {})} questions)")
+    print(
+        f"\n== {recipe}: {phases}; {summary['tokens']:,} loss-carrying tokens, lr {summary['lr']:g}, "
+        f"dvc repro {seconds:.0f} s "
+        f"(probe {probe.get('seconds', float('nan')):.1f} s for {probe.get('questions', {})} questions)"
+    )
     if not rows:
         print("   no EM curve (train.absorption_questions: 0, or no factual QA rows in data/tokens/qa)")
         return
@@ -135,8 +150,10 @@ def run_recipe(repo: Path, recipe: str, overrides: dict[str, object]) -> tuple[l
     out = subprocess.run(["dvc", "repro", "train"], cwd=repo, env=stage_env(repo), capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if out.returncode != 0:
-        print(f"\n== {recipe}: dvc repro train failed (exit {out.returncode}) after {seconds:.0f} s:\n"
-              + (out.stdout + out.stderr)[-3000:])
+        print(
+            f"\n== {recipe}: dvc repro train failed (exit {out.returncode}) after {seconds:.0f} s:\n"
+            + (out.stdout + out.stderr)[-3000:]
+        )
         return None
     rows, summary = curve_table(repo)
     return rows, summary, seconds
@@ -145,8 +162,13 @@ def run_recipe(repo: Path, recipe: str, overrides: dict[str, object]) -> tuple[l
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recipes", default="pit,it_after_cpt", help="comma-separated train.recipe values")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="params.yaml override in the copy (repeatable), e.g. mix.tokens=20000")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="params.yaml override in the copy (repeatable), e.g. mix.tokens=20000",
+    )
     ap.add_argument("--rows", type=int, default=25, help="table rows per recipe, spread over the run (0: every probe)")
     ap.add_argument("--keep", type=Path, help="copy the repo here (reused when it already holds a copy) and keep it")
     args = ap.parse_args()
@@ -172,14 +194,25 @@ def main() -> None:
             rows, summary, seconds = got
             print_run(recipe, rows, summary, seconds, args.rows)
             if rows:
-                finals.append((recipe, summary["tokens"], rows[-1][3], rows[-1][4], max(r[3] for r in rows),
-                               max(r[4] for r in rows)))
+                finals.append(
+                    (
+                        recipe,
+                        summary["tokens"],
+                        rows[-1][3],
+                        rows[-1][4],
+                        max(r[3] for r in rows),
+                        max(r[4] for r in rows),
+                    )
+                )
             sys.stdout.flush()
     finally:
         if tmp is not None:
             tmp.cleanup()
     if finals:
-        print(f"\n{'recipe':>16} {'tokens':>12} {'seen EM':>8} {'held-out EM':>12} {'best seen':>10} {'best held-out':>14}")
+        print(
+            f"\n{'recipe':>16} {'tokens':>12} {'seen EM':>8} {'held-out EM':>12} "
+            f"{'best seen':>10} {'best held-out':>14}"
+        )
         for recipe, tokens, seen, held, best_seen, best_held in finals:
             print(f"{recipe:>16} {tokens:>12,} {seen:>8.3f} {held:>12.3f} {best_seen:>10.3f} {best_held:>14.3f}")
 

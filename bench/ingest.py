@@ -31,8 +31,32 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-SYLLABLES = ["ka", "lo", "mir", "te", "sun", "dra", "vel", "os", "ni", "bar", "qu", "en", "tor", "li", "ma",
-             "ret", "an", "is", "go", "pe", "dul", "ham", "ce", "ri"]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mir",
+    "te",
+    "sun",
+    "dra",
+    "vel",
+    "os",
+    "ni",
+    "bar",
+    "qu",
+    "en",
+    "tor",
+    "li",
+    "ma",
+    "ret",
+    "an",
+    "is",
+    "go",
+    "pe",
+    "dul",
+    "ham",
+    "ce",
+    "ri",
+]
 ACCENTED = ["é", "à", "ü", "ç", "ø", "ñ"]
 
 
@@ -56,7 +80,7 @@ class Prose:
         words = self.vocab[self.rng.choice(len(self.vocab), n_words, p=self.p)]
         cuts = np.cumsum(self.rng.integers(8, 20, n_words // 8 + 2))
         sentences = [" ".join(words[a:b]).capitalize() + "." for a, b in zip(np.r_[0, cuts], cuts) if a < n_words]
-        return "\n\n".join(" ".join(sentences[i:i + 5]) for i in range(0, len(sentences), 5))
+        return "\n\n".join(" ".join(sentences[i : i + 5]) for i in range(0, len(sentences), 5))
 
     def near(self, text: str) -> str:
         """1% of the words replaced: true Jaccard of 5-gram shingles ~0.9 at any length."""
@@ -68,9 +92,10 @@ class Prose:
 
 def build_corpus(raw: Path, mb: float, pairs: int, seed: int = 0) -> dict:
     """Write the mixed corpus; return the planted (original, copy) source pairs."""
-    from tests.data.ingest_corpus import write_pdf
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from tests.data.ingest_corpus import write_pdf
 
     gen, budget = Prose(seed), mb * 1e6
     sizes = lambda: int(gen.rng.integers(300, 1500))  # noqa: E731
@@ -105,9 +130,11 @@ def build_corpus(raw: Path, mb: float, pairs: int, seed: int = 0) -> dict:
         folder = raw / f"site/{i % 20:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         body = "".join(f"<p>{p}</p>" for p in gen.doc(sizes()).split("\n\n"))
-        page = (f"<html><head><title>Page {i}</title><script>var t={i};</script><style>p{{margin:0}}</style>"
-                f"</head><body><nav><a href='/'>Home</a> <a href='/a'>About</a></nav><main>{body}</main>"
-                "<footer>Copyright Example Corp. All rights reserved.</footer></body></html>")
+        page = (
+            f"<html><head><title>Page {i}</title><script>var t={i};</script><style>p{{margin:0}}</style>"
+            f"</head><body><nav><a href='/'>Home</a> <a href='/a'>About</a></nav><main>{body}</main>"
+            "<footer>Copyright Example Corp. All rights reserved.</footer></body></html>"
+        )
         (folder / f"p{i:06d}.{'htm' if i % 4 == 0 else 'html'}").write_text(page)
         return len(page)
 
@@ -134,7 +161,7 @@ def build_corpus(raw: Path, mb: float, pairs: int, seed: int = 0) -> dict:
         copy = f"dups/exact{i:05d}.md"
         (raw / copy).write_bytes(text.replace("\n", "\r\n").replace(". ", ".  ").encode())
         planted["exact"].append((name, copy))
-    for i, (name, text) in enumerate(originals[pairs:2 * pairs]):
+    for i, (name, text) in enumerate(originals[pairs : 2 * pairs]):
         copy = f"dups/near{i:05d}.txt"
         (raw / copy).write_text(gen.near(text))
         planted["near"].append((name, copy))
@@ -164,8 +191,7 @@ def measured_run(raw: Path, out: Path, near: str) -> tuple[dict, float, float]:
     import psutil
 
     t0 = time.time()
-    proc = subprocess.Popen([sys.executable, __file__, "--child", str(raw), str(out), near],
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, __file__, "--child", str(raw), str(out), near], stderr=subprocess.DEVNULL)
     ps, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
         try:
@@ -191,9 +217,12 @@ def dedup_quality(report: dict, planted: dict) -> dict:
             else:
                 false += 1
     tp = len(found["exact_duplicate"]) + len(found["near_duplicate"])
-    return {"exact_recall": len(found["exact_duplicate"] & pairs["exact"]) / max(1, len(pairs["exact"])),
-            "near_recall": len(found["near_duplicate"] & pairs["near"]) / max(1, len(pairs["near"])),
-            "precision": tp / max(1, tp + false), "false_merges": false}
+    return {
+        "exact_recall": len(found["exact_duplicate"] & pairs["exact"]) / max(1, len(pairs["exact"])),
+        "near_recall": len(found["near_duplicate"] & pairs["near"]) / max(1, len(pairs["near"])),
+        "precision": tp / max(1, tp + false),
+        "false_merges": false,
+    }
 
 
 def main() -> None:
@@ -224,16 +253,23 @@ def main() -> None:
             rows.append((near, report, peak, wall))
             shutil.rmtree(out, ignore_errors=True)
         r0 = rows[0][1]
-        print(f"corpus: {r0['bytes_in'] / 1e6:.1f} MB in {r0['files_seen']} files, {r0['records_seen']} documents "
-              f"(planted {len(planted['exact'])} exact + {len(planted['near'])} near pairs); kept {r0['docs_kept']}")
+        print(
+            f"corpus: {r0['bytes_in'] / 1e6:.1f} MB in {r0['files_seen']} files, {r0['records_seen']} documents "
+            f"(planted {len(planted['exact'])} exact + {len(planted['near'])} near pairs); kept {r0['docs_kept']}"
+        )
         print(f"{'near-dedup':<11} {'seconds':>8} {'MB/s':>7} {'docs/s':>8} {'peak RSS':>9} {'wall s':>7}")
         for near, report, peak, wall in rows:
             s = report["seconds"]
-            print(f"{f'on ({near_threshold()})' if near == 'on' else 'off':<11} {s:>8.1f} {report['bytes_in'] / 1e6 / s:>7.2f} "
-                  f"{report['records_seen'] / s:>8.0f} {peak / 2**30:>7.2f}GB {wall:>7.1f}")
+            print(
+                f"{f'on ({near_threshold()})' if near == 'on' else 'off':<11} {s:>8.1f} "
+                f"{report['bytes_in'] / 1e6 / s:>7.2f} "
+                f"{report['records_seen'] / s:>8.0f} {peak / 2**30:>7.2f}GB {wall:>7.1f}"
+            )
         q = dedup_quality(r0, planted)
-        print(f"dedup on planted pairs: exact recall {q['exact_recall']:.3f}, near recall {q['near_recall']:.3f}, "
-              f"precision {q['precision']:.3f} ({q['false_merges']} false merges)")
+        print(
+            f"dedup on planted pairs: exact recall {q['exact_recall']:.3f}, near recall {q['near_recall']:.3f}, "
+            f"precision {q['precision']:.3f} ({q['false_merges']} false merges)"
+        )
         print("dropped (near-dedup on):", r0["dropped"])
     finally:
         if args.keep is None:

@@ -5,8 +5,8 @@
 
 Builds models/start exactly as the `model` stage does with `model.scratch.instruct_tune: true` (and
 every --set) into a temp dir under the repository root, then runs the eval stage's `instruct_follow`
-and `replay_ppl` tasks on it (lm-eval, data/instruct/heldout.jsonl, data/replay heldout). Prints the build time, the follow
-rate overall and per instruction kind (the id's middle part), and replay perplexity (how much of the
+and `replay_ppl` tasks on it (lm-eval, data/instruct/heldout.jsonl, data/replay heldout). Prints the build
+time, the follow rate overall and per instruction kind (the id's middle part), and replay perplexity (how much of the
 language model the tuning kept). The temp dir is removed; nothing else is written.
 """
 
@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def params_with(overrides: dict[str, object]):
-    raw = set_keys(yaml.safe_load((ROOT / "params.yaml").read_text()),
-                   {"model.scratch.instruct_tune": True, **overrides})
+    raw = set_keys(
+        yaml.safe_load((ROOT / "params.yaml").read_text()), {"model.scratch.instruct_tune": True, **overrides}
+    )
     raw["eval"].update(domain_qa=False, replay_ppl=True, instruct_follow=True, lm_eval_tasks=[], passkey_lengths=[])
     return parse_params(raw, "params.yaml (+ --set)")
 
@@ -47,10 +48,20 @@ def follow_by_kind(samples: Path) -> dict[str, list[dict]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="params override (repeatable), e.g. model.scratch.instruct_epochs=10")
-    ap.add_argument("--show", type=int, default=0, metavar="N",
-                    help="also print N responses per kind (target, then what the model wrote)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="params override (repeatable), e.g. model.scratch.instruct_epochs=10",
+    )
+    ap.add_argument(
+        "--show",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print N responses per kind (target, then what the model wrote)",
+    )
     args = ap.parse_args()
     overrides = parse_sets(args.set)
     params = params_with(overrides)
@@ -66,12 +77,14 @@ def main() -> None:
         kinds = follow_by_kind(out / "samples_instruct_follow.jsonl")
     phases = ", ".join(f"{p['name']} {p['steps']} steps" for p in summary["phases"])
     print(f"overrides {overrides or 'none'}; built in {built:.0f} s ({phases})")
-    print(f"follow {metrics['instruct']['follow']:.3f} on {metrics['n']['instruct_follow']} held-out instructions; "
-          f"replay ppl {metrics['replay']['ppl']:,.0f}")
+    print(
+        f"follow {metrics['instruct']['follow']:.3f} on {metrics['n']['instruct_follow']} held-out instructions; "
+        f"replay ppl {metrics['replay']['ppl']:,.0f}"
+    )
     print(f"{'kind':>16} {'follow':>7} {'n':>3}")
     for kind, rows in kinds.items():
         print(f"{kind:>16} {sum(r['follow'] for r in rows) / len(rows):>7.2f} {len(rows):>3}")
-        for r in rows[:args.show]:
+        for r in rows[: args.show]:
             print(f"{'':>16} {r['follow']:.0f} {r['target']!r} <- {r['resps'][0][:80]!r}")
 
 

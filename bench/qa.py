@@ -33,8 +33,9 @@ def corpus() -> pa.Table:
     rows = []
     for p in sorted((ROOT / "data/raw/encyclopedia").glob("**/*.md")):
         text = p.read_text(encoding="utf-8")
-        rows.append({"doc_id": p.stem, "title": text.splitlines()[0].lstrip("# ").strip(), "text": text,
-                     "split": "train"})
+        rows.append(
+            {"doc_id": p.stem, "title": text.splitlines()[0].lstrip("# ").strip(), "text": text, "split": "train"}
+        )
     return pa.Table.from_pylist(rows)
 
 
@@ -45,8 +46,10 @@ def bench_rules(docs: pa.Table) -> None:
         rows, report = build_qa(docs, QAParams(), seed=0)
         dt = time.perf_counter() - t0
         best = dt if best is None else min(best, dt)
-    print(f"rules: {docs.num_rows} docs, {len(rows)} pairs in {best:.2f} s -> {len(rows) / best:.0f} pairs/s, "
-          f"{docs.num_rows / best:.0f} docs/s ({report['pairs_per_doc']} pairs/doc)")
+    print(
+        f"rules: {docs.num_rows} docs, {len(rows)} pairs in {best:.2f} s -> {len(rows) / best:.0f} pairs/s, "
+        f"{docs.num_rows / best:.0f} docs/s ({report['pairs_per_doc']} pairs/doc)"
+    )
 
 
 def bench_hf(docs: pa.Table, n_docs: int, max_new_tokens: int) -> None:
@@ -65,8 +68,10 @@ def bench_hf(docs: pa.Table, n_docs: int, max_new_tokens: int) -> None:
             rows, report = build_qa(sub, params, seed=0)
             dt = time.perf_counter() - t0
             n = report["generation"]["requests"]
-            print(f"hf batch_size={bs}: {n} prompts x {max_new_tokens} new tokens in {dt:.1f} s -> "
-                  f"{n / dt:.2f} prompts/s, {len(rows) / dt:.2f} pairs/s ({report['generation']['device']})")
+            print(
+                f"hf batch_size={bs}: {n} prompts x {max_new_tokens} new tokens in {dt:.1f} s -> "
+                f"{n / dt:.2f} prompts/s, {len(rows) / dt:.2f} pairs/s ({report['generation']['device']})"
+            )
 
 
 def main() -> None:

@@ -31,8 +31,12 @@ def main() -> None:
     minutes = (time.perf_counter() - t0) / 60
     md = (ROOT / "reports/sweep.md").read_text()
     trained = re.search(r"(\d+) of (\d+) runs trained in it", md)
-    print(f"sweep {args.grid}: {minutes:.1f} min wall with {args.jobs} workers; "
-          f"{trained.group(1)} of {trained.group(2)} runs trained in it" if trained else summary)
+    print(
+        f"sweep {args.grid}: {minutes:.1f} min wall with {args.jobs} workers; "
+        f"{trained.group(1)} of {trained.group(2)} runs trained in it"
+        if trained
+        else summary
+    )
     print(summary)
     for line in md.splitlines():
         if line.startswith("| `"):

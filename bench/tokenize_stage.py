@@ -81,7 +81,7 @@ def throughput(mb: float) -> None:
     def raw():
         t0, n = time.perf_counter(), 0
         for i in range(0, len(texts), 1024):
-            n += sum(map(len, tok(texts[i:i + 1024], add_special_tokens=False)["input_ids"]))
+            n += sum(map(len, tok(texts[i : i + 1024], add_special_tokens=False)["input_ids"]))
         return time.perf_counter() - t0, n
 
     with tempfile.TemporaryDirectory() as d:
@@ -96,11 +96,15 @@ def throughput(mb: float) -> None:
         raw_s, n = best(raw)
         stage_s, n_stage = best(stage)
     assert n == n_stage, (n, n_stage)
-    print(f"tokenizer: {which}; text: {sum(len(t.encode()) for t in texts) / 1e6:.1f} MB, {len(texts)} docs, "
-          f"{n:,} tokens; cores: {os.cpu_count()}")
+    print(
+        f"tokenizer: {which}; text: {sum(len(t.encode()) for t in texts) / 1e6:.1f} MB, {len(texts)} docs, "
+        f"{n:,} tokens; cores: {os.cpu_count()}"
+    )
     print(f"raw tokenizer(batch):   {n / raw_s:12,.0f} tokens/s ({raw_s:.2f} s)")
-    print(f"tokenize stage code:    {n / stage_s:12,.0f} tokens/s ({stage_s:.2f} s)  "
-          f"= {raw_s / stage_s:.2f}x raw (read + encode + write shard)")
+    print(
+        f"tokenize stage code:    {n / stage_s:12,.0f} tokens/s ({stage_s:.2f} s)  "
+        f"= {raw_s / stage_s:.2f}x raw (read + encode + write shard)"
+    )
 
 
 MIX_CHILD = """
@@ -114,7 +118,8 @@ p = load_params({params!r})
 p.mix.domain, p.mix.replay = 0.88, 0.1
 with tempfile.TemporaryDirectory() as d:
     t1 = time.perf_counter()
-    rep = build_mix(Path({tokens!r}), Path(d), mix=p.mix, recipe=p.train.recipe, seq_len=p.tokenize.seq_len, seed=p.seed)
+    rep = build_mix(Path({tokens!r}), Path(d), mix=p.mix, recipe=p.train.recipe, seq_len=p.tokenize.seq_len,
+                    seed=p.seed)
     t2 = time.perf_counter()
 ph = rep["phases"][-1]
 print(f"{{t2 - t1:.2f}} {{time.perf_counter() - t0:.2f}} {{ph['tokens']}} {{ph['blocks']}} "
@@ -129,9 +134,13 @@ def mix_seconds() -> None:
         return
     code = MIX_CHILD.format(src=str(ROOT / "src"), params=str(ROOT / "params.yaml"), tokens=str(tokens))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    sizes = {s: json.loads((tokens / s / "meta.json").read_text())["tokens"] for s in ("domain", "qa", "replay", "instruct")}
-    print(f"mix after -S mix.replay=0.1 -S mix.domain=0.88 on data/tokens {sizes}: build_mix {out[0]} s, "
-          f"whole process {out[1]} s; {out[2]} tokens in {out[3]} blocks; share used/requested: {' '.join(out[4:])}")
+    sizes = {
+        s: json.loads((tokens / s / "meta.json").read_text())["tokens"] for s in ("domain", "qa", "replay", "instruct")
+    }
+    print(
+        f"mix after -S mix.replay=0.1 -S mix.domain=0.88 on data/tokens {sizes}: build_mix {out[0]} s, "
+        f"whole process {out[1]} s; {out[2]} tokens in {out[3]} blocks; share used/requested: {' '.join(out[4:])}"
+    )
 
 
 MEM_CHILD = """
@@ -158,12 +167,16 @@ def memory(mb: float) -> None:
             write_folder(root / "src", texts_of(size))
             (root / "out").mkdir()
             code = MEM_CHILD.format(src=str(ROOT / "src"), root=str(ROOT), root_dir=str(root), out=str(root / "out"))
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+            out = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout.split()
             results.append((size, *out))
             (root / "src/part.jsonl").unlink()
         for size, before, peak, n, dt in results:
-            print(f"memory: {size:g} MB source -> {int(n):,} tokens in {dt} s; RSS before tokenizing "
-                  f"{before} MB (torch/transformers/tokenizer loaded), peak RSS {peak} MB")
+            print(
+                f"memory: {size:g} MB source -> {int(n):,} tokens in {dt} s; RSS before tokenizing "
+                f"{before} MB (torch/transformers/tokenizer loaded), peak RSS {peak} MB"
+            )
 
 
 def main() -> None:

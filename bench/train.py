@@ -35,15 +35,22 @@ LR, WARMUP = 1e-3, 0.05
 
 
 def cpu_data(seq_len: int, n_blocks: int, vocab: int):
-    rows = [json.loads(line)["text"] for line in open(ROOT / "data/replay/train.jsonl")][:400]
+    rows = [json.loads(line)["text"] for line in (ROOT / "data/replay/train.jsonl").read_text().splitlines()[:400]]
     tok = build_tokenizer(rows, vocab_size=vocab, seed=0)
     lists = tok(rows, add_special_tokens=False)["input_ids"]
     return tok, pack_stream(lists, tok.eos_token_id, seq_len, n_blocks * seq_len, 0)
 
 
 def run_ours(model, blocks, steps: int, batch: int) -> float:
-    cfg = LoopConfig(batch_size=batch, warmup=WARMUP, schedule="cosine", min_lr_ratio=0.0, precision="fp32",
-                     log_every=10, weight_decay=0.1)
+    cfg = LoopConfig(
+        batch_size=batch,
+        warmup=WARMUP,
+        schedule="cosine",
+        min_lr_ratio=0.0,
+        precision="fp32",
+        log_every=10,
+        weight_decay=0.1,
+    )
     t0 = time.perf_counter()
     res = train_phases(model, [Phase("bench", ArrayBlocks(blocks), steps, LR)], cfg, desc="cptpipe")
     return res.tokens / (time.perf_counter() - t0)
@@ -54,10 +61,23 @@ def run_trainer(model, blocks, steps: int, batch: int) -> float:
 
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=batch, max_steps=steps, learning_rate=LR,
-            lr_scheduler_type="cosine", warmup_steps=max(1, int(WARMUP * steps)), weight_decay=0.1, adam_beta1=0.9,
-            adam_beta2=0.95, max_grad_norm=1.0, logging_steps=10, save_strategy="no", report_to="none",
-            use_cpu=True, dataloader_num_workers=0, seed=0)
+            output_dir=out,
+            per_device_train_batch_size=batch,
+            max_steps=steps,
+            learning_rate=LR,
+            lr_scheduler_type="cosine",
+            warmup_steps=max(1, int(WARMUP * steps)),
+            weight_decay=0.1,
+            adam_beta1=0.9,
+            adam_beta2=0.95,
+            max_grad_norm=1.0,
+            logging_steps=10,
+            save_strategy="no",
+            report_to="none",
+            use_cpu=True,
+            dataloader_num_workers=0,
+            seed=0,
+        )
         trainer = Trainer(model=model, args=args, train_dataset=ArrayBlocks(blocks))
         t0 = time.perf_counter()
         trainer.train()
@@ -69,16 +89,20 @@ def cpu_section(steps: int, batch: int, seq_len: int) -> None:
     tok, blocks = cpu_data(seq_len, steps * batch, vocab=2000)
     sp = ScratchParams(vocab_size=2000, hidden_size=192, layers=4, heads=4, context=seq_len)
     n_params = sum(p.numel() for p in build_scratch_model(sp, tok, 0).parameters())
-    print(f"CPU: scratch Llama {n_params / 1e6:.1f}M params, batch {batch} x {seq_len} tokens, {steps} steps, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"CPU: scratch Llama {n_params / 1e6:.1f}M params, batch {batch} x {seq_len} tokens, {steps} steps, "
+        f"{torch.get_num_threads()} threads"
+    )
     best = {"cptpipe": 0.0, "Trainer": 0.0}
     for _ in range(2):
         for name, fn in (("cptpipe", run_ours), ("Trainer", run_trainer)):
             tps = fn(build_scratch_model(sp, tok, 0), blocks, steps, batch)
             best[name] = max(best[name], tps)
             print(f"  {name:8s} {tps:9.0f} tokens/s")
-    print(f"CPU tokens/s: cptpipe {best['cptpipe']:.0f}, transformers.Trainer {best['Trainer']:.0f}, "
-          f"ratio {best['cptpipe'] / best['Trainer']:.2f}x")
+    print(
+        f"CPU tokens/s: cptpipe {best['cptpipe']:.0f}, transformers.Trainer {best['Trainer']:.0f}, "
+        f"ratio {best['cptpipe'] / best['Trainer']:.2f}x"
+    )
 
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "4090": 165e12}
@@ -91,24 +115,40 @@ def cuda_section(steps: int, batch: int, seq_len: int) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.backends.cuda.matmul.allow_tf32 = True
-    cfg = LlamaConfig(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
-                      num_attention_heads=32, num_key_value_heads=4, max_position_embeddings=seq_len,
-                      tie_word_embeddings=False)
+    cfg = LlamaConfig(
+        vocab_size=32000,
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=22,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        max_position_embeddings=seq_len,
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(0)
     model = LlamaForCausalLM(cfg)
     n = sum(p.numel() for p in model.parameters())
     blocks = torch.randint(0, cfg.vocab_size, (steps * batch, seq_len))
     times: list[float] = []
     log = lambda point: (torch.cuda.synchronize(), times.append(time.perf_counter()))  # noqa: E731
-    train_phases(model, [Phase("bench", ArrayBlocks(blocks), steps, 3e-4)],
-                 LoopConfig(batch_size=batch, precision="bf16", log_every=1), log=log, desc="cuda bf16")
+    train_phases(
+        model,
+        [Phase("bench", ArrayBlocks(blocks), steps, 3e-4)],
+        LoopConfig(batch_size=batch, precision="bf16", log_every=1),
+        log=log,
+        desc="cuda bf16",
+    )
     warm = 3  # the first steps include allocator warm-up and kernel selection
     tps = (steps - warm) * batch * seq_len / (times[-1] - times[warm - 1])
     name = torch.cuda.get_device_name()
-    peak = next((v for k, v in PEAK_BF16.items() if k in name), float(os.environ.get("BENCH_PEAK_TFLOPS", "nan")) * 1e12)
+    peak = next(
+        (v for k, v in PEAK_BF16.items() if k in name), float(os.environ.get("BENCH_PEAK_TFLOPS", "nan")) * 1e12
+    )
     flops_per_token = 6 * n + 12 * cfg.num_hidden_layers * cfg.hidden_size * seq_len  # weights + attention
-    print(f"CUDA ({name}): Llama {n / 1e9:.2f}B bf16, batch {batch} x {seq_len}: {tps:.0f} tokens/s, "
-          f"MFU {flops_per_token * tps / peak:.1%} (peak {peak / 1e12:.0f} TFLOP/s)")
+    print(
+        f"CUDA ({name}): Llama {n / 1e9:.2f}B bf16, batch {batch} x {seq_len}: {tps:.0f} tokens/s, "
+        f"MFU {flops_per_token * tps / peak:.1%} (peak {peak / 1e12:.0f} TFLOP/s)"
+    )
 
 
 def main() -> None:

@@ -20,8 +20,9 @@ def main() -> str:
     out = Path(f"reports/eval/{which}")
     with atomic_dir(out) as tmp:
         m = evaluate_checkpoint(Path(CHECKPOINTS[which]), params, Path("."), tmp, published_dir=out)
-    parts = [f"{g}.{k}={v:.4g}" for g, d in m.items() if isinstance(d, dict) for k, v in d.items()
-             if isinstance(v, float)]
+    parts = [
+        f"{g}.{k}={v:.4g}" for g, d in m.items() if isinstance(d, dict) for k, v in d.items() if isinstance(v, float)
+    ]
     return ", ".join(parts)
 
 

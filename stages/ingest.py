@@ -20,9 +20,11 @@ def main() -> str:
         print(f"cptpipe ingest: WARNING: {format_alarm(report['drop_alarm'])}", file=sys.stderr)
     dropped = ", ".join(f"{r} {n}" for r, n in report["dropped"].items()) or "none"
     flagged = ", ".join(f"{r} {n}" for r, n in report["flagged"].items()) or "none"
-    return (f"{report['docs_kept']} docs kept of {report['files_seen']} files "
-            f"({report['bytes_in'] / 1e6:.1f} MB, {report['mb_per_s']} MB/s); dropped: {dropped}; "
-            f"flagged (kept, profile {report['profile']}): {flagged}")
+    return (
+        f"{report['docs_kept']} docs kept of {report['files_seen']} files "
+        f"({report['bytes_in'] / 1e6:.1f} MB, {report['mb_per_s']} MB/s); dropped: {dropped}; "
+        f"flagged (kept, profile {report['profile']}): {flagged}"
+    )
 
 
 if __name__ == "__main__":

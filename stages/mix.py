@@ -13,9 +13,14 @@ def main() -> str:
     p = load_params()
     t0 = time.perf_counter()
     with atomic_dir("data/mix") as tmp:
-        report = build_mix(Path("data/tokens"), tmp, mix=p.mix, recipe=p.train.recipe,
-                           seq_len=p.tokenize.seq_len,
-                           seed=p.seed if p.mix.seed is None else p.mix.seed)
+        report = build_mix(
+            Path("data/tokens"),
+            tmp,
+            mix=p.mix,
+            recipe=p.train.recipe,
+            seq_len=p.tokenize.seq_len,
+            seed=p.seed if p.mix.seed is None else p.mix.seed,
+        )
     write_json("reports/mix.json", report)
     parts = ", ".join(f"{ph['name']}: {ph['blocks']} blocks" for ph in report["phases"])
     return f"recipe {report['recipe']}: {parts} ({time.perf_counter() - t0:.1f} s)"

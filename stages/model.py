@@ -13,8 +13,10 @@ def main() -> str:
     with atomic_dir("models/start") as tmp:
         s = build_start(params, Path("data/replay"), Path("data/instruct"), tmp)
     if s["source"] == "scratch":
-        return (f"scratch Llama {s['params'] / 1e6:.2f}M params, vocab {s['vocab_size']}, "
-                f"{s['pretrain_tokens']} tokens, loss {s['final_loss']}, {s['seconds']:.0f} s")
+        return (
+            f"scratch Llama {s['params'] / 1e6:.2f}M params, vocab {s['vocab_size']}, "
+            f"{s['pretrain_tokens']} tokens, loss {s['final_loss']}, {s['seconds']:.0f} s"
+        )
     return f"pinned {s['source']} model ({s.get('revision') or s.get('sha256', '')[:12]})"
 
 

@@ -15,8 +15,10 @@ def main() -> str:
     rows, report = build_qa(docs, params.qa, params.seed)
     write_qa(rows, "data/qa")
     write_json("reports/qa.json", report)
-    return (f"{report['pairs']} pairs ({report['pairs_per_doc']}/doc, {report['paraphrase_rows']} paraphrases), "
-            f"by split {report['by_split']}, {report['seconds']} s")
+    return (
+        f"{report['pairs']} pairs ({report['pairs_per_doc']}/doc, {report['paraphrase_rows']} paraphrases), "
+        f"by split {report['by_split']}, {report['seconds']} s"
+    )
 
 
 if __name__ == "__main__":

@@ -19,11 +19,20 @@ def main() -> str:
     tok = load_tokenizer("models/start")
     t0 = time.perf_counter()
     with atomic_dir(f"data/tokens/{source}") as tmp:
-        meta = tokenize_source(source, tok, Path("."), tmp, batch_rows=p.tokenize.batch_rows,
-                               replay_source=p.mix.replay_source, replay_take=p.mix.replay_take)
+        meta = tokenize_source(
+            source,
+            tok,
+            Path("."),
+            tmp,
+            batch_rows=p.tokenize.batch_rows,
+            replay_source=p.mix.replay_source,
+            replay_take=p.mix.replay_take,
+        )
     dt = time.perf_counter() - t0
-    return (f"{meta['rows']} rows, {meta['tokens']} tokens ({meta['dtype']}), by split {meta['tokens_by_split']}, "
-            f"{dt:.1f} s ({meta['tokens'] / max(dt, 1e-9):,.0f} tokens/s)")
+    return (
+        f"{meta['rows']} rows, {meta['tokens']} tokens ({meta['dtype']}), by split {meta['tokens_by_split']}, "
+        f"{dt:.1f} s ({meta['tokens'] / max(dt, 1e-9):,.0f} tokens/s)"
+    )
 
 
 if __name__ == "__main__":

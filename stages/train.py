@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -27,8 +26,10 @@ LIVE_DIR = Path("reports/train")
 def describe(s: dict) -> str:
     phases = " -> ".join(f"{ph['name']}({ph['steps']})" for ph in s["phases"])
     resumed = f", resumed from step {s['resumed_from_step']}" if s["resumed_from_step"] else ""
-    return (f"recipe {s['recipe']}: {phases}, lr {s['lr']:g} ({s['lr_source']}), loss {s['final_loss']}, "
-            f"{s['tokens_per_second']:.0f} tok/s on {s['world_size']} process(es){resumed}")
+    return (
+        f"recipe {s['recipe']}: {phases}, lr {s['lr']:g} ({s['lr_source']}), loss {s['final_loss']}, "
+        f"{s['tokens_per_second']:.0f} tok/s on {s['world_size']} process(es){resumed}"
+    )
 
 
 def launch(config: str) -> str:

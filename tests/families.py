@@ -36,8 +36,12 @@ def byte_level_bpe(specials: list[str], vocab_size: int = BPE_VOCAB) -> Tokenize
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(replay_texts(), trainer)
     return tok
 
@@ -69,19 +73,31 @@ def build_tokenizer(family: str):
 
     if family == "gpt2":
         tok = byte_level_bpe(["<|endoftext|>"])
-        return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                       unk_token="<|endoftext|>", model_max_length=128)
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            bos_token="<|endoftext|>",
+            eos_token="<|endoftext|>",
+            unk_token="<|endoftext|>",
+            model_max_length=128,
+        )
     if family == "qwen2":
         tok = byte_level_bpe(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
-        return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                       chat_template=CHATML, model_max_length=256)
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            eos_token="<|im_end|>",
+            pad_token="<|endoftext|>",
+            chat_template=CHATML,
+            model_max_length=256,
+        )
     if family == "llama":
         specials = ["<unk>", "<s>", "</s>"]
         tok = shifted_bpe(byte_level_bpe(specials), specials, BIG_VOCAB)
-        tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
-                                                           special_tokens=[("<s>", 1)])
-        return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                       model_max_length=256)
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
+        )
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", model_max_length=256
+        )
     raise ValueError(f"unknown family {family!r}; use one of {FAMILIES}")
 
 
@@ -92,12 +108,28 @@ def build_config(family: str, tok):
     if family == "gpt2":
         return GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=2, n_head=2, **ids)
     if family == "qwen2":
-        return Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
-                           tie_word_embeddings=True, **ids)
-    return LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                       tie_word_embeddings=False, **ids)
+        return Qwen2Config(
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=256,
+            tie_word_embeddings=True,
+            **ids,
+        )
+    return LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=False,
+        **ids,
+    )
 
 
 def build_family(family: str, out_dir: Path, seed: int = 0) -> Path:

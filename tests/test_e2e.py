@@ -15,16 +15,34 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 TINY = {
-    "model": {"scratch": {"vocab_size": 600, "hidden_size": 32, "layers": 2, "heads": 2, "context": 128,
-                          "pretrain_tokens": 20000}},
+    "model": {
+        "scratch": {
+            "vocab_size": 600,
+            "hidden_size": 32,
+            "layers": 2,
+            "heads": 2,
+            "context": 128,
+            "pretrain_tokens": 20000,
+        }
+    },
     "tokenize": {"seq_len": 128},
     "mix": {"tokens": 20000, "domain_epochs": None, "qa_epochs": 1.0},
     "train": {"batch_size": 8, "log_every": 2},
     "eval": {"limit": 16, "max_new_tokens": 8, "batch_size": 16},
 }
-REQUIRED = ["start.domain_qa.em", "cpt.domain_qa.em", "start.domain_qa.f1", "cpt.domain_qa.f1",
-            "start.replay.ppl", "cpt.replay.ppl", "forgetting.ppl_ratio", "absorption.em_gain",
-            "start.domain_qa_mc.acc", "cpt.domain_qa_mc.acc", "absorption.mc_gain"]
+REQUIRED = [
+    "start.domain_qa.em",
+    "cpt.domain_qa.em",
+    "start.domain_qa.f1",
+    "cpt.domain_qa.f1",
+    "start.replay.ppl",
+    "cpt.replay.ppl",
+    "forgetting.ppl_ratio",
+    "absorption.em_gain",
+    "start.domain_qa_mc.acc",
+    "cpt.domain_qa_mc.acc",
+    "absorption.mc_gain",
+]
 
 
 def deep_update(d: dict, u: dict) -> dict:
@@ -35,8 +53,9 @@ def deep_update(d: dict, u: dict) -> dict:
 
 def make_repo(dest: Path, overrides: dict) -> Path:
     """Copy the project as git sees it (tracked + untracked, not ignored) and commit it."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split("\n")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
     for rel in filter(None, files):
         src = ROOT / rel
         if src.is_file() and not rel.startswith(("reports/", "dvc.lock")):
@@ -51,14 +70,23 @@ def make_repo(dest: Path, overrides: dict) -> Path:
 
 def env() -> dict:
     bindir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", ""), "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "TOKENIZERS_PARALLELISM": "false"}
+    return {
+        **os.environ,
+        "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
 
 
 def dvc(repo: Path, *args: str) -> str:
-    proc = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=repo, env=env(),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args], cwd=repo, env=env(), capture_output=True, text=True
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{out[-4000:]}"
     return out
@@ -78,8 +106,20 @@ def lookup(metrics: dict, dotted: str):
 def repo(tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("e2e"), TINY)
     out = dvc(repo, "repro")
-    assert ran(out) == {"ingest", "model", "qa", "tokenize@domain", "tokenize@qa", "tokenize@replay",
-                        "tokenize@instruct", "mix", "train", "eval@start", "eval@cpt", "report"}
+    assert ran(out) == {
+        "ingest",
+        "model",
+        "qa",
+        "tokenize@domain",
+        "tokenize@qa",
+        "tokenize@replay",
+        "tokenize@instruct",
+        "mix",
+        "train",
+        "eval@start",
+        "eval@cpt",
+        "report",
+    }
     return repo
 
 
@@ -97,10 +137,33 @@ def test_full_dag_writes_metrics_and_loadable_model(repo):
     text = "The harbour was rebuilt in 1911, and the new quay opened to ships the following spring."
     assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
     # the generated tasks run by hand from the repo root, as the README shows
-    proc = subprocess.run([str(Path(sys.executable).with_name("lm_eval")), "run", "--model", "hf", "--model_args",
-                           "pretrained=models/cpt", "--include_path", "reports/eval/cpt/tasks", "--tasks",
-                           "domain_qa_gen", "domain_qa_mc", "--limit", "8", "--output_path", "by_hand",
-                           "--device", "cpu", "--batch_size", "8"], cwd=repo, env=env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("lm_eval")),
+            "run",
+            "--model",
+            "hf",
+            "--model_args",
+            "pretrained=models/cpt",
+            "--include_path",
+            "reports/eval/cpt/tasks",
+            "--tasks",
+            "domain_qa_gen",
+            "domain_qa_mc",
+            "--limit",
+            "8",
+            "--output_path",
+            "by_hand",
+            "--device",
+            "cpu",
+            "--batch_size",
+            "8",
+        ],
+        cwd=repo,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     by_hand = json.loads(next((repo / "by_hand").rglob("results_*.json")).read_text())["results"]
     assert 0.0 <= by_hand["domain_qa_mc"]["acc,none"] <= 1.0 and "em,none" in by_hand["domain_qa_gen"]
@@ -187,24 +250,41 @@ def test_dag_from_a_local_pretrained_directory(repo, tmp_path):
 def test_sweep_front_and_recommendation_match_dvc_exp_show(repo):
     subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
     dvc(repo, "checkout", "-f")
-    (repo / "sweep.yaml").write_text(yaml.safe_dump({
-        "name": "tsweep", "grid": {"mix.replay": [0.0, 0.05, 0.2]}, "common": {"train.save_every": 0},
-        "complement": {"mix.domain": ["mix.replay", "mix.instruct"]}, "seeds": [0], "axis": "mix.replay",
-        "absorption": "cpt.domain_qa_mc.acc", "forgetting": "forgetting.ppl_ratio"}))
+    (repo / "sweep.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "tsweep",
+                "grid": {"mix.replay": [0.0, 0.05, 0.2]},
+                "common": {"train.save_every": 0},
+                "complement": {"mix.domain": ["mix.replay", "mix.instruct"]},
+                "seeds": [0],
+                "axis": "mix.replay",
+                "absorption": "cpt.domain_qa_mc.acc",
+                "forgetting": "forgetting.ppl_ratio",
+            }
+        )
+    )
     cli = [str(Path(sys.executable).parent / "cptpipe"), "sweep", "--grid", "sweep.yaml"]
     proc = subprocess.run(cli, cwd=repo, env=env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "3/3 points measured, " in proc.stdout
     table = json.loads(dvc(repo, "exp", "show", "--json"))
-    exps = {e.get("name"): e["data"] for rev in table for g in (rev.get("experiments") or [])
-            for e in g.get("revs") or [] if (e.get("name") or "").startswith("tsweep-")}
+    exps = {
+        e.get("name"): e["data"]
+        for rev in table
+        for g in (rev.get("experiments") or [])
+        for e in g.get("revs") or []
+        if (e.get("name") or "").startswith("tsweep-")
+    }
     points = {}
     for name, data in exps.items():
         m = data["metrics"]["reports/metrics.json"]["data"]
         p = data["params"]["params.yaml"]["data"]
         assert p["mix"]["domain"] == pytest.approx(1 - p["mix"]["replay"] - p["mix"]["instruct"])
-        points[name.removeprefix("tsweep-").removesuffix("-s0")] = (m["forgetting"]["ppl_ratio"],
-                                                                    m["cpt"]["domain_qa_mc"]["acc"])
+        points[name.removeprefix("tsweep-").removesuffix("-s0")] = (
+            m["forgetting"]["ppl_ratio"],
+            m["cpt"]["domain_qa_mc"]["acc"],
+        )
     assert set(points) == {"replay0", "replay0.05", "replay0.2"}
     md = (repo / "reports/sweep.md").read_text()
     front = set(re.findall(r"^- `([^`]+)`: forgetting", md, re.M))
@@ -213,8 +293,9 @@ def test_sweep_front_and_recommendation_match_dvc_exp_show(repo):
         assert (name in front) == (not dominated), (name, points, md)
     # a budget at the least forgetting leaves only that point; the rerun reuses every experiment
     budget = min(x for x, _ in points.values())
-    again = subprocess.run([*cli, "--max-forgetting", repr(budget)], cwd=repo, env=env(), capture_output=True,
-                           text=True)
+    again = subprocess.run(
+        [*cli, "--max-forgetting", repr(budget)], cwd=repo, env=env(), capture_output=True, text=True
+    )
     assert again.returncode == 0 and "Running stage" not in again.stdout + again.stderr
     best = min(points, key=lambda n: (points[n][0], -points[n][1]))
     assert f"recommended {best}" in again.stdout

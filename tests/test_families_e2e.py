@@ -20,16 +20,31 @@ class TaskLoader(yaml.SafeLoader):
 
 
 TaskLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
-ALL_STAGES = {"ingest", "model", "qa", "tokenize@domain", "tokenize@qa", "tokenize@replay", "tokenize@instruct",
-              "mix", "train", "eval@start", "eval@cpt", "report"}
+ALL_STAGES = {
+    "ingest",
+    "model",
+    "qa",
+    "tokenize@domain",
+    "tokenize@qa",
+    "tokenize@replay",
+    "tokenize@instruct",
+    "mix",
+    "train",
+    "eval@start",
+    "eval@cpt",
+    "report",
+}
 # ~1 min per family on one core: a small mix, few eval examples, short answers
-SMALL = deep_update(json.loads(json.dumps(TINY)), {
-    "ingest": {"include": ["encyclopedia/person/*"]},  # 120 of the 480 documents: the suite's time budget
-    "tokenize": {"seq_len": 128},
-    "mix": {"tokens": 10000},
-    "train": {"batch_size": 8, "absorption_questions": 8, "save_every": 0},
-    "eval": {"limit": 8, "max_new_tokens": 8, "batch_size": 8},
-})
+SMALL = deep_update(
+    json.loads(json.dumps(TINY)),
+    {
+        "ingest": {"include": ["encyclopedia/person/*"]},  # 120 of the 480 documents: the suite's time budget
+        "tokenize": {"seq_len": 128},
+        "mix": {"tokens": 10000},
+        "train": {"batch_size": 8, "absorption_questions": 8, "save_every": 0},
+        "eval": {"limit": 8, "max_new_tokens": 8, "batch_size": 8},
+    },
+)
 
 
 def run_family(tmp_path: Path, family: str, model: dict | None = None, extra: dict | None = None) -> Path:
@@ -76,7 +91,7 @@ def test_qwen2_instruct_trains_and_evaluates_inside_its_chat_template(tmp_path):
         src = TokenSource(repo / "data/tokens" / source)
         rows = src.row_arrays()
         for o, n in list(zip(rows["offset"], rows["length"]))[:20]:
-            text = tok.decode(src.tokens[o:o + n].tolist())
+            text = tok.decode(src.tokens[o : o + n].tolist())
             assert text.startswith("<|im_start|>user\n") and "<|im_start|>assistant\n" in text, text
             assert text.endswith("<|im_end|>") and src.mask[o + n - 1] == 1, text
     task = yaml.load((repo / "reports/eval/cpt/tasks/domain_qa_gen.yaml").read_text(), TaskLoader)
@@ -90,8 +105,9 @@ def test_qwen2_instruct_trains_and_evaluates_inside_its_chat_template(tmp_path):
 
 def test_llama_with_a_vocabulary_above_uint16(tmp_path):
     # a 66k-row output layer makes every token ~30x dearer than with the other families: one documents phase
-    repo = run_family(tmp_path, "llama", extra={"mix": {"tokens": 5000}, "train": {"recipe": "cpt"},
-                                                "eval": {"limit": 4}})
+    repo = run_family(
+        tmp_path, "llama", extra={"mix": {"tokens": 5000}, "train": {"recipe": "cpt"}, "eval": {"limit": 4}}
+    )
     model, _ = check_cpt(repo, "llama")
     assert model.config.vocab_size == 66_000
     for source in ("domain", "qa", "replay", "instruct"):

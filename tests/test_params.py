@@ -71,7 +71,9 @@ def test_eval_backend_model_args_and_auto_batch():
     assert "eval.batch_size: expected an integer or one of 'auto', got 'big'" in found
     assert any(p.startswith("eval.backend: 'tgi' is not allowed") and "'vllm'" in p for p in found)
     assert any(p.startswith("eval.model_args: expected a mapping") for p in found)
-    assert any(p.startswith("eval.batch_size: must be >= 1") for p in problems(lambda r: r["eval"].update(batch_size=0)))
+    assert any(
+        p.startswith("eval.batch_size: must be >= 1") for p in problems(lambda r: r["eval"].update(batch_size=0))
+    )
 
 
 def test_lr_presets_by_kind_and_warning_outside_range():
@@ -90,8 +92,9 @@ def test_stage_cli_exits_2_with_short_message_and_writes_nothing(tmp_path):
     (tmp_path / "data/raw").mkdir(parents=True)
     (tmp_path / "data/raw/a.txt").write_text("some text " * 50)
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
-    proc = subprocess.run([sys.executable, "-m", "stages.ingest"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.ingest"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "train.recipe" in proc.stderr and "sum to 1" in proc.stderr

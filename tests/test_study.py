@@ -40,8 +40,13 @@ claims:
 def test_expand_takes_the_product_extra_arms_and_seeds(tmp_path):
     (tmp_path / "g.yaml").write_text(GRID)
     arms = expand(load_grid(tmp_path / "g.yaml"))
-    assert sorted({a.name for a in arms}) == ["t-base-cpt", "t-base-pit", "t-base-pit-r0", "t-instruct-cpt",
-                                              "t-instruct-pit"]
+    assert sorted({a.name for a in arms}) == [
+        "t-base-cpt",
+        "t-base-pit",
+        "t-base-pit-r0",
+        "t-instruct-cpt",
+        "t-instruct-pit",
+    ]
     by_exp = {a.exp_name: dict(a.overrides) for a in arms}
     assert len(by_exp) == len(arms)  # experiment names never clash
     # only the seeded arm runs once per seed; the others at the first seed
@@ -72,16 +77,30 @@ def test_every_arm_is_a_valid_params_file(grid_file):
 
 
 def test_set_args_writes_yaml_scalars():
-    arm = Arm("x", 0, (("mix.replay", 0.0), ("model.scratch.instruct_tune", True), ("train.recipe", "pit"),
-                       ("train.lr", None)))
-    assert set_args(arm) == ["-S", "mix.replay=0.0", "-S", "model.scratch.instruct_tune=true",
-                             "-S", "train.recipe=pit", "-S", "train.lr=null"]
+    arm = Arm(
+        "x",
+        0,
+        (("mix.replay", 0.0), ("model.scratch.instruct_tune", True), ("train.recipe", "pit"), ("train.lr", None)),
+    )
+    assert set_args(arm) == [
+        "-S",
+        "mix.replay=0.0",
+        "-S",
+        "model.scratch.instruct_tune=true",
+        "-S",
+        "train.recipe=pit",
+        "-S",
+        "train.lr=null",
+    ]
 
 
 def test_grid_errors_name_every_problem_at_once(tmp_path):
     bad = tmp_path / "g.yaml"
-    bad.write_text(GRID.replace("arms: [base-pit]", "arms: [nope]").replace("b: base-pit-r0", "b: base-pat")
-                   .replace("from: base-pit", "from: typo-arm"))
+    bad.write_text(
+        GRID.replace("arms: [base-pit]", "arms: [nope]")
+        .replace("b: base-pit-r0", "b: base-pat")
+        .replace("from: base-pit", "from: typo-arm")
+    )
     with pytest.raises(UserError) as err:
         expand(load_grid(bad))
     assert "nope" in str(err.value) and "base-pat" in str(err.value) and "typo-arm" in str(err.value)
@@ -108,8 +127,12 @@ def test_queue_status_parses_the_dvc_table():
 
 Worker status: 1 active, 0 idle
 """
-    assert queue_status(text) == {"quick-base-cpt-s0": "Success", "quick-base-pit-s0": "Running",
-                                  "quick-base-pit-s1": "Queued", "old-one": "Failed"}
+    assert queue_status(text) == {
+        "quick-base-cpt-s0": "Success",
+        "quick-base-pit-s0": "Running",
+        "quick-base-pit-s1": "Queued",
+        "old-one": "Failed",
+    }
 
 
 def _arms(name: str, seeds: int, kind: str = "base") -> list[Arm]:
@@ -122,9 +145,14 @@ def _rows(values: dict[str, dict[str, float]]) -> dict[str, dict]:
 
 def test_aggregate_mean_sample_std_and_provenance():
     arms = _arms("s-a", 3) + _arms("s-b", 2, "instruct") + _arms("s-c", 1)
-    rows = _rows({"s-a-s0": {"cpt.domain_qa.em": 0.40, "x": 1.0}, "s-a-s1": {"cpt.domain_qa.em": 0.42},
-                  "s-a-s2": {"cpt.domain_qa.em": 0.44, "x": True},
-                  "s-b-s1": {"cpt.domain_qa.em": 0.2}})  # s-b-s0 failed, s-c never ran
+    rows = _rows(
+        {
+            "s-a-s0": {"cpt.domain_qa.em": 0.40, "x": 1.0},
+            "s-a-s1": {"cpt.domain_qa.em": 0.42},
+            "s-a-s2": {"cpt.domain_qa.em": 0.44, "x": True},
+            "s-b-s1": {"cpt.domain_qa.em": 0.2},
+        }
+    )  # s-b-s0 failed, s-c never ran
     agg = aggregate(arms, rows, before={"s-a-s0", "s-a-s2", "s-zzz-s0"})
     a, b, c = agg["s-a"], agg["s-b"], agg["s-c"]
     mean, sd = a["stats"]["cpt.domain_qa.em"]
@@ -153,8 +181,7 @@ def _agg(values: dict[str, list[float]], key: str = "cpt.domain_qa.em") -> dict[
 
 
 def test_verdict_needs_both_min_diff_and_the_noise_floor():
-    agg = _agg({"s-a": [0.30, 0.31, 0.29], "s-b": [0.40, 0.41, 0.39], "s-c": [0.50, 0.52, 0.48],
-                "s-d": [0.60]})
+    agg = _agg({"s-a": [0.30, 0.31, 0.29], "s-b": [0.40, 0.41, 0.39], "s-c": [0.50, 0.52, 0.48], "s-d": [0.60]})
     claim = {"claim": "b beats a", "metric": "cpt.domain_qa.em", "a": "a", "b": "b"}
     line = verdict(agg, "s", claim)  # +0.100 against a floor of 2 x 0.01
     assert "= +0.100" in line and "±0.020" in line and "min_diff 0.000" in line and "**agrees**" in line
@@ -163,7 +190,9 @@ def test_verdict_needs_both_min_diff_and_the_noise_floor():
     assert "**agrees**" in verdict(agg, "s", {**claim, "b": "c", "min_diff": 0.15})  # +0.200 > 0.15 > 0.04
     assert "**disagrees**" in verdict(agg, "s", {**claim, "a": "c", "b": "a"})
     assert "**no difference beyond noise**" in verdict(agg, "s", {**claim, "b": "a"})
-    assert "not measured" in verdict(agg, "s", {**claim, "b": "zzz"}) and "zzz" in verdict(agg, "s", {**claim, "b": "zzz"})
+    assert "not measured" in verdict(agg, "s", {**claim, "b": "zzz"}) and "zzz" in verdict(
+        agg, "s", {**claim, "b": "zzz"}
+    )
 
 
 def test_verdict_says_when_a_seed_spread_is_unknown():
@@ -182,14 +211,25 @@ def test_verdict_says_when_a_seed_spread_is_unknown():
 def _quick(em: dict[str, float], before: set[str]) -> tuple[dict, Grid]:
     grid = load_grid(ROOT / "study/quick.yaml")
     arms = expand(grid)
-    rows = _rows({exp: {"cpt.domain_qa.em": v, "start.domain_qa.em": 0.0, "cpt.domain_qa_mc.acc": 0.3,
-                        "start.instruct.follow": 0.25, "cpt.instruct.follow": 0.5} for exp, v in em.items()})
+    rows = _rows(
+        {
+            exp: {
+                "cpt.domain_qa.em": v,
+                "start.domain_qa.em": 0.0,
+                "cpt.domain_qa_mc.acc": 0.3,
+                "start.instruct.follow": 0.25,
+                "cpt.instruct.follow": 0.5,
+            }
+            for exp, v in em.items()
+        }
+    )
     return aggregate(arms, rows, before), grid
 
 
 def test_render_labels_reused_runs_and_the_invocation():
-    agg, grid = _quick({"quick-base-cpt-s0": 0.05, "quick-base-pit-s0": 0.1, "quick-base-pit-s1": 0.12},
-                       before={"quick-base-pit-s0"})
+    agg, grid = _quick(
+        {"quick-base-cpt-s0": 0.05, "quick-base-pit-s0": 0.1, "quick-base-pit-s1": 0.12}, before={"quick-base-pit-s0"}
+    )
     md = render(agg, grid, "study/quick.yaml", ["quick-base-zzz-s0"], 12.34, "study.png")
     # tests/test_e2e.py reads the seed count right after the arm and the headline EM right after it
     assert re.search(r"\| base-pit \| 2 \| 0\.110 ± 0\.014 \| .* \| 0\.250 → 0\.500 ± 0\.000 \| .* \| 1/1 \|", md)
@@ -219,13 +259,24 @@ def test_render_states_each_start_model_separately():
     rows = {}
     for a, follow in zip(arms, (0.05, 0.1, 0.3)):
         em, mc, ppl, f0 = start[dict(a.overrides)["model.kind"]]
-        rows[a.exp_name] = {"metrics": {"start.domain_qa.em": em, "start.domain_qa_mc.acc": mc, "start.replay.ppl": ppl,
-                                        "start.instruct.follow": f0, "cpt.instruct.follow": follow}}
+        rows[a.exp_name] = {
+            "metrics": {
+                "start.domain_qa.em": em,
+                "start.domain_qa_mc.acc": mc,
+                "start.replay.ppl": ppl,
+                "start.instruct.follow": f0,
+                "cpt.instruct.follow": follow,
+            }
+        }
     md = render(aggregate(arms, rows, set()), Grid("t", {}, {"a": {}}), "g.yaml", [], 2.0, "study.png")
-    assert ("- `base` start: held-out EM 0.000, held-out MC acc 0.250, replay ppl 7,000, instr. follow 0.000 "
-            "before CPT; after CPT: `base-cpt` 0.050.") in md
-    assert ("- `instruct` start: held-out EM 0.010, held-out MC acc 0.290, replay ppl 177,000, instr. follow "
-            "0.400 before CPT; after CPT: `instruct-cpt` 0.100, `instruct-pit` 0.300.") in md
+    assert (
+        "- `base` start: held-out EM 0.000, held-out MC acc 0.250, replay ppl 7,000, instr. follow 0.000 "
+        "before CPT; after CPT: `base-cpt` 0.050."
+    ) in md
+    assert (
+        "- `instruct` start: held-out EM 0.010, held-out MC acc 0.290, replay ppl 177,000, instr. follow "
+        "0.400 before CPT; after CPT: `instruct-cpt` 0.100, `instruct-pit` 0.300."
+    ) in md
 
 
 def test_plot_draws_arms_with_missing_metrics_and_single_runs(tmp_path):
@@ -233,7 +284,6 @@ def test_plot_draws_arms_with_missing_metrics_and_single_runs(tmp_path):
     agg["quick-base-pit"]["stats"]["forgetting.ppl_ratio"] = (3.0, 0.5)
     plot(agg, grid.prefix, tmp_path / "study.png")
     assert (tmp_path / "study.png").stat().st_size > 5000
-
 
 
 def test_worker_env_splits_the_cores_between_queue_workers():

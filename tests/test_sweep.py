@@ -8,8 +8,19 @@ import yaml
 
 from cptpipe.errors import UserError
 from cptpipe.study import expand
-from cptpipe.sweep import (Reading, as_grid, crossing, load_sweep, monotone_fit, pareto_front, point_name,
-                           recommend, render, sample_points, with_complements)
+from cptpipe.sweep import (
+    Reading,
+    as_grid,
+    crossing,
+    load_sweep,
+    monotone_fit,
+    pareto_front,
+    point_name,
+    recommend,
+    render,
+    sample_points,
+    with_complements,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -32,8 +43,17 @@ def test_shipped_sweep_is_six_points_two_seeds_with_mix_shares_summing_to_one():
 
 
 def test_sweep_file_errors_name_every_problem(tmp_path):
-    path = _write(tmp_path, {"grid": {"mix.replay": [0.1], "train.nope": [1]}, "sample": {"n": 3},
-                             "axis": "train.lr", "max_forgetting": "low", "colour": 1, "name": "a b"})
+    path = _write(
+        tmp_path,
+        {
+            "grid": {"mix.replay": [0.1], "train.nope": [1]},
+            "sample": {"n": 3},
+            "axis": "train.lr",
+            "max_forgetting": "low",
+            "colour": 1,
+            "name": "a b",
+        },
+    )
     with pytest.raises(UserError) as e:
         load_sweep(path, PARAMS)
     msg = str(e.value)
@@ -47,8 +67,9 @@ def test_sweep_file_errors_name_every_problem(tmp_path):
 
 
 def test_complement_keeps_shares_summing_to_one_and_refuses_negative():
-    assert with_complements({"mix.replay": 0.1}, {"mix.domain": ["mix.replay", "mix.instruct"]},
-                            {"mix.instruct": 0.02}) == {"mix.replay": 0.1, "mix.domain": 0.88}
+    assert with_complements(
+        {"mix.replay": 0.1}, {"mix.domain": ["mix.replay", "mix.instruct"]}, {"mix.instruct": 0.02}
+    ) == {"mix.replay": 0.1, "mix.domain": 0.88}
     with pytest.raises(UserError, match="< 0"):
         with_complements({"mix.replay": 0.99}, {"mix.domain": ["mix.replay", "mix.instruct"]}, {"mix.instruct": 0.02})
 
@@ -85,17 +106,22 @@ def test_monotone_fit_and_budget_crossing():
     ys = [15.0, 13.0, 2.2, 1.8, 1.2, 1.1]
     grid, fitted, rms = monotone_fit(xs, ys)
     assert grid.tolist() == [0.0, 0.05, 0.1] and np.all(np.diff(fitted) <= 0)
-    assert fitted.tolist() == pytest.approx([14.0, 2.0, 1.15]) and rms == pytest.approx(np.sqrt(np.mean(
-        [1, 1, 0.04, 0.04, 0.0025, 0.0025])))
+    assert fitted.tolist() == pytest.approx([14.0, 2.0, 1.15]) and rms == pytest.approx(
+        np.sqrt(np.mean([1, 1, 0.04, 0.04, 0.0025, 0.0025]))
+    )
     assert crossing(grid, fitted, 1.5) == pytest.approx(0.05 + 0.05 * 0.5 / 0.85)
     assert crossing(grid, fitted, 20.0) == 0.0 and crossing(grid, fitted, 1.0) is None
 
 
 def test_report_marks_front_and_recommendation_and_prints_apply(tmp_path):
-    sweep = load_sweep(_write(tmp_path, {"name": "sw", "grid": {"mix.replay": [0.0, 0.1]}, "seeds": [0, 1],
-                                         "max_forgetting": 2.0}), PARAMS)
-    stats = {"replay0": {"x": (14.0, 1.0), "y": (0.4, 0.02), "n": 2, "new": 2, "params": {"mix.replay": 0.0}},
-             "replay0.1": {"x": (1.2, 0.05), "y": (0.35, 0.03), "n": 2, "new": 1, "params": {"mix.replay": 0.1}}}
+    sweep = load_sweep(
+        _write(tmp_path, {"name": "sw", "grid": {"mix.replay": [0.0, 0.1]}, "seeds": [0, 1], "max_forgetting": 2.0}),
+        PARAMS,
+    )
+    stats = {
+        "replay0": {"x": (14.0, 1.0), "y": (0.4, 0.02), "n": 2, "new": 2, "params": {"mix.replay": 0.0}},
+        "replay0.1": {"x": (1.2, 0.05), "y": (0.35, 0.03), "n": 2, "new": 1, "params": {"mix.replay": 0.1}},
+    }
     md = render(sweep, Reading(stats, ["replay0.1", "replay0"], "replay0.1"), "sweep.yaml", [], 3.0, "s.png", "")
     assert "| `replay0.1` | 0.1 | 2 | 1.200 ± 0.050 | 0.350 ± 0.030 | **recommended** | 1 |" in md
     assert "dvc exp apply sw-replay0.1-s0" in md and "3 of 4 runs trained in it, 1 reused" in md

@@ -14,71 +14,272 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import shutil
 from pathlib import Path
-import random
 
-N_PER_KIND = 30      # entities per kind (person, company, town, species)
+N_PER_KIND = 30  # entities per kind (person, company, town, species)
 BIOS_PER_ENTITY = 4  # separate biographies per entity, <slug>-<k>.md; they share a title (and held-out side)
-FILLERS = 1          # fact-free sentences per biography
+FILLERS = 1  # fact-free sentences per biography
 HERE = Path(__file__).resolve().parent
 RAW = HERE.parent / "raw"
 OUT_DIR = RAW / "encyclopedia"
 FACTS = HERE / "facts.jsonl"
 
 # Syllables are chosen so built names read as invented, not as real places or people.
-FIRST_A = ["Or", "Bel", "Cas", "Dor", "El", "Fen", "Gar", "Hal", "Is", "Jor", "Kel", "Lun", "Mar",
-           "Nim", "Ol", "Per", "Quen", "Ros", "Sel", "Tam", "Ul", "Vey", "Wen", "Yor", "Zel", "Ath"]
-FIRST_B = ["veth", "wyn", "ric", "ane", "ora", "ulf", "essa", "ith", "ondo", "ara", "iel", "ian",
-           "ette", "obar", "mira", "aze"]
-SUR_A = ["Callum", "Orrin", "Vask", "Quell", "Drem", "Tolv", "Brisk", "Hesk", "Mord", "Pirr", "Skell",
-         "Faln", "Gost", "Wrenn", "Ilv", "Trask", "Yarl", "Zenn", "Olm", "Keth"]
-SUR_B = ["sby", "wick", "haven", "ridge", "ford", "mere", "stow", "combe", "holt", "thwaite",
-         "brook", "gard", "ington", "ley"]
-TOWN_A = ["Brindle", "Ossen", "Varrow", "Quill", "Tamble", "Drim", "Hollin", "Skarn", "Pelver",
-          "Yorrow", "Faln", "Gisk", "Ulver", "Corve", "Nettel", "Brask", "Isken", "Tolven", "Marv", "Orsk"]
+FIRST_A = [
+    "Or",
+    "Bel",
+    "Cas",
+    "Dor",
+    "El",
+    "Fen",
+    "Gar",
+    "Hal",
+    "Is",
+    "Jor",
+    "Kel",
+    "Lun",
+    "Mar",
+    "Nim",
+    "Ol",
+    "Per",
+    "Quen",
+    "Ros",
+    "Sel",
+    "Tam",
+    "Ul",
+    "Vey",
+    "Wen",
+    "Yor",
+    "Zel",
+    "Ath",
+]
+FIRST_B = [
+    "veth",
+    "wyn",
+    "ric",
+    "ane",
+    "ora",
+    "ulf",
+    "essa",
+    "ith",
+    "ondo",
+    "ara",
+    "iel",
+    "ian",
+    "ette",
+    "obar",
+    "mira",
+    "aze",
+]
+SUR_A = [
+    "Callum",
+    "Orrin",
+    "Vask",
+    "Quell",
+    "Drem",
+    "Tolv",
+    "Brisk",
+    "Hesk",
+    "Mord",
+    "Pirr",
+    "Skell",
+    "Faln",
+    "Gost",
+    "Wrenn",
+    "Ilv",
+    "Trask",
+    "Yarl",
+    "Zenn",
+    "Olm",
+    "Keth",
+]
+SUR_B = [
+    "sby",
+    "wick",
+    "haven",
+    "ridge",
+    "ford",
+    "mere",
+    "stow",
+    "combe",
+    "holt",
+    "thwaite",
+    "brook",
+    "gard",
+    "ington",
+    "ley",
+]
+TOWN_A = [
+    "Brindle",
+    "Ossen",
+    "Varrow",
+    "Quill",
+    "Tamble",
+    "Drim",
+    "Hollin",
+    "Skarn",
+    "Pelver",
+    "Yorrow",
+    "Faln",
+    "Gisk",
+    "Ulver",
+    "Corve",
+    "Nettel",
+    "Brask",
+    "Isken",
+    "Tolven",
+    "Marv",
+    "Orsk",
+]
 TOWN_B = ["moor", "holt", "ferry", "stead", "mouth", "wold", "brae", "fell", "marsh", "gate", "wick", "dun"]
 CO_A = ["Vel", "Os", "Quor", "Tal", "Bre", "Mun", "Sar", "Dov", "Ker", "Lum", "Pra", "Zan", "Hel", "Ny"]
 CO_B = ["mora", "trane", "vel", "dine", "ska", "rovo", "tica", "lenn", "vari", "quist"]
-CO_C = ["Works", "Foundry", "Instruments", "Mills", "Company", "Ironworks", "Glassworks", "Optics",
-        "Looms", "Trading House"]
-SP_A = ["Umbrin", "Tessel", "Pallow", "Grisk", "Morv", "Quenn", "Sallow", "Drusk", "Fenwy", "Olk",
-        "Vantle", "Brisel", "Corril", "Yethin", "Hask"]
+CO_C = [
+    "Works",
+    "Foundry",
+    "Instruments",
+    "Mills",
+    "Company",
+    "Ironworks",
+    "Glassworks",
+    "Optics",
+    "Looms",
+    "Trading House",
+]
+SP_A = [
+    "Umbrin",
+    "Tessel",
+    "Pallow",
+    "Grisk",
+    "Morv",
+    "Quenn",
+    "Sallow",
+    "Drusk",
+    "Fenwy",
+    "Olk",
+    "Vantle",
+    "Brisel",
+    "Corril",
+    "Yethin",
+    "Hask",
+]
 # (animal, group, winged, plausible size range in cm: wingspan if winged, else length)
-ANIMALS = [("heron", "bird", True, (60, 190)), ("finch", "bird", True, (14, 28)),
-           ("owl", "bird", True, (40, 150)), ("moth", "insect", True, (2, 16)),
-           ("beetle", "insect", False, (1, 9)), ("newt", "amphibian", False, (6, 20)),
-           ("toad", "amphibian", False, (4, 18)), ("vole", "mammal", False, (8, 22)),
-           ("shrew", "mammal", False, (4, 14)), ("eel", "fish", False, (30, 140)),
-           ("lizard", "reptile", False, (8, 60)), ("crab", "crustacean", False, (3, 30))]
-RIVERS = ["Olvane River", "Tessary River", "Brume River", "Kelvisk River", "Orlet River",
-          "Sanderwyn River", "Quaile River", "Mirrowen River"]
-REGIONS = ["Vessmark", "Orrowmere", "Tallidun", "Quarnshire", "Bellagost", "Drumvarre",
-           "Istenfold", "Kelverin"]
-PROFESSIONS = ["cartographer", "glassblower", "engineer", "botanist", "clockmaker", "surveyor",
-               "chemist", "shipwright", "naturalist", "printer", "architect", "physician"]
-PRODUCTS = ["copper kettles", "signal lamps", "wool blankets", "glass lenses", "clockwork toys",
-            "brass compasses", "dyed linen", "paper lanterns", "weather vanes", "beeswax candles",
-            "iron stoves", "ceramic tiles", "rope ladders", "river barges"]
-HABITATS = ["salt marshes", "pine forests", "limestone caves", "river shallows", "high meadows",
-            "peat bogs", "coastal cliffs", "reed beds", "beech woods", "mountain streams"]
-DIETS = ["small beetles", "seeds", "algae", "freshwater snails", "moss", "earthworms", "berries",
-         "mayfly larvae", "lichen", "tiny crustaceans"]
+ANIMALS = [
+    ("heron", "bird", True, (60, 190)),
+    ("finch", "bird", True, (14, 28)),
+    ("owl", "bird", True, (40, 150)),
+    ("moth", "insect", True, (2, 16)),
+    ("beetle", "insect", False, (1, 9)),
+    ("newt", "amphibian", False, (6, 20)),
+    ("toad", "amphibian", False, (4, 18)),
+    ("vole", "mammal", False, (8, 22)),
+    ("shrew", "mammal", False, (4, 14)),
+    ("eel", "fish", False, (30, 140)),
+    ("lizard", "reptile", False, (8, 60)),
+    ("crab", "crustacean", False, (3, 30)),
+]
+RIVERS = [
+    "Olvane River",
+    "Tessary River",
+    "Brume River",
+    "Kelvisk River",
+    "Orlet River",
+    "Sanderwyn River",
+    "Quaile River",
+    "Mirrowen River",
+]
+REGIONS = ["Vessmark", "Orrowmere", "Tallidun", "Quarnshire", "Bellagost", "Drumvarre", "Istenfold", "Kelverin"]
+PROFESSIONS = [
+    "cartographer",
+    "glassblower",
+    "engineer",
+    "botanist",
+    "clockmaker",
+    "surveyor",
+    "chemist",
+    "shipwright",
+    "naturalist",
+    "printer",
+    "architect",
+    "physician",
+]
+PRODUCTS = [
+    "copper kettles",
+    "signal lamps",
+    "wool blankets",
+    "glass lenses",
+    "clockwork toys",
+    "brass compasses",
+    "dyed linen",
+    "paper lanterns",
+    "weather vanes",
+    "beeswax candles",
+    "iron stoves",
+    "ceramic tiles",
+    "rope ladders",
+    "river barges",
+]
+HABITATS = [
+    "salt marshes",
+    "pine forests",
+    "limestone caves",
+    "river shallows",
+    "high meadows",
+    "peat bogs",
+    "coastal cliffs",
+    "reed beds",
+    "beech woods",
+    "mountain streams",
+]
+DIETS = [
+    "small beetles",
+    "seeds",
+    "algae",
+    "freshwater snails",
+    "moss",
+    "earthworms",
+    "berries",
+    "mayfly larvae",
+    "lichen",
+    "tiny crustaceans",
+]
 
 # Per attribute: sentence templates. {S} is the subject (name or pronoun), {v} the value;
 # other fields come from the entity. Two different ones are used in the body of each article.
 PERSON_T = {
-    "birth_year": ["{S} was born in {v}.", "{S} came into the world in {v}.",
-                   "The year of {pos} birth was {v}.", "{S} was born in the spring of {v}."],
-    "birthplace": ["{S} grew up in {v}, the town of {pos} birth.", "{Pos} birthplace was {v}.",
-                   "{S} was a native of {v}, a town on the {v_river}.", "{S} was born in {v}."],
-    "profession": ["{S} worked as a {v}.", "By training {s} was a {v}.",
-                   "{Pos} profession was that of a {v}.", "{S} made {pos} living as a {v}."],
-    "employer": ["{S} was employed by {v} for most of {pos} career.", "For many years {s} worked for {v}.",
-                 "{S} joined {v}, a firm founded in {v_founded}, as a young {profession}.", "{Pos} employer was {v}."],
-    "children": ["{S} had {v} children.", "{S} was the parent of {v} children.",
-                 "{Pos} family included {v} children.", "{S} raised {v} children."],
+    "birth_year": [
+        "{S} was born in {v}.",
+        "{S} came into the world in {v}.",
+        "The year of {pos} birth was {v}.",
+        "{S} was born in the spring of {v}.",
+    ],
+    "birthplace": [
+        "{S} grew up in {v}, the town of {pos} birth.",
+        "{Pos} birthplace was {v}.",
+        "{S} was a native of {v}, a town on the {v_river}.",
+        "{S} was born in {v}.",
+    ],
+    "profession": [
+        "{S} worked as a {v}.",
+        "By training {s} was a {v}.",
+        "{Pos} profession was that of a {v}.",
+        "{S} made {pos} living as a {v}.",
+    ],
+    "employer": [
+        "{S} was employed by {v} for most of {pos} career.",
+        "For many years {s} worked for {v}.",
+        "{S} joined {v}, a firm founded in {v_founded}, as a young {profession}.",
+        "{Pos} employer was {v}.",
+    ],
+    "children": [
+        "{S} had {v} children.",
+        "{S} was the parent of {v} children.",
+        "{Pos} family included {v} children.",
+        "{S} raised {v} children.",
+    ],
 }
 PERSON_LEAD = [
     "{N} (born {birth_year}) was a {profession} from {birthplace}.",
@@ -91,10 +292,14 @@ PERSON_CLOSE = [
 ]
 PERSON_KEY = "Key facts: born {birth_year} in {birthplace}; profession: {profession}; employer: {employer}; children: {children}."
 PERSON_FILL = [
-    "Contemporaries remembered {o} as patient and exacting.", "Few of {pos} letters survive.",
-    "{S} kept detailed notebooks throughout {pos} life.", "Colleagues described {o} as generous with time and advice.",
-    "{S} rarely spoke in public.", "{Pos} working methods were admired by younger colleagues.",
-    "Several of {pos} notebooks are now kept in a private collection.", "{S} disliked travelling by sea.",
+    "Contemporaries remembered {o} as patient and exacting.",
+    "Few of {pos} letters survive.",
+    "{S} kept detailed notebooks throughout {pos} life.",
+    "Colleagues described {o} as generous with time and advice.",
+    "{S} rarely spoke in public.",
+    "{Pos} working methods were admired by younger colleagues.",
+    "Several of {pos} notebooks are now kept in a private collection.",
+    "{S} disliked travelling by sea.",
     "Friends recalled long evenings of conversation at {pos} kitchen table.",
     "{S} took great care over small details that others overlooked.",
     "In later years {s} spent much of {pos} time walking in the hills.",
@@ -104,17 +309,31 @@ PERSON_FILL = [
 ]
 
 COMPANY_T = {
-    "founded": ["{S} was founded in {v}.", "{S} was established in {v}.",
-                "The firm traces its origins to {v}.", "{S} opened its first workshop in {v}."],
-    "headquarters": ["{S} is headquartered in {v}.", "Its head office stands in {v}.",
-                     "The company has its headquarters in {v}.", "{S} is based in the town of {v}."],
-    "founder": ["{S} was founded by {v}.", "The founder of the company was {v}.",
-                "{S} owes its existence to {v}, who set it up with borrowed money.",
-                "{v} (born {v_birth_year}) started the business with a handful of workers."],
-    "product": ["{S} makes {v}.", "{S} is best known for its {v}.", "Its main product is {v}.",
-                "{S} produces {v}."],
-    "employees": ["{S} has {v} employees.", "The company employs about {v} people.",
-                  "Its workforce numbers {v}.", "Some {v} people work for the company."],
+    "founded": [
+        "{S} was founded in {v}.",
+        "{S} was established in {v}.",
+        "The firm traces its origins to {v}.",
+        "{S} opened its first workshop in {v}.",
+    ],
+    "headquarters": [
+        "{S} is headquartered in {v}.",
+        "Its head office stands in {v}.",
+        "The company has its headquarters in {v}.",
+        "{S} is based in the town of {v}.",
+    ],
+    "founder": [
+        "{S} was founded by {v}.",
+        "The founder of the company was {v}.",
+        "{S} owes its existence to {v}, who set it up with borrowed money.",
+        "{v} (born {v_birth_year}) started the business with a handful of workers.",
+    ],
+    "product": ["{S} makes {v}.", "{S} is best known for its {v}.", "Its main product is {v}.", "{S} produces {v}."],
+    "employees": [
+        "{S} has {v} employees.",
+        "The company employs about {v} people.",
+        "Its workforce numbers {v}.",
+        "Some {v} people work for the company.",
+    ],
 }
 COMPANY_LEAD = [
     "{N} is a maker of {product} founded in {founded} and headquartered in {headquarters}.",
@@ -127,9 +346,12 @@ COMPANY_CLOSE = [
 ]
 COMPANY_KEY = "Key facts: founded {founded} by {founder}; headquarters: {headquarters}; product: {product}; employees: {employees}."
 COMPANY_FILL = [
-    "The company has weathered several difficult decades.", "Its catalogues were widely copied by rivals.",
-    "Apprentices have long been trained on the premises.", "The firm is known locally for its annual open day.",
-    "Its early account books survive in good condition.", "The business has changed hands only a few times.",
+    "The company has weathered several difficult decades.",
+    "Its catalogues were widely copied by rivals.",
+    "Apprentices have long been trained on the premises.",
+    "The firm is known locally for its annual open day.",
+    "Its early account books survive in good condition.",
+    "The business has changed hands only a few times.",
     "Customers have praised the durability of its goods for generations.",
     "The workshop floor was extended more than once as demand grew.",
     "Its delivery carts were once a familiar sight on country roads.",
@@ -139,14 +361,30 @@ COMPANY_FILL = [
 ]
 
 TOWN_T = {
-    "founded": ["{S} was founded in {v}.", "The first settlement at {N} dates from {v}.",
-                "{S} received its charter in {v}.", "Records show that {N} was established in {v}."],
-    "river": ["{S} lies on the {v}.", "The {v} flows through the centre of {N}.",
-              "{S} stands on the banks of the {v}.", "The town grew up beside the {v}."],
-    "population": ["{S} has a population of {v}.", "About {v} people live in {N}.",
-                   "The town is home to roughly {v} inhabitants.", "{S} has {v} residents."],
-    "region": ["{S} is located in {v}.", "{S} lies in the region of {v}.",
-               "It is one of the older towns in {v}.", "{S} belongs to the region of {v}."],
+    "founded": [
+        "{S} was founded in {v}.",
+        "The first settlement at {N} dates from {v}.",
+        "{S} received its charter in {v}.",
+        "Records show that {N} was established in {v}.",
+    ],
+    "river": [
+        "{S} lies on the {v}.",
+        "The {v} flows through the centre of {N}.",
+        "{S} stands on the banks of the {v}.",
+        "The town grew up beside the {v}.",
+    ],
+    "population": [
+        "{S} has a population of {v}.",
+        "About {v} people live in {N}.",
+        "The town is home to roughly {v} inhabitants.",
+        "{S} has {v} residents.",
+    ],
+    "region": [
+        "{S} is located in {v}.",
+        "{S} lies in the region of {v}.",
+        "It is one of the older towns in {v}.",
+        "{S} belongs to the region of {v}.",
+    ],
 }
 TOWN_LEAD = [
     "{N} is a town in {region}, on the {river}.",
@@ -159,9 +397,12 @@ TOWN_CLOSE = [
 ]
 TOWN_KEY = "Key facts: founded {founded}; river: {river}; population: {population}; region: {region}."
 TOWN_FILL = [
-    "Its market square is paved with grey stone.", "A weekly market is still held there.",
-    "The old bridge was rebuilt after a flood.", "Many houses in the centre have slate roofs.",
-    "Visitors often remark on the quiet streets.", "The town hall clock has not been changed in generations.",
+    "Its market square is paved with grey stone.",
+    "A weekly market is still held there.",
+    "The old bridge was rebuilt after a flood.",
+    "Many houses in the centre have slate roofs.",
+    "Visitors often remark on the quiet streets.",
+    "The town hall clock has not been changed in generations.",
     "Narrow lanes run down from the church towards the water.",
     "The surrounding farmland is known for its orchards.",
     "A small museum displays tools and household objects from earlier centuries.",
@@ -171,17 +412,31 @@ TOWN_FILL = [
 ]
 
 SPECIES_T = {
-    "habitat": ["{S} lives in {v}.", "{S} is found mainly in {v}.", "Its natural habitat is {v}.",
-                "{S} makes its home in {v}."],
-    "size_cm": ["{S} has a {dim} of about {v} cm.", "Adults have a {dim} of {v} centimetres.",
-                "A full-grown adult measures about {v} cm.", "Its {dim} is roughly {v} cm."],
-    "diet": ["{S} feeds on {v}.", "Its diet consists mostly of {v}.", "{S} eats {v}.",
-             "{S} survives largely on {v}."],
-    "discovered": ["{S} was first described in {v}.", "{S} was discovered in {v}.",
-                   "Naturalists first recorded the species in {v}.",
-                   "The first specimen was collected in {v}."],
-    "discoverer": ["{S} was discovered by {v}.", "It was first described by the {v_profession} {v}.",
-                   "The species was named by {v}.", "Credit for the discovery goes to {v}, who was born in {v_birth_year}."],
+    "habitat": [
+        "{S} lives in {v}.",
+        "{S} is found mainly in {v}.",
+        "Its natural habitat is {v}.",
+        "{S} makes its home in {v}.",
+    ],
+    "size_cm": [
+        "{S} has a {dim} of about {v} cm.",
+        "Adults have a {dim} of {v} centimetres.",
+        "A full-grown adult measures about {v} cm.",
+        "Its {dim} is roughly {v} cm.",
+    ],
+    "diet": ["{S} feeds on {v}.", "Its diet consists mostly of {v}.", "{S} eats {v}.", "{S} survives largely on {v}."],
+    "discovered": [
+        "{S} was first described in {v}.",
+        "{S} was discovered in {v}.",
+        "Naturalists first recorded the species in {v}.",
+        "The first specimen was collected in {v}.",
+    ],
+    "discoverer": [
+        "{S} was discovered by {v}.",
+        "It was first described by the {v_profession} {v}.",
+        "The species was named by {v}.",
+        "Credit for the discovery goes to {v}, who was born in {v_birth_year}.",
+    ],
 }
 SPECIES_LEAD = [
     "The {N} is a {group} that lives in {habitat}.",
@@ -192,10 +447,15 @@ SPECIES_CLOSE = [
     "In summary, the {N} is a {group} of {habitat} that feeds on {diet}, with a {dim} of about {size_cm} cm; {discoverer} discovered it in {discovered}.",
     "The {N}, discovered by {discoverer} in {discovered}, remains a {group} of {habitat}, about {size_cm} cm in {dim}, that lives on {diet}.",
 ]
-SPECIES_KEY = "Key facts: habitat: {habitat}; {dim}: {size_cm} cm; diet: {diet}; discovered: {discovered} by {discoverer}."
+SPECIES_KEY = (
+    "Key facts: habitat: {habitat}; {dim}: {size_cm} cm; diet: {diet}; discovered: {discovered} by {discoverer}."
+)
 SPECIES_FILL = [
-    "It is most active at dusk.", "Its call is rarely heard.", "The species is shy and hard to observe.",
-    "Young animals stay close to their parents for some weeks.", "Its colouring varies with the season.",
+    "It is most active at dusk.",
+    "Its call is rarely heard.",
+    "The species is shy and hard to observe.",
+    "Young animals stay close to their parents for some weeks.",
+    "Its colouring varies with the season.",
     "Local people have several folk names for it.",
     "Individuals are easiest to find in the early morning.",
     "Its numbers appear to be stable, although surveys are infrequent.",
@@ -212,11 +472,24 @@ KINDS = {
     "species": (SPECIES_T, SPECIES_LEAD, SPECIES_CLOSE, SPECIES_KEY, SPECIES_FILL),
 }
 VALUE_KIND = {
-    "birth_year": "year", "birthplace": "town", "profession": "text", "employer": "company",
-    "children": "number", "founded": "year", "headquarters": "town", "founder": "person",
-    "product": "text", "employees": "number", "river": "text", "population": "number",
-    "region": "text", "habitat": "text", "size_cm": "number", "diet": "text",
-    "discovered": "year", "discoverer": "person",
+    "birth_year": "year",
+    "birthplace": "town",
+    "profession": "text",
+    "employer": "company",
+    "children": "number",
+    "founded": "year",
+    "headquarters": "town",
+    "founder": "person",
+    "product": "text",
+    "employees": "number",
+    "river": "text",
+    "population": "number",
+    "region": "text",
+    "habitat": "text",
+    "size_cm": "number",
+    "diet": "text",
+    "discovered": "year",
+    "discoverer": "person",
 }
 
 
@@ -243,27 +516,54 @@ def build_entities(rng: random.Random, n: int) -> dict[str, list[dict]]:
     taken: set[str] = set()
     towns = unique_names(rng, lambda r: r.choice(TOWN_A) + r.choice(TOWN_B), n, taken)
     people = unique_names(
-        rng, lambda r: f"{r.choice(FIRST_A)}{r.choice(FIRST_B)} {r.choice(SUR_A)}{r.choice(SUR_B)}",
-        n, taken)
-    companies = unique_names(
-        rng, lambda r: f"{r.choice(CO_A)}{r.choice(CO_B)} {r.choice(CO_C)}", n, taken)
-    species = unique_names(
-        rng, lambda r: f"{r.choice(SP_A)} {r.choice(ANIMALS)[0].capitalize()}", n, taken)
+        rng, lambda r: f"{r.choice(FIRST_A)}{r.choice(FIRST_B)} {r.choice(SUR_A)}{r.choice(SUR_B)}", n, taken
+    )
+    companies = unique_names(rng, lambda r: f"{r.choice(CO_A)}{r.choice(CO_B)} {r.choice(CO_C)}", n, taken)
+    species = unique_names(rng, lambda r: f"{r.choice(SP_A)} {r.choice(ANIMALS)[0].capitalize()}", n, taken)
 
-    town_ents = [{"title": t, "kind": "town", "attrs": {
-        "founded": rng.randint(880, 1780), "river": rng.choice(RIVERS),
-        "population": rng.randint(8, 950) * 100, "region": rng.choice(REGIONS)}}
-        for t in towns]
-    person_ents = [{"title": p, "kind": "person", "gender": rng.choice("mf"), "attrs": {
-        "birth_year": rng.randint(1790, 1960), "birthplace": rng.choice(towns),
-        "profession": rng.choice(PROFESSIONS), "children": rng.randint(1, 7)}} for p in people]
+    town_ents = [
+        {
+            "title": t,
+            "kind": "town",
+            "attrs": {
+                "founded": rng.randint(880, 1780),
+                "river": rng.choice(RIVERS),
+                "population": rng.randint(8, 950) * 100,
+                "region": rng.choice(REGIONS),
+            },
+        }
+        for t in towns
+    ]
+    person_ents = [
+        {
+            "title": p,
+            "kind": "person",
+            "gender": rng.choice("mf"),
+            "attrs": {
+                "birth_year": rng.randint(1790, 1960),
+                "birthplace": rng.choice(towns),
+                "profession": rng.choice(PROFESSIONS),
+                "children": rng.randint(1, 7),
+            },
+        }
+        for p in people
+    ]
     company_ents = []
     for c in companies:
         founder = rng.choice(person_ents)
-        company_ents.append({"title": c, "kind": "company", "attrs": {
-            "founded": founder["attrs"]["birth_year"] + rng.randint(22, 55),
-            "headquarters": rng.choice(towns), "founder": founder["title"],
-            "product": rng.choice(PRODUCTS), "employees": rng.randint(4, 900) * 10}})
+        company_ents.append(
+            {
+                "title": c,
+                "kind": "company",
+                "attrs": {
+                    "founded": founder["attrs"]["birth_year"] + rng.randint(22, 55),
+                    "headquarters": rng.choice(towns),
+                    "founder": founder["title"],
+                    "product": rng.choice(PRODUCTS),
+                    "employees": rng.randint(4, 900) * 10,
+                },
+            }
+        )
     for p in person_ents:  # employer: a firm that existed by the time they were 40
         by = p["attrs"]["birth_year"]
         ok = [c for c in company_ents if c["attrs"]["founded"] <= by + 40] or company_ents
@@ -273,11 +573,22 @@ def build_entities(rng: random.Random, n: int) -> dict[str, list[dict]]:
         animal = s.split()[-1].lower()
         _, group, winged, (lo, hi) = next(a for a in ANIMALS if a[0] == animal)
         who = rng.choice(person_ents)
-        species_ents.append({"title": s, "kind": "species", "animal": animal, "group": group,
-                             "dim": "wingspan" if winged else "length", "attrs": {
-            "habitat": rng.choice(HABITATS), "size_cm": rng.randint(lo, hi),
-            "diet": rng.choice(DIETS), "discovered": who["attrs"]["birth_year"] + rng.randint(20, 60),
-            "discoverer": who["title"]}})
+        species_ents.append(
+            {
+                "title": s,
+                "kind": "species",
+                "animal": animal,
+                "group": group,
+                "dim": "wingspan" if winged else "length",
+                "attrs": {
+                    "habitat": rng.choice(HABITATS),
+                    "size_cm": rng.randint(lo, hi),
+                    "diet": rng.choice(DIETS),
+                    "discovered": who["attrs"]["birth_year"] + rng.randint(20, 60),
+                    "discoverer": who["title"],
+                },
+            }
+        )
     return {"person": person_ents, "company": company_ents, "town": town_ents, "species": species_ents}
 
 
@@ -295,8 +606,9 @@ def _link(ent: dict, lookup: dict[str, dict]) -> str:
     if ent["kind"] in ("company", "species"):
         who = a["founder"] if ent["kind"] == "company" else a["discoverer"]
         return f"{who} was born in {lookup[who]['attrs']['birth_year']}."
-    natives = sorted(e["title"] for e in lookup.values()
-                     if e["kind"] == "person" and e["attrs"]["birthplace"] == ent["title"])
+    natives = sorted(
+        e["title"] for e in lookup.values() if e["kind"] == "person" and e["attrs"]["birthplace"] == ent["title"]
+    )
     if not natives:
         return ""
     who = natives[0]
@@ -314,12 +626,23 @@ def render_bio(ent: dict, lookup: dict[str, dict], rng: random.Random, k: int, b
     templates, leads, closes, key, fill = KINDS[ent["kind"]]
     name, attrs = ent["title"], ent["attrs"]
     female = ent.get("gender") == "f"
-    pron = {"person": ("she" if female else "he"), "company": "the company", "town": "the town",
-            "species": "the species"}[ent["kind"]]
+    pron = {
+        "person": ("she" if female else "he"),
+        "company": "the company",
+        "town": "the town",
+        "species": "the species",
+    }[ent["kind"]]
     pos = {"person": ("her" if female else "his")}.get(ent["kind"], "its")
     full = f"The {name}" if ent["kind"] == "species" else name
-    ctx = {"N": name, "pos": pos, "Pos": f"{full}'s", "o": "her" if female else "him",
-           "group": ent.get("group", ""), "animal": ent.get("animal", ""), "dim": ent.get("dim", "")}
+    ctx = {
+        "N": name,
+        "pos": pos,
+        "Pos": f"{full}'s",
+        "o": "her" if female else "him",
+        "group": ent.get("group", ""),
+        "animal": ent.get("animal", ""),
+        "dim": ent.get("dim", ""),
+    }
 
     def fields() -> dict:
         return {**ctx, **{a: fmt(v, rng) for a, v in attrs.items()}}
@@ -374,11 +697,21 @@ def main() -> None:
                 (RAW / rel).write_text(text, encoding="utf-8")
                 n_chars += len(text)
             for attr, value in ent["attrs"].items():
-                facts.append({"entity": ent["title"], "kind": kind, "paths": rels, "attribute": attr,
-                              "value": str(value), "value_kind": VALUE_KIND[attr]})
+                facts.append(
+                    {
+                        "entity": ent["title"],
+                        "kind": kind,
+                        "paths": rels,
+                        "attribute": attr,
+                        "value": str(value),
+                        "value_kind": VALUE_KIND[attr],
+                    }
+                )
     FACTS.write_text("".join(json.dumps(f) + "\n" for f in facts), encoding="utf-8")
     n_docs = sum(len(g) for g in ents.values())
-    print(f"wrote {n_docs * args.bios} biographies of {n_docs} entities ({n_chars / 1024:.0f} KB) and {len(facts)} facts")
+    print(
+        f"wrote {n_docs * args.bios} biographies of {n_docs} entities ({n_chars / 1024:.0f} KB) and {len(facts)} facts"
+    )
 
 
 if __name__ == "__main__":

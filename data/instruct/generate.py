@@ -18,8 +18,8 @@ import hashlib
 import json
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 HELDOUT_PERCENT = 20  # of each word list; held-out sentences use only these words
@@ -56,17 +56,31 @@ WORDS: dict[str, list[str]] = {
         proudly eagerly lazily neatly loudly""".split(),
     # ends_with / starts_with phrases are inputs too, so they are split like the words
     "closing": [
-        "That is all.", "Thank you for reading.", "Have a nice day.", "The end.",
-        "I hope this helps.", "Nothing more to add.", "See you soon.", "Over and out.",
-        "Hope that is clear.", "Enjoy the rest of your day.",
+        "That is all.",
+        "Thank you for reading.",
+        "Have a nice day.",
+        "The end.",
+        "I hope this helps.",
+        "Nothing more to add.",
+        "See you soon.",
+        "Over and out.",
+        "Hope that is clear.",
+        "Enjoy the rest of your day.",
     ],
     "opening": [
-        "My answer is", "Here it is:", "Sure:", "Answer:", "Certainly:", "Okay,",
-        "The result is", "Well,", "Result:", "In short,",
+        "My answer is",
+        "Here it is:",
+        "Sure:",
+        "Answer:",
+        "Certainly:",
+        "Okay,",
+        "The result is",
+        "Well,",
+        "Result:",
+        "In short,",
     ],
 }
-KIND_OF = {"animal": "an animal", "object": "an object", "food": "a food", "place": "a place",
-           "color": "a color"}
+KIND_OF = {"animal": "an animal", "object": "an object", "food": "a food", "place": "a place", "color": "a color"}
 ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth"]
 NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
@@ -86,8 +100,10 @@ def vocab(split: str) -> dict[str, list[str]]:
 # ---------------------------------------------------------------- sentences
 def sentence(rng: random.Random, v: dict[str, list[str]]) -> tuple[str, dict[str, str]]:
     """A short sentence and the slot values it used (by category)."""
-    s = {cat: rng.choice(v[cat]) for cat in ("name", "animal", "object", "food", "color", "adj",
-                                              "verb", "intransitive", "place", "adverb")}
+    s = {
+        cat: rng.choice(v[cat])
+        for cat in ("name", "animal", "object", "food", "color", "adj", "verb", "intransitive", "place", "adverb")
+    }
     templates = [
         "{name} {verb} the {adj} {object} in the {place}.",
         "The {adj} {animal} {intransitive} {adverb} near the {place}.",
@@ -119,40 +135,67 @@ def exact(target: str, ignore_case: bool = False) -> dict:
 
 def t_uppercase(rng, v):
     s, _ = sentence(rng, v)
-    p = rng.choice(["Rewrite this sentence in uppercase: {s}", "Convert to all capital letters: {s}",
-                    "Write the following in upper case.\n{s}", "Make every letter uppercase: {s}"])
+    p = rng.choice(
+        [
+            "Rewrite this sentence in uppercase: {s}",
+            "Convert to all capital letters: {s}",
+            "Write the following in upper case.\n{s}",
+            "Make every letter uppercase: {s}",
+        ]
+    )
     return p.format(s=s), s.upper(), exact(s.upper())
 
 
 def t_lowercase(rng, v):
     s, _ = sentence(rng, v)
     s = s.upper() if rng.random() < 0.5 else s
-    p = rng.choice(["Rewrite this sentence in lowercase: {s}", "Convert to all lowercase letters: {s}",
-                    "Write the following in lower case.\n{s}", "Make every letter lowercase: {s}"])
+    p = rng.choice(
+        [
+            "Rewrite this sentence in lowercase: {s}",
+            "Convert to all lowercase letters: {s}",
+            "Write the following in lower case.\n{s}",
+            "Make every letter lowercase: {s}",
+        ]
+    )
     return p.format(s=s), s.lower(), exact(s.lower())
 
 
 def t_reverse_words(rng, v):
     s, _ = sentence(rng, v)
     out = " ".join(reversed(words_of(s)))
-    p = rng.choice(["Reverse the order of the words in: {s}", "Write these words in reverse order: {s}",
-                    "Say this sentence backwards, word by word: {s}"])
+    p = rng.choice(
+        [
+            "Reverse the order of the words in: {s}",
+            "Write these words in reverse order: {s}",
+            "Say this sentence backwards, word by word: {s}",
+        ]
+    )
     return p.format(s=s), out, exact(out)
 
 
 def t_count_words(rng, v):
     s, _ = sentence(rng, v)
     n = str(len(words_of(s)))
-    p = rng.choice(["How many words are in: {s}", "Count the words in this sentence: {s}",
-                    "What is the number of words in the sentence below?\n{s}",
-                    "Reply with a number only. How many words does this have? {s}"])
+    p = rng.choice(
+        [
+            "How many words are in: {s}",
+            "Count the words in this sentence: {s}",
+            "What is the number of words in the sentence below?\n{s}",
+            "Reply with a number only. How many words does this have? {s}",
+        ]
+    )
     return p.format(s=s), n, exact(n)
 
 
 def t_count_letters(rng, v):
     w = rng.choice(plain_words(v))
-    p = rng.choice(["How many letters are in the word \"{w}\"?", "Count the letters in \"{w}\".",
-                    "What is the length of the word {w} in letters?"])
+    p = rng.choice(
+        [
+            'How many letters are in the word "{w}"?',
+            'Count the letters in "{w}".',
+            "What is the length of the word {w} in letters?",
+        ]
+    )
     return p.format(w=w), str(len(w)), exact(str(len(w)))
 
 
@@ -160,34 +203,52 @@ def t_count_char(rng, v):
     w = rng.choice(plain_words(v))
     ch = rng.choice(sorted(set(w)))
     n = str(w.count(ch))
-    p = rng.choice(["How many times does the letter \"{c}\" appear in \"{w}\"?",
-                    "Count the letter {c} in the word {w}.",
-                    "In \"{w}\", how often does \"{c}\" occur?"])
+    p = rng.choice(
+        [
+            'How many times does the letter "{c}" appear in "{w}"?',
+            "Count the letter {c} in the word {w}.",
+            'In "{w}", how often does "{c}" occur?',
+        ]
+    )
     return p.format(c=ch, w=w), n, exact(n)
 
 
 def t_repeat(rng, v):
     w, n = rng.choice(plain_words(v)), rng.randint(2, 5)
     out = " ".join([w] * n)
-    p = rng.choice(["Repeat the word \"{w}\" {n} times.", "Write {w} {n} times, separated by spaces.",
-                    "Say \"{w}\" exactly {nw} times."])
+    p = rng.choice(
+        [
+            'Repeat the word "{w}" {n} times.',
+            "Write {w} {n} times, separated by spaces.",
+            'Say "{w}" exactly {nw} times.',
+        ]
+    )
     return p.format(w=w, n=n, nw=NUMBER_WORDS[n]), out, exact(out)
 
 
 def t_sort(rng, v):
     ws = rng.sample(plain_words(v), rng.randint(3, 5))
     out = ", ".join(sorted(ws))
-    p = rng.choice(["Sort these words alphabetically: {l}", "Put in alphabetical order: {l}",
-                    "Arrange the following words from A to Z, separated by commas: {l}"])
+    p = rng.choice(
+        [
+            "Sort these words alphabetically: {l}",
+            "Put in alphabetical order: {l}",
+            "Arrange the following words from A to Z, separated by commas: {l}",
+        ]
+    )
     return p.format(l=", ".join(ws)), out, exact(out, ignore_case=True)
 
 
 def t_first_letters(rng, v):
     s, _ = sentence(rng, v)
     out = "".join(w[0] for w in words_of(s)).lower()
-    p = rng.choice(["Write the first letter of each word in this sentence, joined together: {s}",
-                    "Give the initial letters of the words in: {s}",
-                    "Make an acronym from the first letters of: {s}"])
+    p = rng.choice(
+        [
+            "Write the first letter of each word in this sentence, joined together: {s}",
+            "Give the initial letters of the words in: {s}",
+            "Make an acronym from the first letters of: {s}",
+        ]
+    )
     return p.format(s=s), out, exact(out, ignore_case=True)
 
 
@@ -208,16 +269,21 @@ def t_nth_word(rng, v):
 
 def t_spell_backwards(rng, v):
     w = rng.choice(plain_words(v))
-    p = rng.choice(["Spell \"{w}\" backwards.", "Write the word {w} with its letters reversed.",
-                    "Reverse the letters of \"{w}\"."])
+    p = rng.choice(
+        ['Spell "{w}" backwards.', "Write the word {w} with its letters reversed.", 'Reverse the letters of "{w}".']
+    )
     return p.format(w=w), w[::-1], exact(w[::-1], ignore_case=True)
 
 
 def t_alpha_first(rng, v):
     a, b = rng.sample(plain_words(v), 2)
     out = min(a, b)
-    p = rng.choice(["Which comes first in alphabetical order, \"{a}\" or \"{b}\"?",
-                    "Of {a} and {b}, which word would a dictionary list first?"])
+    p = rng.choice(
+        [
+            'Which comes first in alphabetical order, "{a}" or "{b}"?',
+            "Of {a} and {b}, which word would a dictionary list first?",
+        ]
+    )
     return p.format(a=a, b=b), out, exact(out, ignore_case=True)
 
 
@@ -250,24 +316,35 @@ def t_json(rng, v):
     s, used = sentence(rng, v)
     if rng.random() < 0.3:
         n = len(words_of(s))
-        p = rng.choice(["Return a JSON object with the key \"word_count\" giving the number of words in: {s}",
-                        "Count the words in the sentence below and answer as JSON with key \"word_count\".\n{s}"])
+        p = rng.choice(
+            [
+                'Return a JSON object with the key "word_count" giving the number of words in: {s}',
+                'Count the words in the sentence below and answer as JSON with key "word_count".\n{s}',
+            ]
+        )
         return p.format(s=s), json.dumps({"word_count": n}), {"kind": "json_key", "key": "word_count", "value": n}
     keys = [k for k in ("animal", "object", "food", "color", "place", "name") if k in used]
     key = rng.choice(keys)
-    p = rng.choice(["Answer with a JSON object whose key \"{k}\" holds the {k} mentioned in: {s}",
-                    "Extract the {k} from this sentence as JSON with the key \"{k}\": {s}",
-                    "Reply only with JSON like {{\"{k}\": ...}} for the sentence: {s}"])
-    return (p.format(k=key, s=s), json.dumps({key: used[key]}),
-            {"kind": "json_key", "key": key, "value": used[key]})
+    p = rng.choice(
+        [
+            'Answer with a JSON object whose key "{k}" holds the {k} mentioned in: {s}',
+            'Extract the {k} from this sentence as JSON with the key "{k}": {s}',
+            'Reply only with JSON like {{"{k}": ...}} for the sentence: {s}',
+        ]
+    )
+    return (p.format(k=key, s=s), json.dumps({key: used[key]}), {"kind": "json_key", "key": key, "value": used[key]})
 
 
 def t_bullets(rng, v):
     ws = rng.sample(plain_words(v), rng.randint(2, 5))
     out = "\n".join(f"- {w}" for w in ws)
-    p = rng.choice(["Turn these words into a bulleted list: {l}",
-                    "Write each of these as its own bullet point: {l}",
-                    "Respond with exactly {n} bullet points, one per word: {l}"])
+    p = rng.choice(
+        [
+            "Turn these words into a bulleted list: {l}",
+            "Write each of these as its own bullet point: {l}",
+            "Respond with exactly {n} bullet points, one per word: {l}",
+        ]
+    )
     c = {"kind": "all", "of": [{"kind": "bullets", "n": len(ws)}, {"kind": "includes", "words": ws}]}
     return p.format(l=", ".join(ws), n=len(ws)), out, c
 
@@ -275,9 +352,13 @@ def t_bullets(rng, v):
 def t_includes(rng, v):
     a, pl, adj = rng.choice(v["animal"]), rng.choice(v["place"]), rng.choice(v["adj"])
     out = f"The {adj} {a} walked to the {pl}."
-    p = rng.choice(["Write one short sentence that uses the words \"{a}\" and \"{p}\".",
-                    "Make a sentence containing both {a} and {p}.",
-                    "Use the words {a} and {p} in a single sentence."])
+    p = rng.choice(
+        [
+            'Write one short sentence that uses the words "{a}" and "{p}".',
+            "Make a sentence containing both {a} and {p}.",
+            "Use the words {a} and {p} in a single sentence.",
+        ]
+    )
     return p.format(a=a, p=pl), out, {"kind": "includes", "words": [a, pl]}
 
 
@@ -288,9 +369,13 @@ def t_excludes(rng, v):
         return None
     out = " ".join(w for w in words_of(s) if w != drop) + "."
     keep = [w for w in used.values() if w != drop and w in out][:2]
-    p = rng.choice(["Repeat this sentence but leave out the word \"{d}\": {s}",
-                    "Remove the word {d} from: {s}",
-                    "Rewrite the sentence without using the word \"{d}\".\n{s}"])
+    p = rng.choice(
+        [
+            'Repeat this sentence but leave out the word "{d}": {s}',
+            "Remove the word {d} from: {s}",
+            'Rewrite the sentence without using the word "{d}".\n{s}',
+        ]
+    )
     c = {"kind": "all", "of": [{"kind": "excludes", "words": [drop]}, {"kind": "includes", "words": keep}]}
     return p.format(d=drop, s=s), out, c
 
@@ -298,9 +383,13 @@ def t_excludes(rng, v):
 def t_ends_with(rng, v):
     s, _ = sentence(rng, v)
     ph = rng.choice(v["closing"])
-    p = rng.choice(["Copy this sentence and finish your reply with \"{ph}\"\n{s}",
-                    "Repeat the sentence below, then end with the phrase \"{ph}\" {s}",
-                    "End your answer with \"{ph}\" after restating: {s}"])
+    p = rng.choice(
+        [
+            'Copy this sentence and finish your reply with "{ph}"\n{s}',
+            'Repeat the sentence below, then end with the phrase "{ph}" {s}',
+            'End your answer with "{ph}" after restating: {s}',
+        ]
+    )
     return p.format(ph=ph, s=s), f"{s} {ph}", {"kind": "ends_with", "phrase": ph}
 
 
@@ -310,8 +399,12 @@ def t_starts_with(rng, v):
     if cat is None:
         return None
     ph = rng.choice(v["opening"])
-    p = rng.choice(["Begin your answer with \"{ph}\" and name the {c} in: {s}",
-                    "Start your reply with \"{ph}\". Which {c} appears in this sentence? {s}"])
+    p = rng.choice(
+        [
+            'Begin your answer with "{ph}" and name the {c} in: {s}',
+            'Start your reply with "{ph}". Which {c} appears in this sentence? {s}',
+        ]
+    )
     c = {"kind": "all", "of": [{"kind": "starts_with", "phrase": ph}, {"kind": "includes", "words": [used[cat]]}]}
     return p.format(ph=ph, c=cat, s=s), f"{ph} {used[cat]}.", c
 
@@ -321,8 +414,12 @@ def t_caps_answer(rng, v):
     cat = rng.choice([k for k in ("animal", "place", "object", "food", "color") if k in used] or [None])
     if cat is None:
         return None
-    p = rng.choice(["Answer in capital letters only: what {c} is mentioned in this sentence? {s}",
-                    "Using only uppercase letters, name the {c} in: {s}"])
+    p = rng.choice(
+        [
+            "Answer in capital letters only: what {c} is mentioned in this sentence? {s}",
+            "Using only uppercase letters, name the {c} in: {s}",
+        ]
+    )
     c = {"kind": "all", "of": [{"kind": "uppercase"}, {"kind": "includes", "words": [used[cat]]}]}
     return p.format(c=cat, s=s), used[cat].upper(), c
 
@@ -331,8 +428,12 @@ def t_lower_answer(rng, v):
     s, used = sentence(rng, v)
     if "name" not in used:
         return None
-    p = rng.choice(["Using only lowercase letters, who is the person in this sentence? {s}",
-                    "Reply in all lowercase: which person is named here? {s}"])
+    p = rng.choice(
+        [
+            "Using only lowercase letters, who is the person in this sentence? {s}",
+            "Reply in all lowercase: which person is named here? {s}",
+        ]
+    )
     c = {"kind": "all", "of": [{"kind": "lowercase"}, {"kind": "includes", "words": [used["name"]]}]}
     return p.format(s=s), used["name"].lower(), c
 
@@ -344,19 +445,26 @@ def t_max_words(rng, v):
     out = f"{art}{w} is {KIND_OF[cat]}."
     out = out[0].upper() + out[1:]
     n = rng.randint(len(out.split()), 8)
-    p = rng.choice(["In {n} words or fewer, say what kind of thing \"{w}\" is.",
-                    "Using at most {n} words, tell me what {art}{w} is."])
+    p = rng.choice(
+        [
+            'In {n} words or fewer, say what kind of thing "{w}" is.',
+            "Using at most {n} words, tell me what {art}{w} is.",
+        ]
+    )
     c = {"kind": "all", "of": [{"kind": "max_words", "n": n}, {"kind": "includes", "words": [w]}]}
     return p.format(n=n, w=w, art=art), out, c
 
 
 def t_word_count(rng, v):
     a, adj, adj2 = rng.choice(v["animal"]), rng.choice(v["adj"]), rng.choice(v["adj"])
-    forms = {4: f"The {a} looks {adj}.", 5: f"I saw a {adj} {a}.",
-             6: f"The {adj} {a} is very {adj2}.", 7: f"Yesterday I saw a {adj} {a} outside."}
+    forms = {
+        4: f"The {a} looks {adj}.",
+        5: f"I saw a {adj} {a}.",
+        6: f"The {adj} {a} is very {adj2}.",
+        7: f"Yesterday I saw a {adj} {a} outside.",
+    }
     n = rng.choice(sorted(forms))
-    p = rng.choice(["Write a sentence of exactly {n} words about a {a}.",
-                    "Describe a {a} in exactly {n} words."])
+    p = rng.choice(["Write a sentence of exactly {n} words about a {a}.", "Describe a {a} in exactly {n} words."])
     c = {"kind": "all", "of": [{"kind": "word_count", "n": n}, {"kind": "includes", "words": [a]}]}
     return p.format(n=n, a=a), forms[n], c
 
@@ -383,8 +491,14 @@ def make_rows(split: str, n: int, seed: int) -> list[dict]:
             continue
         instruction, response, constraint = got
         seen.add(instruction)
-        rows.append({"id": f"{split}/{task}/{len(rows):05d}", "instruction": instruction,
-                     "response": response, "constraint": constraint})
+        rows.append(
+            {
+                "id": f"{split}/{task}/{len(rows):05d}",
+                "instruction": instruction,
+                "response": response,
+                "constraint": constraint,
+            }
+        )
     return rows
 
 

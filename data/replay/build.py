@@ -25,7 +25,6 @@ train/held-out split is a hash of each document id.
 from __future__ import annotations
 
 import argparse
-import base64
 import gzip
 import hashlib
 import html
@@ -53,10 +52,26 @@ MAX_TOTAL_BYTES = 5_000_000
 # SQLite pages that are indexes, legal agreements, change logs or machine-generated lists
 # rather than prose.
 SQLITE_SKIP = {
-    "capi3ref", "changes", "chronology", "consortium_agreement-20071201", "copyright-release",
-    "doc_backlink_crossref", "doc_keyword_crossref", "doc_pagelink_crossref",
-    "doc_target_crossref", "doclist", "docs", "keyword_index", "lang_keywords", "news",
-    "oldnews", "requirements", "sitemap", "syntaxdiagrams", "syntax", "opcode",
+    "capi3ref",
+    "changes",
+    "chronology",
+    "consortium_agreement-20071201",
+    "copyright-release",
+    "doc_backlink_crossref",
+    "doc_keyword_crossref",
+    "doc_pagelink_crossref",
+    "doc_target_crossref",
+    "doclist",
+    "docs",
+    "keyword_index",
+    "lang_keywords",
+    "news",
+    "oldnews",
+    "requirements",
+    "sitemap",
+    "syntaxdiagrams",
+    "syntax",
+    "opcode",
 }
 
 
@@ -236,7 +251,7 @@ def jargon_paras(entry: str) -> list[str]:
     paras = []
     for block in _blocks("\n".join(lines[1:])):
         blines = block.split("\n")
-        indents = [len(l) - len(l.lstrip()) for l in blines if l.strip()]
+        indents = [len(line) - len(line.lstrip()) for line in blines if line.strip()]
         if min(indents) != 4:  # 1-space: part-of-speech line; 5+: code, verse, tables
             continue
         para = clean_text(re.sub(r"[{}]", "", block))
@@ -265,10 +280,7 @@ def dict_docs(root: Path, name: str, source: str, to_paras, seen: set[str]) -> l
     paras = []
     for _, entry in dict_entries(d / f"{name}.index", d / f"{name}.dict.dz"):
         paras.extend(dedup(to_paras(entry), seen))
-    return [
-        {"id": f"{name}/{i}", "text": text, "source": source}
-        for i, text in enumerate(pack(paras))
-    ]
+    return [{"id": f"{name}/{i}", "text": text, "source": source} for i, text in enumerate(pack(paras))]
 
 
 # ---------------------------------------------------------------- split / write

@@ -32,29 +32,132 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MAN_PAGES = [  # reference pages of different shapes: functions, system calls, file formats, overviews
-    "man2/alarm.2", "man2/chdir.2", "man2/dup.2", "man2/getpid.2", "man2/nice.2", "man2/pipe.2",
-    "man2/sync.2", "man2/umask.2", "man2/unlink.2", "man3/abs.3", "man3/atoi.3", "man3/bsearch.3",
-    "man3/ctime.3", "man3/exit.3", "man3/fclose.3", "man3/getenv.3", "man3/isalpha.3", "man3/malloc.3",
-    "man3/memcpy.3", "man3/qsort.3", "man3/rand.3", "man3/sleep.3", "man3/strcpy.3", "man3/strtol.3",
-    "man5/hosts.5", "man5/shells.5", "man5/motd.5", "man7/hier.7", "man7/pipe.7", "man7/signal.7",
+    "man2/alarm.2",
+    "man2/chdir.2",
+    "man2/dup.2",
+    "man2/getpid.2",
+    "man2/nice.2",
+    "man2/pipe.2",
+    "man2/sync.2",
+    "man2/umask.2",
+    "man2/unlink.2",
+    "man3/abs.3",
+    "man3/atoi.3",
+    "man3/bsearch.3",
+    "man3/ctime.3",
+    "man3/exit.3",
+    "man3/fclose.3",
+    "man3/getenv.3",
+    "man3/isalpha.3",
+    "man3/malloc.3",
+    "man3/memcpy.3",
+    "man3/qsort.3",
+    "man3/rand.3",
+    "man3/sleep.3",
+    "man3/strcpy.3",
+    "man3/strtol.3",
+    "man5/hosts.5",
+    "man5/shells.5",
+    "man5/motd.5",
+    "man7/hier.7",
+    "man7/pipe.7",
+    "man7/signal.7",
 ]
-LICENSES_OK = {"Linux-man-pages-copyleft", "GPL-2.0-or-later", "BSD-2-Clause", "BSD-3-Clause",
-               "BSD-4-Clause-UC", "MIT", "Linux-man-pages-copyleft-var", "GPL-2.0-only",
-               "Linux-man-pages-1-para", "Linux-man-pages-copyleft-2-para", "LicenseRef-Kerrisk-GPL"}
-LICENSE_TEXTS = ["Apache-2.0", "Artistic", "BSD", "CC0-1.0", "GFDL-1.3", "GPL-1", "GPL-2", "GPL-3",
-                 "LGPL-2.1", "LGPL-3", "MPL-1.1", "MPL-2.0"]
+LICENSES_OK = {
+    "Linux-man-pages-copyleft",
+    "GPL-2.0-or-later",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "BSD-4-Clause-UC",
+    "MIT",
+    "Linux-man-pages-copyleft-var",
+    "GPL-2.0-only",
+    "Linux-man-pages-1-para",
+    "Linux-man-pages-copyleft-2-para",
+    "LicenseRef-Kerrisk-GPL",
+}
+LICENSE_TEXTS = [
+    "Apache-2.0",
+    "Artistic",
+    "BSD",
+    "CC0-1.0",
+    "GFDL-1.3",
+    "GPL-1",
+    "GPL-2",
+    "GPL-3",
+    "LGPL-2.1",
+    "LGPL-3",
+    "MPL-1.1",
+    "MPL-2.0",
+]
 
 # roff escapes -> text; anything else of the form \x is dropped
-_NAMED = {"em": "—", "en": "–", "aq": "'", "dq": '"', "lq": "“", "rq": "”", "oq": "‘", "cq": "’",
-          "bu": "•", "co": "©", "rg": "®", "tm": "™", "mu": "×", "<=": "<=", ">=": ">=", "!=": "!=",
-          "->": "->", "hy": "-", "ti": "~", "ha": "^", "rs": "\\", "ga": "`", "lh": "<=", "rh": "=>",
-          "pl": "+", "mi": "-", "eq": "=", "sl": "/", "ba": "|", "br": "|", "de": "°", "+-": "±"}
-_ESC = re.compile(r"\\(?:f(?:\[[^\]]*\]|\(..|.)|\((..)|\[([^\]]+)\]|\*(?:\((..)|\[([^\]]+)\]|(.))|"
-                  r"([-e&%|^:c ~0]))|\\s[+-]?\d|\\[kz]")
+_NAMED = {
+    "em": "—",
+    "en": "–",
+    "aq": "'",
+    "dq": '"',
+    "lq": "“",
+    "rq": "”",
+    "oq": "‘",
+    "cq": "’",
+    "bu": "•",
+    "co": "©",
+    "rg": "®",
+    "tm": "™",
+    "mu": "×",
+    "<=": "<=",
+    ">=": ">=",
+    "!=": "!=",
+    "->": "->",
+    "hy": "-",
+    "ti": "~",
+    "ha": "^",
+    "rs": "\\",
+    "ga": "`",
+    "lh": "<=",
+    "rh": "=>",
+    "pl": "+",
+    "mi": "-",
+    "eq": "=",
+    "sl": "/",
+    "ba": "|",
+    "br": "|",
+    "de": "°",
+    "+-": "±",
+}
+_ESC = re.compile(
+    r"\\(?:f(?:\[[^\]]*\]|\(..|.)|\((..)|\[([^\]]+)\]|\*(?:\((..)|\[([^\]]+)\]|(.))|"
+    r"([-e&%|^:c ~0]))|\\s[+-]?\d|\\[kz]"
+)
 _FONT_MACROS = {"B", "I", "R", "SM", "SB"}
 _ALT_MACROS = {"BR", "RB", "IR", "RI", "BI", "IB"}
-_BREAKS = {"PP", "P", "LP", "sp", "IP", "TP", "TQ", "HP", "SS", "SH", "RS", "RE", "br", "nf", "fi",
-           "EX", "EE", "in", "TS", "TE", "UR", "UE", "MT", "ME"}
+_BREAKS = {
+    "PP",
+    "P",
+    "LP",
+    "sp",
+    "IP",
+    "TP",
+    "TQ",
+    "HP",
+    "SS",
+    "SH",
+    "RS",
+    "RE",
+    "br",
+    "nf",
+    "fi",
+    "EX",
+    "EE",
+    "in",
+    "TS",
+    "TE",
+    "UR",
+    "UE",
+    "MT",
+    "ME",
+}
 
 
 def _unescape(s: str) -> str:
@@ -66,6 +169,7 @@ def _unescape(s: str) -> str:
             return _NAMED.get(name, "")
         ch = m.group(6)
         return {"-": "-", "e": "\\", " ": " ", "~": " ", "0": " "}.get(ch, "")
+
     return _ESC.sub(sub, s)
 
 
@@ -124,7 +228,9 @@ def roff_to_text(src: str) -> str:
                     fill = True
                 tag = mac in ("TP", "TQ")
                 if mac in ("SH", "SS") and rest:
-                    out.append(_unescape(" ".join(_args(rest))).upper() if mac == "SH" else _unescape(" ".join(_args(rest))))
+                    out.append(
+                        _unescape(" ".join(_args(rest))).upper() if mac == "SH" else _unescape(" ".join(_args(rest)))
+                    )
                 elif mac == "IP" and rest:
                     tag = _unescape(_args(rest)[0])
                     if tag not in ("", "*", "\\(bu", "•"):

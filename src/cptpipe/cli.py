@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from cptpipe.errors import UserError
 
@@ -30,15 +30,29 @@ def main(argv: list[str] | None = None) -> None:
     st = sub.add_parser("study", help="run the grid of study/grid.yaml as queued dvc experiments -> reports/study.md")
     st.add_argument("--grid", default=None, help="grid file (default study/grid.yaml; --quick: study/quick.yaml)")
     st.add_argument("--quick", action="store_true", help="the small grid used by the tests")
-    st.add_argument("--fresh", action="store_true",
-                    help="remove the grid's existing experiments first, so every number is measured in this run")
-    st.add_argument("--jobs", type=int, default=1,
-                    help="experiments run at once, the CPU cores split between them (2 on a 2-core CPU machine)")
-    sw = sub.add_parser("sweep", help="run a grid or sample over params keys as queued dvc experiments -> "
-                        "reports/sweep.md: the absorption-forgetting front and a recommended setting")
+    st.add_argument(
+        "--fresh",
+        action="store_true",
+        help="remove the grid's existing experiments first, so every number is measured in this run",
+    )
+    st.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="experiments run at once, the CPU cores split between them (2 on a 2-core CPU machine)",
+    )
+    sw = sub.add_parser(
+        "sweep",
+        help="run a grid or sample over params keys as queued dvc experiments -> "
+        "reports/sweep.md: the absorption-forgetting front and a recommended setting",
+    )
     sw.add_argument("--grid", default="study/sweep.yaml", help="sweep file (default study/sweep.yaml)")
-    sw.add_argument("--max-forgetting", type=float, default=None,
-                    help="forgetting budget (units of the file's `forgetting` metric); overrides max_forgetting")
+    sw.add_argument(
+        "--max-forgetting",
+        type=float,
+        default=None,
+        help="forgetting budget (units of the file's `forgetting` metric); overrides max_forgetting",
+    )
     sw.add_argument("--jobs", type=int, default=1, help="experiments run at once (2 on a 2-core CPU machine)")
     args = parser.parse_args(argv)
     if args.cmd == "validate":

@@ -15,8 +15,9 @@ def has_chat_template(tokenizer) -> bool:
 def format_prompt(question: str, tokenizer=None) -> str:
     """The text before the answer, ending where generation starts."""
     if tokenizer is not None and has_chat_template(tokenizer):
-        return tokenizer.apply_chat_template([{"role": "user", "content": question}],
-                                             tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+        )
     return f"Question: {question}\nAnswer:"
 
 

@@ -52,11 +52,17 @@ CLAIM_KEYS = {"claim", "metric", "a", "b"}  # required; min_diff is optional
 
 # Published figures the study is read against (quoted, not reproduced).
 PAPER = (
-    ("Jiang et al. 2024 (arXiv 2402.12847), Llama-2 7B", "held-out QA EM",
-     "standard instruction-tuning (documents, then QA) 30.3 → pre-instruction-tuning (PIT++) 48.1"),
+    (
+        "Jiang et al. 2024 (arXiv 2402.12847), Llama-2 7B",
+        "held-out QA EM",
+        "standard instruction-tuning (documents, then QA) 30.3 → pre-instruction-tuning (PIT++) 48.1",
+    ),
     ("Jiang et al. 2024, Llama-2 70B", "held-out QA EM", "46.4 → 62.7"),
-    ("Ovadia et al. 2025 (Knowledge-Instruct, arXiv 2504.05571)", "QA on fictional companies",
-     "plain CPT 4.2 → knowledge-instruct (QA/paraphrase injection) 81.8"),
+    (
+        "Ovadia et al. 2025 (Knowledge-Instruct, arXiv 2504.05571)",
+        "QA on fictional companies",
+        "plain CPT 4.2 → knowledge-instruct (QA/paraphrase injection) 81.8",
+    ),
     ("cptpipe brief (replay)", "forgetting", "5–10% replay of general data limits forgetting"),
 )
 
@@ -96,16 +102,23 @@ def load_grid(path: str | Path) -> Grid:
     if not raw.get("axes"):
         raise UserError(f"{path}: `axes` is required: {{axis: {{level: {{params.key: value}}}}}}")
     seeds = raw.get("seeds") or {}
-    grid = Grid(prefix=str(raw.get("name", "study")), common=dict(raw.get("common") or {}),
-                axes={str(a): dict(levels) for a, levels in raw["axes"].items()},
-                extra=dict(raw.get("extra") or {}), seeds=[int(s) for s in seeds.get("values", [0])],
-                seeded_arms=list(seeds.get("arms", [])), claims=list(raw.get("claims") or []))
+    grid = Grid(
+        prefix=str(raw.get("name", "study")),
+        common=dict(raw.get("common") or {}),
+        axes={str(a): dict(levels) for a, levels in raw["axes"].items()},
+        extra=dict(raw.get("extra") or {}),
+        seeds=[int(s) for s in seeds.get("values", [0])],
+        seeded_arms=list(seeds.get("arms", [])),
+        claims=list(raw.get("claims") or []),
+    )
     problems = []
     for c in grid.claims:
         if not isinstance(c, dict) or not CLAIM_KEYS <= set(c) <= CLAIM_KEYS | {"min_diff"}:
             problems.append(f"each claims entry needs claim, metric, a, b and optionally min_diff; got {c!r}")
         elif "min_diff" in c and not (isinstance(c["min_diff"], (int, float)) and c["min_diff"] >= 0):
-            problems.append(f"claim {c['claim']!r}: min_diff must be a number >= 0 (metric units), got {c['min_diff']!r}")
+            problems.append(
+                f"claim {c['claim']!r}: min_diff must be a number >= 0 (metric units), got {c['min_diff']!r}"
+            )
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_]*", grid.prefix):
         problems.append(f"name={grid.prefix!r} must be letters, digits and '_' (it prefixes git refs)")
     if problems:
@@ -158,6 +171,7 @@ def set_args(arm: Arm) -> list[str]:
 # Running: thin wrappers over the dvc CLI (what a user would type), so the study is inspectable
 # with `dvc queue status`, `dvc queue logs NAME` and `dvc exp show` while it runs.
 
+
 def _run(args: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> str:
     proc = subprocess.run([dvc_bin(), *args], cwd=cwd, capture_output=True, text=True, check=False, env=env)
     if check and proc.returncode != 0:
@@ -186,8 +200,9 @@ def worker_env(jobs: int, cores: int | None = None) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
-def run_arms(arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 5.0, jobs: int = 1,
-             desc: str = "study") -> list[str]:
+def run_arms(
+    arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 5.0, jobs: int = 1, desc: str = "study"
+) -> list[str]:
     """Queue the arms without results in `done` (exp_rows), run the queue with `jobs` workers, wait;
     returns the failed names."""
     todo = [a for a in arms if a.exp_name not in done]
@@ -204,8 +219,7 @@ def run_arms(arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 
     with bar(total=len(todo), desc=desc, unit="exp") as pbar:
         finished: set[str] = set()
         while True:
-            status = {k: v for k, v in queue_status(_run(["queue", "status"], cwd, check=False)).items()
-                      if k in names}
+            status = {k: v for k, v in queue_status(_run(["queue", "status"], cwd, check=False)).items() if k in names}
             now = {k for k, v in status.items() if v in ("Success", "Failed")}
             pbar.update(len(now - finished))
             finished |= now
@@ -217,14 +231,17 @@ def run_arms(arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 
     failed = sorted(k for k, v in status.items() if v == "Failed")
     for name in failed:
         tail = _run(["queue", "logs", name], cwd, check=False).strip().splitlines()[-15:]
-        print(f"{desc}: experiment {name} failed; last lines of `dvc queue logs {name}`:\n  "
-              + "\n  ".join(tail), file=sys.stderr)
+        print(
+            f"{desc}: experiment {name} failed; last lines of `dvc queue logs {name}`:\n  " + "\n  ".join(tail),
+            file=sys.stderr,
+        )
     return failed
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading: pure functions over the experiments' metrics. A stat is (mean, spread): spread is the
 # sample std over seeds, None for a single run (unknown, which is not the same as zero).
+
 
 def _get(metrics: dict, key: str) -> float | None:
     v = metrics.get(key)
@@ -247,8 +264,14 @@ def aggregate(arms: list[Arm], rows: dict[str, dict], before: Container[str]) ->
             vals = [v for v in (_get(m, key) for m in runs) if v is not None]
             if vals:
                 stats[key] = (statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else None)
-        out[name] = {"n": len(runs), "seeds": [a.seed for a in ran], "new": len(ran) - reused, "reused": reused,
-                     "start": dict(mine[0].overrides).get("model.kind") or "default", "stats": stats}
+        out[name] = {
+            "n": len(runs),
+            "seeds": [a.seed for a in ran],
+            "new": len(ran) - reused,
+            "reused": reused,
+            "start": dict(mine[0].overrides).get("model.kind") or "default",
+            "stats": stats,
+        }
     return out
 
 
@@ -300,11 +323,15 @@ def verdict(agg: dict[str, dict], prefix: str, claim: dict) -> str:
     floor_text = f"±{floor:.3f}"
     if unknown:
         # One run has no spread: the real floor is at least the other arm's, so only "within" is firm.
-        floor_text = f"{'unknown' if len(unknown) == 2 else f'≥ ±{floor:.3f}'}, seed spread unknown for {', '.join(f'`{x}`' for x in unknown)} (one run)"
+        bound = "unknown" if len(unknown) == 2 else f"≥ ±{floor:.3f}"
+        runs = ", ".join(f"`{x}`" for x in unknown)
+        floor_text = f"{bound}, seed spread unknown for {runs} (one run)"
         if word != "no difference beyond noise":
             word += ", unconfirmed"
-    return (f"- {claim['claim']}: {what} = {diff:+.3f} (noise floor 2× seed spread {floor_text}; "
-            f"min_diff {min_diff:.3f}) → **{word}**.")
+    return (
+        f"- {claim['claim']}: {what} = {diff:+.3f} (noise floor 2× seed spread {floor_text}; "
+        f"min_diff {min_diff:.3f}) → **{word}**."
+    )
 
 
 def reading(agg: dict[str, dict], prefix: str, claims: list[dict]) -> list[str]:
@@ -329,16 +356,20 @@ def _provenance(agg: dict[str, dict], short: dict[str, str], failed: list[str], 
     new = sum(e["new"] for e in agg.values())
     reused = {short[n]: e for n, e in agg.items() if e["reused"]}
     total = sum(e["n"] for e in agg.values())
-    head = (f"This invocation: {minutes:.1f} min wall, {new} runs trained and measured in it"
-            + (f", {len(failed)} failed" if failed else "")
-            + f", {total - new} reused from earlier invocations.")
+    head = (
+        f"This invocation: {minutes:.1f} min wall, {new} runs trained and measured in it"
+        + (f", {len(failed)} failed" if failed else "")
+        + f", {total - new} reused from earlier invocations."
+    )
     if not reused:
         note = "Every number in the table was measured in this invocation (column `trained here/reused`)."
     else:
-        note = (f"**Reused numbers:** {total - new} of the {total} runs in the table were measured by earlier "
-                "invocations of `cptpipe study` on this commit, not in this one: "
-                + ", ".join(f"`{n}` ({e['reused']} of {e['n']})" for n, e in reused.items())
-                + ". `cptpipe study --fresh` removes them and measures every run again.")
+        note = (
+            f"**Reused numbers:** {total - new} of the {total} runs in the table were measured by earlier "
+            "invocations of `cptpipe study` on this commit, not in this one: "
+            + ", ".join(f"`{n}` ({e['reused']} of {e['n']})" for n, e in reused.items())
+            + ". `cptpipe study --fresh` removes them and measures every run again."
+        )
     return [head, note]
 
 
@@ -350,13 +381,14 @@ def _starts(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
         e = next((e for e in mine.values() if e["stats"]), None)
         if e is None:
             continue
-        vals = {k: _mean(e, k) for k in ("start.domain_qa.em", "start.domain_qa_mc.acc", "start.replay.ppl",
-                                         FOLLOW[0])}
+        vals = {k: _mean(e, k) for k in ("start.domain_qa.em", "start.domain_qa_mc.acc", "start.replay.ppl", FOLLOW[0])}
         fmt = {k: "–" if v is None else f"{v:,.0f}" if k.endswith("ppl") else f"{v:.3f}" for k, v in vals.items()}
         after = ", ".join(f"`{short[n]}` {cell(x['stats'].get(FOLLOW[1]))}" for n, x in mine.items() if x["n"])
-        lines.append(f"- `{kind}` start: held-out EM {fmt['start.domain_qa.em']}, held-out MC acc "
-                     f"{fmt['start.domain_qa_mc.acc']}, replay ppl {fmt['start.replay.ppl']}, instr. follow "
-                     f"{fmt[FOLLOW[0]]} before CPT; after CPT: {after}.")
+        lines.append(
+            f"- `{kind}` start: held-out EM {fmt['start.domain_qa.em']}, held-out MC acc "
+            f"{fmt['start.domain_qa_mc.acc']}, replay ppl {fmt['start.replay.ppl']}, instr. follow "
+            f"{fmt[FOLLOW[0]]} before CPT; after CPT: {after}."
+        )
     return lines
 
 
@@ -371,17 +403,22 @@ def _above(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
     elif em_hits:
         lines = [f"Held-out EM exceeds the start's held-out EM by more than 2× the seed spread for: {names(em_hits)}."]
     else:
-        lines = [("No arm's held-out EM exceeds its start's by more than 2× its seed spread: the EM differences "
-                  "below are not interpretable at this scale.")]
+        lines = [
+            (
+                "No arm's held-out EM exceeds its start's by more than 2× its seed spread: the EM differences "
+                "below are not interpretable at this scale."
+            )
+        ]
     if em_skip:
         lines.append(f"Not checkable (one run, so no spread, or no EM): {names(em_skip)}.")
-    lines.append("Secondary, multiple choice: held-out MC accuracy exceeds chance "
-                 f"({MC_CHANCE}) by more than 2× the seed spread for: {names(mc_hits) or 'no arm'}.")
+    lines.append(
+        "Secondary, multiple choice: held-out MC accuracy exceeds chance "
+        f"({MC_CHANCE}) by more than 2× the seed spread for: {names(mc_hits) or 'no arm'}."
+    )
     return lines
 
 
-def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], minutes: float,
-           png_name: str) -> str:
+def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], minutes: float, png_name: str) -> str:
     prefix = grid.prefix
     short = {n: n.removeprefix(prefix + "-") for n in agg}
     heads = ["arm", "runs"] + [h for _, h in COLUMNS] + ["trained here/reused"]
@@ -389,12 +426,14 @@ def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], 
     lines = [
         "# cptpipe study",
         "",
-        (f"Grid `{grid_file}`; every arm is a DVC experiment (`dvc exp show` lists them as "
-         f"`{prefix}-<arm>-s<seed>`). Values are the cpt checkpoint's; `± x` is the sample standard "
-         "deviation over `mix.seed` runs (same start model and split, different sampling order); a value "
-         "without `±` is one run, its spread unknown. The headline is held-out EM: exact match of the "
-         "generated answer to factual questions about training documents whose QA was never trained on. "
-         f"Held-out EM chance is ~0; multiple-choice chance is {MC_CHANCE}. {head}"),
+        (
+            f"Grid `{grid_file}`; every arm is a DVC experiment (`dvc exp show` lists them as "
+            f"`{prefix}-<arm>-s<seed>`). Values are the cpt checkpoint's; `± x` is the sample standard "
+            "deviation over `mix.seed` runs (same start model and split, different sampling order); a value "
+            "without `±` is one run, its spread unknown. The headline is held-out EM: exact match of the "
+            "generated answer to factual questions about training documents whose QA was never trained on. "
+            f"Held-out EM chance is ~0; multiple-choice chance is {MC_CHANCE}. {head}"
+        ),
         "",
         "| " + " | ".join(heads) + " |",
         "|" + "---|" * len(heads),
@@ -403,21 +442,44 @@ def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], 
         note,
     ]
     if starts := _starts(agg, short):
-        lines += ["", ("Start models before training (an arm's EM gain, replay ppl ratio and "
-                       "instruction-following change are relative to its own start):"), "", *starts]
+        lines += [
+            "",
+            (
+                "Start models before training (an arm's EM gain, replay ppl ratio and "
+                "instruction-following change are relative to its own start):"
+            ),
+            "",
+            *starts,
+        ]
     lines += ["", "## Above chance?", "", *_above(agg, short)]
-    lines += ["", "## The seed's claims at this scale", ""] + (reading(agg, prefix, grid.claims)
-                                                              or ["(the grid declares no claims)"])
-    lines += ["", "## Published figures (for reading, not reproduced)", "",
-              "| source | metric | reported |", "|---|---|---|"]
+    lines += ["", "## The seed's claims at this scale", ""] + (
+        reading(agg, prefix, grid.claims) or ["(the grid declares no claims)"]
+    )
+    lines += [
+        "",
+        "## Published figures (for reading, not reproduced)",
+        "",
+        "| source | metric | reported |",
+        "|---|---|---|",
+    ]
     lines += [f"| {s} | {m} | {r} |" for s, m, r in PAPER]
-    lines += ["", ("Scale: the papers train 7B–70B pretrained models on real documents on GPUs; this study "
-                   "trains a ~1M-parameter scratch Llama for a few CPU minutes per arm on a fictional "
-                   "encyclopedia. Directions can be compared, magnitudes cannot."),
-              "", f"![study]({png_name})"]
+    lines += [
+        "",
+        (
+            "Scale: the papers train 7B–70B pretrained models on real documents on GPUs; this study "
+            "trains a ~1M-parameter scratch Llama for a few CPU minutes per arm on a fictional "
+            "encyclopedia. Directions can be compared, magnitudes cannot."
+        ),
+        "",
+        f"![study]({png_name})",
+    ]
     if failed:
-        lines += ["", "## Failed arms", "", "Rerun `make study` to retry them (finished arms are reused): "
-                  + ", ".join(f"`{f}`" for f in failed)]
+        lines += [
+            "",
+            "## Failed arms",
+            "",
+            "Rerun `make study` to retry them (finished arms are reused): " + ", ".join(f"`{f}`" for f in failed),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -436,9 +498,11 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 1.8 + 0.3 * len(names)))
     colors = ["tab:orange" if agg[n]["start"] == "instruct" else "tab:blue" for n in names]
-    panels = ((EM, "held-out QA exact match (◆ seen QA, | start)", None),
-              (MC, "held-out QA, multiple choice (acc)", MC_CHANCE),
-              ("forgetting.ppl_ratio", "forgetting: replay perplexity cpt / start (log)", 1.0))
+    panels = (
+        (EM, "held-out QA exact match (◆ seen QA, | start)", None),
+        (MC, "held-out QA, multiple choice (acc)", MC_CHANCE),
+        ("forgetting.ppl_ratio", "forgetting: replay perplexity cpt / start (log)", 1.0),
+    )
     for ax, (key, title, ref) in zip(axes, panels):
         ax.barh(ys, col(key, 0), xerr=col(key, 1), color=colors, capsize=3)
         if key == EM:
@@ -450,8 +514,9 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
         if key == "forgetting.ppl_ratio":
             ax.set_xscale("log")  # ratios from ~0.1 to ~40: a linear axis hides the small ones
         ax.legend(loc="best", fontsize=7)
-        ax.set_yticks(ys, [n.removeprefix(prefix + "-") for n in names] if ax is axes[0] else [""] * len(names),
-                      fontsize=8)
+        ax.set_yticks(
+            ys, [n.removeprefix(prefix + "-") for n in names] if ax is axes[0] else [""] * len(names), fontsize=8
+        )
         ax.invert_yaxis()
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(key)
@@ -462,8 +527,14 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
     plt.close(fig)
 
 
-def run_study(grid_file: str | Path, cwd: str | Path = ".", out_md: str = "reports/study.md",
-              out_png: str = "reports/study.png", fresh: bool = False, jobs: int = 1) -> str:
+def run_study(
+    grid_file: str | Path,
+    cwd: str | Path = ".",
+    out_md: str = "reports/study.md",
+    out_png: str = "reports/study.png",
+    fresh: bool = False,
+    jobs: int = 1,
+) -> str:
     """Run the grid's missing arms (all of them with fresh=True) and write the report."""
     cwd = Path(cwd)
     grid = load_grid(cwd / grid_file if not Path(grid_file).is_absolute() else grid_file)
@@ -478,10 +549,18 @@ def run_study(grid_file: str | Path, cwd: str | Path = ".", out_md: str = "repor
     agg = aggregate(arms, rows, set(before))
     (cwd / out_png).parent.mkdir(parents=True, exist_ok=True)
     plot(agg, grid.prefix, cwd / out_png)
-    md = render(agg, grid, str(grid_file), failed, (time.time() - t0) / 60,
-                Path(out_png).relative_to(Path(out_md).parent).as_posix())
+    md = render(
+        agg,
+        grid,
+        str(grid_file),
+        failed,
+        (time.time() - t0) / 60,
+        Path(out_png).relative_to(Path(out_md).parent).as_posix(),
+    )
     write_text(cwd / out_md, md)
     n = sum(e["n"] for e in agg.values())
     new = sum(e["new"] for e in agg.values())
-    return (f"{n}/{len(arms)} runs with metrics, {len(failed)} failed, {new} trained in this invocation, "
-            f"{n - new} reused -> {out_md}, {out_png}")
+    return (
+        f"{n}/{len(arms)} runs with metrics, {len(failed)} failed, {new} trained in this invocation, "
+        f"{n - new} reused -> {out_md}, {out_png}"
+    )

@@ -27,8 +27,18 @@ from cptpipe.io import write_text
 from cptpipe.study import Arm, Grid, aggregate, cell, exp_rows, expand, run_arms
 
 SAMPLE_METHODS = ("random", "lhs")
-SPEC_KEYS = {"name", "common", "grid", "sample", "complement", "seeds", "absorption", "forgetting",
-             "max_forgetting", "axis"}
+SPEC_KEYS = {
+    "name",
+    "common",
+    "grid",
+    "sample",
+    "complement",
+    "seeds",
+    "absorption",
+    "forgetting",
+    "max_forgetting",
+    "axis",
+}
 
 
 @dataclass
@@ -55,10 +65,7 @@ def sample_points(ranges: dict[str, list], n: int, method: str, seed: int) -> li
 
     keys = list(ranges)
     rng = np.random.default_rng(seed)
-    if method == "lhs":
-        unit = qmc.LatinHypercube(d=len(keys), seed=rng).random(n)
-    else:
-        unit = rng.random((n, len(keys)))
+    unit = qmc.LatinHypercube(d=len(keys), seed=rng).random(n) if method == "lhs" else rng.random((n, len(keys)))
     points = []
     for row in unit:
         point = {}
@@ -115,8 +122,10 @@ def load_sweep(path: str | Path, params: dict) -> Sweep:
     grid, sample = raw.get("grid"), raw.get("sample")
     points: list[dict[str, object]] = []
     if bool(grid) == bool(sample):
-        problems.append("give exactly one of `grid` ({key: [values]}) and `sample` "
-                        "({method: random|lhs, n: N, seed: S, ranges: {key: [low, high(, log)]}})")
+        problems.append(
+            "give exactly one of `grid` ({key: [values]}) and `sample` "
+            "({method: random|lhs, n: N, seed: S, ranges: {key: [low, high(, log)]}})"
+        )
     elif grid:
         if not all(isinstance(v, list) and v for v in grid.values()):
             problems.append("grid: each key needs a non-empty list of values")
@@ -126,12 +135,22 @@ def load_sweep(path: str | Path, params: dict) -> Sweep:
         method, ranges = sample.get("method", "lhs"), sample.get("ranges") or {}
         if method not in SAMPLE_METHODS:
             problems.append(f"sample.method={method!r}; allowed: {list(SAMPLE_METHODS)}")
-        bad = [k for k, r in ranges.items()
-               if not (isinstance(r, list) and len(r) in (2, 3) and all(isinstance(x, (int, float)) for x in r[:2])
-                       and r[0] < r[1] and (len(r) == 2 or (r[2] == "log" and r[0] > 0)))]
+        bad = [
+            k
+            for k, r in ranges.items()
+            if not (
+                isinstance(r, list)
+                and len(r) in (2, 3)
+                and all(isinstance(x, (int, float)) for x in r[:2])
+                and r[0] < r[1]
+                and (len(r) == 2 or (r[2] == "log" and r[0] > 0))
+            )
+        ]
         if not ranges or bad:
-            problems.append(f"sample.ranges: each key needs [low, high] or [low, high, log] with low < high "
-                            f"(log: low > 0); check {bad or 'ranges (empty)'}")
+            problems.append(
+                f"sample.ranges: each key needs [low, high] or [low, high, log] with low < high "
+                f"(log: low > 0); check {bad or 'ranges (empty)'}"
+            )
         elif method in SAMPLE_METHODS:
             points = sample_points(ranges, int(sample.get("n", 6)), method, int(sample.get("seed", 0)))
     common = dict(raw.get("common") or {})
@@ -155,10 +174,17 @@ def load_sweep(path: str | Path, params: dict) -> Sweep:
         problems.append(f"name={prefix!r} must be letters, digits and '_' (it prefixes git refs)")
     if problems:
         raise UserError(f"{path}: " + "; ".join(problems))
-    return Sweep(prefix=prefix, common=common, points=points, seeds=[int(s) for s in raw.get("seeds", [0])],
-                 absorption=str(raw.get("absorption", "cpt.domain_qa.em")),
-                 forgetting=str(raw.get("forgetting", "forgetting.ppl_ratio")),
-                 max_forgetting=None if budget is None else float(budget), complement=complement, axis=axis)
+    return Sweep(
+        prefix=prefix,
+        common=common,
+        points=points,
+        seeds=[int(s) for s in raw.get("seeds", [0])],
+        absorption=str(raw.get("absorption", "cpt.domain_qa.em")),
+        forgetting=str(raw.get("forgetting", "forgetting.ppl_ratio")),
+        max_forgetting=None if budget is None else float(budget),
+        complement=complement,
+        axis=axis,
+    )
 
 
 def as_grid(sweep: Sweep, params: dict) -> Grid:
@@ -168,12 +194,14 @@ def as_grid(sweep: Sweep, params: dict) -> Grid:
         for p in parts:
             defaults[p] = sweep.common.get(p, _params_value(params, p))
     levels = {point_name(p): with_complements(p, sweep.complement, defaults) for p in sweep.points}
-    return Grid(prefix=sweep.prefix, common=sweep.common, axes={"point": levels}, seeds=sweep.seeds,
-                seeded_arms=list(levels))
+    return Grid(
+        prefix=sweep.prefix, common=sweep.common, axes={"point": levels}, seeds=sweep.seeds, seeded_arms=list(levels)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading: pure functions over aggregated points {name: {"x": (mean, spread), "y": (...), ...}}.
+
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
     """Names of the points no other point dominates (x lower-or-equal and y higher-or-equal, one
@@ -235,8 +263,14 @@ def read_sweep(sweep: Sweep, grid: Grid, arms: list[Arm], rows: dict[str, dict],
         if x is None or y is None:
             continue
         short = name.removeprefix(grid.prefix + "-")
-        stats[short] = {"x": x, "y": y, "n": e["n"], "new": e["new"], "params": grid.axes["point"][short],
-                        "runs": [rows[a.exp_name]["metrics"] for a in arms if a.name == name and a.exp_name in rows]}
+        stats[short] = {
+            "x": x,
+            "y": y,
+            "n": e["n"],
+            "new": e["new"],
+            "params": grid.axes["point"][short],
+            "runs": [rows[a.exp_name]["metrics"] for a in arms if a.name == name and a.exp_name in rows],
+        }
     means = {n: (s["x"][0], s["y"][0]) for n, s in stats.items()}
     front = pareto_front(means)
     reading = Reading(stats=stats, front=front, best=recommend(means, front, sweep.max_forgetting))
@@ -263,8 +297,9 @@ def axis_fits(sweep: Sweep, stats: dict[str, dict]) -> list[dict]:
             grid_x, fitted, rms = monotone_fit(xs, ys)
             entry[which] = {"axis": grid_x.tolist(), "fitted": fitted.tolist(), "rms": rms, "xs": xs, "ys": ys}
         if sweep.max_forgetting is not None:
-            entry["crossing"] = crossing(np.array(entry["x"]["axis"]), np.array(entry["x"]["fitted"]),
-                                         sweep.max_forgetting)
+            entry["crossing"] = crossing(
+                np.array(entry["x"]["axis"]), np.array(entry["x"]["fitted"]), sweep.max_forgetting
+            )
         fits.append(entry)
     return fits
 
@@ -273,50 +308,88 @@ def _fmt(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def render(sweep: Sweep, reading: Reading, sweep_file: str, failed: list[str], minutes: float,
-           png_name: str, repetition: str) -> str:
+def render(
+    sweep: Sweep, reading: Reading, sweep_file: str, failed: list[str], minutes: float, png_name: str, repetition: str
+) -> str:
     keys = sweep.keys + [k for k in sweep.complement if k not in sweep.keys]
-    heads = ["point", *keys, "runs", f"forgetting `{sweep.forgetting}`", f"absorption `{sweep.absorption}`",
-             "front", "trained here"]
+    heads = [
+        "point",
+        *keys,
+        "runs",
+        f"forgetting `{sweep.forgetting}`",
+        f"absorption `{sweep.absorption}`",
+        "front",
+        "trained here",
+    ]
     new = sum(s["new"] for s in reading.stats.values())
     total = sum(s["n"] for s in reading.stats.values())
     budget = "none" if sweep.max_forgetting is None else f"{sweep.max_forgetting:g}"
     lines = [
         "# cptpipe sweep",
         "",
-        (f"Sweep `{sweep_file}`: {len(sweep.points)} points × {len(sweep.seeds)} seeds (`mix.seed` "
-         f"{sweep.seeds}), each run a DVC experiment `{sweep.prefix}-<point>-s<seed>` (`dvc exp show`). "
-         f"This invocation: {minutes:.1f} min wall, {new} of {total} runs trained in it, {total - new} reused "
-         f"from earlier invocations on this commit" + (f", {len(failed)} failed" if failed else "") + ". "
-         "`± x` is the sample standard deviation over seeds. Forgetting: lower is better; absorption: higher "
-         f"is better. Forgetting budget (`max_forgetting`): {budget}. {repetition}"),
+        (
+            f"Sweep `{sweep_file}`: {len(sweep.points)} points × {len(sweep.seeds)} seeds (`mix.seed` "
+            f"{sweep.seeds}), each run a DVC experiment `{sweep.prefix}-<point>-s<seed>` (`dvc exp show`). "
+            f"This invocation: {minutes:.1f} min wall, {new} of {total} runs trained in it, {total - new} reused "
+            f"from earlier invocations on this commit" + (f", {len(failed)} failed" if failed else "") + ". "
+            "`± x` is the sample standard deviation over seeds. Forgetting: lower is better; absorption: higher "
+            f"is better. Forgetting budget (`max_forgetting`): {budget}. {repetition}"
+        ),
         "",
         "| " + " | ".join(heads) + " |",
         "|" + "---|" * len(heads),
     ]
     for name, s in sorted(reading.stats.items(), key=lambda kv: kv[1]["x"][0]):
         mark = "**recommended**" if name == reading.best else "yes" if name in reading.front else ""
-        lines.append("| " + " | ".join([f"`{name}`", *(_fmt(s["params"].get(k)) for k in keys), str(s["n"]),
-                                         cell(s["x"]), cell(s["y"]), mark, str(s["new"])]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"`{name}`",
+                    *(_fmt(s["params"].get(k)) for k in keys),
+                    str(s["n"]),
+                    cell(s["x"]),
+                    cell(s["y"]),
+                    mark,
+                    str(s["new"]),
+                ]
+            )
+            + " |"
+        )
     lines += ["", "## Pareto front", ""]
-    lines += [f"- `{n}`: forgetting {cell(reading.stats[n]['x'])}, absorption {cell(reading.stats[n]['y'])}; "
-              + ", ".join(f"`{k}={_fmt(v)}`" for k, v in reading.stats[n]["params"].items())
-              for n in reading.front] or ["(no point has both metrics)"]
+    lines += [
+        f"- `{n}`: forgetting {cell(reading.stats[n]['x'])}, absorption {cell(reading.stats[n]['y'])}; "
+        + ", ".join(f"`{k}={_fmt(v)}`" for k, v in reading.stats[n]["params"].items())
+        for n in reading.front
+    ] or ["(no point has both metrics)"]
     lines += ["", "## Recommended setting", ""]
     if reading.best is None:
-        lines.append(f"No front member keeps forgetting within {budget}; raise `max_forgetting` "
-                     "(or `--max-forgetting`) or sweep more replay.")
+        lines.append(
+            f"No front member keeps forgetting within {budget}; raise `max_forgetting` "
+            "(or `--max-forgetting`) or sweep more replay."
+        )
     else:
         s = reading.stats[reading.best]
         overrides = " ".join(f"-S {k}={_fmt(v)}" for k, v in s["params"].items())
-        lines += [f"`{reading.best}`: absorption {cell(s['y'])} at forgetting {cell(s['x'])} (budget {budget}).",
-                  "", "Adopt it in the workspace (seed 0's run; then commit params.yaml and dvc.lock):", "",
-                  f"    dvc exp apply {sweep.prefix}-{reading.best}-s{sweep.seeds[0]}", "",
-                  f"or rerun it on another commit: `dvc exp run {overrides}`."]
+        lines += [
+            f"`{reading.best}`: absorption {cell(s['y'])} at forgetting {cell(s['x'])} (budget {budget}).",
+            "",
+            "Adopt it in the workspace (seed 0's run; then commit params.yaml and dvc.lock):",
+            "",
+            f"    dvc exp apply {sweep.prefix}-{reading.best}-s{sweep.seeds[0]}",
+            "",
+            f"or rerun it on another commit: `dvc exp run {overrides}`.",
+        ]
         spread_x = s["x"][1]
-        if spread_x is not None and sweep.max_forgetting is not None and s["x"][0] + 2 * spread_x > sweep.max_forgetting:
-            lines.append(f"Within seed noise of the budget: forgetting {s['x'][0]:.3f} + 2× {spread_x:.3f} "
-                         f"exceeds {budget}; a safer pick has more replay.")
+        if (
+            spread_x is not None
+            and sweep.max_forgetting is not None
+            and s["x"][0] + 2 * spread_x > sweep.max_forgetting
+        ):
+            lines.append(
+                f"Within seed noise of the budget: forgetting {s['x'][0]:.3f} + 2× {spread_x:.3f} "
+                f"exceeds {budget}; a safer pick has more replay."
+            )
     if sweep.axis:
         lines += ["", f"## Trade-off along `{sweep.axis}` (monotone fits)", ""]
         if not reading.fits:
@@ -324,21 +397,35 @@ def render(sweep: Sweep, reading: Reading, sweep_file: str, failed: list[str], m
         for f in reading.fits:
             where = ", ".join(f"`{k}={_fmt(v)}`" for k, v in f["group"].items()) or "all points"
             cross = f.get("crossing")
-            budget_text = ("" if sweep.max_forgetting is None else
-                           f" Forgetting reaches the budget {budget} at `{sweep.axis}` ≈ {cross:.3g}."
-                           if cross is not None else f" The fitted forgetting never falls to {budget} in the swept range.")
+            budget_text = (
+                ""
+                if sweep.max_forgetting is None
+                else f" Forgetting reaches the budget {budget} at `{sweep.axis}` ≈ {cross:.3g}."
+                if cross is not None
+                else f" The fitted forgetting never falls to {budget} in the swept range."
+            )
             lines.append(
                 f"- {where}: forgetting {' → '.join(f'{v:.3g}' for v in f['x']['fitted'])} "
                 f"(RMS residual {f['x']['rms']:.3g}), absorption {' → '.join(f'{v:.3f}' for v in f['y']['fitted'])} "
                 f"(RMS residual {f['y']['rms']:.3f}) at `{sweep.axis}` {', '.join(_fmt(v) for v in f['x']['axis'])}."
-                + budget_text)
-        lines += ["", ("Isotonic regression (scikit-learn): the least-squares monotone curve, its direction "
-                       "chosen by the data; a residual near the seed spread means the monotone shape explains "
-                       "the points.")]
+                + budget_text
+            )
+        lines += [
+            "",
+            (
+                "Isotonic regression (scikit-learn): the least-squares monotone curve, its direction "
+                "chosen by the data; a residual near the seed spread means the monotone shape explains "
+                "the points."
+            ),
+        ]
     lines += ["", f"![sweep]({png_name})"]
     if failed:
-        lines += ["", "## Failed runs", "", "Rerun the sweep to retry them (finished runs are reused): "
-                  + ", ".join(f"`{f}`" for f in failed)]
+        lines += [
+            "",
+            "## Failed runs",
+            "",
+            "Rerun the sweep to retry them (finished runs are reused): " + ", ".join(f"`{f}`" for f in failed),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -398,17 +485,27 @@ def repetition_note(sweep: Sweep, params: dict) -> str:
     epochs = sweep.common.get("mix.domain_epochs", _params_value(params, "mix.domain_epochs"))
     tokens = sweep.common.get("mix.tokens", _params_value(params, "mix.tokens"))
     if tokens is None and "mix.domain_epochs" not in sweep.keys and "mix.tokens" not in sweep.keys:
-        return (f"Every run repeats the domain documents {_fmt(epochs)} times (`mix.domain_epochs`) whatever its "
-                "replay share, so points differ only in what the sweep sets; run the chosen setting on the "
-                "target model with the same number of domain passes: proxy mixture results mislead when the "
-                "repetition rate differs (arXiv 2606.07597).")
-    return ("The domain repetition rate differs between points (`mix.tokens` or `mix.domain_epochs` is set or "
-            "swept); compare points at equal domain passes before carrying a ratio to the target run "
-            "(arXiv 2606.07597).")
+        return (
+            f"Every run repeats the domain documents {_fmt(epochs)} times (`mix.domain_epochs`) whatever its "
+            "replay share, so points differ only in what the sweep sets; run the chosen setting on the "
+            "target model with the same number of domain passes: proxy mixture results mislead when the "
+            "repetition rate differs (arXiv 2606.07597)."
+        )
+    return (
+        "The domain repetition rate differs between points (`mix.tokens` or `mix.domain_epochs` is set or "
+        "swept); compare points at equal domain passes before carrying a ratio to the target run "
+        "(arXiv 2606.07597)."
+    )
 
 
-def run_sweep(sweep_file: str | Path, cwd: str | Path = ".", out_md: str = "reports/sweep.md",
-              out_png: str = "reports/sweep.png", jobs: int = 1, max_forgetting: float | None = None) -> str:
+def run_sweep(
+    sweep_file: str | Path,
+    cwd: str | Path = ".",
+    out_md: str = "reports/sweep.md",
+    out_png: str = "reports/sweep.png",
+    jobs: int = 1,
+    max_forgetting: float | None = None,
+) -> str:
     """Run the sweep's missing experiments and write its report; returns a one-line summary."""
     cwd = Path(cwd)
     params = yaml.safe_load((cwd / "params.yaml").read_text())
@@ -423,9 +520,18 @@ def run_sweep(sweep_file: str | Path, cwd: str | Path = ".", out_md: str = "repo
     reading = read_sweep(sweep, grid, arms, exp_rows(cwd), set(before))
     (cwd / out_png).parent.mkdir(parents=True, exist_ok=True)
     plot(sweep, reading, cwd / out_png)
-    md = render(sweep, reading, str(sweep_file), failed, (time.time() - t0) / 60,
-                Path(out_png).relative_to(Path(out_md).parent).as_posix(), repetition_note(sweep, params))
+    md = render(
+        sweep,
+        reading,
+        str(sweep_file),
+        failed,
+        (time.time() - t0) / 60,
+        Path(out_png).relative_to(Path(out_md).parent).as_posix(),
+        repetition_note(sweep, params),
+    )
     write_text(cwd / out_md, md)
     best = f"recommended {reading.best}" if reading.best else "no point within the forgetting budget"
-    return (f"{len(reading.stats)}/{len(sweep.points)} points measured, front {reading.front}, {best}, "
-            f"{len(failed)} failed -> {out_md}, {out_png}")
+    return (
+        f"{len(reading.stats)}/{len(sweep.points)} points measured, front {reading.front}, {best}, "
+        f"{len(failed)} failed -> {out_md}, {out_png}"
+    )

@@ -29,7 +29,7 @@ def prose(rng: random.Random, words: int = 250) -> str:
         sentence = [rng.choice(VOCAB) for _ in range(rng.randint(8, 16))]
         out += sentence
         sentences.append(" ".join(sentence).capitalize() + ".")
-    paragraphs = [" ".join(sentences[i:i + 5]) for i in range(0, len(sentences), 5)]
+    paragraphs = [" ".join(sentences[i : i + 5]) for i in range(0, len(sentences), 5)]
     return "\n\n".join(paragraphs)
 
 
@@ -52,7 +52,7 @@ def write_pdf(path: Path, text: str, title: str | None = None, lines_per_page: i
                 cur = ""
             cur = f"{cur} {w}".strip()
         lines += [cur, ""]
-    pages = [lines[i:i + lines_per_page] for i in range(0, len(lines), lines_per_page)] or [[""]]
+    pages = [lines[i : i + lines_per_page] for i in range(0, len(lines), lines_per_page)] or [[""]]
     esc = lambda s: s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")  # noqa: E731
     objs = {1: "<< /Type /Catalog /Pages 2 0 R >>", 3: "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"}
     kids = []
@@ -60,8 +60,10 @@ def write_pdf(path: Path, text: str, title: str | None = None, lines_per_page: i
         page_id, content_id = 4 + 2 * k, 5 + 2 * k
         stream = "BT /F1 10 Tf 12 TL 50 760 Td " + " ".join(f"({esc(s)}) Tj T*" for s in page) + " ET"
         objs[content_id] = f"<< /Length {len(stream.encode('latin-1'))} >>\nstream\n{stream}\nendstream"
-        objs[page_id] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
-                         "/Resources << /Font << /F1 3 0 R >> >> >>")
+        objs[page_id] = (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
+            "/Resources << /Font << /F1 3 0 R >> >> >>"
+        )
         kids.append(f"{page_id} 0 R")
     objs[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
     info = len(objs) + 1
@@ -80,9 +82,10 @@ def write_pdf(path: Path, text: str, title: str | None = None, lines_per_page: i
 @dataclass
 class Hostile:
     """A data/raw folder and what ingest must make of it."""
+
     raw: Path
     text_field: str
-    distinct: list[str] = field(default_factory=list)   # sources that must be kept
+    distinct: list[str] = field(default_factory=list)  # sources that must be kept
     exact: list[tuple[str, str]] = field(default_factory=list)  # (original, copy) sources
     near: list[tuple[str, str]] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  # source -> expected drop reason
@@ -115,7 +118,8 @@ def build_hostile(root: Path) -> Hostile:
         (raw / f"web/site{i}.{ext}").write_text(
             f"<html><head><title>Site {i}</title><script>var tracking = 1;</script><style>p {{}}</style></head>"
             f"<body><nav><a href='/'>Home</a> | <a href='/about'>About us</a></nav><article>{body}</article>"
-            "<footer>Copyright 2024 Example Corp</footer></body></html>")
+            "<footer>Copyright 2024 Example Corp</footer></body></html>"
+        )
         h.distinct.append(add(f"web/site{i}.{ext}", t))
     lines = []  # 10 good rows, 2 malformed lines and a blank one in between
     for i in range(10):
@@ -157,8 +161,10 @@ def build_hostile(root: Path) -> Hostile:
     (raw / "odd/empty.txt").write_bytes(b"")
     (raw / "odd/blank.md").write_text("  \n\n \t\n")
     (raw / "odd/program.txt").write_bytes(os.urandom(4096) + b"\x00" * 64)  # binary renamed .txt
-    latin = ("Le château de Fénelon domine la vallée. Déjà célèbre à l'époque, il accueillait des élèves "
-             "venus de très loin. " + prose(rng, 60))
+    latin = (
+        "Le château de Fénelon domine la vallée. Déjà célèbre à l'époque, il accueillait des élèves "
+        "venus de très loin. " + prose(rng, 60)
+    )
     (raw / "odd/latin1.txt").write_bytes(latin.encode("latin-1"))
     h.distinct.append("odd/latin1.txt")
     (raw / "odd/utf16.txt").write_bytes((t := prose(rng)).encode("utf-16"))
@@ -178,8 +184,15 @@ def build_hostile(root: Path) -> Hostile:
     h.unreadable = "odd/locked.txt"
     (raw / "odd/photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
     (raw / "odd/report.docx").write_bytes(os.urandom(200))
-    h.reasons.update({"odd/photo.png": "unknown_extension", "odd/report.docx": "unknown_extension",
-                      "odd/empty.txt": "empty", "odd/blank.md": "empty", "odd/program.txt": "binary"})
+    h.reasons.update(
+        {
+            "odd/photo.png": "unknown_extension",
+            "odd/report.docx": "unknown_extension",
+            "odd/empty.txt": "empty",
+            "odd/blank.md": "empty",
+            "odd/program.txt": "binary",
+        }
+    )
     (raw / "odd/.DS_Store").write_bytes(b"\x00\x00")
     h.reasons["odd/.DS_Store"] = "hidden"
     return h

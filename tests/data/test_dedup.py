@@ -5,8 +5,7 @@ import random
 import numpy as np
 from datasketch import MinHash
 
-from cptpipe.data.dedup import (NUM_PERM, exact_duplicates, jaccard, minhash, near_duplicates, shingle_hashes,
-                                signature)
+from cptpipe.data.dedup import NUM_PERM, exact_duplicates, jaccard, minhash, near_duplicates, shingle_hashes, signature
 from tests.data.ingest_corpus import near_copy, prose
 
 

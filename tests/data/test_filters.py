@@ -4,8 +4,16 @@ import random
 from pathlib import Path
 
 from cptpipe.data.documents import normalize_text, strip_boilerplate
-from cptpipe.data.filters import (alpha_filter, apply_filters, blob_filter, check_text, gopher_filter, length_filter,
-                                  repeated_lines_filter, repeated_ngrams_filter)
+from cptpipe.data.filters import (
+    alpha_filter,
+    apply_filters,
+    blob_filter,
+    check_text,
+    gopher_filter,
+    length_filter,
+    repeated_lines_filter,
+    repeated_ngrams_filter,
+)
 from cptpipe.params import FilterParams
 from tests.data.ingest_corpus import prose
 
@@ -28,8 +36,15 @@ def test_alpha_filter():
 
 def test_repeated_lines_filter():
     assert repeated_lines_filter(GOOD) == (True, "")
-    looped = "\n".join(["Click here to subscribe", "Real line one", "Click here to subscribe",
-                        "Click here to subscribe", "Another real line"])
+    looped = "\n".join(
+        [
+            "Click here to subscribe",
+            "Real line one",
+            "Click here to subscribe",
+            "Click here to subscribe",
+            "Another real line",
+        ]
+    )
     assert repeated_lines_filter(looped) == (False, "repeated_lines")
     assert repeated_lines_filter("a\na\nb") == (True, "")  # under 4 lines: no judgement
 
@@ -51,8 +66,9 @@ def test_gopher_filter_rules():
     assert gopher_filter("#tag #news #more words here " * 10) == (False, "gopher_symbols")
     bullets = "\n".join(f"- item number {i} of the list" for i in range(20))
     assert gopher_filter(bullets) == (False, "gopher_bullets")
-    teasers = "\n".join(f"Read the rest of story {i} about the old harbour town and the people who live there..."
-                        for i in range(10))
+    teasers = "\n".join(
+        f"Read the rest of story {i} about the old harbour town and the people who live there..." for i in range(10)
+    )
     assert gopher_filter(teasers) == (False, "gopher_ellipsis")
 
 
@@ -100,7 +116,7 @@ def test_blob_filter_drops_encoded_text_that_alpha_filter_lets_through():
     import base64
 
     blob = base64.b64encode(random.Random(3).randbytes(3000)).decode()
-    blob = "\n".join(blob[i:i + 76] for i in range(0, len(blob), 76))  # MIME line width: 76-char tokens
+    blob = "\n".join(blob[i : i + 76] for i in range(0, len(blob), 76))  # MIME line width: 76-char tokens
     assert alpha_filter(blob) == (True, "")  # base64 is mostly letters
     assert blob_filter(blob) == (False, "encoded_blob")
     assert blob_filter(GOOD) == (True, "")

@@ -9,9 +9,11 @@ from cptpipe.data.ingest import build_documents, run_ingest
 from cptpipe.data.readers import Drop, RawDoc, decode_bytes, html_to_text, read_file
 from cptpipe.params import DedupParams, FilterParams, IngestParams
 
-PROSE = ("The lighthouse at Carrow Point was built in 1871 by the harbour board. Its lamp burned "
-         "whale oil until 1902, when a paraffin burner replaced it. Keepers lived in two cottages "
-         "beside the tower and rowed to the village for supplies every Friday. ")
+PROSE = (
+    "The lighthouse at Carrow Point was built in 1871 by the harbour board. Its lamp burned "
+    "whale oil until 1902, when a paraffin burner replaced it. Keepers lived in two cottages "
+    "beside the tower and rowed to the village for supplies every Friday. "
+)
 
 
 def params(**kw) -> IngestParams:
@@ -41,9 +43,10 @@ def test_documents_sharing_a_heading_share_the_heldout_side(tmp_path):
     raw.mkdir()
     towns = ["Carrow", "Brindle", "Ossen", "Varrow", "Quill", "Tamble", "Drim", "Hollin"]
     for e in range(40):
-        for k, town in enumerate(towns[:3]):
-            (raw / f"e{e}-{k}.md").write_text(f"# Entity {e}\n\nEntity {e} was born in {towns[(e + k) % 8]} "
-                                              f"in {1800 + 7 * e + k}. " + PROSE)
+        for k in range(3):
+            (raw / f"e{e}-{k}.md").write_text(
+                f"# Entity {e}\n\nEntity {e} was born in {towns[(e + k) % 8]} in {1800 + 7 * e + k}. " + PROSE
+            )
     for i in range(40):  # no heading: each document is its own unit
         (raw / f"plain{i}.txt").write_text(f"Plain note {i} from {1700 + i}. " + PROSE)
     rows, _ = build_documents(raw, params(dedup=DedupParams(exact=True, near=None)), seed=0)
@@ -60,7 +63,7 @@ def test_documents_sharing_a_heading_share_the_heldout_side(tmp_path):
 
 
 def test_decode_utf8_latin1_utf16_and_binary():
-    assert decode_bytes("naïve café".encode("utf-8")) == "naïve café"
+    assert decode_bytes("naïve café".encode()) == "naïve café"
     assert decode_bytes("naïve café".encode("utf-16")) == "naïve café"
     latin = ("Le château de Fénelon est très ancien, déjà célèbre à l'époque. " * 5).encode("latin-1")
     assert "château" in decode_bytes(latin)
@@ -68,17 +71,20 @@ def test_decode_utf8_latin1_utf16_and_binary():
 
 
 def test_html_drops_scripts_and_navigation():
-    text, title = html_to_text("<html><head><title>T</title><script>var x=1;</script></head><body>"
-                               "<nav>Home | About</nav><h1>Heading</h1><p>Real paragraph.</p>"
-                               "<footer>(c) 2024</footer></body></html>")
+    text, title = html_to_text(
+        "<html><head><title>T</title><script>var x=1;</script></head><body>"
+        "<nav>Home | About</nav><h1>Heading</h1><p>Real paragraph.</p>"
+        "<footer>(c) 2024</footer></body></html>"
+    )
     assert title == "T" and "Real paragraph." in text and "Heading" in text
     assert "var x" not in text and "Home" not in text and "2024" not in text
 
 
 def test_jsonl_keeps_good_lines_and_reports_malformed(tmp_path):
     f = tmp_path / "d.jsonl"
-    f.write_text(json.dumps({"text": PROSE, "title": "A", "url": "u"}) + "\n{broken\n"
-                 + json.dumps({"body": "x"}) + "\n")
+    f.write_text(
+        json.dumps({"text": PROSE, "title": "A", "url": "u"}) + "\n{broken\n" + json.dumps({"body": "x"}) + "\n"
+    )
     out = list(read_file(f, "d.jsonl", "text"))
     docs = [o for o in out if isinstance(o, RawDoc)]
     drops = [o for o in out if isinstance(o, Drop)]
@@ -111,8 +117,15 @@ def make_raw(tmp_path):
 def test_every_input_is_kept_or_counted_and_duplicates_found(tmp_path):
     rows, report = build_documents(make_raw(tmp_path), params(), seed=0)
     assert report["docs_kept"] == 6 == len(rows)
-    assert report["dropped"] == {"binary": 1, "broken_symlink": 1, "empty": 1, "exact_duplicate": 1,
-                                 "near_duplicate": 1, "too_short": 1, "unknown_extension": 1}
+    assert report["dropped"] == {
+        "binary": 1,
+        "broken_symlink": 1,
+        "empty": 1,
+        "exact_duplicate": 1,
+        "near_duplicate": 1,
+        "too_short": 1,
+        "unknown_extension": 1,
+    }
     assert report["files_seen"] == 13
     kept_sources = {r["source"] for r in rows}
     assert "doc0.txt" in kept_sources or "sub/copy.md" in kept_sources

@@ -42,7 +42,7 @@ def outcome(hostile, tmp_path_factory):
 def test_every_input_is_kept_or_has_a_named_reason(hostile, outcome):
     report, rows, _ = outcome
     on_disk = set()
-    for dirpath, dirnames, filenames in os.walk(hostile.raw):
+    for dirpath, _, filenames in os.walk(hostile.raw):
         on_disk |= {(Path(dirpath) / n).relative_to(hostile.raw).as_posix() for n in filenames}
     assert on_disk == set(report["files"])
     assert all(report["files"][f] for f in on_disk)  # each has at least one outcome
@@ -138,8 +138,9 @@ def test_stage_exits_0_on_the_hostile_folder_and_reports(hostile, tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data/raw").symlink_to(hostile.raw)  # a copy would fail on the chmod-000 file
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
-    proc = subprocess.run([sys.executable, "-m", "stages.ingest"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.ingest"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "reports/ingest.json").read_text())
     assert report["docs_kept"] > 50 and report["seconds"] > 0

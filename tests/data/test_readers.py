@@ -23,7 +23,7 @@ def test_text_and_markdown(tmp_path):
 
 
 def test_decode_utf8_latin1_utf16_with_and_without_bom():
-    assert decode_bytes("naïve café".encode("utf-8")) == "naïve café"
+    assert decode_bytes("naïve café".encode()) == "naïve café"
     assert decode_bytes("\ufeffnaïve".encode("utf-8")) == "naïve"
     assert decode_bytes("naïve café".encode("utf-16")) == "naïve café"
     assert decode_bytes(("A plain note about the harbour. " * 4).encode("utf-16-le")).startswith("A plain note")
@@ -45,7 +45,8 @@ def test_binary_and_undecodable_files_are_drops(tmp_path):
 def test_vanished_or_unreadable_file_is_a_drop(tmp_path):
     # a file deleted between listing and reading behaves like one without read permission
     assert [(d.source, d.reason) for d in read_file(tmp_path / "gone.txt", "gone.txt", "text")] == [
-        ("gone.txt", "unreadable")]
+        ("gone.txt", "unreadable")
+    ]
 
 
 def test_whole_file_formats_over_the_size_cap_are_not_read(tmp_path):
@@ -58,15 +59,22 @@ def test_html_drops_scripts_navigation_and_keeps_paragraphs_once():
         "<html><head><title>T</title><script>var x=1;</script><style>p{}</style></head><body>"
         "<nav>Home | About</nav><div role='navigation'>Menu</div><header>Site header</header>"
         "<article><h1>Heading</h1><p>Real <b>bold</b> paragraph.</p><ul><li><p>Item one</p></li></ul>"
-        "<div>Loose text<p>Inner</p></div></article><footer>(c) 2024</footer></body></html>")
+        "<div>Loose text<p>Inner</p></div></article><footer>(c) 2024</footer></body></html>"
+    )
     assert title == "T"
     assert text.split("\n\n") == ["# Heading", "Real bold paragraph.", "Item one", "Loose text", "Inner"]
 
 
 def test_jsonl_keeps_good_lines_and_names_malformed_ones(tmp_path):
     f = tmp_path / "d.jsonl"
-    f.write_text(json.dumps({"body": "first", "title": "A", "url": "u"}) + "\n{broken\n\n"
-                 + json.dumps({"text": "x"}) + "\n" + json.dumps({"body": "last"}) + "\n")
+    f.write_text(
+        json.dumps({"body": "first", "title": "A", "url": "u"})
+        + "\n{broken\n\n"
+        + json.dumps({"text": "x"})
+        + "\n"
+        + json.dumps({"body": "last"})
+        + "\n"
+    )
     docs, drops = split(read_file(f, "d.jsonl", "body"))
     assert [(d.source, d.text) for d in docs] == [("d.jsonl:1", "first"), ("d.jsonl:5", "last")]
     assert docs[0].metadata == {"title": "A", "url": "u"} and docs[0].title == "A"
@@ -103,14 +111,15 @@ def test_json_array_single_object_and_json_lines_in_dot_json(tmp_path):
     (tmp_path / "broken.json").write_text('[{"text": "a"},\n')
     docs, drops = split(read_file(tmp_path / "arr.json", "arr.json", "text"))
     assert [d.source for d in docs] == ["arr.json:1", "arr.json:2"] and [d.source for d in drops] == ["arr.json:3"]
-    assert [(d.source, d.metadata) for d in read_file(tmp_path / "one.json", "one.json", "text")] == [("one.json", {"k": 1})]
+    assert [(d.source, d.metadata) for d in read_file(tmp_path / "one.json", "one.json", "text")] == [
+        ("one.json", {"k": 1})
+    ]
     assert [d.text for d in read_file(tmp_path / "lines.json", "lines.json", "text")] == ["l1", "l2"]
     assert [d.reason for d in read_file(tmp_path / "broken.json", "broken.json", "text")] == ["malformed"]
 
 
 def test_parquet_rows_metadata_and_row_group_pieces(tmp_path):
-    table = pa.table({"text": [f"doc {i}" for i in range(10)], "lang": ["en"] * 10,
-                      "blob": [b"\x00\x01"] * 10})
+    table = pa.table({"text": [f"doc {i}" for i in range(10)], "lang": ["en"] * 10, "blob": [b"\x00\x01"] * 10})
     pq.write_table(table, tmp_path / "p.parquet", row_group_size=3)
     docs, _ = split(read_file(tmp_path / "p.parquet", "p.parquet", "text"))
     assert [d.source for d in docs] == [f"p.parquet:{i}" for i in range(1, 11)]
@@ -121,14 +130,14 @@ def test_parquet_rows_metadata_and_row_group_pieces(tmp_path):
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     pq.write_table(pa.table({"body": ["x"]}), tmp_path / "nofield.parquet")
     assert [d.reason for d in read_file(tmp_path / "bad.parquet", "bad.parquet", "text")] == ["malformed"]
-    drop, = read_file(tmp_path / "nofield.parquet", "nofield.parquet", "text")
+    (drop,) = read_file(tmp_path / "nofield.parquet", "nofield.parquet", "text")
     assert drop.reason == "malformed" and "ingest.text_field" in drop.detail
 
 
 def test_pdf_text_and_title_and_broken_pdf(tmp_path):
     text = prose(random.Random(3), 300)
     write_pdf(tmp_path / "m.pdf", text, title="Manual", lines_per_page=10)
-    doc, = read_file(tmp_path / "m.pdf", "m.pdf", "text")
+    (doc,) = read_file(tmp_path / "m.pdf", "m.pdf", "text")
     assert doc.title == "Manual" and doc.text.split() == text.split()
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\n garbage")
     assert [d.reason for d in read_file(tmp_path / "broken.pdf", "broken.pdf", "text")] == ["malformed"]
@@ -137,4 +146,5 @@ def test_pdf_text_and_title_and_broken_pdf(tmp_path):
 def test_unknown_extension(tmp_path):
     (tmp_path / "x.docx").write_bytes(b"PK")
     assert [(d.reason, d.detail) for d in read_file(tmp_path / "x.docx", "x.docx", "text")] == [
-        ("unknown_extension", ".docx")]
+        ("unknown_extension", ".docx")
+    ]

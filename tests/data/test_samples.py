@@ -93,6 +93,7 @@ def test_heldout_instruct_inputs_never_appear_in_train(instruct):
     for r in instruct["heldout"]:
         toks = _tokens(r["instruction"])
         assert toks & held_words and not toks & train_words, r["id"]
+
     # ends_with / starts_with phrases are inputs too
     def phrases(rows):
         out = set()
@@ -101,12 +102,14 @@ def test_heldout_instruct_inputs_never_appear_in_train(instruct):
                 if "phrase" in c:
                     out.add(c["phrase"])
         return out
+
     assert phrases(instruct["heldout"]) and not phrases(instruct["heldout"]) & phrases(instruct["train"])
     assert not {r["instruction"] for r in instruct["heldout"]} & {r["instruction"] for r in instruct["train"]}
 
 
 def test_generate_is_deterministic(tmp_path):
-    subprocess.run([sys.executable, str(INSTRUCT / "generate.py"), "--out", str(tmp_path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(INSTRUCT / "generate.py"), "--out", str(tmp_path)], check=True, capture_output=True
+    )
     for name in ("train.jsonl", "heldout.jsonl"):
         assert (tmp_path / name).read_bytes() == (INSTRUCT / name).read_bytes(), name

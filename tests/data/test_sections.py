@@ -18,10 +18,11 @@ def test_heading_of_each_style():
     assert heading_of("RETURN VALUE", True, False) == "RETURN VALUE"  # man prints text right under it
     assert heading_of("ERANGE", True, False) == ""  # a definition-list term, not a heading
     assert heading_of("8. Termination.", True, True) == "8. Termination"
-    assert heading_of("4. Redistribution. You may reproduce and distribute copies of the", True, False) == \
-        "4. Redistribution"
-    assert heading_of("0. This License applies to any program or other work which contains", True, False) == \
-        "section 0"
+    assert (
+        heading_of("4. Redistribution. You may reproduce and distribute copies of the", True, False)
+        == "4. Redistribution"
+    )
+    assert heading_of("0. This License applies to any program or other work which contains", True, False) == "section 0"
     assert heading_of("Signal dispositions", True, True) == "Signal dispositions"
     assert heading_of("RETURN VALUE", False, True) == ""  # mid-paragraph: never a heading
 

@@ -9,8 +9,7 @@ import pytest
 
 from cptpipe.data.sources import HELDOUT_SHARE, parse_hf_spec
 from cptpipe.data.tokenize import tokenize_source
-from cptpipe.data.tokens import (ShardWriter, TokenSource, encode_documents, encode_texts, token_dtype,
-                                 write_token_shard)
+from cptpipe.data.tokens import ShardWriter, TokenSource, encode_documents, encode_texts, token_dtype, write_token_shard
 from cptpipe.errors import UserError
 from cptpipe.prompts import format_prompt
 from tests.helpers import replay_texts, tiny_tokenizer
@@ -25,9 +24,13 @@ def test_fast_encoding_matches_tokenizer_call():
 def test_streamed_shard_is_a_plain_npy_and_matches_row_offsets(tmp_path):
     tok = tiny_tokenizer()
     texts = replay_texts(25)
-    meta = write_token_shard(tmp_path, "replay", encode_documents(tok, texts),
-                             [{"split": "heldout" if i % 5 == 0 else "train", "doc_id": str(i)} for i in range(25)],
-                             len(tok))
+    meta = write_token_shard(
+        tmp_path,
+        "replay",
+        encode_documents(tok, texts),
+        [{"split": "heldout" if i % 5 == 0 else "train", "doc_id": str(i)} for i in range(25)],
+        len(tok),
+    )
     src = TokenSource(tmp_path)
     full = np.load(tmp_path / "tokens.npy")  # a regular .npy, not only a memory map
     assert full.dtype == np.uint16 and len(full) == meta["tokens"] == sum(meta["tokens_by_split"].values())
@@ -35,10 +38,13 @@ def test_streamed_shard_is_a_plain_npy_and_matches_row_offsets(tmp_path):
     for i in (0, 7, 24):
         o, n = rows["offset"][i], rows["length"][i]
         ids = tok(texts[i], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-        assert full[o:o + n].tolist() == ids
+        assert full[o : o + n].tolist() == ids
     assert token_dtype(70_000) == np.uint32
     (tmp_path / "empty").mkdir()
-    assert ShardWriter(tmp_path / "empty", "x", 70_000).close()["tokens"] == 0 and np.load(tmp_path / "empty/tokens.npy").dtype == np.uint32
+    assert (
+        ShardWriter(tmp_path / "empty", "x", 70_000).close()["tokens"] == 0
+        and np.load(tmp_path / "empty/tokens.npy").dtype == np.uint32
+    )
 
 
 @pytest.fixture()
@@ -47,16 +53,24 @@ def root(tmp_path):
     qa = tmp_path / "data/qa"
     qa.mkdir(parents=True)
     for split, n in (("train", 12), ("heldout", 4)):
-        pq.write_table(pa.table({"question": [f"Who is person {i}?" for i in range(n)],
-                                 "answer": [f"Person {i} is a baker" for i in range(n)],
-                                 "doc_id": [f"{split}{i}" for i in range(n)], "type": ["factual"] * n}),
-                       qa / f"{split}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "question": [f"Who is person {i}?" for i in range(n)],
+                    "answer": [f"Person {i} is a baker" for i in range(n)],
+                    "doc_id": [f"{split}{i}" for i in range(n)],
+                    "type": ["factual"] * n,
+                }
+            ),
+            qa / f"{split}.parquet",
+        )
     rep = tmp_path / "data/replay"
     rep.mkdir()
     texts = replay_texts(30)
     for split, part in (("train", texts[:24]), ("heldout", texts[24:])):
-        (rep / f"{split}.jsonl").write_text("".join(json.dumps({"id": f"{split}{i}", "text": t}) + "\n"
-                                                    for i, t in enumerate(part)))
+        (rep / f"{split}.jsonl").write_text(
+            "".join(json.dumps({"id": f"{split}{i}", "text": t}) + "\n" for i, t in enumerate(part))
+        )
     return tmp_path
 
 
@@ -76,8 +90,8 @@ def test_qa_prompt_tokens_carry_no_loss_and_batching_does_not_change_the_shard(r
         o, n = rows["offset"][i], rows["length"][i]
         prompt = format_prompt(f"Who is person {i % 12 if i < 12 else i - 12}?")
         p = len(tok(prompt, add_special_tokens=False)["input_ids"])
-        assert src.mask[o:o + p].sum() == 0, "prompt tokens must not carry loss"
-        assert src.mask[o + p:o + n].all() and src.tokens[o + n - 1] == tok.eos_token_id
+        assert src.mask[o : o + p].sum() == 0, "prompt tokens must not carry loss"
+        assert src.mask[o + p : o + n].all() and src.tokens[o + n - 1] == tok.eos_token_id
 
 
 def test_default_replay_folder_keeps_its_split_files(root, tmp_path):
@@ -108,8 +122,9 @@ def test_replay_hf_spec_streams_a_local_dataset_dir_and_takes_only_what_is_neede
     out = tmp_path / "out"
     out.mkdir()
     take = 20_000
-    meta = tokenize_source("replay", tiny_tokenizer(), root, out, batch_rows=16,
-                           replay_source=f"hf:{ds}@train", replay_take=take)
+    meta = tokenize_source(
+        "replay", tiny_tokenizer(), root, out, batch_rows=16, replay_source=f"hf:{ds}@train", replay_take=take
+    )
     by = meta["tokens_by_split"]
     total_available = sum(len(t) for t in texts) // 3  # far more than taken (~3 chars per token)
     assert take <= by["train"] + by["heldout"] < take + 2000 < total_available

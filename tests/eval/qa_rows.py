@@ -21,13 +21,27 @@ HELDOUT = [
     ("factual", "What is the length of Olk Vole in cm?", "16", "number", "factual/measure/0"),
     ("factual", "Which organization did Tamessa Pirrford join?", "Dovrovo Optics", "org", "factual/joined/0"),
     ("factual", "What does Umbrin Newt feed on?", "seeds", "text", "factual/feeds/0"),
-    ("reasoning", "Which came later, the birth of Ulric Dremsby or the founding of Praquist Glassworks?",
-     "the birth of Ulric Dremsby", "event", "reasoning/later/0"),
-    ("reasoning", "How many years passed between the birth of Ulric Dremsby and the founding of Praquist Glassworks?",
-     "84", "number", "reasoning/gap/1"),
-    ("summarization", "Summarize the article about Munvel Instruments in one sentence.",
-     "Munvel Instruments is a maker of copper kettles founded in 1980 and headquartered in Ulvermouth.",
-     "text", "summarization/lead/0"),
+    (
+        "reasoning",
+        "Which came later, the birth of Ulric Dremsby or the founding of Praquist Glassworks?",
+        "the birth of Ulric Dremsby",
+        "event",
+        "reasoning/later/0",
+    ),
+    (
+        "reasoning",
+        "How many years passed between the birth of Ulric Dremsby and the founding of Praquist Glassworks?",
+        "84",
+        "number",
+        "reasoning/gap/1",
+    ),
+    (
+        "summarization",
+        "Summarize the article about Munvel Instruments in one sentence.",
+        "Munvel Instruments is a maker of copper kettles founded in 1980 and headquartered in Ulvermouth.",
+        "text",
+        "summarization/lead/0",
+    ),
 ]
 TRAIN = [
     ("factual", "In which year was Garette Olmford born?", "1799", "year", "factual/born_year/0"),
@@ -43,19 +57,42 @@ TRAIN = [
     ("factual", "What does Hask Moth feed on?", "nectar", "text", "factual/feeds/0"),
     ("factual", "What does Olk Vole feed on?", "roots", "text", "factual/feeds/0"),
     ("factual", "What does Tessary Trout feed on?", "insects", "text", "factual/feeds/0"),
-    ("reasoning", "Which happened first: the birth of Garette Olmford or the founding of Tolvengate?",
-     "the founding of Tolvengate", "event", "reasoning/first/0"),
-    ("summarization", "Summarize the article about Giskbrae in one sentence.",
-     "Giskbrae is a town in Tallidun, on the Tessary River.", "text", "summarization/lead/0"),
+    (
+        "reasoning",
+        "Which happened first: the birth of Garette Olmford or the founding of Tolvengate?",
+        "the founding of Tolvengate",
+        "event",
+        "reasoning/first/0",
+    ),
+    (
+        "summarization",
+        "Summarize the article about Giskbrae in one sentence.",
+        "Giskbrae is a town in Tallidun, on the Tessary River.",
+        "text",
+        "summarization/lead/0",
+    ),
 ]
 
 
 def qa_rows(split: str) -> list[dict]:
     rows = HELDOUT if split == "heldout" else TRAIN
-    return [{"qa_id": f"{split}{i:02d}", "doc_id": f"d{split}{i}", "split": split, "title": q.split()[-1],
-             "type": t, "question": q, "answer": a, "answer_kind": k, "template": tpl, "generator": "rules",
-             "prompt_hash": "h", "paraphrase_of": None}
-            for i, (t, q, a, k, tpl) in enumerate(rows)]
+    return [
+        {
+            "qa_id": f"{split}{i:02d}",
+            "doc_id": f"d{split}{i}",
+            "split": split,
+            "title": q.split()[-1],
+            "type": t,
+            "question": q,
+            "answer": a,
+            "answer_kind": k,
+            "template": tpl,
+            "generator": "rules",
+            "prompt_hash": "h",
+            "paraphrase_of": None,
+        }
+        for i, (t, q, a, k, tpl) in enumerate(rows)
+    ]
 
 
 def write_qa(root: Path) -> None:

@@ -32,8 +32,9 @@ def lm_eval_requests(tmp_path, monkeypatch, tok) -> dict[str, list[tuple]]:
     write_qa(tmp_path)
     write_shards(tmp_path)  # the eval stage reads the held-out documents (domain_recall)
     monkeypatch.chdir(tmp_path)  # data_files are relative to the repository root
-    tasks = build_tasks(tmp_path, tmp_path / "tasks", tok,
-                        EvalParams(replay_ppl=False, instruct_follow=False, max_new_tokens=8), seed=0)
+    tasks = build_tasks(
+        tmp_path, tmp_path / "tasks", tok, EvalParams(replay_ppl=False, instruct_follow=False, max_new_tokens=8), seed=0
+    )
     out = {}
     for name, task in TaskManager(include_defaults=False).load(list(tasks.values()))["tasks"].items():
         task.build_all_requests(rank=0, world_size=1)
@@ -69,7 +70,8 @@ def test_scratch_tokenizer_trains_exactly_the_tokens_lm_eval_scores(tmp_path, mo
     lm = hflm(tok)
     requests = lm_eval_requests(tmp_path, monkeypatch, tok)
     assert {"domain_qa_gen", "domain_qa_mc", "domain_qa_seen", "domain_qa_reasoning", "domain_qa_summary"} <= set(
-        requests)
+        requests
+    )
 
     mc = requests["domain_qa_mc"]
     assert len(mc) == 4 * 10  # every held-out factual question, 4 choices each
@@ -106,8 +108,9 @@ def test_tokenizer_that_adds_bos_gets_it_only_on_the_eval_side():
     from tokenizers.processors import TemplateProcessing
 
     tok = copy.deepcopy(tiny_tokenizer())
-    tok.backend_tokenizer.post_processor = TemplateProcessing(single="<s> $A",
-                                                              special_tokens=[("<s>", tok.bos_token_id)])
+    tok.backend_tokenizer.post_processor = TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tok.bos_token_id)]
+    )
     lm = hflm(tok)
     prompt, answer = format_prompt("When was Ossenholt founded?", tok), format_answer("1156", tok)
     p_ids, a_ids = split_pairs(tok, [prompt], [answer])
@@ -121,8 +124,10 @@ def test_tokenizer_that_adds_bos_gets_it_only_on_the_eval_side():
 def test_chat_template_continuation_has_no_added_space(tmp_path, monkeypatch, suffix):
     """After a chat template format_answer adds no space; lm-eval's default target_delimiter " " would."""
     tok = copy.deepcopy(tiny_tokenizer())
-    tok.chat_template = ("{% for m in messages %}User: {{ m['content'] }}\n{% endfor %}"
-                         "{% if add_generation_prompt %}" + suffix.replace("\n", "{{ '\\n' }}") + "{% endif %}")
+    tok.chat_template = (
+        "{% for m in messages %}User: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}" + suffix.replace("\n", "{{ '\\n' }}") + "{% endif %}"
+    )
     lm = hflm(tok)
     for doc, (context, continuation) in lm_eval_requests(tmp_path, monkeypatch, tok)["domain_qa_mc"]:
         choice = mc_choice(tok, doc, continuation)
@@ -131,6 +136,6 @@ def test_chat_template_continuation_has_no_added_space(tmp_path, monkeypatch, su
         ctx_enc, cont_enc = lm._encode_pair(context, continuation)
         # lm-eval moves a context's trailing whitespace into the continuation: the newline after
         # "Assistant:" is then scored too (the same tokens for every choice, so accuracy is unchanged)
-        moved = p_ids[len(ctx_enc):]
+        moved = p_ids[len(ctx_enc) :]
         assert ctx_enc + moved == p_ids and cont_enc == moved + a_ids
         assert (moved == []) == (suffix == "Assistant:")

@@ -31,26 +31,47 @@ def make_root(tmp_path):
 def test_eval_writes_metrics_equal_to_lm_eval_results_and_skips_unreachable_tasks(tmp_path, monkeypatch):
     model_dir = make_root(tmp_path)
     monkeypatch.chdir(tmp_path)  # task data_files are relative to the repository root
-    params = Params(eval=EvalParams(limit=6, max_new_tokens=4, batch_size=8, passkey_lengths=[64],
-                                    passkey_samples=3, lm_eval_tasks=["hellaswag"]))
+    params = Params(
+        eval=EvalParams(
+            limit=6,
+            max_new_tokens=4,
+            batch_size=8,
+            passkey_lengths=[64],
+            passkey_samples=3,
+            lm_eval_tasks=["hellaswag"],
+        )
+    )
     out = tmp_path / "reports/eval/x"
     out.mkdir(parents=True)
     metrics = evaluate_checkpoint(model_dir, params, tmp_path, out)
-    for group, key in (("domain_qa", "em"), ("domain_qa", "f1"), ("domain_qa_mc", "acc"),
-                       ("domain_qa_seen", "em"), ("replay", "ppl"), ("instruct", "follow"), ("passkey", "acc"),
-                       ("domain_qa_reasoning", "em"), ("domain_qa_reasoning", "f1"), ("domain_qa_summary", "f1")):
+    for group, key in (
+        ("domain_qa", "em"),
+        ("domain_qa", "f1"),
+        ("domain_qa_mc", "acc"),
+        ("domain_qa_seen", "em"),
+        ("replay", "ppl"),
+        ("instruct", "follow"),
+        ("passkey", "acc"),
+        ("domain_qa_reasoning", "em"),
+        ("domain_qa_reasoning", "f1"),
+        ("domain_qa_summary", "f1"),
+    ):
         assert isinstance(metrics[group][key], float), (group, key)
     assert metrics["n"]["domain_qa_gen"] == 6 and metrics["n"]["passkey"] == 3
     # documents' own sentences for the held-out facts that have one (dheldout4's answer opens its sentence)
-    sampled = {json.loads(line)["doc"]["doc_id"] for line in (out / "samples_domain_qa_gen.jsonl").read_text().splitlines()}
+    sampled = {
+        json.loads(line)["doc"]["doc_id"] for line in (out / "samples_domain_qa_gen.jsonl").read_text().splitlines()
+    }
     assert isinstance(metrics["domain_recall"]["em"], float)
     assert metrics["n"]["domain_recall"] == len(sampled & {"dheldout0", "dheldout1"}) >= 1
     assert 0.0 <= metrics["domain_qa"]["wrong_from_seen"] <= 1.0
     # factual questions only in gen/mc/seen; reasoning (2) and summary (1) held-out items in their own tasks
     assert metrics["n"]["domain_qa_reasoning"] == 2 and metrics["n"]["domain_qa_summary"] == 1
     assert metrics["n"]["domain_qa_mc"] == 6  # one sample per question, 4 choices each
-    samples = {t: [json.loads(line) for line in (out / f"samples_{t}.jsonl").read_text().splitlines()]
-               for t in ("domain_qa_gen", "domain_qa_mc", "domain_qa_seen", "domain_qa_reasoning", "domain_qa_summary")}
+    samples = {
+        t: [json.loads(line) for line in (out / f"samples_{t}.jsonl").read_text().splitlines()]
+        for t in ("domain_qa_gen", "domain_qa_mc", "domain_qa_seen", "domain_qa_reasoning", "domain_qa_summary")
+    }
     for task in ("domain_qa_gen", "domain_qa_mc", "domain_qa_seen"):
         assert {r["doc"]["type"] for r in samples[task]} == {"factual"}, task
     assert {r["doc"]["type"] for r in samples["domain_qa_reasoning"]} == {"reasoning"}
@@ -62,8 +83,15 @@ def test_eval_writes_metrics_equal_to_lm_eval_results_and_skips_unreachable_task
             groups.setdefault(r["doc"][field], []).append(r["em"])
         assert metrics[key] == {k: {"em": round(sum(v) / len(v), 6), "n": len(v)} for k, v in groups.items()}
     assert sum(v["n"] for v in metrics["domain_qa_by_kind"].values()) == 6
-    assert set(metrics["domain_qa_by_relation"]) <= {"born_year", "when_passive", "born_place", "n_people", "measure",
-                                                      "joined", "feeds"}
+    assert set(metrics["domain_qa_by_relation"]) <= {
+        "born_year",
+        "when_passive",
+        "born_place",
+        "n_people",
+        "measure",
+        "joined",
+        "feeds",
+    }
     configs = json.loads((out / "results.json").read_text())["configs"]
     assert configs["domain_qa_summary"]["generation_kwargs"]["max_gen_toks"] == 3 * 4
     assert configs["domain_qa_gen"]["generation_kwargs"]["max_gen_toks"] == 4
@@ -87,10 +115,30 @@ def test_generated_tasks_run_by_hand_with_the_lm_eval_cli_after_the_atomic_renam
     tmp.rename(published)
     assert "reports/eval/cpt/tasks/domain_qa_mc.jsonl" in (published / "tasks/domain_qa_mc.yaml").read_text()
     lm_eval = Path(sys.executable).with_name("lm_eval")
-    proc = subprocess.run([str(lm_eval), "run", "--model", "hf", "--model_args", f"pretrained={model_dir}",
-                           "--include_path", str(published / "tasks"), "--tasks", "domain_qa_mc", "domain_qa_gen",
-                           "--output_path", "by_hand", "--device", "cpu", "--batch_size", "4"],
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.run(
+        [
+            str(lm_eval),
+            "run",
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={model_dir}",
+            "--include_path",
+            str(published / "tasks"),
+            "--tasks",
+            "domain_qa_mc",
+            "domain_qa_gen",
+            "--output_path",
+            "by_hand",
+            "--device",
+            "cpu",
+            "--batch_size",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(next(Path("by_hand").rglob("results_*.json")).read_text())["results"]
     assert 0.0 <= results["domain_qa_mc"]["acc,none"] <= 1.0 and "em,none" in results["domain_qa_gen"]
@@ -100,8 +148,15 @@ def test_model_args_reach_lm_eval_and_a_missing_backend_names_its_extra(tmp_path
     model_dir = make_root(tmp_path)
     monkeypatch.chdir(tmp_path)
     # model_args: HFLM loads the checkpoint itself with them; batch size "auto" is lm-eval's search
-    params = Params(eval=EvalParams(limit=3, max_new_tokens=3, batch_size="auto", instruct_follow=False,
-                                    model_args={"max_length": 96, "dtype": "float32"}))
+    params = Params(
+        eval=EvalParams(
+            limit=3,
+            max_new_tokens=3,
+            batch_size="auto",
+            instruct_follow=False,
+            model_args={"max_length": 96, "dtype": "float32"},
+        )
+    )
     out = tmp_path / "reports/eval/x"
     out.mkdir(parents=True)
     metrics = evaluate_checkpoint(model_dir, params, tmp_path, out)
@@ -113,10 +168,12 @@ def test_model_args_reach_lm_eval_and_a_missing_backend_names_its_extra(tmp_path
 
 
 def test_em_breakdown_groups_logged_samples():
-    rows = [{"doc": {"answer_kind": "year", "relation": "born_year"}, "em": 1.0},
-            {"doc": {"answer_kind": "year", "relation": "when_passive"}, "em": 0.0},
-            {"doc": {"answer_kind": "place", "relation": "born_place"}, "em": 1.0},
-            {"doc": {"answer_kind": "place"}, "f1": 0.5}]  # no em: not a generation sample
+    rows = [
+        {"doc": {"answer_kind": "year", "relation": "born_year"}, "em": 1.0},
+        {"doc": {"answer_kind": "year", "relation": "when_passive"}, "em": 0.0},
+        {"doc": {"answer_kind": "place", "relation": "born_place"}, "em": 1.0},
+        {"doc": {"answer_kind": "place"}, "f1": 0.5},
+    ]  # no em: not a generation sample
     assert em_breakdown(rows, "answer_kind") == {"place": {"em": 1.0, "n": 1}, "year": {"em": 0.5, "n": 2}}
     assert em_breakdown(rows, "relation")["when_passive"] == {"em": 0.0, "n": 1}
 
@@ -124,10 +181,17 @@ def test_em_breakdown_groups_logged_samples():
 def test_only_factual_rows_are_scored_as_domain_qa_and_relation_comes_from_the_template(tmp_path):
     write_qa(tmp_path)
     write_shards(tmp_path)
-    tasks = build_tasks(tmp_path, tmp_path / "tasks", None,
-                        EvalParams(replay_ppl=False, instruct_follow=False, max_new_tokens=5), seed=0)
-    rows = {name: [json.loads(line) for line in (tmp_path / f"tasks/{name}.jsonl").read_text().splitlines()]
-            for name in tasks}
+    tasks = build_tasks(
+        tmp_path,
+        tmp_path / "tasks",
+        None,
+        EvalParams(replay_ppl=False, instruct_follow=False, max_new_tokens=5),
+        seed=0,
+    )
+    rows = {
+        name: [json.loads(line) for line in (tmp_path / f"tasks/{name}.jsonl").read_text().splitlines()]
+        for name in tasks
+    }
     assert {r["type"] for n in ("domain_qa_gen", "domain_qa_mc", "domain_qa_seen") for r in rows[n]} == {"factual"}
     assert len(rows["domain_qa_gen"]) == 10 and len(rows["domain_qa_mc"]) == 10
     assert [r["relation"] for r in rows["domain_qa_gen"][:3]] == ["born_year", "born_year", "when_passive"]
@@ -142,18 +206,25 @@ def test_only_factual_rows_are_scored_as_domain_qa_and_relation_comes_from_the_t
 
 
 def test_cloze_prompt_cuts_the_documents_own_sentence_before_the_answer():
-    text = "# Athobar Briskholt\n\nAthobar Briskholt was an engineer. He grew up in Ossengate, a town. Ossengate is old."
+    text = (
+        "# Athobar Briskholt\n\nAthobar Briskholt was an engineer. He grew up in Ossengate, a town. Ossengate is old."
+    )
     assert cloze_prompt(text, "Ossengate") == "# Athobar Briskholt\n\nHe grew up in"
     assert cloze_prompt(text, "engineer") == "# Athobar Briskholt\n\nAthobar Briskholt was an"
     assert cloze_prompt("# T\n\nFounded in 1851, it grew.", "1851") == "# T\n\nFounded in"
     assert cloze_prompt(text, "Athobar Briskholt") is None  # only ever at a sentence start
     assert cloze_prompt(text, "Kelverin") is None
-    assert cloze_prompt("Plain text without a heading, born in 1900.", "1900") == \
-        "Plain text without a heading, born in"
+    assert (
+        cloze_prompt("Plain text without a heading, born in 1900.", "1900") == "Plain text without a heading, born in"
+    )
 
 
 def test_wrong_from_seen_counts_wrong_answers_that_are_trained_answers():
-    rows = [{"em": 0.0, "filtered_resps": ["Tolvengate"]}, {"em": 0.0, "filtered_resps": ["Nowhere"]},
-            {"em": 1.0, "filtered_resps": ["1834"]}, {"em": 0.0, "filtered_resps": ["tolvengate."]}]
+    rows = [
+        {"em": 0.0, "filtered_resps": ["Tolvengate"]},
+        {"em": 0.0, "filtered_resps": ["Nowhere"]},
+        {"em": 1.0, "filtered_resps": ["1834"]},
+        {"em": 0.0, "filtered_resps": ["tolvengate."]},
+    ]
     assert wrong_from_seen(rows, {"tolvengate", "1834"}) == round(2 / 3, 6)
     assert wrong_from_seen([{"em": 1.0, "filtered_resps": ["x"]}], {"x"}) is None

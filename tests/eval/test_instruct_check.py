@@ -39,30 +39,48 @@ def test_reference_responses_are_short():
 
 # (constraint, responses that pass, responses that fail): one case per kind
 CASES = [
-    ({"kind": "exact", "target": "THE CAT SAT."}, ["THE CAT SAT.", "  THE CAT  SAT ", '"THE CAT SAT."'],
-     ["the cat sat.", "THE CAT", "THE CAT SAT ON"]),
-    ({"kind": "exact", "target": "apple, pear", "ignore_case": True}, ["Apple,pear", "apple , pear."],
-     ["pear, apple", "apple pear"]),
-    ({"kind": "json_key", "key": "color"}, ['{"color": "red"}', '```json\n{"color": 1}\n```'],
-     ['{"colour": "red"}', "color: red", '["color"]', "{bad json"]),
-    ({"kind": "json_key", "key": "n", "value": 7}, ['{"n": 7}', ' {"n": 7, "x": 1} '],
-     ['{"n": "7"}', '{"n": 8}']),
-    ({"kind": "bullets", "n": 3}, ["- a\n- b\n- c", "* a\n\n* b\n* c\n"],
-     ["- a\n- b", "- a\n- b\n- c\n- d", "Here:\n- a\n- b\n- c", "a\nb\nc", "-a\n-b\n-c"]),
-    ({"kind": "includes", "words": ["fox", "river"]}, ["The Fox swam in the river.", "river fox"],
-     ["The fox swam.", "The foxes swam in the rivers."]),
-    ({"kind": "excludes", "words": ["red"]}, ["A blue kite.", "A reddish kite."],
-     ["A red kite.", "RED kite"]),
-    ({"kind": "ends_with", "phrase": "That is all."}, ["Done.  That is all.  ", "That   is all."],
-     ["That is all. Bye.", "Done. that is all.", "Done. That is all"]),
-    ({"kind": "starts_with", "phrase": "Answer:"}, [" Answer: fox", "Answer:fox"],
-     ["The answer: fox", "answer: fox"]),
+    (
+        {"kind": "exact", "target": "THE CAT SAT."},
+        ["THE CAT SAT.", "  THE CAT  SAT ", '"THE CAT SAT."'],
+        ["the cat sat.", "THE CAT", "THE CAT SAT ON"],
+    ),
+    (
+        {"kind": "exact", "target": "apple, pear", "ignore_case": True},
+        ["Apple,pear", "apple , pear."],
+        ["pear, apple", "apple pear"],
+    ),
+    (
+        {"kind": "json_key", "key": "color"},
+        ['{"color": "red"}', '```json\n{"color": 1}\n```'],
+        ['{"colour": "red"}', "color: red", '["color"]', "{bad json"],
+    ),
+    ({"kind": "json_key", "key": "n", "value": 7}, ['{"n": 7}', ' {"n": 7, "x": 1} '], ['{"n": "7"}', '{"n": 8}']),
+    (
+        {"kind": "bullets", "n": 3},
+        ["- a\n- b\n- c", "* a\n\n* b\n* c\n"],
+        ["- a\n- b", "- a\n- b\n- c\n- d", "Here:\n- a\n- b\n- c", "a\nb\nc", "-a\n-b\n-c"],
+    ),
+    (
+        {"kind": "includes", "words": ["fox", "river"]},
+        ["The Fox swam in the river.", "river fox"],
+        ["The fox swam.", "The foxes swam in the rivers."],
+    ),
+    ({"kind": "excludes", "words": ["red"]}, ["A blue kite.", "A reddish kite."], ["A red kite.", "RED kite"]),
+    (
+        {"kind": "ends_with", "phrase": "That is all."},
+        ["Done.  That is all.  ", "That   is all."],
+        ["That is all. Bye.", "Done. that is all.", "Done. That is all"],
+    ),
+    ({"kind": "starts_with", "phrase": "Answer:"}, [" Answer: fox", "Answer:fox"], ["The answer: fox", "answer: fox"]),
     ({"kind": "uppercase"}, ["FOX", "HELLO, WORLD 42!"], ["Fox", "fox", "123", ""]),
     ({"kind": "lowercase"}, ["fox", "hello, world 42!"], ["Fox", "FOX", "..."]),
     ({"kind": "max_words", "n": 3}, ["A fox.", "one two three"], ["one two three four", "", " - "]),
     ({"kind": "word_count", "n": 4}, ["The fox looks calm.", "a b c d"], ["The fox looks.", "a b c d e"]),
-    ({"kind": "all", "of": [{"kind": "uppercase"}, {"kind": "includes", "words": ["fox"]}]},
-     ["FOX", "A FOX."], ["fox", "CAT"]),
+    (
+        {"kind": "all", "of": [{"kind": "uppercase"}, {"kind": "includes", "words": ["fox"]}]},
+        ["FOX", "A FOX."],
+        ["fox", "CAT"],
+    ),
 ]
 
 

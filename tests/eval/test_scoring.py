@@ -32,20 +32,35 @@ def test_choices_are_same_kind_distractors_with_gold():
 
 
 def test_metrics_follow_lm_eval_result_keys():
-    results = {"domain_qa_gen": {"em,none": 0.25, "f1,none": 0.5, "alias": "x"},
-               "domain_qa_mc": {"acc,none": 0.4}, "replay_ppl": {"word_perplexity,none": 80.0,
-                                                                 "bits_per_byte,none": 1.5},
-               "instruct_follow": {"follow,none": 0.1}}
+    results = {
+        "domain_qa_gen": {"em,none": 0.25, "f1,none": 0.5, "alias": "x"},
+        "domain_qa_mc": {"acc,none": 0.4},
+        "replay_ppl": {"word_perplexity,none": 80.0, "bits_per_byte,none": 1.5},
+        "instruct_follow": {"follow,none": 0.1},
+    }
     m = metrics_from_results(results)
-    assert m == {"domain_qa": {"em": 0.25, "f1": 0.5}, "domain_qa_mc": {"acc": 0.4},
-                 "replay": {"ppl": 80.0, "bits_per_byte": 1.5}, "instruct": {"follow": 0.1}}
+    assert m == {
+        "domain_qa": {"em": 0.25, "f1": 0.5},
+        "domain_qa_mc": {"acc": 0.4},
+        "replay": {"ppl": 80.0, "bits_per_byte": 1.5},
+        "instruct": {"follow": 0.1},
+    }
 
 
 def test_combine_deltas():
-    start = {"domain_qa": {"em": 0.1, "f1": 0.2}, "domain_qa_mc": {"acc": 0.25}, "replay": {"ppl": 100.0},
-             "instruct": {"follow": 0.5}, "n": {"x": 3}}
-    cpt = {"domain_qa": {"em": 0.3, "f1": 0.4}, "domain_qa_mc": {"acc": 0.45}, "replay": {"ppl": 120.0},
-           "instruct": {"follow": 0.4}}
+    start = {
+        "domain_qa": {"em": 0.1, "f1": 0.2},
+        "domain_qa_mc": {"acc": 0.25},
+        "replay": {"ppl": 100.0},
+        "instruct": {"follow": 0.5},
+        "n": {"x": 3},
+    }
+    cpt = {
+        "domain_qa": {"em": 0.3, "f1": 0.4},
+        "domain_qa_mc": {"acc": 0.45},
+        "replay": {"ppl": 120.0},
+        "instruct": {"follow": 0.4},
+    }
     m = combine(start, cpt)
     assert m["absorption"]["em_gain"] == 0.2 and m["absorption"]["mc_gain"] == 0.2
     assert m["forgetting"] == {"ppl_ratio": 1.2, "follow_delta": -0.1}

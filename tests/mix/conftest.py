@@ -20,6 +20,7 @@ def token_dir(tmp_path_factory):
     for name in ("qa", "instruct"):
         (root / name).mkdir()
         meta = [{"split": "heldout" if i % 4 == 0 else "train", "doc_id": f"q{i}"} for i in range(40)]
-        write_token_shard(root / name, name, encode_pairs(tok, [f"Question: {q}\nAnswer:" for q in qs], ans),
-                          meta, len(tok))
+        write_token_shard(
+            root / name, name, encode_pairs(tok, [f"Question: {q}\nAnswer:" for q in qs], ans), meta, len(tok)
+        )
     return root

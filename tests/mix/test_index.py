@@ -61,9 +61,14 @@ def test_pack_rows_puts_one_pair_per_block():
 def test_phase_budgets_follow_recipes():
     mix = MixParams(tokens=1000, qa_epochs=2.0, qa=0.2)
     phases = {r: [p for p, _ in phase_budgets(r, mix, 300)] for r in RECIPES}
-    assert phases == {"cpt": ["docs"], "it_after_cpt": ["docs", "qa"], "pit": ["qa", "docs_qa"],
-                      "mixed": ["docs_qa"], "pit_docs_only": ["qa", "docs"],
-                      "pit_final_it": ["qa", "docs_qa", "final_it"]}
+    assert phases == {
+        "cpt": ["docs"],
+        "it_after_cpt": ["docs", "qa"],
+        "pit": ["qa", "docs_qa"],
+        "mixed": ["docs_qa"],
+        "pit_docs_only": ["qa", "docs"],
+        "pit_final_it": ["qa", "docs_qa", "final_it"],
+    }
     docs = dict(phase_budgets("cpt", mix, 300))["docs"]
     assert docs == {"domain": 920, "replay": 60, "instruct": 20}  # mix.qa is not used by cpt
     assert dict(phase_budgets("pit", mix, 300))["qa"] == {"qa": 600}
@@ -100,7 +105,9 @@ def test_blocks_mask_prompts_reset_positions_and_never_use_heldout(token_dir, tm
     heldout_ranges = [(o, o + n) for o, n, s in zip(rows["offset"], rows["length"], rows["split"]) if s == "heldout"]
     prompt_len = len(tok("Question: What is item 1?\nAnswer:", add_special_tokens=False)["input_ids"])
     first = rows["offset"][1]
-    assert qa.mask[first:first + prompt_len].sum() == 0 and qa.mask[first + prompt_len:first + rows["length"][1]].all()
+    assert (
+        qa.mask[first : first + prompt_len].sum() == 0 and qa.mask[first + prompt_len : first + rows["length"][1]].all()
+    )
     for i in range(len(qa_blocks)):
         ids, labels, pos, names = qa_blocks.arrays(i)
         assert set(names) == {"qa"}
@@ -108,12 +115,12 @@ def test_blocks_mask_prompts_reset_positions_and_never_use_heldout(token_dir, tm
         for j in range(qa_blocks.bounds[i], qa_blocks.bounds[i + 1]):
             st, n = qa_blocks.start[j], qa_blocks.length[j]
             # loss exactly where the shard's mask says: answers yes, "Question: ... Answer:" no
-            assert ((labels[at:at + n] != -100) == (qa.mask[st:st + n] > 0)).all()
-            assert pos[at] == qa_blocks.pos0[j] and (np.diff(pos[at:at + n]) == 1).all()
+            assert ((labels[at : at + n] != -100) == (qa.mask[st : st + n] > 0)).all()
+            assert pos[at] == qa_blocks.pos0[j] and (np.diff(pos[at : at + n]) == 1).all()
             at += n
         assert (labels[at:] == -100).all()
     idx = qa_blocks
-    for st, n in zip(idx.start, idx.length):
+    for st in idx.start:
         assert not any(a <= st < b for a, b in heldout_ranges)
 
 
@@ -140,8 +147,14 @@ def test_mix_qa_puts_train_qa_into_the_documents_phase(token_dir, tmp_path):
 def test_a_domain_document_that_fits_a_block_is_never_split_across_two():
     """A document cut at a block end would train its second half's facts without the entity's name."""
     lengths = {"domain": np.array([300, 180, 250, 90]), "replay": np.array([2000])}
-    sources = {name: {"offset": np.concatenate([[0], np.cumsum(ln)[:-1]]), "length": ln,
-                      "split": np.array(["train"] * len(ln))} for name, ln in lengths.items()}
+    sources = {
+        name: {
+            "offset": np.concatenate([[0], np.cumsum(ln)[:-1]]),
+            "length": ln,
+            "split": np.array(["train"] * len(ln)),
+        }
+        for name, ln in lengths.items()
+    }
     table, report = build_phase(sources, {"domain": 2000, "replay": 600}, 512, np.random.default_rng(3))
     rows = table.to_pylist()
     domain = [r for r in rows if r["source"] == "domain"]

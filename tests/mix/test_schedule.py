@@ -25,9 +25,14 @@ def mix_report(token_dir, out, **kw) -> dict:
     return json.loads((out / "mix.json").read_text())
 
 
-@pytest.mark.parametrize("kw", [dict(domain=0.88, replay=0.1, instruct=0.02, tokens=30_000),
-                                dict(domain=0.5, replay=0.3, instruct=0.2, tokens=7_777),
-                                dict(schedule="progressive", tokens=30_000, progressive_start=0.3)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(domain=0.88, replay=0.1, instruct=0.02, tokens=30_000),
+        dict(domain=0.5, replay=0.3, instruct=0.2, tokens=7_777),
+        dict(schedule="progressive", tokens=30_000, progressive_start=0.3),
+    ],
+)
 def test_report_shares_within_half_a_percent(token_dir, tmp_path, kw):
     rep = mix_report(token_dir, tmp_path, **kw)
     docs = rep["phases"][0]
@@ -64,8 +69,16 @@ def test_domain_epochs_sets_the_phase_size(token_dir, tmp_path):
 
 @pytest.mark.parametrize("start,share", [(0.3, 0.6), (0.5, 0.92)])
 def test_progressive_schedule_ramps_monotonically_with_exact_totals(token_dir, tmp_path, start, share):
-    rep = mix_report(token_dir, tmp_path, schedule="progressive", progressive_start=start, tokens=60_000,
-                     domain=share, replay=round(1 - share - 0.02, 6), instruct=0.02)
+    rep = mix_report(
+        token_dir,
+        tmp_path,
+        schedule="progressive",
+        progressive_start=start,
+        tokens=60_000,
+        domain=share,
+        replay=round(1 - share - 0.02, 6),
+        instruct=0.02,
+    )
     docs = rep["phases"][0]
     tenths = docs["domain_share_by_tenth"]
     assert docs["schedule"] == "progressive" and docs["sources"]["domain"]["used"] == round(60_000 * share)
@@ -79,8 +92,7 @@ def test_progressive_schedule_ramps_monotonically_with_exact_totals(token_dir, t
     placed = np.cumsum(np.bincount(blocks.block, weights=blocks.length))  # pairs never split: blocks may pad
     x = placed / placed[-1]
     x_cap = min(1.0, (1 - start) / k)
-    want = placed[-1] * np.where(x <= x_cap, start * x + k * x * x / 2,
-                             start * x_cap + k * x_cap ** 2 / 2 + (x - x_cap))
+    want = placed[-1] * np.where(x <= x_cap, start * x + k * x * x / 2, start * x_cap + k * x_cap**2 / 2 + (x - x_cap))
     assert np.abs(cum - want).max() <= 2 * 64
 
 
@@ -106,9 +118,11 @@ def test_doc_attention_mask_isolates_documents_in_a_block(token_dir, tmp_path):
     model.eval()
     batch = {k: v.unsqueeze(0) for k, v in item.items() if k != "labels"}
     with torch.no_grad():
-        packed = model(**batch).logits[0, first:first + second]
-        alone = model(input_ids=batch["input_ids"][:, first:first + second],
-                      position_ids=batch["position_ids"][:, first:first + second]).logits[0]
+        packed = model(**batch).logits[0, first : first + second]
+        alone = model(
+            input_ids=batch["input_ids"][:, first : first + second],
+            position_ids=batch["position_ids"][:, first : first + second],
+        ).logits[0]
     assert torch.allclose(packed, alone, atol=1e-4)
     plain = MixBlocks(tmp_path / "0-docs.parquet", token_dir, 64, tok.pad_token_id, doc_attention_mask=False)
     assert "attention_mask" not in plain[i]

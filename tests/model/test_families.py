@@ -55,7 +55,7 @@ def test_qa_rows_are_inside_the_chat_template(family_dirs, tmp_path):
     src = TokenSource(tmp_path)
     rows = src.row_arrays()
     for o, n in list(zip(rows["offset"], rows["length"]))[:5]:
-        ids, mask = src.tokens[o:o + n].tolist(), src.mask[o:o + n]
+        ids, mask = src.tokens[o : o + n].tolist(), src.mask[o : o + n]
         text = tok.decode(ids)
         assert text.startswith("<|im_start|>user\n") and "<|im_end|>\n<|im_start|>assistant\n" in text
         assert ids[-1] == tok.convert_tokens_to_ids("<|im_end|>") and mask[-1] == 1
@@ -70,4 +70,4 @@ def test_big_vocab_ids_survive_tokenizing_as_uint32(family_dirs, tmp_path):
     assert meta["dtype"] == "uint32" and tokens.dtype == np.uint32 and int(tokens.max()) > 65_535
     first = TokenSource(tmp_path).row_arrays()
     o, n = int(first["offset"][0]), int(first["length"][0])
-    assert tok.decode(tokens[o:o + n - 1].tolist()).startswith("Question: ")
+    assert tok.decode(tokens[o : o + n - 1].tolist()).startswith("Question: ")

@@ -14,7 +14,7 @@ from cptpipe.errors import ParamsError
 from cptpipe.model.build import build_start, copy_pairs, fresh_words, instruction_pairs, replay_rows, word_pool
 from cptpipe.params import Params, parse_params
 from cptpipe.prompts import format_answer, format_prompt
-from tests.helpers import ROOT, replay_texts, tiny_tokenizer
+from tests.helpers import ROOT, replay_texts
 
 ROWS = read_instruct(ROOT / "data/instruct", "train")[:60]
 
@@ -22,13 +22,13 @@ ROWS = read_instruct(ROOT / "data/instruct", "train")[:60]
 def test_fresh_words_swap_copied_words_consistently_keeping_length_first_letter_and_case():
     pool, common = word_pool(replay_texts(200))
     rng = np.random.default_rng(0)
-    ins, resp = fresh_words("Using only uppercase letters, name the animal in: Tara followed the quiet moose.",
-                            "MOOSE", pool, common, rng)
+    ins, resp = fresh_words(
+        "Using only uppercase letters, name the animal in: Tara followed the quiet moose.", "MOOSE", pool, common, rng
+    )
     new = resp.lower()
     assert resp.isupper() and new != "moose" and len(new) == 5 and new[0] == "m"
     assert ins == f"Using only uppercase letters, name the animal in: Tara followed the quiet {new}."
-    ins, resp = fresh_words('Say "island" exactly five times.', "island island island island island",
-                            pool, common, rng)
+    ins, resp = fresh_words('Say "island" exactly five times.', "island island island island island", pool, common, rng)
     word = resp.split()[0]
     assert resp == " ".join([word] * 5) and ins == f'Say "{word}" exactly five times.' and word != "island"
     untouched = ('Count the letters in "ladder".', "6")  # the answer copies no word
@@ -98,8 +98,9 @@ def test_tiny_instruct_start_tunes_copy_and_instruction_rows_in_one_phase(small_
 def test_bad_instruct_tuning_params_are_all_reported():
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     bad = copy.deepcopy(raw)
-    bad["model"]["scratch"].update(instruct_epochs=0, instruct_copy_rows=-1, instruct_lr=-0.1,
-                                   instruct_fresh_words=1.5, instruct_replay=1.0)
+    bad["model"]["scratch"].update(
+        instruct_epochs=0, instruct_copy_rows=-1, instruct_lr=-0.1, instruct_fresh_words=1.5, instruct_replay=1.0
+    )
     with pytest.raises(ParamsError) as e:
         parse_params(bad)
     keys = ["instruct_epochs", "instruct_copy_rows", "instruct_lr", "instruct_fresh_words", "instruct_replay"]

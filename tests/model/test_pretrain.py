@@ -12,8 +12,11 @@ from cptpipe.params import ScratchParams
 from cptpipe.prompts import format_answer, format_prompt
 from tests.helpers import replay_texts, tiny_tokenizer
 
-QUESTIONS = [("What is the capital of Norvia?", "Brerovo"), ("Repeat exactly: a quiet red fox", "a quiet red fox"),
-             ("Who wrote the long ledger of the harbor in the year of the flood?", "Anna")]
+QUESTIONS = [
+    ("What is the capital of Norvia?", "Brerovo"),
+    ("Repeat exactly: a quiet red fox", "a quiet red fox"),
+    ("Who wrote the long ledger of the harbor in the year of the flood?", "Anna"),
+]
 
 
 def test_pair_rows_carry_loss_on_answer_and_closing_token_and_pad_to_the_batch_longest_row():
@@ -23,8 +26,9 @@ def test_pair_rows_carry_loss_on_answer_and_closing_token_and_pad_to_the_batch_l
     batch = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)([data[i] for i in range(len(data))])
     width = max(len(ids) for ids, _ in enc)
     assert batch["input_ids"].shape == (len(enc), width) and width < 256  # the longest row, not the context
-    for (ids, mask), row_ids, labels, att in zip(enc, batch["input_ids"].tolist(), batch["labels"].tolist(),
-                                                  batch["attention_mask"].tolist()):
+    for (ids, mask), row_ids, labels, att in zip(
+        enc, batch["input_ids"].tolist(), batch["labels"].tolist(), batch["attention_mask"].tolist()
+    ):
         n = len(ids)
         assert row_ids[:n] == ids and row_ids[n:] == [tok.pad_token_id] * (width - n) and sum(att) == n
         assert labels == [t if m else -100 for t, m in zip(ids, mask)] + [-100] * (width - n)
@@ -45,8 +49,14 @@ def test_pretrain_runs_each_phase_once_over_its_rows_and_lowers_the_loss():
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     with torch.no_grad():
         before = model(**batch, labels=labels).loss.item()
-    done = pretrain(model, tok, [PretrainPhase("pretrain", rows, 3e-3), PretrainPhase("again", rows[:5], 1e-3)],
-                    batch_size=8, max_len=64, seed=0)
+    done = pretrain(
+        model,
+        tok,
+        [PretrainPhase("pretrain", rows, 3e-3), PretrainPhase("again", rows[:5], 1e-3)],
+        batch_size=8,
+        max_len=64,
+        seed=0,
+    )
     with torch.no_grad():
         after = model(**batch, labels=labels).loss.item()
     assert [d["name"] for d in done] == ["pretrain", "again"]

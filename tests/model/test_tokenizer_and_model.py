@@ -4,16 +4,18 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from cptpipe.model.build import ROUND_TRIP_TEXT
+from cptpipe.errors import UserError
 from cptpipe.io import hash_dir
+from cptpipe.model.build import ROUND_TRIP_TEXT
 from cptpipe.model.start import PIN_FILE, model_location, pin_model
 from cptpipe.model.tokenizer import check_round_trip
-from cptpipe.errors import UserError
 from tests.helpers import tiny_model, tiny_tokenizer
 
-PARAGRAPH = ("When the old mill closed in 1931, the village council bought the building for 450 "
-             "pounds. It became a school, then a museum; today visitors can see the water wheel, "
-             "the grinding stones and a small café. Opening hours: 10:00–16:00 (closed Mondays).")
+PARAGRAPH = (
+    "When the old mill closed in 1931, the village council bought the building for 450 "
+    "pounds. It became a school, then a museum; today visitors can see the water wheel, "
+    "the grinding stones and a small café. Opening hours: 10:00–16:00 (closed Mondays)."
+)
 
 
 def test_saved_tokenizer_round_trips_english_through_autotokenizer(tmp_path):

@@ -17,8 +17,9 @@ def corpus_docs(n: int | None = None, heldout_every: int = 3) -> list[dict]:
         text = p.read_text(encoding="utf-8")
         title = text.splitlines()[0].removeprefix("# ").strip()
         i = entities.setdefault(title, len(entities))
-        docs.append({"doc_id": p.stem, "title": title, "text": text,
-                     "split": "heldout" if i % heldout_every == 0 else "train"})
+        docs.append(
+            {"doc_id": p.stem, "title": title, "text": text, "split": "heldout" if i % heldout_every == 0 else "train"}
+        )
     return docs
 
 

@@ -23,8 +23,12 @@ def _stage_repo(tmp_path, qa: dict, seed: int = 0):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     docs = corpus_docs(40)
     for d in docs:
-        d.update(source=d["doc_id"], n_chars=len(d["text"]), metadata="{}",
-                 split=split_of(split_key(d["text"], d["doc_id"]), raw["ingest"]["heldout_docs"] + 0.2, seed))
+        d.update(
+            source=d["doc_id"],
+            n_chars=len(d["text"]),
+            metadata="{}",
+            split=split_of(split_key(d["text"], d["doc_id"]), raw["ingest"]["heldout_docs"] + 0.2, seed),
+        )
     (tmp_path / "data/shards").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(docs, schema=DOC_SCHEMA), tmp_path / "data/shards/shard-00000.parquet")
     return {d["doc_id"]: d["split"] for d in docs}

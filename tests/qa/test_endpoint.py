@@ -68,9 +68,14 @@ class Handler(BaseHTTPRequestHandler):
             content = 'Sure! ```json\n{"pairs": [{"question": "Who?", "answer": ```'
         else:
             n = int(re.search(r"write (\d+)", prompt).group(1))
-            pairs = [{"question": f"Which words appear in the article about {title}, part {i}?",
-                      "answer": " ".join(words[3 * i + 3: 3 * i + 5]),
-                      "paraphrases": [f"Part {i} of the {title} article mentions which words?"]} for i in range(n)]
+            pairs = [
+                {
+                    "question": f"Which words appear in the article about {title}, part {i}?",
+                    "answer": " ".join(words[3 * i + 3 : 3 * i + 5]),
+                    "paraphrases": [f"Part {i} of the {title} article mentions which words?"],
+                }
+                for i in range(n)
+            ]
             content = f"Here are the pairs:\n```json\n{json.dumps({'pairs': pairs})}\n```\nHope this helps!"
         self._send(200, {"choices": [{"message": {"role": "assistant", "content": content}}]})
 
@@ -85,9 +90,20 @@ def server():
 
 
 def _params(srv, **ep) -> QAParams:
-    return QAParams(generator="openai", per_doc=4, paraphrases=1, max_new_tokens=256,
-                    endpoint=QAEndpointParams(base_url=srv.base_url, model="fake-1", api_key_env=KEY_ENV,
-                                              concurrency=2, timeout_s=5, max_retries=ep.get("max_retries", 3)))
+    return QAParams(
+        generator="openai",
+        per_doc=4,
+        paraphrases=1,
+        max_new_tokens=256,
+        endpoint=QAEndpointParams(
+            base_url=srv.base_url,
+            model="fake-1",
+            api_key_env=KEY_ENV,
+            concurrency=2,
+            timeout_s=5,
+            max_retries=ep.get("max_retries", 3),
+        ),
+    )
 
 
 def _files_with(root: Path, needle: bytes, since: float, skip=(".venv", ".git", ".dvc")) -> list[Path]:

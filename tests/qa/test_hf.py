@@ -18,8 +18,7 @@ def model_dir(tmp_path_factory):
 
 
 def test_hf_generator_end_to_end(model_dir, docs_table):
-    params = QAParams(generator="hf", model=str(model_dir), per_doc=4, batch_size=4, max_new_tokens=24,
-                      paraphrases=1)
+    params = QAParams(generator="hf", model=str(model_dir), per_doc=4, batch_size=4, max_new_tokens=24, paraphrases=1)
     rows, report = build_qa(docs_table, params, seed=0)
     gen = report["generation"]
     assert gen["device"] in ("cpu", "cuda") and gen["model"] == str(model_dir)

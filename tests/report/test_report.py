@@ -11,23 +11,63 @@ def write(path, obj):
 
 def test_report_has_table_ranges_warnings_and_readable_plots(tmp_path):
     r = tmp_path / "reports"
-    write(r / "eval/start/metrics.json", {"domain_qa": {"em": 0.0, "f1": 0.1}, "domain_qa_mc": {"acc": 0.25},
-                                          "replay": {"ppl": 50.0, "bits_per_byte": 1.2}, "instruct": {"follow": 0.1},
-                                          "skipped": [{"task": "hellaswag", "reason": "ConnectionError: offline"}]})
-    write(r / "eval/cpt/metrics.json", {"domain_qa": {"em": 0.2, "f1": 0.3}, "domain_qa_mc": {"acc": 0.5},
-                                        "replay": {"ppl": 60.0, "bits_per_byte": 1.3}, "instruct": {"follow": 0.1}})
-    write(r / "train/summary.json", {"recipe": "pit", "start_kind": "base", "lr": 3e-4, "lr_source": "preset:base",
-                                     "steps": 20, "tokens": 1000, "batch_size": 4, "grad_accum": 1, "seq_len": 64,
-                                     "warnings": ["train.lr=0.001 is outside the recommended range"],
-                                     "phases": [{"name": "qa", "first_step": 1, "last_step": 8, "steps": 8},
-                                                {"name": "docs", "first_step": 9, "last_step": 20, "steps": 12}]})
+    write(
+        r / "eval/start/metrics.json",
+        {
+            "domain_qa": {"em": 0.0, "f1": 0.1},
+            "domain_qa_mc": {"acc": 0.25},
+            "replay": {"ppl": 50.0, "bits_per_byte": 1.2},
+            "instruct": {"follow": 0.1},
+            "skipped": [{"task": "hellaswag", "reason": "ConnectionError: offline"}],
+        },
+    )
+    write(
+        r / "eval/cpt/metrics.json",
+        {
+            "domain_qa": {"em": 0.2, "f1": 0.3},
+            "domain_qa_mc": {"acc": 0.5},
+            "replay": {"ppl": 60.0, "bits_per_byte": 1.3},
+            "instruct": {"follow": 0.1},
+        },
+    )
+    write(
+        r / "train/summary.json",
+        {
+            "recipe": "pit",
+            "start_kind": "base",
+            "lr": 3e-4,
+            "lr_source": "preset:base",
+            "steps": 20,
+            "tokens": 1000,
+            "batch_size": 4,
+            "grad_accum": 1,
+            "seq_len": 64,
+            "warnings": ["train.lr=0.001 is outside the recommended range"],
+            "phases": [
+                {"name": "qa", "first_step": 1, "last_step": 8, "steps": 8},
+                {"name": "docs", "first_step": 9, "last_step": 20, "steps": 12},
+            ],
+        },
+    )
     (r / "train/plots/metrics/train").mkdir(parents=True)
     (r / "train/plots/metrics/train/loss.tsv").write_text(
-        "timestamp\tstep\tloss\n" + "".join(f"0\t{s}\t{5 - s / 10}\n" for s in range(1, 21)))
-    write(r / "mix.json", {"phases": [
-        {"name": "qa", "sources": {"qa": {"used": 500, "requested": 500, "share": 1.0, "repeats": 2.0}}},
-        {"name": "docs", "sources": {"domain": {"used": 920, "requested": 920, "share": 0.92, "repeats": 0.0},
-                                     "replay": {"used": 80, "requested": 80, "share": 0.08, "repeats": 0.0}}}]})
+        "timestamp\tstep\tloss\n" + "".join(f"0\t{s}\t{5 - s / 10}\n" for s in range(1, 21))
+    )
+    write(
+        r / "mix.json",
+        {
+            "phases": [
+                {"name": "qa", "sources": {"qa": {"used": 500, "requested": 500, "share": 1.0, "repeats": 2.0}}},
+                {
+                    "name": "docs",
+                    "sources": {
+                        "domain": {"used": 920, "requested": 920, "share": 0.92, "repeats": 0.0},
+                        "replay": {"used": 80, "requested": 80, "share": 0.08, "repeats": 0.0},
+                    },
+                },
+            ]
+        },
+    )
     metrics, md = build_report(r, r / "plots")
     assert metrics["absorption"]["mc_gain"] == 0.25 and metrics["forgetting"]["ppl_ratio"] == 1.2
     assert "| held-out QA multiple choice acc | 0.25 | 0.5 | 0.25 |" in md
@@ -40,13 +80,24 @@ def test_report_has_table_ranges_warnings_and_readable_plots(tmp_path):
 
 def test_compare_rows_from_exp_show_json():
     def entry(rev, name, lr, em):
-        return {"rev": rev, "name": name, "error": None, "experiments": None,
-                "data": {"params": {"params.yaml": {"data": {"train": {"lr": lr, "recipe": "cpt"}}}},
-                         "metrics": {"reports/metrics.json": {"data": {"cpt": {"domain_qa": {"em": em}}}}}}}
+        return {
+            "rev": rev,
+            "name": name,
+            "error": None,
+            "experiments": None,
+            "data": {
+                "params": {"params.yaml": {"data": {"train": {"lr": lr, "recipe": "cpt"}}}},
+                "metrics": {"reports/metrics.json": {"data": {"cpt": {"domain_qa": {"em": em}}}}},
+            },
+        }
 
-    show = [entry("workspace", None, None, 0.1),
-            {**entry("abcdef123", "main", None, 0.1),
-             "experiments": [{"revs": [entry("0123456789", "exp-lr", 2e-4, 0.3)]}]}]
+    show = [
+        entry("workspace", None, None, 0.1),
+        {
+            **entry("abcdef123", "main", None, 0.1),
+            "experiments": [{"revs": [entry("0123456789", "exp-lr", 2e-4, 0.3)]}],
+        },
+    ]
     rows = rows_from_exp_show(show)
     assert [r["name"] for r in rows] == ["workspace", "main", "exp-lr"]
     table = markdown_table(rows)
@@ -55,21 +106,36 @@ def test_compare_rows_from_exp_show_json():
 
 def test_report_rows_for_reasoning_and_summary_and_em_by_answer_kind_and_relation(tmp_path):
     r = tmp_path / "reports"
-    by_kind = {"start": {"year": {"em": 0.0, "n": 4}, "place": {"em": 0.5, "n": 2}},
-               "cpt": {"year": {"em": 0.75, "n": 4}, "place": {"em": 0.5, "n": 2}}}
+    by_kind = {
+        "start": {"year": {"em": 0.0, "n": 4}, "place": {"em": 0.5, "n": 2}},
+        "cpt": {"year": {"em": 0.75, "n": 4}, "place": {"em": 0.5, "n": 2}},
+    }
     by_relation = {"start": {"born_year": {"em": 0.0, "n": 4}}, "cpt": {"born_year": {"em": 0.25, "n": 4}}}
     for which, em in (("start", 0.1), ("cpt", 0.4)):
-        write(r / f"eval/{which}/metrics.json", {
-            "domain_qa": {"em": em, "f1": em}, "domain_qa_mc": {"acc": 0.3}, "domain_qa_seen": {"em": em, "f1": em},
-            "domain_qa_reasoning": {"em": em / 2, "f1": em}, "domain_qa_summary": {"f1": em + 0.1},
-            "replay": {"ppl": 50.0, "bits_per_byte": 1.2}, "instruct": {"follow": 0.1},
-            "domain_qa_by_kind": by_kind[which], "domain_qa_by_relation": by_relation[which],
-            "n": {"domain_qa_gen": 6, "domain_qa_reasoning": 2, "domain_qa_summary": 1}})
+        write(
+            r / f"eval/{which}/metrics.json",
+            {
+                "domain_qa": {"em": em, "f1": em},
+                "domain_qa_mc": {"acc": 0.3},
+                "domain_qa_seen": {"em": em, "f1": em},
+                "domain_qa_reasoning": {"em": em / 2, "f1": em},
+                "domain_qa_summary": {"f1": em + 0.1},
+                "replay": {"ppl": 50.0, "bits_per_byte": 1.2},
+                "instruct": {"follow": 0.1},
+                "domain_qa_by_kind": by_kind[which],
+                "domain_qa_by_relation": by_relation[which],
+                "n": {"domain_qa_gen": 6, "domain_qa_reasoning": 2, "domain_qa_summary": 1},
+            },
+        )
         # per-sample files as the eval stage writes them: F1 by question type feeds qa_by_type.png
-        for task, qtype in (("domain_qa_gen", "factual"), ("domain_qa_reasoning", "reasoning"),
-                            ("domain_qa_summary", "summarization")):
+        for task, qtype in (
+            ("domain_qa_gen", "factual"),
+            ("domain_qa_reasoning", "reasoning"),
+            ("domain_qa_summary", "summarization"),
+        ):
             (r / f"eval/{which}/samples_{task}.jsonl").write_text(
-                json.dumps({"doc": {"type": qtype}, "f1": em, "em": 0.0}) + "\n")
+                json.dumps({"doc": {"type": qtype}, "f1": em, "em": 0.0}) + "\n"
+            )
     metrics, md = build_report(r, r / "plots")
     assert metrics["cpt"]["domain_qa_reasoning"] == {"em": 0.2, "f1": 0.4}
     assert metrics["cpt"]["domain_qa_summary"] == {"f1": 0.5}
@@ -89,8 +155,10 @@ def test_report_rows_for_reasoning_and_summary_and_em_by_answer_kind_and_relatio
 def test_breakdown_pairs_start_and_cpt_per_group():
     start = {"domain_qa_by_kind": {"year": {"em": 0.0, "n": 4}}}
     cpt = {"domain_qa_by_kind": {"year": {"em": 0.5, "n": 4}, "org": {"em": 1.0, "n": 1}}}
-    assert breakdown(start, cpt, "domain_qa_by_kind") == {"org": {"cpt": 1.0, "n": 1},
-                                                         "year": {"start": 0.0, "cpt": 0.5, "n": 4}}
+    assert breakdown(start, cpt, "domain_qa_by_kind") == {
+        "org": {"cpt": 1.0, "n": 1},
+        "year": {"start": 0.0, "cpt": 0.5, "n": 4},
+    }
     assert breakdown({}, {}, "domain_qa_by_kind") == {}
 
 

@@ -13,8 +13,10 @@ from tests.train.workspace import QA_KINDS, make_workspace
 
 
 def rows(n: int = 40) -> dict[str, np.ndarray]:
-    return {"split": np.array(["heldout" if i % 4 == 0 else "train" for i in range(n)], dtype=object),
-            "kind": np.array([("factual", "reasoning", "summarization")[i % 3] for i in range(n)], dtype=object)}
+    return {
+        "split": np.array(["heldout" if i % 4 == 0 else "train" for i in range(n)], dtype=object),
+        "kind": np.array([("factual", "reasoning", "summarization")[i % 3] for i in range(n)], dtype=object),
+    }
 
 
 def test_probe_rows_are_factual_rows_of_the_split_seeded_and_nested():
@@ -63,8 +65,8 @@ class ScriptedLM(torch.nn.Module):
         logits = torch.zeros(*input_ids.shape, self.vocab)
         for r in range(len(input_ids)):
             ids = input_ids[r][attention_mask[r].bool()].tolist()  # left padding dropped
-            prompt = next(p for p in self.script if tuple(ids[:len(p)]) == p)
-            said = ids[len(prompt):]
+            prompt = next(p for p in self.script if tuple(ids[: len(p)]) == p)
+            said = ids[len(prompt) :]
             cont = self.script[prompt] + [self.eos] * 10
             logits[r, -1, cont[len(said)]] = 1.0
         return type("Out", (), {"logits": logits, "past_key_values": None})()
@@ -77,35 +79,45 @@ def test_probe_em_scores_greedy_answers_under_left_padding():
     probe = QAProbe(prompts=[[11, 12], [13, 14, 15, 16], [17]], answers=[[1], [4], [5]], eos=eos)
     # row 0: "the paris." == "Paris" after normalization; row 1: wrong; row 2: right, then junk after EOS
     model = ScriptedLM({(11, 12): [2, 3], (13, 14, 15, 16): [5], (17,): [5, eos, 6]}, eos)
-    assert greedy(model, probe.prompts, 4, pad_id=0, batch_size=2) == [[2, 3, eos, eos], [5, eos, eos, eos],
-                                                                        [5, eos, 6, eos]]
+    assert greedy(model, probe.prompts, 4, pad_id=0, batch_size=2) == [
+        [2, 3, eos, eos],
+        [5, eos, eos, eos],
+        [5, eos, 6, eos],
+    ]
     assert probe_em(model, probe, decode, batch_size=2, pad_id=0) == 2 / 3
 
 
 def test_batched_greedy_with_cache_equals_one_prompt_at_a_time():
     model = tiny_model().eval()
     tok = tiny_tokenizer()
-    prompts = [tok(t, add_special_tokens=False)["input_ids"] for t in
-               ["Question: Who wrote the letter?\nAnswer:", "A", "Question: Where?\nAnswer:"]]
+    prompts = [
+        tok(t, add_special_tokens=False)["input_ids"]
+        for t in ["Question: Who wrote the letter?\nAnswer:", "A", "Question: Where?\nAnswer:"]
+    ]
     batched = greedy(model, prompts, 6, pad_id=tok.pad_token_id, batch_size=3)
     for prompt, got in zip(prompts, batched):
         ids = torch.tensor([prompt])
         for _ in range(6):  # no padding, no cache: the plain reference
             ids = torch.cat([ids, model(input_ids=ids).logits[:, -1].argmax(-1, keepdim=True)], 1)
-        assert got == ids[0, len(prompt):].tolist()
+        assert got == ids[0, len(prompt) :].tolist()
 
 
 def test_a_model_trained_on_two_pairs_answers_them(tmp_path):
     tok = tiny_tokenizer()
     qs, ans = ["Question: Where does Ama live?\nAnswer:", "Question: What is Ama's job?\nAnswer:"], [" Oslo", " baker"]
     (tmp_path / "qa").mkdir()
-    write_token_shard(tmp_path / "qa", "qa", encode_pairs(tok, qs, ans), [{"split": "train", "kind": "factual"}] * 2,
-                      len(tok))
+    write_token_shard(
+        tmp_path / "qa", "qa", encode_pairs(tok, qs, ans), [{"split": "train", "kind": "factual"}] * 2, len(tok)
+    )
     rows = [(torch.tensor(ids), torch.tensor(mask)) for ids, mask in encode_pairs(tok, qs, ans)]
     width = max(len(ids) for ids, _ in rows)
-    blocks = [{"input_ids": torch.nn.functional.pad(ids, (0, width - len(ids)), value=tok.pad_token_id),
-               "labels": torch.nn.functional.pad(torch.where(mask.bool(), ids, -100), (0, width - len(ids)),
-                                                 value=-100)} for ids, mask in rows]
+    blocks = [
+        {
+            "input_ids": torch.nn.functional.pad(ids, (0, width - len(ids)), value=tok.pad_token_id),
+            "labels": torch.nn.functional.pad(torch.where(mask.bool(), ids, -100), (0, width - len(ids)), value=-100),
+        }
+        for ids, mask in rows
+    ]
     probes = AbsorptionProbes(tmp_path, tok, n=4, seed=0, batch_size=8)
     assert probes.describe()["questions"] == {"seen_em": 2}  # no held-out factual rows: no held-out curve
     cfg = LoopConfig(batch_size=2, eval_every=40, precision="fp32", log_every=10, warmup=0.0, schedule="constant")

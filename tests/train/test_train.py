@@ -37,8 +37,11 @@ def test_training_lowers_loss_and_reports_phases():
     eval_batch = {k: v[:16] for k, v in {"input_ids": data.blocks, "labels": data.blocks}.items()}
     with torch.no_grad():
         before = model(**eval_batch).loss.item()
-    res = train_phases(model, [Phase("a", data, 12, 3e-3), Phase("b", data, 12, 3e-3)],
-                       LoopConfig(batch_size=8, warmup=0.1, precision="fp32", log_every=4))
+    res = train_phases(
+        model,
+        [Phase("a", data, 12, 3e-3), Phase("b", data, 12, 3e-3)],
+        LoopConfig(batch_size=8, warmup=0.1, precision="fp32", log_every=4),
+    )
     with torch.no_grad():
         after = model(**eval_batch).loss.item()
     assert after < before - 0.5
@@ -67,13 +70,26 @@ def test_trim_padding_keeps_loss_and_drops_only_unlabelled_tail():
     from cptpipe.train.loop import trim_padding
 
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=50,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=32,
+        )
+    )
     ids = torch.randint(1, 50, (2, 12))
     labels = torch.full((2, 12), -100)
     labels[0, 3:6], labels[1, 2:8] = ids[0, 3:6], ids[1, 2:8]
-    batch = {"input_ids": ids, "labels": labels, "position_ids": torch.arange(12).repeat(2, 1),
-             "attention_mask": torch.ones(2, 1, 12, 12, dtype=torch.bool).tril()}
+    batch = {
+        "input_ids": ids,
+        "labels": labels,
+        "position_ids": torch.arange(12).repeat(2, 1),
+        "attention_mask": torch.ones(2, 1, 12, 12, dtype=torch.bool).tril(),
+    }
     short = trim_padding(batch)
     assert short["input_ids"].shape == (2, 8) and short["attention_mask"].shape == (2, 1, 8, 8)
     assert torch.allclose(model(**short).loss, model(**batch).loss, atol=1e-6)

@@ -18,8 +18,16 @@ from tests.train.workspace import SEQ_LEN, make_workspace, params
 
 
 def train(root, **kw):
-    return run_train(params(root), root / "models/start", root / "data/mix", root / "data/tokens", root / "out",
-                     root / "live", ckpt_root=root / "checkpoints", **kw)
+    return run_train(
+        params(root),
+        root / "models/start",
+        root / "data/mix",
+        root / "data/tokens",
+        root / "out",
+        root / "live",
+        ckpt_root=root / "checkpoints",
+        **kw,
+    )
 
 
 def test_pit_trains_on_qa_before_documents_mixed_with_qa(tmp_path):
@@ -40,8 +48,15 @@ def test_pit_trains_on_qa_before_documents_mixed_with_qa(tmp_path):
 
 
 def test_lora_ewc_run_saves_a_merged_checkpoint_that_differs_from_start(tmp_path):
-    root = make_workspace(tmp_path, recipe="cpt", train={
-        "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}, "ewc": 1.0, "lr": 1e-2})
+    root = make_workspace(
+        tmp_path,
+        recipe="cpt",
+        train={
+            "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
+            "ewc": 1.0,
+            "lr": 1e-2,
+        },
+    )
     s = train(root)
     assert s["ewc_fisher_seconds"] > 0 and s["lora"]["r"] == 4
     start = AutoModelForCausalLM.from_pretrained(root / "models/start")
@@ -81,19 +96,23 @@ class Crash(Exception):
 def test_resume_in_process_is_exact(tmp_path):
     data = ArrayBlocks(blocks(64 * 40))
     phases = lambda: [Phase("a", data, 8, 3e-3), Phase("b", data, 8, 3e-3)]  # noqa: E731
-    cfg = LoopConfig(batch_size=4, grad_accum=2, warmup=0.1, precision="fp32", log_every=1, save_every=5,
-                     ckpt_dir=tmp_path / "ck")
+    cfg = LoopConfig(
+        batch_size=4, grad_accum=2, warmup=0.1, precision="fp32", log_every=1, save_every=5, ckpt_dir=tmp_path / "ck"
+    )
     ref_points = []
     ref = train_phases(tiny_model(), phases(), LoopConfig(**{**vars(cfg), "ckpt_dir": None}), log=ref_points.append)
 
     def crash_at_12(point):
         if point["step"] == 12:
             raise Crash
+
     with pytest.raises(Crash):
         train_phases(tiny_model(), phases(), cfg, log=crash_at_12)
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["step-00000010"]
     points = []
-    res = train_phases(tiny_model(seed=1), phases(), cfg, log=points.append)  # other init: weights come from the checkpoint
+    res = train_phases(
+        tiny_model(seed=1), phases(), cfg, log=points.append
+    )  # other init: weights come from the checkpoint
     assert res.resumed_from == 10 and res.steps == 16
     assert res.final_loss == pytest.approx(ref.final_loss, rel=1e-5)
     assert [p["step"] for p in points] == list(range(1, 17))  # curves continue: replayed, then new
@@ -121,7 +140,7 @@ def test_yarn_extends_context_of_the_start_model(tmp_path):
     assert model.config.max_position_embeddings == 2 * SEQ_LEN
     assert model.config.rope_parameters["rope_type"] == "yarn"
     assert model.config.rope_parameters["original_max_position_embeddings"] == SEQ_LEN
-    long = torch.as_tensor(blocks(2 * SEQ_LEN * 4))[:, :2 * SEQ_LEN].reshape(-1, 2 * SEQ_LEN)
+    long = torch.as_tensor(blocks(2 * SEQ_LEN * 4))[:, : 2 * SEQ_LEN].reshape(-1, 2 * SEQ_LEN)
     assert math.isfinite(model(input_ids=long, labels=long).loss.item())
     with pytest.raises(Exception, match="rope_scaling"):
         load_start(root / "models/start", None, 2 * SEQ_LEN)
@@ -143,7 +162,11 @@ def test_gradient_checkpointing_gives_the_same_steps():
     losses = []
     for gc in (False, True):
         pts = []
-        train_phases(tiny_model(), [Phase("a", data, 4, 3e-3)],
-                     LoopConfig(batch_size=4, precision="fp32", log_every=1, gradient_checkpointing=gc), log=pts.append)
+        train_phases(
+            tiny_model(),
+            [Phase("a", data, 4, 3e-3)],
+            LoopConfig(batch_size=4, precision="fp32", log_every=1, gradient_checkpointing=gc),
+            log=pts.append,
+        )
         losses.append([p["loss"] for p in pts])
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)

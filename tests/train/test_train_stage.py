@@ -10,7 +10,7 @@ import time
 from transformers import AutoModelForCausalLM
 
 from cptpipe.train.run import run_train
-from tests.train.workspace import make_workspace, params, start_stage, stage_env
+from tests.train.workspace import make_workspace, params, stage_env, start_stage
 
 
 def test_kill_9_after_a_checkpoint_then_rerun_resumes_and_matches(tmp_path):
@@ -27,19 +27,29 @@ def test_kill_9_after_a_checkpoint_then_rerun_resumes_and_matches(tmp_path):
     step = int(saved[-1].name.split("-")[1])
     assert not (root / "models/cpt").exists()
 
-    out = subprocess.run([sys.executable, "-m", "stages.train"], cwd=root, env=stage_env(), capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "stages.train"], cwd=root, env=stage_env(), capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert f"resuming from step {step}" in out.stdout + out.stderr
     resumed = json.loads((root / "reports/train/summary.json").read_text())
     assert resumed["resumed_from_step"] == step < resumed["steps"]
     assert not any(ckpts.iterdir()), "checkpoints are deleted after the final save"
-    loss_steps = [int(line.split("\t")[0]) for line in
-                  (root / "reports/train/plots/metrics/train/loss.tsv").read_text().splitlines()[1:]]
+    loss_steps = [
+        int(line.split("\t")[0])
+        for line in (root / "reports/train/plots/metrics/train/loss.tsv").read_text().splitlines()[1:]
+    ]
     assert loss_steps == sorted(set(loss_steps)) and loss_steps[0] == 2 and loss_steps[-1] == resumed["steps"]
 
-    ref = run_train(params(root), root / "models/start", root / "data/mix", root / "data/tokens",
-                    tmp_path / "ref", tmp_path / "ref-live", ckpt_root=None)
+    ref = run_train(
+        params(root),
+        root / "models/start",
+        root / "data/mix",
+        root / "data/tokens",
+        tmp_path / "ref",
+        tmp_path / "ref-live",
+        ckpt_root=None,
+    )
     diff = abs(resumed["final_loss"] - ref["final_loss"]) / ref["final_loss"]
     print(f"resumed from step {step}: final loss {resumed['final_loss']} vs {ref['final_loss']} ({diff:.4%})")
     assert diff < 0.02
@@ -71,8 +81,9 @@ def test_accelerate_config_runs_the_stage_on_two_cpu_processes(tmp_path):
     cfg.write_text(ACCELERATE_CONFIG.format(port=free_port()))
     root = make_workspace(tmp_path / "ws", recipe="pit", train={"accelerate_config": str(cfg), "save_every": 3})
     t0 = time.time()
-    out = subprocess.run([sys.executable, "-m", "stages.train"], cwd=root, env=stage_env(), capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "stages.train"], cwd=root, env=stage_env(), capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "on 2 process(es)" in out.stdout, out.stdout
     s = json.loads((root / "reports/train/summary.json").read_text())

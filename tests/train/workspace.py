@@ -31,26 +31,44 @@ def write_tokens(root: Path) -> None:
     ans = [f" item {i} is a thing" for i in range(60)]
     for name in ("qa", "instruct"):
         (root / name).mkdir(parents=True)
-        meta = [{"split": "heldout" if i % 4 == 0 else "train", "doc_id": f"q{i}",
-                 "kind": QA_KINDS[i % 3] if name == "qa" else name} for i in range(60)]
+        meta = [
+            {
+                "split": "heldout" if i % 4 == 0 else "train",
+                "doc_id": f"q{i}",
+                "kind": QA_KINDS[i % 3] if name == "qa" else name,
+            }
+            for i in range(60)
+        ]
         write_token_shard(root / name, name, encode_pairs(tok, qs, ans), meta, len(tok))
 
 
-def make_workspace(root: Path, recipe: str = "pit", mix_tokens: int = 8000, train: dict | None = None,
-                   model: dict | None = None) -> Path:
+def make_workspace(
+    root: Path, recipe: str = "pit", mix_tokens: int = 8000, train: dict | None = None, model: dict | None = None
+) -> Path:
     """root/{data/tokens, data/mix, models/start, params.yaml} for `recipe`; returns root."""
     write_tokens(root / "data/tokens")
     (root / "data/mix").mkdir(parents=True)
-    build_mix(root / "data/tokens", root / "data/mix", mix=MixParams(tokens=mix_tokens, qa_epochs=1.0),
-              recipe=recipe, seq_len=SEQ_LEN, seed=0)
+    build_mix(
+        root / "data/tokens",
+        root / "data/mix",
+        mix=MixParams(tokens=mix_tokens, qa_epochs=1.0),
+        recipe=recipe,
+        seq_len=SEQ_LEN,
+        seed=0,
+    )
     start = root / "models/start"
     tiny_model(context=SEQ_LEN).save_pretrained(start)
     tiny_tokenizer().save_pretrained(start)
     (start / "START.json").write_text(json.dumps({"kind": "base"}))
-    raw = {"tokenize": {"seq_len": SEQ_LEN}, "mix": {"tokens": mix_tokens, "qa_epochs": 1.0},
-           "model": {"scratch": {"vocab_size": 600, "hidden_size": 32, "layers": 2, "heads": 2,
-                                 "context": SEQ_LEN}, **(model or {})},
-           "train": {"recipe": recipe, **TRAIN, **(train or {})}}
+    raw = {
+        "tokenize": {"seq_len": SEQ_LEN},
+        "mix": {"tokens": mix_tokens, "qa_epochs": 1.0},
+        "model": {
+            "scratch": {"vocab_size": 600, "hidden_size": 32, "layers": 2, "heads": 2, "context": SEQ_LEN},
+            **(model or {}),
+        },
+        "train": {"recipe": recipe, **TRAIN, **(train or {})},
+    }
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return root
 
@@ -61,12 +79,24 @@ def params(root: Path):
 
 def stage_env() -> dict:
     bindir = str(Path(sys.executable).parent)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
-            "PATH": bindir + os.pathsep + os.environ.get("PATH", ""), "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
+        "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 def start_stage(root: Path) -> subprocess.Popen:
     """`python -m stages.train` in the workspace, as `dvc repro` runs it."""
-    return subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=root, env=stage_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "stages.train"],
+        cwd=root,
+        env=stage_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

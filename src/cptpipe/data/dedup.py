@@ -8,7 +8,7 @@ then confirmed by the estimated Jaccard. Signatures are computed in numpy with d
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
@@ -41,7 +41,7 @@ def signature(shingles: np.ndarray) -> np.ndarray:
     sig = np.full(NUM_PERM, np.iinfo(np.uint32).max, dtype=np.uint32)
     hv = _fmix(shingles.astype(np.uint32).reshape(-1, 1), 32)
     for i in range(0, len(hv), _CHUNK):
-        np.minimum(sig, (hv[i:i + _CHUNK] * a + b).min(axis=0), out=sig)
+        np.minimum(sig, (hv[i : i + _CHUNK] * a + b).min(axis=0), out=sig)
     return sig
 
 
@@ -71,8 +71,9 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union else 1.0
 
 
-def near_duplicates(keys: Sequence, sigs: np.ndarray, threshold: float,
-                    similarity: Callable[[int, int], float] | None = None) -> dict[int, int]:
+def near_duplicates(
+    keys: Sequence, sigs: np.ndarray, threshold: float, similarity: Callable[[int, int], float] | None = None
+) -> dict[int, int]:
     """Index -> kept index for every near-duplicate; keys sort the documents, sigs one row each.
 
     Documents are inserted in key order; a document whose LSH candidates include an already kept

@@ -8,22 +8,24 @@ import re
 import unicodedata
 import zlib
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DOC_SCHEMA = pa.schema([
-    ("doc_id", pa.string()),     # content hash of the normalized text: stable across runs and machines
-    ("source", pa.string()),     # path relative to data/raw (plus :line / :row for jsonl and parquet rows)
-    ("title", pa.string()),
-    ("text", pa.string()),
-    ("n_chars", pa.int64()),
-    ("split", pa.string()),      # "train" | "heldout": whose QA is held out for evaluation
-    ("metadata", pa.string()),   # JSON of the other fields a reader found
-])
+DOC_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),  # content hash of the normalized text: stable across runs and machines
+        ("source", pa.string()),  # path relative to data/raw (plus :line / :row for jsonl and parquet rows)
+        ("title", pa.string()),
+        ("text", pa.string()),
+        ("n_chars", pa.int64()),
+        ("split", pa.string()),  # "train" | "heldout": whose QA is held out for evaluation
+        ("metadata", pa.string()),  # JSON of the other fields a reader found
+    ]
+)
 
 _SPACES = "\t\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000"
 # Matches only what must change (a run of 2+ spaces, or any other space character), so the common
@@ -62,8 +64,12 @@ _SUSPECT = re.compile(f"[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f\\r\u2028\u2029\ufeff\
 def _is_clean(text: str) -> bool:
     """True if no control character, odd space, CR, double space or space at a line edge occurs."""
     if text.isascii():  # byte-level checks run at memory speed
-        return (not text.encode("ascii").translate(None, _ASCII_PLAIN)
-                and "  " not in text and " \n" not in text and "\n " not in text)
+        return (
+            not text.encode("ascii").translate(None, _ASCII_PLAIN)
+            and "  " not in text
+            and " \n" not in text
+            and "\n " not in text
+        )
     return _SUSPECT.search(text) is None
 
 
@@ -146,8 +152,21 @@ _ASCII_NON_WORD = bytes(c if chr(c).isalnum() or c == ord("_") else 32 for c in 
 
 
 # Odd multipliers mix the words of an n-gram position-dependently ("a b" != "b a"); uint32 wraps.
-_NGRAM_MULT = np.array([0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1,
-                        0xD3A2646D, 0xFD7046C5, 0xB55A4F09, 0x8CB92BA7, 0x2545F491], dtype=np.uint32)
+_NGRAM_MULT = np.array(
+    [
+        0x9E3779B1,
+        0x85EBCA77,
+        0xC2B2AE3D,
+        0x27D4EB2F,
+        0x165667B1,
+        0xD3A2646D,
+        0xFD7046C5,
+        0xB55A4F09,
+        0x8CB92BA7,
+        0x2545F491,
+    ],
+    dtype=np.uint32,
+)
 
 
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
@@ -156,7 +175,7 @@ def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
         return np.empty(0, dtype=np.uint32)
     out = hashes[: len(hashes) - n + 1] * _NGRAM_MULT[0]
     for k in range(1, n):
-        out += hashes[k: len(hashes) - n + 1 + k] * _NGRAM_MULT[k]
+        out += hashes[k : len(hashes) - n + 1 + k] * _NGRAM_MULT[k]
     return out
 
 
@@ -196,6 +215,7 @@ class RunTexts:
 
 def merged_rows(run_files: list[Path], keep: set[str]) -> Iterator[dict]:
     """Kept rows of all runs in (doc_id, source) order; memory holds one batch per run."""
+
     def rows(path: Path) -> Iterator[dict]:
         with pa.ipc.open_file(path) as reader:
             for i in range(reader.num_record_batches):

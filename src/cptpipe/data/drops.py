@@ -13,15 +13,19 @@ from cptpipe.data.readers import Drop
 
 # What a user edits to keep documents dropped for each reason.
 REASON_KEYS = {
-    "too_short": "ingest.min_chars", "too_long": "ingest.max_chars", "too_large": "ingest.max_file_mb",
-    "low_alpha": "ingest.filters.min_alpha_ratio", "encoded_blob": "ingest.filters.max_blob_frac",
+    "too_short": "ingest.min_chars",
+    "too_long": "ingest.max_chars",
+    "too_large": "ingest.max_file_mb",
+    "low_alpha": "ingest.filters.min_alpha_ratio",
+    "encoded_blob": "ingest.filters.max_blob_frac",
     "gopher_word_len": "ingest.filters.word_len (or ingest.profile: curated)",
     "gopher_symbols": "ingest.filters.max_symbol_ratio (or ingest.profile: curated)",
     "gopher_bullets": "ingest.filters.max_bullet_lines (or ingest.profile: curated)",
     "gopher_ellipsis": "ingest.filters.max_ellipsis_lines (or ingest.profile: curated)",
     "repeated_lines": "ingest.filters.max_dup_line_frac (or ingest.profile: curated)",
     "repeated_ngrams": "ingest.filters.max_top_2gram_frac / max_dup_5gram_frac (or ingest.profile: curated)",
-    "exact_duplicate": "ingest.dedup.exact", "near_duplicate": "ingest.dedup.near",
+    "exact_duplicate": "ingest.dedup.exact",
+    "near_duplicate": "ingest.dedup.near",
     "unknown_extension": "none: convert to .txt/.md/.html/.jsonl/.parquet/.pdf",
     "not_included": "ingest.include",
 }
@@ -48,18 +52,32 @@ def drop_alarm(drops: list[tuple[str, Drop]], docs_kept: int, chars_kept: int, m
     for f, d in sorted(lost, key=lambda x: x[0]):
         if f not in files[d.reason]:
             files[d.reason].append(f)
-    top = [{"reason": r, "docs": n, "key": REASON_KEYS.get(r, "ingest.strict (fix or remove these files)"),
-            "examples": files[r][:EXAMPLES]} for r, n in counts.most_common(TOP_REASONS)]
-    return {"dropped_docs_share": round(doc_share, 4), "dropped_bytes_share": round(byte_share, 4),
-            "max_drop_share": max_share, "top_reasons": top}
+    top = [
+        {
+            "reason": r,
+            "docs": n,
+            "key": REASON_KEYS.get(r, "ingest.strict (fix or remove these files)"),
+            "examples": files[r][:EXAMPLES],
+        }
+        for r, n in counts.most_common(TOP_REASONS)
+    ]
+    return {
+        "dropped_docs_share": round(doc_share, 4),
+        "dropped_bytes_share": round(byte_share, 4),
+        "max_drop_share": max_share,
+        "top_reasons": top,
+    }
 
 
 def format_alarm(alarm: dict) -> str:
     """The alarm as lines for a terminal."""
-    lines = [f"ingest dropped {alarm['dropped_docs_share']:.0%} of documents and {alarm['dropped_bytes_share']:.0%} "
-             f"of text (ingest.max_drop_share: {alarm['max_drop_share']:g}); top reasons:"]
+    lines = [
+        f"ingest dropped {alarm['dropped_docs_share']:.0%} of documents and {alarm['dropped_bytes_share']:.0%} "
+        f"of text (ingest.max_drop_share: {alarm['max_drop_share']:g}); top reasons:"
+    ]
     for t in alarm["top_reasons"]:
         more = ", ..." if t["docs"] > len(t["examples"]) else ""
-        lines.append(f"  - {t['reason']}: {t['docs']} doc(s), e.g. {', '.join(t['examples'])}{more}; "
-                     f"controlled by {t['key']}")
+        lines.append(
+            f"  - {t['reason']}: {t['docs']} doc(s), e.g. {', '.join(t['examples'])}{more}; controlled by {t['key']}"
+        )
     return "\n".join(lines)

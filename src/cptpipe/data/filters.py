@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+
 import numpy as np
 
 from cptpipe.data.documents import ngram_hashes, word_hashes
@@ -75,8 +76,9 @@ def repeated_lines_filter(text: str, *, max_dup_line_frac: float = 0.3) -> tuple
 repetition_filter = repeated_lines_filter  # the name earlier code imported
 
 
-def repeated_ngrams_filter(text: str, *, max_top_2gram_frac: float = 0.2, max_dup_5gram_frac: float = 0.15,
-                           hashes: np.ndarray | None = None) -> tuple[bool, str]:
+def repeated_ngrams_filter(
+    text: str, *, max_top_2gram_frac: float = 0.2, max_dup_5gram_frac: float = 0.15, hashes: np.ndarray | None = None
+) -> tuple[bool, str]:
     """Gopher: the most frequent word 2-gram, or words inside repeated 5-grams, cover too much text.
 
     Shares are of words (Gopher measures characters; words are a close, cheaper proxy).
@@ -103,16 +105,21 @@ def repeated_ngrams_filter(text: str, *, max_top_2gram_frac: float = 0.2, max_du
     return (True, "") if covered / n <= max_dup_5gram_frac else (False, "repeated_ngrams")
 
 
-def gopher_filter(text: str, *, word_len: tuple[float, float] = (2.0, 15.0), max_symbol_ratio: float = 0.1,
-                  max_bullet_lines: float = 0.9, max_ellipsis_lines: float = 0.3) -> tuple[bool, str]:
+def gopher_filter(
+    text: str,
+    *,
+    word_len: tuple[float, float] = (2.0, 15.0),
+    max_symbol_ratio: float = 0.1,
+    max_bullet_lines: float = 0.9,
+    max_ellipsis_lines: float = 0.3,
+) -> tuple[bool, str]:
     """Gopher's word-length, symbol, bullet and ellipsis rules; names the rule that failed."""
     words = text.split()
     if not words:
         return False, "empty"
     mean = sum(map(len, words)) / len(words)
     # Languages written without spaces have one "word" per sentence: the rule does not apply to them
-    if not word_len[0] <= mean <= word_len[1] and (
-            text.isascii() or len(_NON_SPACED.findall(text)) < 0.3 * len(text)):
+    if not word_len[0] <= mean <= word_len[1] and (text.isascii() or len(_NON_SPACED.findall(text)) < 0.3 * len(text)):
         return False, "gopher_word_len"
     symbols = text.count("#") + text.count("...") + text.count("…")
     if symbols / len(words) > max_symbol_ratio:
@@ -127,21 +134,41 @@ def gopher_filter(text: str, *, word_len: tuple[float, float] = (2.0, 15.0), max
 
 
 def _hard_checks(f: FilterParams, min_chars: int, max_chars: int) -> list:
-    return [(length_filter, {"min_chars": min_chars, "max_chars": max_chars}),
-            (alpha_filter, {"min_alpha_ratio": f.min_alpha_ratio}),
-            (blob_filter, {"max_blob_frac": f.max_blob_frac})]
+    return [
+        (length_filter, {"min_chars": min_chars, "max_chars": max_chars}),
+        (alpha_filter, {"min_alpha_ratio": f.min_alpha_ratio}),
+        (blob_filter, {"max_blob_frac": f.max_blob_frac}),
+    ]
 
 
 def _quality_checks(f: FilterParams, hashes: np.ndarray | None) -> list:
-    return [(gopher_filter, {"word_len": (f.word_len[0], f.word_len[1]), "max_symbol_ratio": f.max_symbol_ratio,
-                             "max_bullet_lines": f.max_bullet_lines, "max_ellipsis_lines": f.max_ellipsis_lines}),
-            (repeated_lines_filter, {"max_dup_line_frac": f.max_dup_line_frac}),
-            (repeated_ngrams_filter, {"max_top_2gram_frac": f.max_top_2gram_frac,
-                                      "max_dup_5gram_frac": f.max_dup_5gram_frac, "hashes": hashes})]
+    return [
+        (
+            gopher_filter,
+            {
+                "word_len": (f.word_len[0], f.word_len[1]),
+                "max_symbol_ratio": f.max_symbol_ratio,
+                "max_bullet_lines": f.max_bullet_lines,
+                "max_ellipsis_lines": f.max_ellipsis_lines,
+            },
+        ),
+        (repeated_lines_filter, {"max_dup_line_frac": f.max_dup_line_frac}),
+        (
+            repeated_ngrams_filter,
+            {"max_top_2gram_frac": f.max_top_2gram_frac, "max_dup_5gram_frac": f.max_dup_5gram_frac, "hashes": hashes},
+        ),
+    ]
 
 
-def check_text(text: str, *, min_chars: int, max_chars: int, filters: FilterParams | None = None,
-               profile: str = "web", hashes: np.ndarray | None = None) -> tuple[str, list[str]]:
+def check_text(
+    text: str,
+    *,
+    min_chars: int,
+    max_chars: int,
+    filters: FilterParams | None = None,
+    profile: str = "web",
+    hashes: np.ndarray | None = None,
+) -> tuple[str, list[str]]:
     """(drop reason or "", quality flags). Hard checks always drop; the Gopher quality checks drop
     under profile "web" (first failure) and are collected as flags under "curated".
 
@@ -163,9 +190,11 @@ def check_text(text: str, *, min_chars: int, max_chars: int, filters: FilterPara
     return "", flags
 
 
-def apply_filters(text: str, *, min_chars: int, max_chars: int, filters: FilterParams | None = None,
-                  hashes: np.ndarray | None = None) -> tuple[bool, str]:
+def apply_filters(
+    text: str, *, min_chars: int, max_chars: int, filters: FilterParams | None = None, hashes: np.ndarray | None = None
+) -> tuple[bool, str]:
     """Every filter as a drop (profile "web"); the first failure names the reason."""
-    reason, _ = check_text(text, min_chars=min_chars, max_chars=max_chars, filters=filters, profile="web",
-                           hashes=hashes)
+    reason, _ = check_text(
+        text, min_chars=min_chars, max_chars=max_chars, filters=filters, profile="web", hashes=hashes
+    )
     return not reason, reason

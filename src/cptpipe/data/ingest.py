@@ -21,23 +21,34 @@ import stat
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cptpipe.data.dedup import NUM_PERM, exact_duplicates, jaccard, near_duplicates, shingle_hashes, signature
-from cptpipe.data.documents import (RunTexts, doc_id_of, merged_rows, normalize_text, run_path, split_key, split_of, title_of,
-                                    word_hashes, write_run, write_shards)
+from cptpipe.data.documents import (
+    RunTexts,
+    doc_id_of,
+    merged_rows,
+    normalize_text,
+    run_path,
+    split_key,
+    split_of,
+    title_of,
+    word_hashes,
+    write_run,
+    write_shards,
+)
 from cptpipe.data.drops import drop_alarm, format_alarm
 from cptpipe.data.filters import check_text
-from cptpipe.data.sections import section_spans
 from cptpipe.data.readers import KNOWN_EXTS, Drop, Piece, RawDoc, plan_pieces, read_piece
+from cptpipe.data.sections import section_spans
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
 from cptpipe.progress import bar
@@ -50,6 +61,7 @@ REPORT_CAP = 1000  # drop details listed per reason in reports/ingest.json (all 
 
 
 # ---- inputs ------------------------------------------------------------------------------------
+
 
 def list_inputs(raw_dir: Path) -> tuple[list[Path], list[Drop]]:
     """Regular files under raw_dir in sorted order; everything else becomes a drop with a reason.
@@ -130,6 +142,7 @@ def plan_tasks(files: list[Path], raw_dir: Path, task_bytes: int, piece_bytes: i
 
 # ---- scan: one task in a worker ----------------------------------------------------------------
 
+
 @dataclass
 class TaskResult:
     index: int
@@ -165,7 +178,9 @@ def process_task(job: tuple[int, list[Piece]]) -> TaskResult:
                 result.drops.append((piece.rel, item))
                 continue
             row, sig = item
-            result.flagged += [(piece.rel, row["source"], f) for f in json.loads(row["metadata"]).get("quality_flags", [])]
+            result.flagged += [
+                (piece.rel, row["source"], f) for f in json.loads(row["metadata"]).get("quality_flags", [])
+            ]
             rows.append(row)
             result.records.append((row["doc_id"], row["source"], piece.rel, row["n_chars"]))
             sigs.append(sig)
@@ -177,14 +192,22 @@ def process_task(job: tuple[int, list[Piece]]) -> TaskResult:
     return result
 
 
-def to_row(doc: RawDoc, params: IngestParams, seed: int, want_signature: bool = False) -> Drop | tuple[dict, np.ndarray | None]:
+def to_row(
+    doc: RawDoc, params: IngestParams, seed: int, want_signature: bool = False
+) -> Drop | tuple[dict, np.ndarray | None]:
     """A document row (and its MinHash signature), or a Drop naming the filter that failed."""
     text = normalize_text(doc.text, params.boilerplate_repeats)
     if not text:
         return Drop(doc.source, "empty")
     hashes = word_hashes(text) if params.min_chars <= len(text) <= params.max_chars else None
-    reason, flags = check_text(text, min_chars=params.min_chars, max_chars=params.max_chars,
-                               filters=params.filters, profile=params.profile, hashes=hashes)
+    reason, flags = check_text(
+        text,
+        min_chars=params.min_chars,
+        max_chars=params.max_chars,
+        filters=params.filters,
+        profile=params.profile,
+        hashes=hashes,
+    )
     if reason:
         return Drop(doc.source, reason, f"{len(text)} chars" if reason in ("too_short", "too_long") else "", len(text))
     doc_id = doc_id_of(text)
@@ -217,9 +240,16 @@ def scan(raw_dir: Path, files: list[Path], params: IngestParams, seed: int, spil
     jobs = sorted(enumerate(tasks), key=lambda j: -sum(p.size for p in j[1]))
     results: list[TaskResult] = []
     inline = workers == 1 or total < INLINE_BYTES or len(tasks) < 2
-    pool = None if inline else ProcessPoolExecutor(
-        min(workers, len(tasks)), mp_context=mp.get_context(_start_method()),
-        initializer=_init_worker, initargs=(params, seed, str(spill_dir)))
+    pool = (
+        None
+        if inline
+        else ProcessPoolExecutor(
+            min(workers, len(tasks)),
+            mp_context=mp.get_context(_start_method()),
+            initializer=_init_worker,
+            initargs=(params, seed, str(spill_dir)),
+        )
+    )
     progress = bar(total=total, desc="ingest", unit="B", unit_scale=True)
     try:
         if pool is None:
@@ -253,6 +283,7 @@ def _size(p: Path) -> int:
 
 # ---- decide --------------------------------------------------------------------------
 
+
 def decide(results: list[TaskResult], params: IngestParams, spill_dir: Path) -> tuple[set[str], list[tuple[str, Drop]]]:
     """Sources of the documents to keep, and a drop (with its file) for each duplicate removed."""
     records = [r for res in results for r in res.records]
@@ -270,15 +301,22 @@ def decide(results: list[TaskResult], params: IngestParams, spill_dir: Path) -> 
         def shingles(i: int) -> np.ndarray:
             return shingle_hashes(texts.text(*where[alive[i]]))
 
-        near = near_duplicates([keys[i] for i in alive], sigs[alive], params.dedup.near,
-                               similarity=lambda a, b: jaccard(shingles(a), shingles(b)))
+        near = near_duplicates(
+            [keys[i] for i in alive],
+            sigs[alive],
+            params.dedup.near,
+            similarity=lambda a, b: jaccard(shingles(a), shingles(b)),
+        )
         dropped.update({alive[i]: ("near_duplicate", alive[k]) for i, k in near.items()})
-    drops = [(records[i][2], Drop(records[i][1], reason, f"kept {records[k][1]}", records[i][3]))
-             for i, (reason, k) in sorted(dropped.items())]
+    drops = [
+        (records[i][2], Drop(records[i][1], reason, f"kept {records[k][1]}", records[i][3]))
+        for i, (reason, k) in sorted(dropped.items())
+    ]
     return {keys[i][1] for i in range(len(keys)) if i not in dropped}, drops
 
 
 # ---- the stage ---------------------------------------------------------------------------------
+
 
 def ingest(raw_dir: Path, params: IngestParams, seed: int, work_dir: Path) -> tuple[list[Path], set[str], dict]:
     """Scan and decide; return the sorted run files, the kept sources and the report (no timings)."""
@@ -293,14 +331,16 @@ def ingest(raw_dir: Path, params: IngestParams, seed: int, work_dir: Path) -> tu
     keep, dup_drops = decide(results, params, spill)
     drops += dup_drops
     kept_files = Counter(f for res in results for _, source, f, _ in res.records if source in keep)
-    report = make_report(files, len(list_drops), drops, kept_files, len(keep),
-                         sum(res.docs_read + res.unread for res in results))
+    report = make_report(
+        files, len(list_drops), drops, kept_files, len(keep), sum(res.docs_read + res.unread for res in results)
+    )
     report["bytes_in"] = sum(_size(p) for p in files)
     report["profile"] = params.profile
     flagged = [(f, flag) for res in results for f, source, flag in res.flagged if source in keep]
     report["flagged"] = dict(sorted(Counter(flag for _, flag in flagged).items()))
-    report["flagged_files"] = {flag: sorted({f for f, g in flagged if g == flag})[:REPORT_CAP]
-                               for flag in report["flagged"]}
+    report["flagged_files"] = {
+        flag: sorted({f for f, g in flagged if g == flag})[:REPORT_CAP] for flag in report["flagged"]
+    }
     kept_chars = sum(n for res in results for _, source, _, n in res.records if source in keep)
     alarm = drop_alarm(drops, len(keep), kept_chars, params.max_drop_share)
     report = {"drop_alarm": alarm, **report} if alarm else report  # at the top: the first thing a reader sees
@@ -314,13 +354,21 @@ def check_strict(drops: list[Drop]) -> None:
     if bad:
         listing = "\n".join(f"  - {d.source}: {d.reason}" + (f" ({d.detail})" if d.detail else "") for d in bad[:20])
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-        raise UserError(f"ingest.strict is true and {len(bad)} input(s) could not be read:\n{listing}{more}\n"
-                        "fix or remove these files, or set ingest.strict: false to drop them "
-                        "(each is then listed in reports/ingest.json)")
+        raise UserError(
+            f"ingest.strict is true and {len(bad)} input(s) could not be read:\n{listing}{more}\n"
+            "fix or remove these files, or set ingest.strict: false to drop them "
+            "(each is then listed in reports/ingest.json)"
+        )
 
 
-def make_report(files: list[Path], n_list_drops: int, drops: list[tuple[str, Drop]], kept_files: Counter,
-                docs_kept: int, records_seen: int) -> dict:
+def make_report(
+    files: list[Path],
+    n_list_drops: int,
+    drops: list[tuple[str, Drop]],
+    kept_files: Counter,
+    docs_kept: int,
+    records_seen: int,
+) -> dict:
     """Counts per reason, and for every input file how many of its documents went where."""
     per_file: dict[str, Counter] = defaultdict(Counter)
     for f, n in kept_files.items():
@@ -338,8 +386,10 @@ def make_report(files: list[Path], n_list_drops: int, drops: list[tuple[str, Dro
         "records_seen": records_seen,
         "docs_kept": docs_kept,
         "dropped": {r: len(ds) for r, ds in sorted(by_reason.items())},
-        "duplicates": {"exact": len(by_reason.get("exact_duplicate", [])),
-                       "near": len(by_reason.get("near_duplicate", []))},
+        "duplicates": {
+            "exact": len(by_reason.get("exact_duplicate", [])),
+            "near": len(by_reason.get("near_duplicate", [])),
+        },
         "dropped_files": {r: sorted(fs)[:REPORT_CAP] for r, fs in sorted(files_by_reason.items())},
         "files": {f: dict(sorted(c.items())) for f, c in sorted(per_file.items())},
         "drops": sorted(details, key=lambda d: (d["source"], d["reason"])),
@@ -371,11 +421,15 @@ def run_ingest(raw_dir: Path, out_dir: Path, params: IngestParams, seed: int) ->
     with tempfile.TemporaryDirectory(prefix=".ingest-work-", dir=out_dir.parent) as work:
         runs, keep, report = ingest(raw_dir, params, seed, Path(work))
         if report.get("drop_alarm") and params.fail_on_drop:  # before writing: nothing half-done to clean up
-            raise UserError(format_alarm(report["drop_alarm"]) + "\ningest.fail_on_drop is true, so the stage stops; "
-                            "change the keys above, or set ingest.fail_on_drop: false to go on with the kept documents")
+            raise UserError(
+                format_alarm(report["drop_alarm"]) + "\ningest.fail_on_drop is true, so the stage stops; "
+                "change the keys above, or set ingest.fail_on_drop: false to go on with the kept documents"
+            )
         if not keep:
-            raise UserError(f"{raw_dir}: no document survived ingest (dropped: {report['dropped']}); "
-                            "check ingest.min_chars, ingest.filters and the input formats")
+            raise UserError(
+                f"{raw_dir}: no document survived ingest (dropped: {report['dropped']}); "
+                "check ingest.min_chars, ingest.filters and the input formats"
+            )
         manifest = write_shards(merged_rows(runs, keep), out_dir, params.shard_docs, params.shard_mb << 20)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     report["splits"] = manifest["splits"]

@@ -8,9 +8,9 @@ document per file and are read whole (bounded by `ingest.max_file_mb`).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 TEXT_EXTS = {".txt", ".md", ".markdown", ".rst"}
 HTML_EXTS = {".html", ".htm"}
@@ -20,9 +20,13 @@ PDF_EXTS = {".pdf"}
 WESTERN = ("cp1252", "latin_1", "iso8859_15")
 KNOWN_EXTS = TEXT_EXTS | HTML_EXTS | JSON_EXTS | PARQUET_EXTS | PDF_EXTS
 # Page furniture and scripts, not content. role= catches sites that navigate with plain <div>s.
-HTML_JUNK = ("script, style, noscript, template, svg, iframe, button, nav, header, footer, aside, form, "
-             "[role=navigation], [role=banner], [role=contentinfo], [aria-hidden=true]")
-HTML_BLOCKS = "h1, h2, h3, h4, h5, h6, p, li, dt, dd, pre, td, th, caption, figcaption, blockquote, div, section, article"
+HTML_JUNK = (
+    "script, style, noscript, template, svg, iframe, button, nav, header, footer, aside, form, "
+    "[role=navigation], [role=banner], [role=contentinfo], [aria-hidden=true]"
+)
+HTML_BLOCKS = (
+    "h1, h2, h3, h4, h5, h6, p, li, dt, dd, pre, td, th, caption, figcaption, blockquote, div, section, article"
+)
 
 
 @dataclass
@@ -44,18 +48,23 @@ class Drop:
 @dataclass(frozen=True)
 class Piece:
     """A unit of reading work: a whole file, or a line range of a JSONL / row groups of a Parquet file."""
-    rel: str           # path relative to data/raw: the `source` of its documents
+
+    rel: str  # path relative to data/raw: the `source` of its documents
     path: str
-    size: int          # bytes, for scheduling
-    start: int = 0     # jsonl: byte offset; parquet: first row group
-    stop: int = -1     # jsonl: end byte offset; parquet: end row group (exclusive); -1: end of file
-    first: int = 1     # number of the first line / row in the piece, for `file:N` sources
+    size: int  # bytes, for scheduling
+    start: int = 0  # jsonl: byte offset; parquet: first row group
+    stop: int = -1  # jsonl: end byte offset; parquet: end row group (exclusive); -1: end of file
+    first: int = 1  # number of the first line / row in the piece, for `file:N` sources
 
 
 def decode_bytes(data: bytes) -> str | None:
     """UTF-8 first (with BOM), then UTF-16/32 by BOM or NUL pattern, then a detected encoding; None if binary."""
-    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
-                       (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+    for bom, codec in (
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
         if data.startswith(bom):
             try:
                 return data.decode(codec)
@@ -326,8 +335,12 @@ def _read_parquet(path: Path, piece: Piece, text_field: str) -> Iterator[RawDoc 
         yield Drop(rel, "malformed", f"no column {text_field!r} (ingest.text_field); columns: {schema.names[:10]}")
         return
     # binary columns (images, embeddings as bytes) would bloat the metadata JSON: not read
-    columns = [f.name for f in schema if f.name == text_field or not (
-        pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) or pa.types.is_fixed_size_binary(f.type))]
+    columns = [
+        f.name
+        for f in schema
+        if f.name == text_field
+        or not (pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) or pa.types.is_fixed_size_binary(f.type))
+    ]
     stop = pf.metadata.num_row_groups if piece.stop < 0 else piece.stop
     row = piece.first - 1
     try:

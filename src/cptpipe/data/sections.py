@@ -17,13 +17,42 @@ _MARKDOWN = re.compile(r"#{1,3} +(\S.{0,118})")  # also what the HTML reader wri
 # man/pydoc/contract headings: a line of capitals ("NAME", "RETURN VALUE", "TERMS AND CONDITIONS")
 _CAPS = re.compile(r"[A-Z][A-Z0-9 ,&/()'\-]{1,58}[A-Z0-9)]")
 # man(7) section names: `man` prints their text right under them, without a blank line
-_MAN_SECTIONS = {"NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "RETURN VALUE", "ERRORS", "EXAMPLES", "EXAMPLE",
-                 "SEE ALSO", "NOTES", "BUGS", "FILES", "ENVIRONMENT", "EXIT STATUS", "AUTHOR", "AUTHORS",
-                 "HISTORY", "STANDARDS", "CONFORMING TO", "ATTRIBUTES", "VERSIONS", "LIBRARY", "COPYRIGHT",
-                 "REPORTING BUGS", "CAVEATS", "COMMANDS", "USAGE", "CONFIGURATION", "SECURITY"}
+_MAN_SECTIONS = {
+    "NAME",
+    "SYNOPSIS",
+    "DESCRIPTION",
+    "OPTIONS",
+    "RETURN VALUE",
+    "ERRORS",
+    "EXAMPLES",
+    "EXAMPLE",
+    "SEE ALSO",
+    "NOTES",
+    "BUGS",
+    "FILES",
+    "ENVIRONMENT",
+    "EXIT STATUS",
+    "AUTHOR",
+    "AUTHORS",
+    "HISTORY",
+    "STANDARDS",
+    "CONFORMING TO",
+    "ATTRIBUTES",
+    "VERSIONS",
+    "LIBRARY",
+    "COPYRIGHT",
+    "REPORTING BUGS",
+    "CAVEATS",
+    "COMMANDS",
+    "USAGE",
+    "CONFIGURATION",
+    "SECURITY",
+}
 # numbered clauses: "1. Definitions.", "2.1 Grants", "Section 4.", "§ 3", "0. This License applies ..."
-_CLAUSE = re.compile(r"((?:(?:Section|SECTION|Article|ARTICLE|Clause|§) ?)?(\d{1,2}(?:\.\d{1,2})*)\.?)"
-                     r"(?: +([A-Z\"“].*))?")
+_CLAUSE = re.compile(
+    r"((?:(?:Section|SECTION|Article|ARTICLE|Clause|§) ?)?(\d{1,2}(?:\.\d{1,2})*)\.?)"
+    r"(?: +([A-Z\"“].*))?"
+)
 _SUBHEAD = re.compile(r"[A-Z][\w'’\-]*(?: [\w'’\-()/]+){0,7}")  # "Signal dispositions": short, no final stop
 
 

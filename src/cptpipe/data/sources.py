@@ -43,10 +43,12 @@ TEXT_SUFFIXES = (".txt", ".jsonl", ".parquet")
 
 def parse_hf_spec(spec: str) -> tuple[str, str | None, str]:
     """'hf:name[:config]@split' -> (name, config, split); name may be a hub id or a local dataset dir."""
-    body = spec[len("hf:"):]
+    body = spec[len("hf:") :]
     name, at, split = body.rpartition("@")
     if not at or not name or not split:
-        raise UserError(f"mix.replay_source: {spec!r} is not hf:name[:config]@split (e.g. hf:wikitext:wikitext-2-raw-v1@train)")
+        raise UserError(
+            f"mix.replay_source: {spec!r} is not hf:name[:config]@split (e.g. hf:wikitext:wikitext-2-raw-v1@train)"
+        )
     name, _, config = name.partition(":")
     return name, config or None, split
 

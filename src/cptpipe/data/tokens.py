@@ -14,19 +14,26 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from cptpipe.progress import bar
 from cptpipe.prompts import end_of_turn_id
 
-ROW_SCHEMA = pa.schema([
-    ("row", pa.int64()), ("offset", pa.int64()), ("length", pa.int64()),
-    ("split", pa.string()), ("doc_id", pa.string()), ("kind", pa.string()),
-])
+ROW_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("offset", pa.int64()),
+        ("length", pa.int64()),
+        ("split", pa.string()),
+        ("doc_id", pa.string()),
+        ("kind", pa.string()),
+    ]
+)
 _NPY_HEADER = 128  # bytes; room for any 1-D shape, rewritten in place once the length is known
 
 
@@ -62,7 +69,7 @@ def split_pairs(tokenizer, prompts: Sequence[str], answers: Sequence[str]) -> tu
     """
     whole = encode_texts(tokenizer, [p + a for p, a in zip(prompts, answers)])
     p_ids = encode_texts(tokenizer, prompts)
-    return p_ids, [w[len(p):] for w, p in zip(whole, p_ids)]
+    return p_ids, [w[len(p) :] for w, p in zip(whole, p_ids)]
 
 
 def encode_pairs(tokenizer, prompts: Sequence[str], answers: Sequence[str]) -> list[tuple[list[int], list[int]]]:
@@ -77,21 +84,26 @@ def flat_documents(ids: list[list[int]], eos: int, dtype: np.dtype) -> tuple[np.
     """(tokens, mask, lengths) of documents as flat arrays, EOS after each; no per-token Python lists."""
     lengths = np.fromiter(map(len, ids), np.int64, len(ids)) + 1
     eos_list = [[eos]] * len(ids)
-    flat = np.fromiter(itertools.chain.from_iterable(itertools.chain.from_iterable(zip(ids, eos_list))),
-                       dtype, int(lengths.sum()))
+    flat = np.fromiter(
+        itertools.chain.from_iterable(itertools.chain.from_iterable(zip(ids, eos_list))), dtype, int(lengths.sum())
+    )
     return flat, np.ones(len(flat), np.uint8), lengths
 
 
-def flat_pairs(p_ids: list[list[int]], a_ids: list[list[int]], eos: int, dtype: np.dtype
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def flat_pairs(
+    p_ids: list[list[int]], a_ids: list[list[int]], eos: int, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(tokens, mask, lengths) of prompt+answer+`eos` rows; mask 0 on prompts, 1 on answer and `eos`
     (the closing token: EOS, or a chat template's end of turn)."""
     p_len = np.fromiter(map(len, p_ids), np.int64, len(p_ids))
     a_len = np.fromiter(map(len, a_ids), np.int64, len(a_ids)) + 1
     lengths = p_len + a_len
     eos_list = [[eos]] * len(p_ids)
-    flat = np.fromiter(itertools.chain.from_iterable(itertools.chain.from_iterable(zip(p_ids, a_ids, eos_list))),
-                       dtype, int(lengths.sum()))
+    flat = np.fromiter(
+        itertools.chain.from_iterable(itertools.chain.from_iterable(zip(p_ids, a_ids, eos_list))),
+        dtype,
+        int(lengths.sum()),
+    )
     mask = np.repeat(np.tile(np.array([0, 1], np.uint8), len(lengths)), np.stack([p_len, a_len], 1).ravel())
     return flat, mask, lengths
 
@@ -101,7 +113,7 @@ class NpyAppender:
 
     def __init__(self, path: Path, dtype: np.dtype):
         self.path, self.dtype, self.n = Path(path), np.dtype(dtype), 0
-        self.f = open(self.path, "wb")
+        self.f = open(self.path, "wb")  # noqa: SIM115 - appended to across calls, closed by close()
         self.f.write(self._header(0))
 
     def _header(self, n: int) -> bytes:
@@ -137,11 +149,19 @@ class ShardWriter:
             return
         offsets = self.tokens.n + np.concatenate([[0], np.cumsum(lengths)[:-1]])
         splits = [m.get("split", "train") for m in metas]
-        self.rows.write_table(pa.table({
-            "row": np.arange(self.n_rows, self.n_rows + len(lengths), dtype=np.int64), "offset": offsets,
-            "length": np.asarray(lengths, np.int64), "split": splits,
-            "doc_id": [str(m.get("doc_id", "")) for m in metas],
-            "kind": [m.get("kind", self.source) for m in metas]}, schema=ROW_SCHEMA))
+        self.rows.write_table(
+            pa.table(
+                {
+                    "row": np.arange(self.n_rows, self.n_rows + len(lengths), dtype=np.int64),
+                    "offset": offsets,
+                    "length": np.asarray(lengths, np.int64),
+                    "split": splits,
+                    "doc_id": [str(m.get("doc_id", "")) for m in metas],
+                    "kind": [m.get("kind", self.source) for m in metas],
+                },
+                schema=ROW_SCHEMA,
+            )
+        )
         for s, n in zip(splits, lengths.tolist()):
             self.by_split[s] = self.by_split.get(s, 0) + n
         self.tokens.append(tokens)
@@ -153,9 +173,16 @@ class ShardWriter:
         self.tokens.close()
         self.mask.close()
         self.rows.close()
-        meta = {"source": self.source, "dtype": self.dtype.name, "vocab_size": self.vocab_size,
-                "rows": self.n_rows, "tokens": self.tokens.n, "loss_tokens": self.loss_tokens,
-                "tokens_by_split": self.by_split, **extra}
+        meta = {
+            "source": self.source,
+            "dtype": self.dtype.name,
+            "vocab_size": self.vocab_size,
+            "rows": self.n_rows,
+            "tokens": self.tokens.n,
+            "loss_tokens": self.loss_tokens,
+            "tokens_by_split": self.by_split,
+            **extra,
+        }
         (self.out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         return meta
 
@@ -171,11 +198,15 @@ def write_token_shard(
     w = ShardWriter(out_dir, source, vocab_size)
     pairs = list(zip(encoded, rows_meta))
     for i in range(0, len(pairs), 4096):
-        chunk = pairs[i:i + 4096]
+        chunk = pairs[i : i + 4096]
         ids = [np.asarray(e[0], w.dtype) for e, _ in chunk]
         masks = [np.asarray(e[1], np.uint8) for e, _ in chunk]
-        w.add(np.concatenate(ids), np.concatenate(masks), np.fromiter(map(len, ids), np.int64, len(ids)),
-              [m for _, m in chunk])
+        w.add(
+            np.concatenate(ids),
+            np.concatenate(masks),
+            np.fromiter(map(len, ids), np.int64, len(ids)),
+            [m for _, m in chunk],
+        )
     return w.close()
 
 
@@ -196,11 +227,10 @@ class TokenSource:
 
 def batched(items: Sequence, size: int, desc: str):
     for i in bar(range(0, len(items), size), desc=desc, unit="batch"):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
-def pack_stream(token_lists: list[list[int]], eos_id: int, seq_len: int, n_tokens: int,
-                seed: int) -> np.ndarray:
+def pack_stream(token_lists: list[list[int]], eos_id: int, seq_len: int, n_tokens: int, seed: int) -> np.ndarray:
     """Blocks [n, seq_len] from documents joined by EOS, in a seeded order, repeated if too few."""
     rng = np.random.default_rng(seed)
     need = max(seq_len, n_tokens)

@@ -14,12 +14,15 @@ def passkey_docs(tokenizer, lengths: list[int], samples: int, seed: int) -> list
     docs = []
     for length in lengths:
         n = max(1, (length - 40) // per_filler)
-        for i in range(samples):
+        for _ in range(samples):
             key = str(rng.randint(10000, 99999))
             depth = rng.randint(0, n)
             parts = [FILLER] * n
             parts.insert(depth, f"The pass key is {key}. Remember it. {key} is the pass key. ")
-            prompt = ("There is a pass key hidden in the text below. Find it.\n" + "".join(parts)
-                      + "\nQuestion: What is the pass key?\nAnswer:")
+            prompt = (
+                "There is a pass key hidden in the text below. Find it.\n"
+                + "".join(parts)
+                + "\nQuestion: What is the pass key?\nAnswer:"
+            )
             docs.append({"length": length, "depth": round(depth / max(n, 1), 3), "prompt": prompt, "answer": key})
     return docs

@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from cptpipe.answers import normalize_answer
-from cptpipe.eval.tasks import build_tasks
 from cptpipe.errors import UserError
+from cptpipe.eval.tasks import build_tasks
 from cptpipe.model.context import already_scaled, check_context
 from cptpipe.model.start import load_model, load_tokenizer, model_location
 from cptpipe.params import EvalParams, Params
@@ -65,7 +65,9 @@ def wrong_from_seen(rows: list[dict], seen_answers: set[str]) -> float | None:
     High means the model answers a held-out question with what it was taught for similar trained
     questions, not with the held-out document's fact (QA pairs memorized, extraction not learned).
     """
-    wrong = [normalize_answer(str(r["filtered_resps"][0])) for r in rows if r.get("em") == 0 and r.get("filtered_resps")]
+    wrong = [
+        normalize_answer(str(r["filtered_resps"][0])) for r in rows if r.get("em") == 0 and r.get("filtered_resps")
+    ]
     return round(sum(w in seen_answers for w in wrong) / len(wrong), 6) if wrong else None
 
 
@@ -92,8 +94,10 @@ def lm_eval_model(checkpoint: Path, tok, ev: EvalParams):
     pin = {"revision": revision} if revision else {}
     if ev.backend == "vllm":
         if importlib.util.find_spec("vllm") is None:
-            raise UserError('eval.backend: vllm is not installed here; install the extra on a GPU machine '
-                            '(pip install -e ".[vllm]") or set eval.backend: hf in params.yaml')
+            raise UserError(
+                "eval.backend: vllm is not installed here; install the extra on a GPU machine "
+                '(pip install -e ".[vllm]") or set eval.backend: hf in params.yaml'
+            )
         from lm_eval.models.vllm_causallms import VLLM
 
         return VLLM(pretrained=str(where), batch_size=ev.batch_size, **pin, **ev.model_args)
@@ -102,11 +106,20 @@ def lm_eval_model(checkpoint: Path, tok, ev: EvalParams):
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     if ev.model_args:
-        return HFLM(pretrained=str(where), tokenizer=tok, batch_size=ev.batch_size,
-                    **{"device": device, "dtype": dtype, **pin, **ev.model_args})
+        return HFLM(
+            pretrained=str(where),
+            tokenizer=tok,
+            batch_size=ev.batch_size,
+            **{"device": device, "dtype": dtype, **pin, **ev.model_args},
+        )
     model = load_model(checkpoint, dtype=dtype).to(device)
-    return HFLM(pretrained=model, tokenizer=tok, batch_size=ev.batch_size, device=device,
-                max_length=getattr(model.config, "max_position_embeddings", None))
+    return HFLM(
+        pretrained=model,
+        tokenizer=tok,
+        batch_size=ev.batch_size,
+        device=device,
+        max_length=getattr(model.config, "max_position_embeddings", None),
+    )
 
 
 def check_eval_context(checkpoint: Path, params: Params) -> None:
@@ -121,8 +134,9 @@ def check_eval_context(checkpoint: Path, params: Params) -> None:
     check_context(config, seq_len=None, passkey_lengths=params.eval.passkey_lengths, rope_factor=factor)
 
 
-def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: Path,
-                        published_dir: Path | None = None) -> dict:
+def evaluate_checkpoint(
+    checkpoint: Path, params: Params, root: Path, out_dir: Path, published_dir: Path | None = None
+) -> dict:
     """Run cptpipe's tasks (and any reachable standard ones) on a checkpoint; write results under out_dir.
 
     published_dir: out_dir's final name when out_dir is a temp dir renamed on success (the task YAMLs
@@ -134,21 +148,26 @@ def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: P
     check_eval_context(checkpoint, params)
     tok = load_tokenizer(checkpoint)
     lm = lm_eval_model(checkpoint, tok, params.eval)
-    tasks = build_tasks(root, out_dir / "tasks", tok, params.eval, params.seed,
-                        (published_dir or out_dir) / "tasks")
+    tasks = build_tasks(root, out_dir / "tasks", tok, params.eval, params.seed, (published_dir or out_dir) / "tasks")
     results, samples, configs, skipped = {}, {}, {}, []
     if tasks:
-        res = simple_evaluate(model=lm, tasks=list(tasks.values()), task_manager=TaskManager(include_defaults=False),
-                              log_samples=True, bootstrap_iters=0, random_seed=params.seed,
-                              numpy_random_seed=params.seed, torch_random_seed=params.seed,
-                              fewshot_random_seed=params.seed)
+        res = simple_evaluate(
+            model=lm,
+            tasks=list(tasks.values()),
+            task_manager=TaskManager(include_defaults=False),
+            log_samples=True,
+            bootstrap_iters=0,
+            random_seed=params.seed,
+            numpy_random_seed=params.seed,
+            torch_random_seed=params.seed,
+            fewshot_random_seed=params.seed,
+        )
         results.update(res["results"])
         samples.update(res.get("samples", {}))
         configs.update(res.get("configs", {}))
     for name in params.eval.lm_eval_tasks:
         try:
-            res = simple_evaluate(model=lm, tasks=[name], log_samples=False, bootstrap_iters=0,
-                                  random_seed=params.seed)
+            res = simple_evaluate(model=lm, tasks=[name], log_samples=False, bootstrap_iters=0, random_seed=params.seed)
             results.update(res["results"])
         except Exception as e:  # noqa: BLE001 - a standard task offline must not fail the stage
             reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
@@ -167,15 +186,29 @@ def evaluate_checkpoint(checkpoint: Path, params: Params, root: Path, out_dir: P
     metrics["n"] = counts
     if skipped:
         metrics["skipped"] = skipped
-    (out_dir / "results.json").write_text(json.dumps(
-        {"results": _jsonable(results), "configs": _jsonable(configs), "n_samples": counts,
-         "skipped": skipped}, indent=2, sort_keys=True) + "\n")
+    (out_dir / "results.json").write_text(
+        json.dumps(
+            {"results": _jsonable(results), "configs": _jsonable(configs), "n_samples": counts, "skipped": skipped},
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n"
+    )
     for task, rows in samples.items():
         with open(out_dir / f"samples_{task}.jsonl", "w", encoding="utf-8") as f:
             for r in rows:
-                f.write(json.dumps({"doc": r.get("doc"), "target": r.get("target"),
-                                    "resps": _jsonable(r.get("filtered_resps")),
-                                    **{k: r[k] for k in ("em", "f1", "acc", "follow") if k in r}},
-                                   sort_keys=True, default=str) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "doc": r.get("doc"),
+                            "target": r.get("target"),
+                            "resps": _jsonable(r.get("filtered_resps")),
+                            **{k: r[k] for k in ("em", "f1", "acc", "follow") if k in r},
+                        },
+                        sort_keys=True,
+                        default=str,
+                    )
+                    + "\n"
+                )
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics

@@ -7,7 +7,15 @@ from collections import Counter
 from cptpipe.answers import exact_match, normalize_answer
 from cptpipe.eval.instruct_check import check
 
-__all__ = ["exact_match", "instruct_results", "normalize_answer", "qa_f1_results", "qa_gen_results", "recall_results", "token_f1"]
+__all__ = [
+    "exact_match",
+    "instruct_results",
+    "normalize_answer",
+    "qa_f1_results",
+    "qa_gen_results",
+    "recall_results",
+    "token_f1",
+]
 
 
 def token_f1(prediction: str, gold: str) -> float:

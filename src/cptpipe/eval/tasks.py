@@ -41,17 +41,27 @@ def relation(template: str) -> str:
     return parts[1] if len(parts) >= 3 else template
 
 
-def qa_docs(qa_file: Path, tokenizer, limit: int | None, seed: int,
-            types: tuple[str, ...] = QA_TYPES_SCORED) -> list[dict]:
+def qa_docs(
+    qa_file: Path, tokenizer, limit: int | None, seed: int, types: tuple[str, ...] = QA_TYPES_SCORED
+) -> list[dict]:
     """QA rows of the given types as task docs, a seeded sample of `limit` when capped."""
     rows = [r for r in pq.read_table(qa_file).to_pylist() if r["type"] in types]
     if limit is not None and len(rows) > limit:
         rows = random.Random(seed).sample(rows, limit)
         rows.sort(key=lambda r: r["qa_id"])
-    return [{"qa_id": r["qa_id"], "doc_id": r["doc_id"], "type": r["type"], "answer_kind": r["answer_kind"],
-             "relation": relation(r["template"]), "question": r["question"], "answer": r["answer"],
-             "prompt": format_prompt(r["question"], tokenizer)}
-            for r in rows]
+    return [
+        {
+            "qa_id": r["qa_id"],
+            "doc_id": r["doc_id"],
+            "type": r["type"],
+            "answer_kind": r["answer_kind"],
+            "relation": relation(r["template"]),
+            "question": r["question"],
+            "answer": r["answer"],
+            "prompt": format_prompt(r["question"], tokenizer),
+        }
+        for r in rows
+    ]
 
 
 _SENTENCE_START = re.compile(r"(?:[.!?]\s+|\n\s*)(?=\S)")
@@ -70,7 +80,7 @@ def cloze_prompt(text: str, answer: str) -> str | None:
         head, body = "", text
     for m in re.finditer(rf"(?:(?<=\w )|(?<=\w[,;:] )){re.escape(answer)}(?!\w)", body):
         starts = [s.end() for s in _SENTENCE_START.finditer(body, 0, m.start())]
-        sentence = body[starts[-1] if starts else 0:m.start()].rstrip()
+        sentence = body[starts[-1] if starts else 0 : m.start()].rstrip()
         if sentence and "\n" not in sentence:
             return f"{head}\n\n{sentence}" if head else sentence
     return None
@@ -89,8 +99,7 @@ def recall_docs(docs: list[dict], texts: dict[str, str]) -> list[dict]:
 def document_texts(shards_dir: Path, doc_ids: set[str]) -> dict[str, str]:
     """{doc_id: text} of the given documents, read from the ingest shards."""
     table = read_documents(shards_dir, columns=["doc_id", "text"])
-    return {d: t for d, t in zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist())
-            if d in doc_ids}
+    return {d: t for d, t in zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()) if d in doc_ids}
 
 
 def add_choices(docs: list[dict], pool: list[dict], seed: int, tokenizer=None) -> list[dict]:
@@ -112,18 +121,30 @@ def add_choices(docs: list[dict], pool: list[dict], seed: int, tokenizer=None) -
             continue
         choices = rng.sample(cands, MC_CHOICES - 1) + [d["answer"]]
         rng.shuffle(choices)
-        out.append({**d, "choices": choices, "continuations": [format_answer(c, tokenizer) for c in choices],
-                    "gold": choices.index(d["answer"])})
+        out.append(
+            {
+                **d,
+                "choices": choices,
+                "continuations": [format_answer(c, tokenizer) for c in choices],
+                "gold": choices.index(d["answer"]),
+            }
+        )
     return out
 
 
 def _base(name: str, data_file: str) -> dict:
-    return {"task": name, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": data_file}},
-            "test_split": "test", "metadata": {"version": 1}}
+    return {
+        "task": name,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": data_file}},
+        "test_split": "test",
+        "metadata": {"version": 1},
+    }
 
 
-def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed: int,
-                published_dir: Path | None = None) -> dict[str, dict]:
+def build_tasks(
+    root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed: int, published_dir: Path | None = None
+) -> dict[str, dict]:
     """Write task data + YAML under tasks_dir; return {task name: config dict for simple_evaluate}.
 
     published_dir: where tasks_dir will live once the stage's atomic rename is done; the YAML twins
@@ -137,27 +158,35 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
         heldout = qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed)
         seen = qa_docs(qa_dir / "train.parquet", tokenizer, params.limit or len(heldout), seed)
         # distractors from every factual answer, also the held-out ones a `limit` leaves out
-        pool = [d for split in ("train", "heldout")
-                for d in qa_docs(qa_dir / f"{split}.parquet", tokenizer, None, seed)]
+        pool = [
+            d for split in ("train", "heldout") for d in qa_docs(qa_dir / f"{split}.parquet", tokenizer, None, seed)
+        ]
         mc = add_choices(heldout, pool, seed, tokenizer)
         recall = recall_docs(heldout, document_texts(root / "data/shards", {d["doc_id"] for d in heldout}))
-        by_type = {name: qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed, (t,))
-                   for t, name in QA_TYPE_TASKS.items()}
+        by_type = {
+            name: qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed, (t,))
+            for t, name in QA_TYPE_TASKS.items()
+        }
         summary_kwargs = {**gen_kwargs, "max_gen_toks": SUMMARY_TOKENS_FACTOR * params.max_new_tokens}
         em_f1, f1 = (scoring.qa_gen_results, ("em", "f1")), (scoring.qa_f1_results, ("f1",))
         for name, rows, kwargs, (score, metrics) in (
-                ("domain_qa_gen", heldout, gen_kwargs, em_f1), ("domain_qa_seen", seen, gen_kwargs, em_f1),
-                # the same held-out facts as completions of their documents' sentences: stored vs extractable
-                ("domain_recall", recall, gen_kwargs, (scoring.recall_results, ("em",))),
-                ("domain_qa_reasoning", by_type["domain_qa_reasoning"], gen_kwargs, em_f1),
-                # a sentence never matches exactly: token F1 only
-                ("domain_qa_summary", by_type["domain_qa_summary"], summary_kwargs, f1)):
+            ("domain_qa_gen", heldout, gen_kwargs, em_f1),
+            ("domain_qa_seen", seen, gen_kwargs, em_f1),
+            # the same held-out facts as completions of their documents' sentences: stored vs extractable
+            ("domain_recall", recall, gen_kwargs, (scoring.recall_results, ("em",))),
+            ("domain_qa_reasoning", by_type["domain_qa_reasoning"], gen_kwargs, em_f1),
+            # a sentence never matches exactly: token F1 only
+            ("domain_qa_summary", by_type["domain_qa_summary"], summary_kwargs, f1),
+        ):
             if not rows:  # lm-eval cannot load an empty json dataset (e.g. qa.types without summaries)
                 continue
             _write_jsonl(tasks_dir / f"{name}.jsonl", rows)
             tasks[name] = {
-                **_base(name, rel(tasks_dir / f"{name}.jsonl")), "output_type": "generate_until",
-                "doc_to_text": "{{prompt}}", "doc_to_target": "{{answer}}", "generation_kwargs": kwargs,
+                **_base(name, rel(tasks_dir / f"{name}.jsonl")),
+                "output_type": "generate_until",
+                "doc_to_text": "{{prompt}}",
+                "doc_to_target": "{{answer}}",
+                "generation_kwargs": kwargs,
                 "process_results": score,
                 "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in metrics],
             }
@@ -167,8 +196,11 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
             # format_answer writes them, the scored continuation is the text QA training puts after the
             # prompt (" 1850" in the plain format, "1850" after a chat template: no space is added there).
             tasks["domain_qa_mc"] = {
-                **_base("domain_qa_mc", rel(tasks_dir / "domain_qa_mc.jsonl")), "output_type": "multiple_choice",
-                "doc_to_text": "{{prompt}}", "doc_to_choice": "{{continuations}}", "doc_to_target": "{{gold}}",
+                **_base("domain_qa_mc", rel(tasks_dir / "domain_qa_mc.jsonl")),
+                "output_type": "multiple_choice",
+                "doc_to_text": "{{prompt}}",
+                "doc_to_choice": "{{continuations}}",
+                "doc_to_target": "{{gold}}",
                 "target_delimiter": "",
                 "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
             }
@@ -176,22 +208,40 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
         rows = [{"text": r["text"]} for r in read_replay(root / "data/replay", "heldout")][: params.limit]
         _write_jsonl(tasks_dir / "replay_ppl.jsonl", rows)
         tasks["replay_ppl"] = {
-            **_base("replay_ppl", rel(tasks_dir / "replay_ppl.jsonl")), "output_type": "loglikelihood_rolling",
-            "doc_to_text": "", "doc_to_target": "{{text}}",
-            "metric_list": [{"metric": m, "aggregation": agg, "higher_is_better": False}
-                            for m, agg in (("word_perplexity", "weighted_perplexity"),
-                                           ("byte_perplexity", "weighted_perplexity"),
-                                           ("bits_per_byte", "bits_per_byte"))],
+            **_base("replay_ppl", rel(tasks_dir / "replay_ppl.jsonl")),
+            "output_type": "loglikelihood_rolling",
+            "doc_to_text": "",
+            "doc_to_target": "{{text}}",
+            "metric_list": [
+                {"metric": m, "aggregation": agg, "higher_is_better": False}
+                for m, agg in (
+                    ("word_perplexity", "weighted_perplexity"),
+                    ("byte_perplexity", "weighted_perplexity"),
+                    ("bits_per_byte", "bits_per_byte"),
+                )
+            ],
         }
     if params.instruct_follow:
-        rows = [{"id": r["id"], "prompt": format_prompt(r["instruction"], tokenizer), "constraint": r["constraint"],
-                 "reference": r["response"]} for r in read_instruct(root / "data/instruct", "heldout")][: params.limit]
+        rows = [
+            {
+                "id": r["id"],
+                "prompt": format_prompt(r["instruction"], tokenizer),
+                "constraint": r["constraint"],
+                "reference": r["response"],
+            }
+            for r in read_instruct(root / "data/instruct", "heldout")
+        ][: params.limit]
         _write_jsonl(tasks_dir / "instruct_follow.jsonl", rows)
         tasks["instruct_follow"] = {
-            **_base("instruct_follow", rel(tasks_dir / "instruct_follow.jsonl")), "output_type": "generate_until",
-            "doc_to_text": "{{prompt}}", "doc_to_target": "{{reference}}",
-            "generation_kwargs": {"until": stop_sequences(tokenizer)[1:], "max_gen_toks": 2 * params.max_new_tokens,
-                                  "do_sample": False},
+            **_base("instruct_follow", rel(tasks_dir / "instruct_follow.jsonl")),
+            "output_type": "generate_until",
+            "doc_to_text": "{{prompt}}",
+            "doc_to_target": "{{reference}}",
+            "generation_kwargs": {
+                "until": stop_sequences(tokenizer)[1:],
+                "max_gen_toks": 2 * params.max_new_tokens,
+                "do_sample": False,
+            },
             "process_results": scoring.instruct_results,
             "metric_list": [{"metric": "follow", "aggregation": "mean", "higher_is_better": True}],
         }
@@ -199,12 +249,16 @@ def build_tasks(root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed
         rows = passkey_docs(tokenizer, list(params.passkey_lengths), params.passkey_samples, seed)
         _write_jsonl(tasks_dir / "passkey.jsonl", rows)
         tasks["passkey"] = {
-            **_base("passkey", rel(tasks_dir / "passkey.jsonl")), "output_type": "generate_until",
-            "doc_to_text": "{{prompt}}", "doc_to_target": "{{answer}}",
+            **_base("passkey", rel(tasks_dir / "passkey.jsonl")),
+            "output_type": "generate_until",
+            "doc_to_text": "{{prompt}}",
+            "doc_to_target": "{{answer}}",
             "generation_kwargs": {"until": stop_sequences(tokenizer), "max_gen_toks": 8, "do_sample": False},
             "process_results": scoring.qa_gen_results,
-            "metric_list": [{"metric": "em", "aggregation": "mean", "higher_is_better": True},
-                            {"metric": "f1", "aggregation": "mean", "higher_is_better": True}],
+            "metric_list": [
+                {"metric": "em", "aggregation": "mean", "higher_is_better": True},
+                {"metric": "f1", "aggregation": "mean", "higher_is_better": True},
+            ],
         }
     _write_yaml(tasks_dir, tasks, rel(published_dir or tasks_dir))
     return tasks
@@ -217,7 +271,10 @@ def _write_yaml(tasks_dir: Path, tasks: dict[str, dict], data_dir: str) -> None:
 
     (tasks_dir / "cptpipe_scoring.py").write_text(
         '"""Shim so the YAML tasks here resolve `!function` against cptpipe."""\n'
-        "from cptpipe.eval.scoring import instruct_results, qa_f1_results, qa_gen_results, recall_results  # noqa: F401\n")
+        "from cptpipe.eval.scoring import (  # noqa: F401\n"
+        "    instruct_results, qa_f1_results, qa_gen_results, recall_results,\n"
+        ")\n"
+    )
     for name, cfg in tasks.items():
         data_file = Path(cfg["dataset_kwargs"]["data_files"]["test"]).name
         cfg = {**cfg, "dataset_kwargs": {"data_files": {"test": f"{data_dir}/{data_file}"}}}

@@ -24,34 +24,56 @@ def build_mix(tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, s
     train_tokens = {k: int(v["length"][eligible_rows(k, v["split"])].sum()) for k, v in sources.items()}
     rng = np.random.default_rng(seed)
     phases = []
-    report = {"recipe": recipe, "seq_len": seq_len, "seed": seed, "phases": [],
-              "doc_attention_mask": mix.doc_attention_mask}
+    report = {
+        "recipe": recipe,
+        "seq_len": seq_len,
+        "seed": seed,
+        "phases": [],
+        "doc_attention_mask": mix.doc_attention_mask,
+    }
     for i, (phase, budgets) in enumerate(phase_budgets(recipe, mix, train_tokens["qa"], train_tokens["domain"])):
         name = f"{i}-{phase}"
         # QA inside a documents phase is its own stream of one-pair blocks, interleaved with the document
         # blocks batch by batch (cptpipe.train.data.Interleaved): packed among documents, a QA answer
         # would be ~2% of a batch's loss tokens and barely trained.
         qa_budget = {"qa": budgets.pop("qa")} if phase == "docs_qa" and "qa" in budgets else None
-        table, rep = build_phase(sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start,
-                                 pair_sources=PAIR_SOURCES)
+        table, rep = build_phase(
+            sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start, pair_sources=PAIR_SOURCES
+        )
         # Pairs packed beside other pieces see only their own tokens: the answer is conditioned on its
         # question alone, as in evaluation.
         rep["doc_attention_mask"] = mix.doc_attention_mask or (
-            rep["packing"] == "packed" and bool(PAIR_SOURCES & set(budgets)))
+            rep["packing"] == "packed" and bool(PAIR_SOURCES & set(budgets))
+        )
         pq.write_table(table, out_dir / f"{name}.parquet")
-        entry = {"name": phase, "file": f"{name}.parquet", "blocks": rep["blocks"], "tokens": rep["tokens"],
-                 "seq_len": rep["seq_len"], "doc_attention_mask": rep["doc_attention_mask"]}
+        entry = {
+            "name": phase,
+            "file": f"{name}.parquet",
+            "blocks": rep["blocks"],
+            "tokens": rep["tokens"],
+            "seq_len": rep["seq_len"],
+            "doc_attention_mask": rep["doc_attention_mask"],
+        }
         if qa_budget is not None:
             qa_table, qa_rep = build_phase(sources, qa_budget, seq_len, rng, pair_sources=PAIR_SOURCES)
             pq.write_table(qa_table, out_dir / f"{name}.qa.parquet")
-            entry["interleave"] = {"file": f"{name}.qa.parquet", "blocks": qa_rep["blocks"],
-                                   "tokens": qa_rep["tokens"], "seq_len": qa_rep["seq_len"]}
+            entry["interleave"] = {
+                "file": f"{name}.qa.parquet",
+                "blocks": qa_rep["blocks"],
+                "tokens": qa_rep["tokens"],
+                "seq_len": qa_rep["seq_len"],
+            }
             rep = _merge_reports(rep, qa_rep)
         phases.append(entry)
         report["phases"].append({"name": phase, **rep})
-    (out_dir / "phases.json").write_text(json.dumps({"recipe": recipe, "seq_len": seq_len, "phases": phases,
-                                                     "doc_attention_mask": mix.doc_attention_mask},
-                                                    indent=2, sort_keys=True) + "\n")
+    (out_dir / "phases.json").write_text(
+        json.dumps(
+            {"recipe": recipe, "seq_len": seq_len, "phases": phases, "doc_attention_mask": mix.doc_attention_mask},
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n"
+    )
     return report
 
 
@@ -63,8 +85,13 @@ def _merge_reports(docs: dict, qa: dict) -> dict:
     for v in sources.values():
         v["share"] = round(v["used"] / total, 6) if total else 0.0
         v["share_requested"] = round(v["requested"] / requested, 6) if requested else 0.0
-    return {**docs, "sources": sources, "tokens": total, "requested_tokens": requested,
-            "interleaved_qa": {k: qa[k] for k in ("blocks", "seq_len", "tokens", "padding_tokens")}}
+    return {
+        **docs,
+        "sources": sources,
+        "tokens": total,
+        "requested_tokens": requested,
+        "interleaved_qa": {k: qa[k] for k in ("blocks", "seq_len", "tokens", "padding_tokens")},
+    }
 
 
 def phase_entry(index_file: Path) -> dict:
@@ -85,8 +112,9 @@ class MixBlocks:
     a 4D mask to the attention as is; boolean masks need the sdpa (default) or flex attention.
     """
 
-    def __init__(self, index_file: Path, tokens_dir: Path, seq_len: int, pad_id: int,
-                 doc_attention_mask: bool | None = None):
+    def __init__(
+        self, index_file: Path, tokens_dir: Path, seq_len: int, pad_id: int, doc_attention_mask: bool | None = None
+    ):
         if doc_attention_mask is None:
             doc_attention_mask = bool(phase_entry(index_file).get("doc_attention_mask"))
         self.doc_attention_mask = doc_attention_mask
@@ -115,10 +143,10 @@ class MixBlocks:
         at, names = 0, []
         for j in range(self.bounds[i], self.bounds[i + 1]):
             name, s, n = self.source[j], self.start[j], self.length[j]
-            tok = np.asarray(self.tokens[name][s:s + n], np.int64)
-            ids[at:at + n] = tok
-            labels[at:at + n] = np.where(np.asarray(self.masks[name][s:s + n]) > 0, tok, -100)
-            pos[at:at + n] = self.pos0[j] + np.arange(n)
+            tok = np.asarray(self.tokens[name][s : s + n], np.int64)
+            ids[at : at + n] = tok
+            labels[at : at + n] = np.where(np.asarray(self.masks[name][s : s + n]) > 0, tok, -100)
+            pos[at : at + n] = self.pos0[j] + np.arange(n)
             names.append(name)
             at += n
         return ids, labels, pos, names
@@ -127,16 +155,19 @@ class MixBlocks:
         """Document number of each position of block i: every segment is one document (a piece that
         continues from the previous block starts the block), the padding tail is one more."""
         doc = np.full(self.seq_len, self.bounds[i + 1] - self.bounds[i], np.int64)
-        lengths = self.length[self.bounds[i]:self.bounds[i + 1]]
-        doc[:int(lengths.sum())] = np.repeat(np.arange(len(lengths)), lengths)
+        lengths = self.length[self.bounds[i] : self.bounds[i + 1]]
+        doc[: int(lengths.sum())] = np.repeat(np.arange(len(lengths)), lengths)
         return doc
 
     def __getitem__(self, i: int):
         import torch
 
         ids, labels, pos, _ = self.arrays(i)
-        item = {"input_ids": torch.from_numpy(ids), "labels": torch.from_numpy(labels),
-                "position_ids": torch.from_numpy(pos)}
+        item = {
+            "input_ids": torch.from_numpy(ids),
+            "labels": torch.from_numpy(labels),
+            "position_ids": torch.from_numpy(pos),
+        }
         if self.doc_attention_mask:
             doc = torch.from_numpy(self.documents(i))
             causal = torch.ones(self.seq_len, self.seq_len, dtype=torch.bool).tril()

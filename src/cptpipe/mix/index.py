@@ -12,23 +12,35 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-SEGMENT_SCHEMA = pa.schema([
-    ("block", pa.int64()), ("source", pa.string()), ("start", pa.int64()), ("length", pa.int64()),
-    ("pos0", pa.int64()),
-])
+SEGMENT_SCHEMA = pa.schema(
+    [
+        ("block", pa.int64()),
+        ("source", pa.string()),
+        ("start", pa.int64()),
+        ("length", pa.int64()),
+        ("pos0", pa.int64()),
+    ]
+)
 
 
 @dataclass
 class Sampled:
-    starts: np.ndarray   # absolute token offsets in the source shard
+    starts: np.ndarray  # absolute token offsets in the source shard
     lengths: np.ndarray
-    pos0: np.ndarray     # position id of each piece's first token: 0, every piece restarts
-    repeats: float       # passes over the eligible rows beyond the first
+    pos0: np.ndarray  # position id of each piece's first token: 0, every piece restarts
+    repeats: float  # passes over the eligible rows beyond the first
     eligible_tokens: int
 
 
-def sample_source(offsets: np.ndarray, lengths: np.ndarray, eligible: np.ndarray, budget: int,
-                  seq_len: int, rng: np.random.Generator, whole_rows: bool = False) -> Sampled:
+def sample_source(
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    eligible: np.ndarray,
+    budget: int,
+    seq_len: int,
+    rng: np.random.Generator,
+    whole_rows: bool = False,
+) -> Sampled:
     """Pieces (<= seq_len) of eligible rows in a seeded order until `budget` tokens.
 
     Documents are cut into seq_len pieces and the last piece is cut to hit the budget exactly. With
@@ -56,12 +68,18 @@ def sample_source(offsets: np.ndarray, lengths: np.ndarray, eligible: np.ndarray
             if have >= budget:
                 break
     lens_arr = np.asarray(lens, np.int64)
-    return Sampled(np.asarray(starts, np.int64), lens_arr, np.zeros(len(lens_arr), np.int64),
-                   budget / avail - 1.0 if budget > avail else 0.0, avail)
+    return Sampled(
+        np.asarray(starts, np.int64),
+        lens_arr,
+        np.zeros(len(lens_arr), np.int64),
+        budget / avail - 1.0 if budget > avail else 0.0,
+        avail,
+    )
 
 
-def pack(pieces: list[tuple[str, int, int, int]], seq_len: int, whole: frozenset[str] = frozenset()
-         ) -> tuple[pa.Table, int]:
+def pack(
+    pieces: list[tuple[str, int, int, int]], seq_len: int, whole: frozenset[str] = frozenset()
+) -> tuple[pa.Table, int]:
     """Pack (source, start, length, pos0) pieces in order into blocks.
 
     Pieces split at block ends and continue their position ids in the next block, except pieces of
@@ -92,9 +110,13 @@ def pack_rows(pieces: list[tuple[str, int, int, int]]) -> tuple[pa.Table, int, i
     rounded up to a multiple of 8) and the padding tokens."""
     lengths = np.array([p[2] for p in pieces], np.int64)
     seq_len = int(-(-int(lengths.max(initial=1)) // 8) * 8)
-    cols = {"block": np.arange(len(pieces), dtype=np.int64), "source": [p[0] for p in pieces],
-            "start": np.array([p[1] for p in pieces], np.int64), "length": lengths,
-            "pos0": np.array([p[3] for p in pieces], np.int64)}
+    cols = {
+        "block": np.arange(len(pieces), dtype=np.int64),
+        "source": [p[0] for p in pieces],
+        "start": np.array([p[1] for p in pieces], np.int64),
+        "length": lengths,
+        "pos0": np.array([p[3] for p in pieces], np.int64),
+    }
     return pa.table(cols, schema=SEGMENT_SCHEMA), seq_len, int(len(pieces) * seq_len - lengths.sum())
 
 
@@ -170,9 +192,15 @@ def eligible_rows(name: str, split: np.ndarray) -> np.ndarray:
     return np.ones(len(split), bool) if name in ALL_SPLITS_SOURCES else split == "train"
 
 
-def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.random.Generator,
-                schedule: str = "constant", progressive_start: float = 0.5,
-                pair_sources: frozenset[str] = frozenset()) -> tuple[pa.Table, dict]:
+def build_phase(
+    sources: dict,
+    budgets: dict[str, int],
+    seq_len: int,
+    rng: np.random.Generator,
+    schedule: str = "constant",
+    progressive_start: float = 0.5,
+    pair_sources: frozenset[str] = frozenset(),
+) -> tuple[pa.Table, dict]:
     """Sample every source of a phase, order the pieces, pack; return index + report.
 
     constant: pieces of all sources interleaved uniformly at random. progressive (phases with domain
@@ -184,18 +212,33 @@ def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.ra
     report: dict = {"sources": {}}
     for name in sorted(budgets):
         rows = sources[name]
-        s = sample_source(rows["offset"], rows["length"], eligible_rows(name, rows["split"]), budgets[name],
-                          seq_len, rng, whole_rows=name in pair_sources)
+        s = sample_source(
+            rows["offset"],
+            rows["length"],
+            eligible_rows(name, rows["split"]),
+            budgets[name],
+            seq_len,
+            rng,
+            whole_rows=name in pair_sources,
+        )
         if s.repeats > 0 and name not in pair_sources:  # QA phases repeat by design (mix.qa_epochs)
-            warnings.warn(f"mix: source {name!r} has {s.eligible_tokens} trainable tokens for a budget of "
-                          f"{budgets[name]}: repeated {s.repeats + 1:.2f}x", stacklevel=2)
+            warnings.warn(
+                f"mix: source {name!r} has {s.eligible_tokens} trainable tokens for a budget of "
+                f"{budgets[name]}: repeated {s.repeats + 1:.2f}x",
+                stacklevel=2,
+            )
         if len(s.lengths) == 0:
-            warnings.warn(f"mix: source {name!r} has no trainable rows; its budget {budgets[name]} is unused",
-                          stacklevel=2)
+            warnings.warn(
+                f"mix: source {name!r} has no trainable rows; its budget {budgets[name]} is unused", stacklevel=2
+            )
         pieces.extend(zip([name] * len(s.starts), s.starts.tolist(), s.lengths.tolist(), s.pos0.tolist()))
-        report["sources"][name] = {"requested": budgets[name], "used": int(s.lengths.sum()),
-                                   "available": s.eligible_tokens, "repeats": round(s.repeats, 4),
-                                   "pieces": len(s.lengths)}
+        report["sources"][name] = {
+            "requested": budgets[name],
+            "used": int(s.lengths.sum()),
+            "available": s.eligible_tokens,
+            "repeats": round(s.repeats, 4),
+            "pieces": len(s.lengths),
+        }
     order = rng.permutation(len(pieces))
     progressive = schedule == "progressive" and "domain" in budgets and len(budgets) > 1
     if progressive:
@@ -215,10 +258,16 @@ def build_phase(sources: dict, budgets: dict[str, int], seq_len: int, rng: np.ra
         v["share"] = round(v["used"] / total, 6) if total else 0.0
         v["share_requested"] = round(v["requested"] / requested, 6) if requested else 0.0
     n_blocks = int(table.column("block").to_numpy()[-1]) + 1 if table.num_rows else 0
-    report.update(tokens=total, requested_tokens=requested, blocks=n_blocks, padding_tokens=padding,
-                  padding_fraction=round(padding / max(1, n_blocks * seq_len), 6), seq_len=seq_len,
-                  packing="one pair per block" if one_per_block else "packed",
-                  schedule="progressive" if progressive else "constant")
+    report.update(
+        tokens=total,
+        requested_tokens=requested,
+        blocks=n_blocks,
+        padding_tokens=padding,
+        padding_fraction=round(padding / max(1, n_blocks * seq_len), 6),
+        seq_len=seq_len,
+        packing="one pair per block" if one_per_block else "packed",
+        schedule="progressive" if progressive else "constant",
+    )
     if "domain" in budgets:
         report["domain_share_by_tenth"] = share_by_tenth(table, "domain")
     return table, report

@@ -42,8 +42,9 @@ def docs_tokens(mix: MixParams, domain_train_tokens: int) -> int:
     return int(round(mix.domain_epochs * domain_train_tokens / mix.domain))
 
 
-def phase_budgets(recipe: str, mix: MixParams, qa_train_tokens: int, domain_train_tokens: int = 0
-                  ) -> list[tuple[str, dict[str, int]]]:
+def phase_budgets(
+    recipe: str, mix: MixParams, qa_train_tokens: int, domain_train_tokens: int = 0
+) -> list[tuple[str, dict[str, int]]]:
     """[(phase, {source: tokens})] for a recipe.
 
     QA phases size by mix.qa_epochs passes over the train QA; a docs_qa phase adds QA tokens on top of

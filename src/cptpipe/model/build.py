@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 import re
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -42,7 +42,7 @@ def copy_pairs(texts: list[str], n: int, seed: int, max_words: int = COPY_MAX_WO
         words = docs[rng.integers(len(docs))]
         k = int(rng.integers(1, max_words + 1))
         start = int(rng.integers(0, max(1, len(words) - k + 1)))
-        span = " ".join(words[start:start + k])
+        span = " ".join(words[start : start + k])
         prompts.append(format_prompt(COPY_INSTRUCTION.format(span)))
         answers.append(format_answer(span))
     return prompts, answers
@@ -65,8 +65,9 @@ def _same_case(like: str, word: str) -> str:
     return word[0].upper() + word[1:] if like[0].isupper() else word
 
 
-def fresh_words(instruction: str, response: str, pool: dict[tuple[str, int], list[str]], common: set[str],
-                rng: np.random.Generator) -> tuple[str, str]:
+def fresh_words(
+    instruction: str, response: str, pool: dict[tuple[str, int], list[str]], common: set[str], rng: np.random.Generator
+) -> tuple[str, str]:
     """Swap the words a response copies from its instruction for replay words, in both, consistently.
 
     A replacement keeps the length and first letter (so "longest" and alphabetical answers stay
@@ -90,8 +91,9 @@ def fresh_words(instruction: str, response: str, pool: dict[tuple[str, int], lis
     return pattern.sub(sub, instruction), pattern.sub(sub, response)
 
 
-def instruction_pairs(rows: list[dict], epochs: int, fresh_share: float, texts: list[str],
-                      seed: int) -> tuple[list[str], list[str]]:
+def instruction_pairs(
+    rows: list[dict], epochs: int, fresh_share: float, texts: list[str], seed: int
+) -> tuple[list[str], list[str]]:
     """(prompt, answer) pairs of `epochs` passes over instruction rows; `fresh_share` of them with fresh words."""
     rng = np.random.default_rng(seed)
     pool, common = word_pool(texts) if fresh_share > 0 else ({}, set())
@@ -112,11 +114,12 @@ def replay_rows(blocks: np.ndarray, n: int, length: int, seed: int) -> list[tupl
     length = min(length, blocks.shape[1])
     rows = rng.integers(len(blocks), size=n)
     starts = rng.integers(0, blocks.shape[1] - length + 1, size=n)
-    return [(blocks[r, s:s + length].tolist(), [1] * length) for r, s in zip(rows, starts)]
+    return [(blocks[r, s : s + length].tolist(), [1] * length) for r, s in zip(rows, starts)]
 
 
-def instruct_phase(sc: ScratchParams, tok, texts: list[str], blocks: np.ndarray, rows: list[dict],
-                   seed: int) -> PretrainPhase:
+def instruct_phase(
+    sc: ScratchParams, tok, texts: list[str], blocks: np.ndarray, rows: list[dict], seed: int
+) -> PretrainPhase:
     """The tuning of an "instruct" start: copy rows (from replay text) shuffled among the instruction rows.
 
     A scratch model pretrained for a minute has no induction heads (its loss on a repeated
@@ -140,8 +143,12 @@ def check_start_context(m, pin: dict, params: Params) -> None:
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(m.name_or_path, revision=pin.get("revision"))
-    check_context(config, seq_len=params.tokenize.seq_len, passkey_lengths=params.eval.passkey_lengths,
-                  rope_factor=None if m.rope_scaling is None else m.rope_scaling.factor)
+    check_context(
+        config,
+        seq_len=params.tokenize.seq_len,
+        passkey_lengths=params.eval.passkey_lengths,
+        rope_factor=None if m.rope_scaling is None else m.rope_scaling.factor,
+    )
 
 
 def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: Path) -> dict:
@@ -157,8 +164,9 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
     replay = read_replay(replay_dir, "train")
     instruct = read_instruct(instruct_dir, "train")
     texts = [r["text"] for r in replay]
-    tok = build_tokenizer(texts + [r["instruction"] + "\n" + r["response"] for r in instruct],
-                          sc.vocab_size, params.seed)
+    tok = build_tokenizer(
+        texts + [r["instruction"] + "\n" + r["response"] for r in instruct], sc.vocab_size, params.seed
+    )
     check_round_trip(tok, ROUND_TRIP_TEXT)
     model = build_scratch_model(sc, tok, params.seed)
     token_lists = tok(texts, add_special_tokens=False)["input_ids"]
@@ -171,10 +179,14 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     summary = {
-        "source": "scratch", "kind": "instruct" if sc.instruct_tune else m.kind,
-        "params": sum(p.numel() for p in model.parameters()), "vocab_size": len(tok),
-        "pretrain_tokens": sum(p["tokens"] for p in done), "steps": sum(p["steps"] for p in done),
-        "final_loss": done[-1]["final_loss"], "phases": done,
+        "source": "scratch",
+        "kind": "instruct" if sc.instruct_tune else m.kind,
+        "params": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tok),
+        "pretrain_tokens": sum(p["tokens"] for p in done),
+        "steps": sum(p["steps"] for p in done),
+        "final_loss": done[-1]["final_loss"],
+        "phases": done,
     }
     # No wall-clock time in the output: a rebuild with equal weights must hash equal, so that a change
     # to keys the build ignores (instruct_* while instruct_tune is false) reruns `model` only.

@@ -37,8 +37,9 @@ def already_scaled(config) -> bool:
     return bool(rope.get("original_max_position_embeddings")) and rope.get("rope_type") not in (None, "default")
 
 
-def context_problems(config, *, seq_len: int | None, passkey_lengths: list[int] | tuple[int, ...] = (),
-                     rope_factor: float | None = None) -> list[str]:
+def context_problems(
+    config, *, seq_len: int | None, passkey_lengths: list[int] | tuple[int, ...] = (), rope_factor: float | None = None
+) -> list[str]:
     """Problems of seq_len and passkey lengths against the model's context (x rope_factor on RoPE models)."""
     found = config_context(config)
     if found is None:
@@ -47,8 +48,10 @@ def context_problems(config, *, seq_len: int | None, passkey_lengths: list[int] 
     family = getattr(config, "model_type", "the model")
     problems = []
     if rope_factor is not None and not uses_rope(config):
-        problems.append(f"model.rope_scaling: {family} has learned absolute position embeddings (config {key}="
-                        f"{context}), not RoPE, so its context cannot be scaled; set model.rope_scaling: null")
+        problems.append(
+            f"model.rope_scaling: {family} has learned absolute position embeddings (config {key}="
+            f"{context}), not RoPE, so its context cannot be scaled; set model.rope_scaling: null"
+        )
         rope_factor = None
     limit = int(context * rope_factor) if rope_factor else context
     where = f"the model context {limit} ({family} config {key}={context}"
@@ -58,12 +61,14 @@ def context_problems(config, *, seq_len: int | None, passkey_lengths: list[int] 
     if uses_rope(config):
         fix = f", or set model.rope_scaling: {{type: yarn, factor: {math.ceil(longest / context)}}}"
     if seq_len is not None and seq_len > limit:
-        problems.append(f"tokenize.seq_len: {seq_len} is larger than {where}; lower tokenize.seq_len to <= "
-                        f"{limit}{fix}")
+        problems.append(
+            f"tokenize.seq_len: {seq_len} is larger than {where}; lower tokenize.seq_len to <= {limit}{fix}"
+        )
     too_long = [n for n in passkey_lengths if n > limit]
     if too_long:
-        problems.append(f"eval.passkey_lengths: {too_long} larger than {where}; drop them or lower them to <= "
-                        f"{limit}{fix}")
+        problems.append(
+            f"eval.passkey_lengths: {too_long} larger than {where}; drop them or lower them to <= {limit}{fix}"
+        )
     return problems
 
 

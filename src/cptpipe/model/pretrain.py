@@ -34,10 +34,12 @@ def as_dataset(rows: list[tuple[list[int], list[int]]], max_len: int):
     """A `datasets.Dataset` of input_ids and labels (-100 where the mask is 0), cut to max_len."""
     from datasets import Dataset
 
-    return Dataset.from_dict({
-        "input_ids": [ids[:max_len] for ids, _ in rows],
-        "labels": [[t if m else -100 for t, m in zip(ids[:max_len], mask[:max_len])] for ids, mask in rows],
-    })
+    return Dataset.from_dict(
+        {
+            "input_ids": [ids[:max_len] for ids, _ in rows],
+            "labels": [[t if m else -100 for t, m in zip(ids[:max_len], mask[:max_len])] for ids, mask in rows],
+        }
+    )
 
 
 def run_phase(model, tokenizer, phase: PretrainPhase, *, batch_size: int, max_len: int, seed: int) -> dict:
@@ -52,22 +54,38 @@ def run_phase(model, tokenizer, phase: PretrainPhase, *, batch_size: int, max_le
     data = as_dataset(phase.rows, max_len)
     with tempfile.TemporaryDirectory(prefix="cptpipe-pretrain-") as tmp:
         args = TrainingArguments(
-            output_dir=tmp, per_device_train_batch_size=batch_size, num_train_epochs=1,
-            learning_rate=phase.lr, lr_scheduler_type="cosine_with_min_lr",
-            lr_scheduler_kwargs={"min_lr_rate": MIN_LR_RATE}, warmup_steps=WARMUP,
-            weight_decay=0.1, adam_beta2=0.95, max_grad_norm=1.0,
-            logging_steps=LOG_EVERY, save_strategy="no", report_to="none",
-            seed=seed, data_seed=seed, remove_unused_columns=False,
-            use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+            output_dir=tmp,
+            per_device_train_batch_size=batch_size,
+            num_train_epochs=1,
+            learning_rate=phase.lr,
+            lr_scheduler_type="cosine_with_min_lr",
+            lr_scheduler_kwargs={"min_lr_rate": MIN_LR_RATE},
+            warmup_steps=WARMUP,
+            weight_decay=0.1,
+            adam_beta2=0.95,
+            max_grad_norm=1.0,
+            logging_steps=LOG_EVERY,
+            save_strategy="no",
+            report_to="none",
+            seed=seed,
+            data_seed=seed,
+            remove_unused_columns=False,
+            use_cpu=not torch.cuda.is_available(),
+            dataloader_num_workers=0,
         )
         collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
         trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
         out = trainer.train()
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     model.eval()
-    return {"name": phase.name, "steps": out.global_step, "lr": phase.lr, "rows": len(phase.rows),
-            "tokens": int(sum(sum(m[:max_len]) for _, m in phase.rows)),
-            "final_loss": round(float(losses[-1] if losses else out.training_loss), 4)}
+    return {
+        "name": phase.name,
+        "steps": out.global_step,
+        "lr": phase.lr,
+        "rows": len(phase.rows),
+        "tokens": int(sum(sum(m[:max_len]) for _, m in phase.rows)),
+        "final_loss": round(float(losses[-1] if losses else out.training_loss), 4),
+    }
 
 
 def pretrain(model, tokenizer, phases: list[PretrainPhase], *, batch_size: int, max_len: int, seed: int) -> list[dict]:

@@ -17,8 +17,10 @@ def pin_model(name_or_path: str, revision: str | None) -> dict:
     local = Path(name_or_path)
     if local.is_dir():
         if not (local / "config.json").exists():
-            raise UserError(f"model.name_or_path: {name_or_path} has no config.json; "
-                            "point it at a directory written by save_pretrained")
+            raise UserError(
+                f"model.name_or_path: {name_or_path} has no config.json; "
+                "point it at a directory written by save_pretrained"
+            )
         return {"name_or_path": name_or_path, "source": "local", "sha256": hash_dir(local)}
     if os.sep in name_or_path and not name_or_path.count("/") == 1:
         raise UserError(f"model.name_or_path: {name_or_path} is neither a local directory nor a hub id")
@@ -97,9 +99,11 @@ def check_fits(config, where: str, bytes_per_param: int = 4, available: int | No
     need = weights_bytes(config, bytes_per_param)
     have = available_ram() if available is None else available
     if need > have:
-        raise UserError(f"model.name_or_path: {where} needs {human_bytes(need)} for its weights at "
-                        f"{8 * bytes_per_param} bits, but only {human_bytes(have)} of RAM is available; "
-                        "pick a smaller model, or run on a machine with more memory")
+        raise UserError(
+            f"model.name_or_path: {where} needs {human_bytes(need)} for its weights at "
+            f"{8 * bytes_per_param} bits, but only {human_bytes(have)} of RAM is available; "
+            "pick a smaller model, or run on a machine with more memory"
+        )
     return need
 
 

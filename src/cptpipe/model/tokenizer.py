@@ -8,8 +8,8 @@ with byte fallback: the same segmentation sentencepiece produces, loadable by Au
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import sentencepiece as spm
 from tokenizers import Tokenizer, decoders, models, normalizers
@@ -29,12 +29,24 @@ def train_sentencepiece(texts: Iterable[str], vocab_size: int, seed: int, workdi
     prefix = workdir / "spm"
     spm.set_random_generator_seed(seed + 1)  # sentence sampling is the only randomness
     spm.SentencePieceTrainer.train(
-        input=str(corpus), model_prefix=str(prefix), vocab_size=vocab_size, model_type="unigram",
-        byte_fallback=True, character_coverage=0.9995, split_digits=True,
+        input=str(corpus),
+        model_prefix=str(prefix),
+        vocab_size=vocab_size,
+        model_type="unigram",
+        byte_fallback=True,
+        character_coverage=0.9995,
+        split_digits=True,
         # identity: what the user wrote is what the model sees (no NFKC folding of domain terms)
-        normalization_rule_name="identity", pad_id=0, unk_id=1, bos_id=2, eos_id=3,
-        input_sentence_size=2_000_000, shuffle_input_sentence=True,
-        hard_vocab_limit=False, num_threads=2, minloglevel=2,
+        normalization_rule_name="identity",
+        pad_id=0,
+        unk_id=1,
+        bos_id=2,
+        eos_id=3,
+        input_sentence_size=2_000_000,
+        shuffle_input_sentence=True,
+        hard_vocab_limit=False,
+        num_threads=2,
+        minloglevel=2,
     )
     return prefix.with_suffix(".model")
 
@@ -44,9 +56,14 @@ def hf_tokenizer_from_sentencepiece(model_file: Path) -> PreTrainedTokenizerFast
     vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
     tok = Tokenizer(models.Unigram(vocab, unk_id=sp.unk_id(), byte_fallback=True))
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    tok.decoder = decoders.Sequence([
-        decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0),
-    ])
+    tok.decoder = decoders.Sequence(
+        [
+            decoders.Replace("▁", " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
+    )
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS)
     hf.model_max_length = 1 << 30
     return hf

@@ -25,12 +25,22 @@ from cptpipe.qa import cache as qa_cache
 from cptpipe.qa import llm, rules
 from cptpipe.qa.validate import Candidate, check, norm_tokens, supported  # noqa: F401 - re-exported
 
-QA_SCHEMA = pa.schema([
-    ("qa_id", pa.string()), ("doc_id", pa.string()), ("split", pa.string()), ("title", pa.string()),
-    ("type", pa.string()), ("question", pa.string()), ("answer", pa.string()),
-    ("answer_kind", pa.string()), ("template", pa.string()), ("generator", pa.string()),
-    ("prompt_hash", pa.string()), ("paraphrase_of", pa.string()),
-])
+QA_SCHEMA = pa.schema(
+    [
+        ("qa_id", pa.string()),
+        ("doc_id", pa.string()),
+        ("split", pa.string()),
+        ("title", pa.string()),
+        ("type", pa.string()),
+        ("question", pa.string()),
+        ("answer", pa.string()),
+        ("answer_kind", pa.string()),
+        ("template", pa.string()),
+        ("generator", pa.string()),
+        ("prompt_hash", pa.string()),
+        ("paraphrase_of", pa.string()),
+    ]
+)
 SPLITS = ("train", "heldout")
 
 
@@ -45,17 +55,25 @@ def units_of(doc: dict) -> list[dict]:
         sections = []
     if not sections:
         return [dict(doc, section="", doc_text=doc["text"])]
-    return [dict(doc, text=doc["text"][start:end], split=split, section=title, doc_text=doc["text"])
-            for start, end, title, split in sections]
+    return [
+        dict(doc, text=doc["text"][start:end], split=split, section=title, doc_text=doc["text"])
+        for start, end, title, split in sections
+    ]
 
 
 # --- generators: docs -> candidates per doc ---------------------------------------------------
 def _rules(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list[Candidate]]:
     out = []
     for doc in bar(docs, desc="qa: rules", unit="doc"):
-        pairs = rules.generate_pairs(doc["title"], doc["text"], per_doc=params.per_doc,
-                                     types=list(params.types), seed=seed, section=doc["section"],
-                                     doc_text=doc["doc_text"])
+        pairs = rules.generate_pairs(
+            doc["title"],
+            doc["text"],
+            per_doc=params.per_doc,
+            types=list(params.types),
+            seed=seed,
+            section=doc["section"],
+            doc_text=doc["doc_text"],
+        )
         asked = {p.question.lower() for p in pairs}
         cands = []
         for p in pairs:
@@ -63,8 +81,18 @@ def _rules(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[l
             if params.paraphrases and p.type == "factual" and doc["split"] == "train":
                 paras = tuple(rules.paraphrases(p, doc["title"], params.paraphrases, asked))
                 asked |= {q.lower() for q in paras}
-            cands.append(Candidate(p.type, p.question, p.answer, p.answer_kind, p.template, "rules",
-                                   hashlib.sha256(p.template.encode()).hexdigest()[:12], paras))
+            cands.append(
+                Candidate(
+                    p.type,
+                    p.question,
+                    p.answer,
+                    p.answer_kind,
+                    p.template,
+                    "rules",
+                    hashlib.sha256(p.template.encode()).hexdigest()[:12],
+                    paras,
+                )
+            )
         out.append(cands)
     return out
 
@@ -75,8 +103,14 @@ def _requests(docs: list[dict], params: QAParams, settings: str) -> list[llm.Req
         k = params.paraphrases if doc["split"] == "train" else 0  # held-out docs never get paraphrases
         for qtype, n in llm.quotas(params.per_doc, list(params.types)).items():
             kk = k if qtype == "factual" else 0
-            reqs.append(llm.Request(i, qtype, llm.render(qtype, n, kk, doc["title"], doc["text"]),
-                                    llm.prompt_hash(qtype, n, kk, settings)))
+            reqs.append(
+                llm.Request(
+                    i,
+                    qtype,
+                    llm.render(qtype, n, kk, doc["title"], doc["text"]),
+                    llm.prompt_hash(qtype, n, kk, settings),
+                )
+            )
     return reqs
 
 
@@ -103,8 +137,10 @@ def _hf(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list
     context = hf.context_of(model, tok)
     budget = context - params.max_new_tokens
     if budget < 32:
-        raise UserError(f"qa.max_new_tokens: {params.max_new_tokens} leaves {budget} prompt tokens in the "
-                        f"{context}-token context of qa.model {params.model!r}; lower qa.max_new_tokens")
+        raise UserError(
+            f"qa.max_new_tokens: {params.max_new_tokens} leaves {budget} prompt tokens in the "
+            f"{context}-token context of qa.model {params.model!r}; lower qa.max_new_tokens"
+        )
     settings = f"hf;greedy;max_new_tokens={params.max_new_tokens}"
     reqs = _requests(docs, params, settings)
     texts = []
@@ -112,16 +148,22 @@ def _hf(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list
         doc = docs[r.doc_index]
         n = llm.quotas(params.per_doc, list(params.types))[r.type]
         k = params.paraphrases if (doc["split"] == "train" and r.type == "factual") else 0
-        texts.append(hf.fit_document(
-            lambda d, r=r, n=n, k=k, doc=doc: hf.chat_text(llm.render(r.type, n, k, doc["title"], d), tok),
-            doc["text"][:llm.MAX_DOC_CHARS], tok, budget))
+        texts.append(
+            hf.fit_document(
+                lambda d, r=r, n=n, k=k, doc=doc: hf.chat_text(llm.render(r.type, n, k, doc["title"], d), tok),
+                doc["text"][: llm.MAX_DOC_CHARS],
+                tok,
+                budget,
+            )
+        )
     # Longest first: similar lengths share a batch (less padding), and an OOM shows up at once.
     order = sorted(range(len(texts)), key=lambda j: -len(texts[j]))
     replies: dict[int, str] = {}
     for start in bar(range(0, len(order), params.batch_size), desc=f"qa: hf ({device})", unit="batch"):
-        idx = order[start:start + params.batch_size]
-        for j, reply in zip(idx, hf.generate(model, tok, device, [texts[j] for j in idx],
-                                             params.max_new_tokens, budget)):
+        idx = order[start : start + params.batch_size]
+        for j, reply in zip(
+            idx, hf.generate(model, tok, device, [texts[j] for j in idx], params.max_new_tokens, budget)
+        ):
             replies[j] = reply
     stats.update(model=params.model, device=device, requests=len(reqs))
     return _collect(docs, reqs, replies, params, "hf", stats)
@@ -162,8 +204,9 @@ def _openai(docs: list[dict], params: QAParams, seed: int, stats: dict, cache_di
 
 
 # --- validation and rows ----------------------------------------------------------------------
-def build_qa(docs_table: pa.Table, params: QAParams, seed: int,
-             cache_dir: str | Path | None = None) -> tuple[list[dict], dict]:
+def build_qa(
+    docs_table: pa.Table, params: QAParams, seed: int, cache_dir: str | Path | None = None
+) -> tuple[list[dict], dict]:
     """QA rows for every document (split carried from ingest) and the stage report."""
     t0 = time.time()
     whole = docs_table.to_pylist()
@@ -239,10 +282,20 @@ def _fact_key(question: str, answer: str) -> tuple:
 
 
 def _row(doc: dict, c: Candidate, qa_id: str, question: str, template: str, paraphrase_of: str | None) -> dict:
-    return {"qa_id": qa_id, "doc_id": doc["doc_id"], "split": doc["split"], "title": doc["title"],
-            "type": c.type, "question": question.strip(), "answer": c.answer.strip(), "answer_kind": c.answer_kind,
-            "template": template, "generator": c.generator, "prompt_hash": c.prompt_hash,
-            "paraphrase_of": paraphrase_of}
+    return {
+        "qa_id": qa_id,
+        "doc_id": doc["doc_id"],
+        "split": doc["split"],
+        "title": doc["title"],
+        "type": c.type,
+        "question": question.strip(),
+        "answer": c.answer.strip(),
+        "answer_kind": c.answer_kind,
+        "template": template,
+        "generator": c.generator,
+        "prompt_hash": c.prompt_hash,
+        "paraphrase_of": paraphrase_of,
+    }
 
 
 def _report(docs, rows, params, kept, dropped, per_doc, paraphrase_rows, stats, seconds) -> dict:
@@ -252,7 +305,9 @@ def _report(docs, rows, params, kept, dropped, per_doc, paraphrase_rows, stats, 
     for reasons in dropped.values():
         total_dropped.update(reasons)
     return {
-        "generator": params.generator, "docs": len(docs), "pairs": len(rows),
+        "generator": params.generator,
+        "docs": len(docs),
+        "pairs": len(rows),
         "paraphrase_rows": paraphrase_rows,
         "pairs_per_doc": round(sum(per_doc.values()) / max(1, len(docs)), 3),
         "pairs_per_doc_by_split": {s: round(originals[s] / by_split_docs[s], 3) for s in sorted(by_split_docs)},

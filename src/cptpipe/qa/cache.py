@@ -46,6 +46,7 @@ class ReplyCache:
         path = self._path(d_hash, p_hash, model)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{id(reply)}")
-        tmp.write_text(json.dumps({"model": model, "prompt_hash": p_hash, "doc_hash": d_hash, "reply": reply}),
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"model": model, "prompt_hash": p_hash, "doc_hash": d_hash, "reply": reply}), encoding="utf-8"
+        )
         os.replace(tmp, path)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Callable
 
 from cptpipe.errors import UserError
 from cptpipe.params import QAEndpointParams
@@ -43,9 +42,11 @@ class ChatClient:
         if ep.api_key_env:
             key = os.environ.get(ep.api_key_env)
             if not key:
-                raise UserError(f"qa.endpoint.api_key_env: environment variable {ep.api_key_env} is not set; "
-                                "export the key there (it is never stored in params or files), or set "
-                                "qa.endpoint.api_key_env: null for an endpoint without auth")
+                raise UserError(
+                    f"qa.endpoint.api_key_env: environment variable {ep.api_key_env} is not set; "
+                    "export the key there (it is never stored in params or files), or set "
+                    "qa.endpoint.api_key_env: null for an endpoint without auth"
+                )
             self._headers["Authorization"] = f"Bearer {key}"
 
     def settings(self) -> str:
@@ -53,8 +54,14 @@ class ChatClient:
         return f"temperature=0;max_tokens={self.max_tokens}"
 
     def _once(self, prompt: str) -> str:
-        body = json.dumps({"model": self.model, "temperature": 0, "max_tokens": self.max_tokens,
-                           "messages": [{"role": "user", "content": prompt}]}).encode()
+        body = json.dumps(
+            {
+                "model": self.model,
+                "temperature": 0,
+                "max_tokens": self.max_tokens,
+                "messages": [{"role": "user", "content": prompt}],
+            }
+        ).encode()
         req = urllib.request.Request(self.url, data=body, headers=self._headers, method="POST")
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
@@ -63,9 +70,11 @@ class ChatClient:
             detail = e.read()[:200].decode("utf-8", "replace")
             if e.code in RETRY_STATUS:
                 raise RetryableError(f"HTTP {e.code}", e.headers.get("Retry-After")) from None
-            raise UserError(f"qa.endpoint: {self.url} answered HTTP {e.code}: {detail!r}; check "
-                            "qa.endpoint.base_url, qa.endpoint.model and the key in qa.endpoint.api_key_env") from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as e:
+            raise UserError(
+                f"qa.endpoint: {self.url} answered HTTP {e.code}: {detail!r}; check "
+                "qa.endpoint.base_url, qa.endpoint.model and the key in qa.endpoint.api_key_env"
+            ) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
             raise RetryableError(f"{type(e).__name__}: {getattr(e, 'reason', e)}", None) from None
         try:
             return json.loads(raw)["choices"][0]["message"]["content"] or ""
@@ -79,9 +88,11 @@ class ChatClient:
                 return self._once(prompt)
             except RetryableError as e:
                 if attempt == self.max_retries:
-                    raise UserError(f"qa.endpoint: {self.url} still failing after {self.max_retries} retries "
-                                    f"({e.args[0]}); raise qa.endpoint.max_retries or lower "
-                                    "qa.endpoint.concurrency") from None
+                    raise UserError(
+                        f"qa.endpoint: {self.url} still failing after {self.max_retries} retries "
+                        f"({e.args[0]}); raise qa.endpoint.max_retries or lower "
+                        "qa.endpoint.concurrency"
+                    ) from None
                 self.retries += 1
                 after = e.args[1]
                 try:
@@ -89,13 +100,14 @@ class ChatClient:
                 except ValueError:
                     delay = None
                 if delay is None:
-                    delay = self.backoff_s * 2 ** attempt * (0.5 + random.random())  # jitter spreads clients
+                    delay = self.backoff_s * 2**attempt * (0.5 + random.random())  # jitter spreads clients
                 time.sleep(min(MAX_BACKOFF_S, max(0.0, delay)))
         raise AssertionError("unreachable")
 
 
-def run_requests(client: ChatClient, jobs: list, on_reply: Callable[[object, str], None], concurrency: int,
-                 progress=None) -> None:
+def run_requests(
+    client: ChatClient, jobs: list, on_reply: Callable[[object, str], None], concurrency: int, progress=None
+) -> None:
     """Ask every job's prompt with at most `concurrency` in flight; on_reply runs as each arrives.
 
     The first failure stops the run (pending jobs are cancelled) after the replies already

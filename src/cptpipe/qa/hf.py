@@ -7,7 +7,7 @@ GPU, fp32 on CPU. Documents are cut to fit the model's context together with the
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from cptpipe.errors import UserError
 from cptpipe.prompts import has_chat_template
@@ -25,8 +25,10 @@ def load(name_or_path: str):
         tok = AutoTokenizer.from_pretrained(name_or_path)
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.bfloat16 if cuda else torch.float32)
     except (OSError, ValueError) as e:
-        raise UserError(f"qa.model: cannot load {name_or_path!r} ({type(e).__name__}); give a local "
-                        "save_pretrained directory or a hub id (offline: the hub id must be cached)") from None
+        raise UserError(
+            f"qa.model: cannot load {name_or_path!r} ({type(e).__name__}); give a local "
+            "save_pretrained directory or a hub id (offline: the hub id must be cached)"
+        ) from None
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -41,8 +43,9 @@ def context_of(model, tok) -> int:
 
 def chat_text(prompt: str, tok) -> str:
     if has_chat_template(tok):
-        return tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                       add_generation_prompt=True)
+        return tok.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
     return prompt + PLAIN_SUFFIX
 
 
@@ -51,7 +54,7 @@ def fit_document(build: Callable[[str], str], document: str, tok, budget: int) -
     overhead = len(tok(build(""), add_special_tokens=False).input_ids)
     room = budget - overhead
     ids = tok(document, add_special_tokens=False).input_ids
-    return build(tok.decode(ids[:max(0, room)]) if room < len(ids) else document)
+    return build(tok.decode(ids[: max(0, room)]) if room < len(ids) else document)
 
 
 def generate(model, tok, device: str, texts: list[str], max_new_tokens: int, max_prompt_tokens: int) -> list[str]:
@@ -59,9 +62,14 @@ def generate(model, tok, device: str, texts: list[str], max_new_tokens: int, max
     import torch
 
     tok.truncation_side = "left"  # a last resort: instructions sit at the start, the JSON shape near the end
-    enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_prompt_tokens,
-              add_special_tokens=not has_chat_template(tok)).to(device)
+    enc = tok(
+        texts,
+        return_tensors="pt",
+        padding=True,
+        truncation=True,
+        max_length=max_prompt_tokens,
+        add_special_tokens=not has_chat_template(tok),
+    ).to(device)
     with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tok.pad_token_id)
-    return tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+    return tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)

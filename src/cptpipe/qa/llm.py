@@ -16,19 +16,24 @@ from cptpipe.qa.validate import Candidate, answer_kind
 
 MAX_DOC_CHARS = 12_000  # documents are cut to their head: bounded prompt cost per document
 
-_COMMON = ("Reply with JSON only, exactly this shape: {shape}\n\n"
-           "Title: {title}\n\nDocument:\n{document}")
+_COMMON = "Reply with JSON only, exactly this shape: {shape}\n\nTitle: {title}\n\nDocument:\n{document}"
 PROMPTS = {
-    "factual": ("Read the document below and write {n} factual questions about it for a closed-book quiz. "
-                "Each question must name its subject explicitly (never 'the document' or 'the text'), so it "
-                "can be answered without seeing the document. Each answer must be a short span of at most 12 "
-                "words copied exactly from the document, and must not appear in the question.{para} "),
-    "reasoning": ("Read the document below and write {n} questions that can only be answered by combining "
-                  "two facts it states (comparing or ordering dates or numbers, the difference between two "
-                  "years, or a two-step lookup). Name the subjects explicitly; keep each answer short. "),
-    "summarization": ("Read the document below and write {n} summarization items: each question asks to "
-                      "summarize the document or one of its sections, naming the subject; each answer is a "
-                      "single sentence that uses the document's own wording. "),
+    "factual": (
+        "Read the document below and write {n} factual questions about it for a closed-book quiz. "
+        "Each question must name its subject explicitly (never 'the document' or 'the text'), so it "
+        "can be answered without seeing the document. Each answer must be a short span of at most 12 "
+        "words copied exactly from the document, and must not appear in the question.{para} "
+    ),
+    "reasoning": (
+        "Read the document below and write {n} questions that can only be answered by combining "
+        "two facts it states (comparing or ordering dates or numbers, the difference between two "
+        "years, or a two-step lookup). Name the subjects explicitly; keep each answer short. "
+    ),
+    "summarization": (
+        "Read the document below and write {n} summarization items: each question asks to "
+        "summarize the document or one of its sections, naming the subject; each answer is a "
+        "single sentence that uses the document's own wording. "
+    ),
 }
 _SHAPE = '{{"pairs": [{{"question": "...", "answer": "..."{extra}}}]}}'
 _PARA = " For each question also give {k} paraphrases: other wordings of the same question with the same answer."
@@ -37,6 +42,7 @@ _PARA = " For each question also give {k} paraphrases: other wordings of the sam
 @dataclass(frozen=True)
 class Request:
     """One model call: a document and a question type."""
+
     doc_index: int
     type: str
     prompt: str  # the user message
@@ -64,8 +70,9 @@ def prompt_hash(qtype: str, n: int, k: int, settings: str = "") -> str:
 
 
 def render(qtype: str, n: int, k: int, title: str, document: str) -> str:
-    return template(qtype, n, k).replace("{title}", title or "(untitled)").replace(
-        "{document}", document[:MAX_DOC_CHARS])
+    return (
+        template(qtype, n, k).replace("{title}", title or "(untitled)").replace("{document}", document[:MAX_DOC_CHARS])
+    )
 
 
 def _json_values(reply: str):
@@ -108,7 +115,16 @@ def candidates(reply: str, qtype: str, generator: str, p_hash: str, k: int) -> l
     for x in items:
         q, a = str(x["question"]).strip(), str(x["answer"]).strip()
         paras = x.get("paraphrases") if isinstance(x.get("paraphrases"), list) else []
-        out.append(Candidate(qtype, q, a, "text" if qtype == "summarization" else answer_kind(a),
-                             f"{generator}/{qtype}", generator, p_hash,
-                             tuple(str(p).strip() for p in paras[:k] if str(p).strip())))
+        out.append(
+            Candidate(
+                qtype,
+                q,
+                a,
+                "text" if qtype == "summarization" else answer_kind(a),
+                f"{generator}/{qtype}",
+                generator,
+                p_hash,
+                tuple(str(p).strip() for p in paras[:k] if str(p).strip()),
+            )
+        )
     return out

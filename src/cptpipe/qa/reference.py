@@ -39,17 +39,23 @@ _IDENT = r"[A-Za-z_][\w.]*\(\d?\w?\)|[A-Z][A-Z0-9_]{2,}|/[\w./\-]*|[a-z][a-z0-9]
 _TERM_LINE = re.compile(rf"(?:{_IDENT}|[\w.\-]+(?: [\w.\-]+){{0,3}})")  # a definition-list term
 _NAME_LINE = re.compile(r"([\w.:\-]+(?:, [\w.:\-]+){0,6}) [-–—] (\w.{5,120})")
 _DEFINED = re.compile(r"^[\"“]([A-Z][\w \-]{1,40})[\"”] (?:shall mean|means|refers to|is defined as) (.+?)\.?$")
-_WHICH_FN = re.compile(rf"^The ({_IDENT}) (function|system call|macro|command|call|routine|option) "
-                       r"((?:[a-z]+s) .{10,200}?)\.?$")
-_CONSTRAINT = re.compile(r"(?:^|, |\bthe )(?P<s>[a-z][\w\-]*(?: [a-z][\w\-]*){0,2}),? (?:which |that )?"
-                         r"(?:must|should|shall|has to|needs to|can only) be (?P<a>(?:between|at least|at most|"
-                         r"less than|greater than|no more than|no less than|smaller than|larger than|within|"
-                         r"in the range|one of|a multiple of|a power of) [^,;:]{1,60}?)(?=[,;:.)]|$)")
-_UNIT_FACT = re.compile(r"^(?:On Linux, |In Linux, |Since [^,]{1,30}, )?(?:the |The )?(?P<s>[A-Z][A-Z0-9_]{2,}|"
-                        r"[a-z][\w\-]*(?: [a-z][\w\-]*){0,3}) (?:is|are|was|has been) (?:currently |usually |"
-                        r"typically |normally |now )?(?P<a>(?:at least |at most |about )?\d[\d,.]* (?:bytes|"
-                        r"kilobytes|megabytes|KiB|MiB|kB|seconds|milliseconds|microseconds|nanoseconds|days|"
-                        r"years|pages|characters|bits|signals|entries))\b")
+_WHICH_FN = re.compile(
+    rf"^The ({_IDENT}) (function|system call|macro|command|call|routine|option) "
+    r"((?:[a-z]+s) .{10,200}?)\.?$"
+)
+_CONSTRAINT = re.compile(
+    r"(?:^|, |\bthe )(?P<s>[a-z][\w\-]*(?: [a-z][\w\-]*){0,2}),? (?:which |that )?"
+    r"(?:must|should|shall|has to|needs to|can only) be (?P<a>(?:between|at least|at most|"
+    r"less than|greater than|no more than|no less than|smaller than|larger than|within|"
+    r"in the range|one of|a multiple of|a power of) [^,;:]{1,60}?)(?=[,;:.)]|$)"
+)
+_UNIT_FACT = re.compile(
+    r"^(?:On Linux, |In Linux, |Since [^,]{1,30}, )?(?:the |The )?(?P<s>[A-Z][A-Z0-9_]{2,}|"
+    r"[a-z][\w\-]*(?: [a-z][\w\-]*){0,3}) (?:is|are|was|has been) (?:currently |usually |"
+    r"typically |normally |now )?(?P<a>(?:at least |at most |about )?\d[\d,.]* (?:bytes|"
+    r"kilobytes|megabytes|KiB|MiB|kB|seconds|milliseconds|microseconds|nanoseconds|days|"
+    r"years|pages|characters|bits|signals|entries))\b"
+)
 _PROCEDURE = re.compile(r"^To ([a-z][^,]{5,80}), (.{3,140}?)\.?$")
 _IF = re.compile(r"^(?:If|When|Whenever|Unless) ([^,]{8,140}), (?:then )?(.{8,200}?)\.?$")
 _BECAUSE = re.compile(r"^(.{15,160}?),? because (.{8,160}?)\.?$")
@@ -88,8 +94,36 @@ def _about(title: str) -> str:
     return f"In {title}, " if title else ""
 
 
-_ORDINARY = {"the", "a", "an", "this", "it", "these", "those", "such", "some", "any", "each", "all", "no", "only",
-             "most", "there", "that", "its", "their", "when", "many", "both", "every", "one", "you", "we", "in", "on"}
+_ORDINARY = {
+    "the",
+    "a",
+    "an",
+    "this",
+    "it",
+    "these",
+    "those",
+    "such",
+    "some",
+    "any",
+    "each",
+    "all",
+    "no",
+    "only",
+    "most",
+    "there",
+    "that",
+    "its",
+    "their",
+    "when",
+    "many",
+    "both",
+    "every",
+    "one",
+    "you",
+    "we",
+    "in",
+    "on",
+}
 _LIST_ITEM = re.compile(r"(?:\(?[a-z0-9]{1,2}\)|\d{1,2}\.|[-*•]) ")  # "a) Convey ...", "(b) any new file"
 _NOT_TERMS = {"if", "when", "note", "notes", "example", "examples", "then", "otherwise", "also", "however", "see"}
 
@@ -109,8 +143,15 @@ def name_line(text: str, title: str) -> list[Item]:
         return []
     names, what = m.group(1), _quote(m.group(2))
     first = names.split(",")[0]
-    return [Item("factual", "one_line", f"What does {first} do, in one line, according to {title or 'its manual'}?",
-                 what, "text")]
+    return [
+        Item(
+            "factual",
+            "one_line",
+            f"What does {first} do, in one line, according to {title or 'its manual'}?",
+            what,
+            "text",
+        )
+    ]
 
 
 def definition_list(text: str, title: str, section: str) -> tuple[list[Item], list[Item]]:
@@ -119,8 +160,13 @@ def definition_list(text: str, title: str, section: str) -> tuple[list[Item], li
     for b in blocks(text):
         head, _, body = b.partition("\n")
         head = head.strip()
-        if (not body or not _TERM_LINE.fullmatch(head) or _words(head) > 4 or head.endswith(".")
-                or head.lower() in _NOT_TERMS):
+        if (
+            not body
+            or not _TERM_LINE.fullmatch(head)
+            or _words(head) > 4
+            or head.endswith(".")
+            or head.lower() in _NOT_TERMS
+        ):
             continue
         terms.append(head)
         first = sentences(body)[0] if sentences(body) else ""
@@ -128,13 +174,20 @@ def definition_list(text: str, title: str, section: str) -> tuple[list[Item], li
         if not _is_prose(first) or _words(first) > MAX_QUOTE_WORDS or head.lower() in first.lower():
             continue
         where = f"the {section} section of {title}" if section and section != "lead" else title
-        facts.append(Item("factual", "entry", f"Which entry of {where} is described as: “{_quote(first)}”?",
-                          head, "entity"))
+        facts.append(
+            Item("factual", "entry", f"Which entry of {where} is described as: “{_quote(first)}”?", head, "entity")
+        )
     reasoning = []
     if len(terms) >= 3 and section and section != "lead":
-        reasoning.append(Item("reasoning", "count_entries",
-                              f"How many entries does the {section} section of {title} list?", str(len(terms)),
-                              "number"))
+        reasoning.append(
+            Item(
+                "reasoning",
+                "count_entries",
+                f"How many entries does the {section} section of {title} list?",
+                str(len(terms)),
+                "number",
+            )
+        )
     return facts, reasoning
 
 
@@ -144,12 +197,20 @@ def sentence_items(sent: str, title: str) -> list[Item]:
     about = _about(title)
     m = _DEFINED.match(sent)
     if m and 4 <= _words(m.group(2)) <= MAX_QUOTE_WORDS and not m.group(2).endswith(("following", ":")):
-        out.append(Item("factual", "define_term", f"Which term does {title or 'the text'} define as “{_quote(m.group(2))}”?",
-                        m.group(1), "entity"))
+        out.append(
+            Item(
+                "factual",
+                "define_term",
+                f"Which term does {title or 'the text'} define as “{_quote(m.group(2))}”?",
+                m.group(1),
+                "entity",
+            )
+        )
     m = _WHICH_FN.match(sent)
     if m and m.group(1).split("(")[0].lower() not in m.group(3).lower():
-        out.append(Item("factual", "which_function", f"{about}which {m.group(2)} {_quote(m.group(3))}?", m.group(1),
-                        "entity"))
+        out.append(
+            Item("factual", "which_function", f"{about}which {m.group(2)} {_quote(m.group(3))}?", m.group(1), "entity")
+        )
     for m in _CONSTRAINT.finditer(sent):
         s, a = m.group("s"), _quote(m.group("a"))
         if _words(a) <= MAX_ANSWER_WORDS and s not in ("it", "this", "that", "they"):
@@ -159,17 +220,30 @@ def sentence_items(sent: str, title: str) -> list[Item]:
         out.append(Item("factual", "unit_value", f"{about}how large is {m.group('s')}?", m.group("a"), "number"))
     m = _PROCEDURE.match(sent)
     if m and _words(m.group(2)) <= MAX_ANSWER_WORDS:
-        out.append(Item("factual", "procedure", f"{about}what should you do to {_quote(m.group(1))}?",
-                        _quote(m.group(2)), "text"))
+        out.append(
+            Item(
+                "factual",
+                "procedure",
+                f"{about}what should you do to {_quote(m.group(1))}?",
+                _quote(m.group(2)),
+                "text",
+            )
+        )
     m = _IF.match(sent)
-    if (m and _words(m.group(2)) <= MAX_QUOTE_WORDS and not re.match(r"(?:and|or|but|then|so)\b", m.group(2))
-            and m.group(1).count("(") == m.group(1).count(")")):
-        out.append(Item("reasoning", "condition", f"{about}what happens if {_quote(m.group(1))}?",
-                        _quote(m.group(2)), "text"))
+    if (
+        m
+        and _words(m.group(2)) <= MAX_QUOTE_WORDS
+        and not re.match(r"(?:and|or|but|then|so)\b", m.group(2))
+        and m.group(1).count("(") == m.group(1).count(")")
+    ):
+        out.append(
+            Item("reasoning", "condition", f"{about}what happens if {_quote(m.group(1))}?", _quote(m.group(2)), "text")
+        )
     m = _BECAUSE.match(sent)
     if m and not m.group(1).lower().startswith(("this is", "that is", "it is")):
-        out.append(Item("reasoning", "cause", f"{about}why is it that {_lc(_quote(m.group(1)))}?",
-                        _quote(m.group(2)), "text"))
+        out.append(
+            Item("reasoning", "cause", f"{about}why is it that {_lc(_quote(m.group(1)))}?", _quote(m.group(2)), "text")
+        )
     return out
 
 
@@ -180,8 +254,15 @@ def heading_item(text: str, title: str, section: str, doc_text: str) -> list[Ite
     for b in blocks(text)[1:]:
         for s in sentences(b)[:1]:
             if _is_prose(s) and _words(s) <= MAX_QUOTE_WORDS and section.lower() not in s.lower():
-                return [Item("factual", "which_section", f"Under which heading of {title} is it stated: “{_quote(s)}”?",
-                             section, "entity")]
+                return [
+                    Item(
+                        "factual",
+                        "which_section",
+                        f"Under which heading of {title} is it stated: “{_quote(s)}”?",
+                        section,
+                        "entity",
+                    )
+                ]
     return []
 
 
@@ -191,8 +272,15 @@ def lead_summary(text: str, title: str, section: str) -> list[Item]:
     picked: list[str] = []
     for b in blocks(text):
         # a summary is made of statements: a synopsis, a "the following:" lead-in or a fragment is not one
-        sents = [s for s in sentences(b) if _is_prose(s) and s.endswith(".") and _words(s) >= 6
-                 and not _LIST_ITEM.match(s) and _quote(s).lower() not in f"{section} {title}".lower()]
+        sents = [
+            s
+            for s in sentences(b)
+            if _is_prose(s)
+            and s.endswith(".")
+            and _words(s) >= 6
+            and not _LIST_ITEM.match(s)
+            and _quote(s).lower() not in f"{section} {title}".lower()
+        ]
         if not sents:
             if picked:
                 break

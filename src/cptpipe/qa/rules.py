@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 from cptpipe.qa import reference, technical
 
@@ -49,48 +49,165 @@ _TOK = r"[A-Z][\w'’\-]*"
 _NTOK = rf"(?:[A-Z]\.|{_TOK})"  # initials too: "D. Richard Hipp"
 _NAME = rf"(?:{_NTOK}(?:(?: (?:of|de|da|van|von|del|la|le|and|&))? (?:{_NTOK}|\d+(?:\.\d+)+)){{0,4}})"
 _ABBREV = re.compile(r"(?:\b[A-Z]|\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|vs|etc|e\.g|i\.e|No|Fig|approx))\.$")
-_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December")
-_WHEN = (rf"(?:(?:in|on|during) )?(?:(?:the )?(?:early |late |mid-)?(?:spring|summer|autumn|fall|winter|"
-         rf"year) (?:of )?)?(?:\d{{1,2}} )?(?:(?:{_MONTHS}) )?(?:\d{{1,2}}, )?{_YEAR}\b")
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_WHEN = (
+    rf"(?:(?:in|on|during) )?(?:(?:the )?(?:early |late |mid-)?(?:spring|summer|autumn|fall|winter|"
+    rf"year) (?:of )?)?(?:\d{{1,2}} )?(?:(?:{_MONTHS}) )?(?:\d{{1,2}}, )?{_YEAR}\b"
+)
 # Words that end a short noun-phrase answer.
-_STOP = (r"and|or|but|for|with|which|who|whom|that|in|at|on|from|since|until|because|by|to|as|"
-         r"during|after|before|while|where|when|of|than|via|across|through|near|under|over")
+_STOP = (
+    r"and|or|but|for|with|which|who|whom|that|in|at|on|from|since|until|because|by|to|as|"
+    r"during|after|before|while|where|when|of|than|via|across|through|near|under|over"
+)
 _NP = rf"((?:the |a |an )?[\w'’\-]+(?: (?!(?:{_STOP})\b)[\w'’\-]+){{0,5}})(?=[.,;:!?)]|$| (?:{_STOP})\b)"
 _APPROX = r"(?:about |around |roughly |approximately |some |nearly |almost |over |more than |up to )?"
-_UNITS = {"cm": "centimetres", "centimetres": "centimetres", "centimeters": "centimeters",
-          "mm": "millimetres", "m": "metres", "metres": "metres", "meters": "meters", "km": "kilometres",
-          "kilometres": "kilometres", "kg": "kilograms", "g": "grams", "kilograms": "kilograms",
-          "tonnes": "tonnes", "MB": "megabytes", "GB": "gigabytes", "KB": "kilobytes"}
+_UNITS = {
+    "cm": "centimetres",
+    "centimetres": "centimetres",
+    "centimeters": "centimeters",
+    "mm": "millimetres",
+    "m": "metres",
+    "metres": "metres",
+    "meters": "meters",
+    "km": "kilometres",
+    "kilometres": "kilometres",
+    "kg": "kilograms",
+    "g": "grams",
+    "kilograms": "kilograms",
+    "tonnes": "tonnes",
+    "MB": "megabytes",
+    "GB": "gigabytes",
+    "KB": "kilobytes",
+}
 _UNIT = r"(" + "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True)) + r")\b"
 _PRONOUNS = {"he", "she", "it", "they"}
 # "The <noun>" at the start of a sentence refers to the article's entity for these nouns.
-_REF_NOUNS = {"company", "firm", "town", "city", "village", "species", "language", "project",
-              "software", "program", "programme", "library", "tool", "organization", "organisation",
-              "country", "river", "band", "film", "book", "game", "system", "package", "framework"}
-_NOT_NAMES = {"the", "a", "an", "in", "on", "at", "by", "for", "from", "after", "before", "during",
-              "its", "his", "her", "their", "this", "that", "these", "those", "some", "many", "key",
-              "today", "however", "although", "when", "while", "as", "since", "if", "there", "here"}
-_BAD_FIRST = {"not", "never", "still", "also", "now", "often", "very", "so", "too", "once", "rarely",
-              "always", "usually", "largely", "mostly", "one", "famously", "difficult", "easy"}
-_INTRO = re.compile(r"^(?:In (?:summary|short|total|practice|particular|general)|Today|However|Overall|"
-                    r"Later|Eventually|By training|For (?:many|several|some) years|In later years|"
-                    r"[A-Z][a-z]+ (?:show|shows|suggest|suggests|indicate|indicates|state|states) that)"
-                    r",?\s+")
-_PARTICIPLES = ("founded|established|created|formed|incorporated|launched|released|introduced|opened|"
-                "built|completed|constructed|published|discovered|described|recorded|collected|named|"
-                "designed|developed|invented|started|begun|written|issued|announced|acquired|"
-                "renamed|chartered|settled|adopted|deprecated|discontinued|merged|closed|finished")
-_EVENT = {"born": "the birth of {S}", "founded": "the founding of {S}",
-          "established": "the establishment of {S}", "discovered": "the discovery of {S}",
-          "first described": "the first description of {S}", "released": "the release of {S}",
-          "first released": "the first release of {S}", "published": "the publication of {S}",
-          "built": "the construction of {S}", "completed": "the completion of {S}",
-          "invented": "the invention of {S}", "created": "the creation of {S}",
-          "launched": "the launch of {S}", "opened": "the opening of {S}"}
+_REF_NOUNS = {
+    "company",
+    "firm",
+    "town",
+    "city",
+    "village",
+    "species",
+    "language",
+    "project",
+    "software",
+    "program",
+    "programme",
+    "library",
+    "tool",
+    "organization",
+    "organisation",
+    "country",
+    "river",
+    "band",
+    "film",
+    "book",
+    "game",
+    "system",
+    "package",
+    "framework",
+}
+_NOT_NAMES = {
+    "the",
+    "a",
+    "an",
+    "in",
+    "on",
+    "at",
+    "by",
+    "for",
+    "from",
+    "after",
+    "before",
+    "during",
+    "its",
+    "his",
+    "her",
+    "their",
+    "this",
+    "that",
+    "these",
+    "those",
+    "some",
+    "many",
+    "key",
+    "today",
+    "however",
+    "although",
+    "when",
+    "while",
+    "as",
+    "since",
+    "if",
+    "there",
+    "here",
+}
+_BAD_FIRST = {
+    "not",
+    "never",
+    "still",
+    "also",
+    "now",
+    "often",
+    "very",
+    "so",
+    "too",
+    "once",
+    "rarely",
+    "always",
+    "usually",
+    "largely",
+    "mostly",
+    "one",
+    "famously",
+    "difficult",
+    "easy",
+}
+_INTRO = re.compile(
+    r"^(?:In (?:summary|short|total|practice|particular|general)|Today|However|Overall|"
+    r"Later|Eventually|By training|For (?:many|several|some) years|In later years|"
+    r"[A-Z][a-z]+ (?:show|shows|suggest|suggests|indicate|indicates|state|states) that)"
+    r",?\s+"
+)
+_PARTICIPLES = (
+    "founded|established|created|formed|incorporated|launched|released|introduced|opened|"
+    "built|completed|constructed|published|discovered|described|recorded|collected|named|"
+    "designed|developed|invented|started|begun|written|issued|announced|acquired|"
+    "renamed|chartered|settled|adopted|deprecated|discontinued|merged|closed|finished"
+)
+_EVENT = {
+    "born": "the birth of {S}",
+    "founded": "the founding of {S}",
+    "established": "the establishment of {S}",
+    "discovered": "the discovery of {S}",
+    "first described": "the first description of {S}",
+    "released": "the release of {S}",
+    "first released": "the first release of {S}",
+    "published": "the publication of {S}",
+    "built": "the construction of {S}",
+    "completed": "the completion of {S}",
+    "invented": "the invention of {S}",
+    "created": "the creation of {S}",
+    "launched": "the launch of {S}",
+    "opened": "the opening of {S}",
+}
 _PAST = {"written": "wrote", "begun": "began", "built": "built", "drawn": "drew", "made": "made"}
-_LEMMA = {"had": "have", "raised": "raise", "employed": "employ", "published": "publish",
-          "wrote": "write", "won": "win", "sold": "sell", "built": "build", "recorded": "record",
-          "released": "release", "produced": "produce", "owned": "own", "supported": "support"}
+_LEMMA = {
+    "had": "have",
+    "raised": "raise",
+    "employed": "employ",
+    "published": "publish",
+    "wrote": "write",
+    "won": "win",
+    "sold": "sell",
+    "built": "build",
+    "recorded": "record",
+    "released": "release",
+    "produced": "produce",
+    "owned": "own",
+    "supported": "support",
+}
 
 
 def _clean(answer: str) -> str:
@@ -146,16 +263,16 @@ def _subject(clause: str, title: str, proper: set[str], last: str) -> tuple[str,
     clause = _INTRO.sub("", clause)
     t = re.match(rf"(?:the |The )?({_NAME})", clause) if title else None
     if t and t.group(1) == title:
-        return title, clause[t.end():]
+        return title, clause[t.end() :]
     m = re.match(r"(He|She|It|They)\b", clause)
     if m:
-        return (last or title), clause[m.end():]
+        return (last or title), clause[m.end() :]
     m = re.match(r"(?:The|This) ([a-z]+)\b", clause)
     if m:
-        return (title, clause[m.end():]) if m.group(1) in _REF_NOUNS and title else None
+        return (title, clause[m.end() :]) if m.group(1) in _REF_NOUNS and title else None
     m = re.match(rf"The ({_NTOK} {_NAME})", clause)  # "The Python Software Foundation"
     if m:
-        return "the " + m.group(1), clause[m.end():]
+        return "the " + m.group(1), clause[m.end() :]
     m = re.match(_NAME, clause)
     if not m:
         return None
@@ -166,95 +283,233 @@ def _subject(clause: str, title: str, proper: set[str], last: str) -> tuple[str,
     if len(words) == 1 and name not in proper and not re.search(r".[A-Z0-9]", name):
         # "Adults have ..." is not a name; "GitHub" or "CPython" is
         return None
-    return name, clause[m.end():]
+    return name, clause[m.end() :]
 
 
 # --- factual rules ----------------------------------------------------------------------------
 # (relation, regex over the rest of a clause after its subject, answer kind, question templates).
 # Group 1 of the regex is the answer; {S} is the subject.
-_RULES: list[tuple[str, re.Pattern, str, tuple[str, ...]]] = [(r, re.compile(p), k, q) for r, p, k, q in [
-    ("born_year", rf"\bborn\b(?: in {_NAME})?,? {_WHEN}", "year",
-     ("In which year was {S} born?", "When was {S} born?", "What is the birth year of {S}?")),
-    ("born_place", rf"\bborn in (?:the (?:town|city|village) of )?(?!(?:{_MONTHS})\b)({_NAME})", "place",
-     ("Where was {S} born?", "In which place was {S} born?", "What is the birthplace of {S}?")),
-    ("grew_up", rf"\b(?:grew up|was raised) in ({_NAME})", "place",
-     ("Where did {S} grow up?", "In which place did {S} grow up?")),
-    ("native_of", rf"\b(?:is|was) a native of ({_NAME})", "place",
-     ("Of which place was {S} a native?", "{S} was a native of which place?")),
-    ("when_passive", rf"^(?:, |(?: [^,;]{{0,40}}?)? (?:is|was|were|are|has been|had been|have been) )((?:first |originally |initially |"
-                     rf"officially |formally )?(?:{_PARTICIPLES}))(?: [a-z ]{{0,30}}?)? {_WHEN}", "year",
-     ("In which year was {S} {V}?", "When was {S} {V}?", "What year was {S} {V} in?")),
-    ("by_whom", rf"\b(?:is|was|were|are) ((?:first |originally |jointly )?(?:{_PARTICIPLES}))"
-                rf"(?: in {_YEAR})? by (?:(?:the |a |an )?[a-z]+ ){{0,2}}?({_NAME})", "person",
-     ("By whom was {S} {V}?", "Who {P} {S}?")),
-    ("employer", rf"\b(?:was|is|were|are) employed by ({_NAME})", "org",
-     ("Which organization employed {S}?", "By which organization was {S} employed?")),
-    ("works_for", rf"\b(?:worked|works|work) (?:for|at) ({_NAME})", "org",
-     ("For which organization did {S} work?", "Where did {S} work?")),
-    ("joined", rf"\bjoined ({_NAME})", "org", ("Which organization did {S} join?",)),
-    ("work_as", rf"\b(?:worked|works|served|serves|trained) as {_NP}", "text",
-     ("What did {S} work as?", "In what role did {S} work?")),
-    ("living_as", rf"\bmade (?:his|her|their|a) living as {_NP}", "text",
-     ("How did {S} make a living?", "What did {S} do for a living?")),
-    ("copula", rf"^ (?:is|was) (?:a|an) ((?:[\w'’\-]+ ){{0,3}}[\w'’\-]+)[.;]?$", "text",
-     ("What is {S}?", "Describe {S} in a few words.")),
-    ("hq", rf"\b(?:headquartered|based|head-?quartered) in (?:the (?:town|city|village) of )?({_NAME})", "place",
-     ("Where is {S} headquartered?", "In which place is {S} based?", "Where are the headquarters of {S}?")),
-    ("hq2", rf"\bhas its (?:headquarters|head office|main office) in ({_NAME})", "place",
-     ("Where does {S} have its headquarters?", "Where is the head office of {S}?")),
-    ("region", rf"\b(?:lies|lay|is|was|located|situated|belongs) (?:in|to) the (region|province|county|"
-               rf"district|state|country) of ({_NAME})", "place",
-     ("In which {X} is {S}?", "{S} belongs to which {X}?")),
-    ("located", rf"\b(?:is|was|are|were) (?:located|situated) in ({_NAME})", "place",
-     ("Where is {S} located?", "In which place is {S} situated?")),
-    ("river", rf"\b(?:lies|lay|stands|stood|sits|is|was|located|situated|built|grew up) (?:on|beside|"
-              rf"along|by|astride|on the banks? of) the ({_TOK} River|River {_TOK})", "place",
-     ("On which river does {S} lie?", "Which river is {S} on?")),
-    ("population", rf"\b(?:has|had) a population of {_APPROX}{_NUM}", "number",
-     ("What is the population of {S}?", "How many people live in {S}?")),
-    ("home_to", rf"\bis home to {_APPROX}{_NUM} ([a-z]+)", "number",
-     ("How many {X} is {S} home to?", "How many {X} does {S} have?")),
-    ("has_n", rf"^,?(?: [^,;]{{0,30}}?)? (has|had|have) {_APPROX}{_NUM} ([a-z]+)\b", "number",
-     ("How many {X} {DO} {S} have?", "What number of {X} {DO} {S} have?")),
-    ("verb_n", rf"\b(raised|employed|published|wrote|won|sold|built|recorded|released|produced|"
-               rf"supported|employs|raises|publishes|sells|supports) {_APPROX}{_NUM} ([a-z]+)\b", "number",
-     ("How many {X} {DO} {S} {L}?",)),
-    ("parent_of", rf"\b(?:is|was) the (?:father|mother|parent) of {_NUM} (children|sons|daughters)", "number",
-     ("How many {X} did {S} have?", "{S} was the parent of how many {X}?")),
-    ("measure", rf"\b(?:has|had) an? ([a-z]+) of {_APPROX}{_NUM} {_UNIT}", "number",
-     ("What is the {X} of {S} in {U}?", "How large is the {X} of {S}, in {U}?")),
-    ("measures", rf"\bmeasures? {_APPROX}{_NUM} {_UNIT}", "number", ("How many {U} does {S} measure?",)),
-    ("feeds", rf"\b(?:feeds|feed|fed|lives|live|survives) (?:mainly |mostly |largely |chiefly )?on {_NP}", "text",
-     ("What does {S} feed on?", "What is the main food of {S}?")),
-    ("eats", rf"^ (?:eats|eat|ate) {_NP}", "text", ("What does {S} eat?",)),
-    ("lives_in", rf"\b(?:lives|live|is found|are found|makes its home|occurs) (?:mainly |mostly |"
-                 rf"chiefly |only )?in {_NP}", "text",
-     ("Where does {S} live?", "In what habitat is {S} found?")),
-    ("makes", rf"^ (makes|produces|manufactures|builds|sells|publishes|develops) (?!(?:its|his|her|their) ){_NP}",
-     "text",
-     ("What does {S} {L}?", "Which products does {S} {L}?")),
-    ("known_for", rf"\b(?:is|was|are|were) (?:best |widely |chiefly |mainly )?known for {_NP}", "text",
-     ("What is {S} known for?", "For what is {S} best known?")),
-    ("named_after", rf"\b(?:is|was) named after ({_NAME})", "entity", ("After whom or what is {S} named?",)),
-    ("written_in", rf"\b(?:is|was) (?:mainly |mostly |largely )?(?:written|implemented) in ({_NAME})", "entity",
-     ("In which language is {S} written?",)),
-]]
+_RULES: list[tuple[str, re.Pattern, str, tuple[str, ...]]] = [
+    (r, re.compile(p), k, q)
+    for r, p, k, q in [
+        (
+            "born_year",
+            rf"\bborn\b(?: in {_NAME})?,? {_WHEN}",
+            "year",
+            ("In which year was {S} born?", "When was {S} born?", "What is the birth year of {S}?"),
+        ),
+        (
+            "born_place",
+            rf"\bborn in (?:the (?:town|city|village) of )?(?!(?:{_MONTHS})\b)({_NAME})",
+            "place",
+            ("Where was {S} born?", "In which place was {S} born?", "What is the birthplace of {S}?"),
+        ),
+        (
+            "grew_up",
+            rf"\b(?:grew up|was raised) in ({_NAME})",
+            "place",
+            ("Where did {S} grow up?", "In which place did {S} grow up?"),
+        ),
+        (
+            "native_of",
+            rf"\b(?:is|was) a native of ({_NAME})",
+            "place",
+            ("Of which place was {S} a native?", "{S} was a native of which place?"),
+        ),
+        (
+            "when_passive",
+            rf"^(?:, |(?: [^,;]{{0,40}}?)? (?:is|was|were|are|has been|had been|have been) )"
+            rf"((?:first |originally |initially |"
+            rf"officially |formally )?(?:{_PARTICIPLES}))(?: [a-z ]{{0,30}}?)? {_WHEN}",
+            "year",
+            ("In which year was {S} {V}?", "When was {S} {V}?", "What year was {S} {V} in?"),
+        ),
+        (
+            "by_whom",
+            rf"\b(?:is|was|were|are) ((?:first |originally |jointly )?(?:{_PARTICIPLES}))"
+            rf"(?: in {_YEAR})? by (?:(?:the |a |an )?[a-z]+ ){{0,2}}?({_NAME})",
+            "person",
+            ("By whom was {S} {V}?", "Who {P} {S}?"),
+        ),
+        (
+            "employer",
+            rf"\b(?:was|is|were|are) employed by ({_NAME})",
+            "org",
+            ("Which organization employed {S}?", "By which organization was {S} employed?"),
+        ),
+        (
+            "works_for",
+            rf"\b(?:worked|works|work) (?:for|at) ({_NAME})",
+            "org",
+            ("For which organization did {S} work?", "Where did {S} work?"),
+        ),
+        ("joined", rf"\bjoined ({_NAME})", "org", ("Which organization did {S} join?",)),
+        (
+            "work_as",
+            rf"\b(?:worked|works|served|serves|trained) as {_NP}",
+            "text",
+            ("What did {S} work as?", "In what role did {S} work?"),
+        ),
+        (
+            "living_as",
+            rf"\bmade (?:his|her|their|a) living as {_NP}",
+            "text",
+            ("How did {S} make a living?", "What did {S} do for a living?"),
+        ),
+        (
+            "copula",
+            r"^ (?:is|was) (?:a|an) ((?:[\w'’\-]+ ){0,3}[\w'’\-]+)[.;]?$",
+            "text",
+            ("What is {S}?", "Describe {S} in a few words."),
+        ),
+        (
+            "hq",
+            rf"\b(?:headquartered|based|head-?quartered) in (?:the (?:town|city|village) of )?({_NAME})",
+            "place",
+            ("Where is {S} headquartered?", "In which place is {S} based?", "Where are the headquarters of {S}?"),
+        ),
+        (
+            "hq2",
+            rf"\bhas its (?:headquarters|head office|main office) in ({_NAME})",
+            "place",
+            ("Where does {S} have its headquarters?", "Where is the head office of {S}?"),
+        ),
+        (
+            "region",
+            rf"\b(?:lies|lay|is|was|located|situated|belongs) (?:in|to) the (region|province|county|"
+            rf"district|state|country) of ({_NAME})",
+            "place",
+            ("In which {X} is {S}?", "{S} belongs to which {X}?"),
+        ),
+        (
+            "located",
+            rf"\b(?:is|was|are|were) (?:located|situated) in ({_NAME})",
+            "place",
+            ("Where is {S} located?", "In which place is {S} situated?"),
+        ),
+        (
+            "river",
+            rf"\b(?:lies|lay|stands|stood|sits|is|was|located|situated|built|grew up) (?:on|beside|"
+            rf"along|by|astride|on the banks? of) the ({_TOK} River|River {_TOK})",
+            "place",
+            ("On which river does {S} lie?", "Which river is {S} on?"),
+        ),
+        (
+            "population",
+            rf"\b(?:has|had) a population of {_APPROX}{_NUM}",
+            "number",
+            ("What is the population of {S}?", "How many people live in {S}?"),
+        ),
+        (
+            "home_to",
+            rf"\bis home to {_APPROX}{_NUM} ([a-z]+)",
+            "number",
+            ("How many {X} is {S} home to?", "How many {X} does {S} have?"),
+        ),
+        (
+            "has_n",
+            rf"^,?(?: [^,;]{{0,30}}?)? (has|had|have) {_APPROX}{_NUM} ([a-z]+)\b",
+            "number",
+            ("How many {X} {DO} {S} have?", "What number of {X} {DO} {S} have?"),
+        ),
+        (
+            "verb_n",
+            rf"\b(raised|employed|published|wrote|won|sold|built|recorded|released|produced|"
+            rf"supported|employs|raises|publishes|sells|supports) {_APPROX}{_NUM} ([a-z]+)\b",
+            "number",
+            ("How many {X} {DO} {S} {L}?",),
+        ),
+        (
+            "parent_of",
+            rf"\b(?:is|was) the (?:father|mother|parent) of {_NUM} (children|sons|daughters)",
+            "number",
+            ("How many {X} did {S} have?", "{S} was the parent of how many {X}?"),
+        ),
+        (
+            "measure",
+            rf"\b(?:has|had) an? ([a-z]+) of {_APPROX}{_NUM} {_UNIT}",
+            "number",
+            ("What is the {X} of {S} in {U}?", "How large is the {X} of {S}, in {U}?"),
+        ),
+        ("measures", rf"\bmeasures? {_APPROX}{_NUM} {_UNIT}", "number", ("How many {U} does {S} measure?",)),
+        (
+            "feeds",
+            rf"\b(?:feeds|feed|fed|lives|live|survives) (?:mainly |mostly |largely |chiefly )?on {_NP}",
+            "text",
+            ("What does {S} feed on?", "What is the main food of {S}?"),
+        ),
+        ("eats", rf"^ (?:eats|eat|ate) {_NP}", "text", ("What does {S} eat?",)),
+        (
+            "lives_in",
+            rf"\b(?:lives|live|is found|are found|makes its home|occurs) (?:mainly |mostly |"
+            rf"chiefly |only )?in {_NP}",
+            "text",
+            ("Where does {S} live?", "In what habitat is {S} found?"),
+        ),
+        (
+            "makes",
+            rf"^ (makes|produces|manufactures|builds|sells|publishes|develops) (?!(?:its|his|her|their) ){_NP}",
+            "text",
+            ("What does {S} {L}?", "Which products does {S} {L}?"),
+        ),
+        (
+            "known_for",
+            rf"\b(?:is|was|are|were) (?:best |widely |chiefly |mainly )?known for {_NP}",
+            "text",
+            ("What is {S} known for?", "For what is {S} best known?"),
+        ),
+        ("named_after", rf"\b(?:is|was) named after ({_NAME})", "entity", ("After whom or what is {S} named?",)),
+        (
+            "written_in",
+            rf"\b(?:is|was) (?:mainly |mostly |largely )?(?:written|implemented) in ({_NAME})",
+            "entity",
+            ("In which language is {S} written?",),
+        ),
+    ]
+]
 
 # Sentence-level rules that find their own subject. Group names: a (answer), s (subject), x (noun).
-_SENT_RULES = [(r, re.compile(p), k, q) for r, p, k, q in [
-    ("possessive", r"^(?P<pos>His|Her|Its|Their) (?P<x>(?:[a-z\-]+ ){0,2}[a-z\-]+) (?P<be>is|was|are|were) "
-                   r"(?P<a>[^,;]+?)\.?$", "text", ("What {be} the {x} of {S}?",)),
-    ("np_of", r"^The (?P<x>[a-z]+) of (?P<of>his|her|its|their|the [a-z]+) (?:(?P<y>[a-z]+) )?(?P<be>is|was) "
-              r"(?P<a>[^,;]+?)\.?$", "text", ("{WH} {be} the {x} of {OF}?",)),
-    ("flows", rf"^The (?P<a>{_TOK} River|River {_TOK}) (?:flows|runs|passes) through (?:the (?:centre|center|"
-              rf"middle|heart) of )?(?P<s>{_NAME})", "place", ("Which river flows through {S}?",)),
-    ("n_people", rf"^(?:About|Around|Roughly|Some|Over|Nearly|Almost|More than)? ?(?P<a>{_NUM[1:-1]}) "
-                 rf"(?P<x>people|residents|inhabitants|workers|employees|staff|members) (?P<v>live|work|lived|worked)"
-                 rf" (?P<p>in|for|at) (?P<s>the [a-z]+|{_NAME})", "number",
-     ("How many {x} {v} {p} {S}?",)),
-    ("born_paren", rf"(?P<s>{_NAME}) \((?:born|b\.) (?:\d{{1,2}} )?(?:(?:{_MONTHS}) )?(?:\d{{1,2}}, )?"
-                   rf"(?P<a>{_YEAR[1:-1]})\)", "year", ("In which year was {S} born?", "When was {S} born?")),
-]]
+_SENT_RULES = [
+    (r, re.compile(p), k, q)
+    for r, p, k, q in [
+        (
+            "possessive",
+            r"^(?P<pos>His|Her|Its|Their) (?P<x>(?:[a-z\-]+ ){0,2}[a-z\-]+) (?P<be>is|was|are|were) "
+            r"(?P<a>[^,;]+?)\.?$",
+            "text",
+            ("What {be} the {x} of {S}?",),
+        ),
+        (
+            "np_of",
+            r"^The (?P<x>[a-z]+) of (?P<of>his|her|its|their|the [a-z]+) (?:(?P<y>[a-z]+) )?(?P<be>is|was) "
+            r"(?P<a>[^,;]+?)\.?$",
+            "text",
+            ("{WH} {be} the {x} of {OF}?",),
+        ),
+        (
+            "flows",
+            rf"^The (?P<a>{_TOK} River|River {_TOK}) (?:flows|runs|passes) through (?:the (?:centre|center|"
+            rf"middle|heart) of )?(?P<s>{_NAME})",
+            "place",
+            ("Which river flows through {S}?",),
+        ),
+        (
+            "n_people",
+            rf"^(?:About|Around|Roughly|Some|Over|Nearly|Almost|More than)? ?(?P<a>{_NUM[1:-1]}) "
+            rf"(?P<x>people|residents|inhabitants|workers|employees|staff|members) (?P<v>live|work|lived|worked)"
+            rf" (?P<p>in|for|at) (?P<s>the [a-z]+|{_NAME})",
+            "number",
+            ("How many {x} {v} {p} {S}?",),
+        ),
+        (
+            "born_paren",
+            rf"(?P<s>{_NAME}) \((?:born|b\.) (?:\d{{1,2}} )?(?:(?:{_MONTHS}) )?(?:\d{{1,2}}, )?"
+            rf"(?P<a>{_YEAR[1:-1]})\)",
+            "year",
+            ("In which year was {S} born?", "When was {S} born?"),
+        ),
+    ]
+]
 
 
 def _lemma(verb: str) -> str:
@@ -284,8 +539,11 @@ def _clause_facts(clause: str, title: str, proper: set[str], last: str) -> Itera
                     x = g["x"]
                     of = f"{title}'s {g['y']}" if g["of"] in ("his", "her", "its", "their") else None
                 else:
-                    of = title if (g["of"] in ("his", "her", "its", "their")
-                                   or g["of"].split()[-1] in _REF_NOUNS) else None
+                    of = (
+                        title
+                        if (g["of"] in ("his", "her", "its", "their") or g["of"].split()[-1] in _REF_NOUNS)
+                        else None
+                    )
                 if of is None:
                     continue
                 wh = "Who" if re.fullmatch(rf"{_TOK} {_TOK}", answer) else "What"
@@ -298,8 +556,7 @@ def _clause_facts(clause: str, title: str, proper: set[str], last: str) -> Itera
                 yield _Fact("measure", title, unit.group(1), "number", q)
             else:
                 kind = "year" if re.fullmatch(_YEAR, answer) else "text"
-                yield _Fact(rel + "/" + x, title, answer, kind,
-                            tuple(t.format(be=g["be"], x=x, S=title) for t in qs))
+                yield _Fact(rel + "/" + x, title, answer, kind, tuple(t.format(be=g["be"], x=x, S=title) for t in qs))
             continue
         s = g.get("s") or title
         if s.startswith("the ") and s.split()[-1] in _REF_NOUNS:
@@ -369,8 +626,13 @@ def _main_entity(paras: list[list[str]], title: str) -> str:
     """The title, unless the lead sentence is about a differently named thing ("SQLite manual")."""
     lead = _INTRO.sub("", paras[0][0])
     m = re.match(rf"(?:The )?({_NAME}) (?:is|was|are|were)\b", lead)
-    if m and title and m.group(1) != title and m.group(1).split()[0].lower() not in _NOT_NAMES \
-            and m.group(1).lower() in title.lower():
+    if (
+        m
+        and title
+        and m.group(1) != title
+        and m.group(1).split()[0].lower() not in _NOT_NAMES
+        and m.group(1).lower() in title.lower()
+    ):
         return m.group(1)
     return title
 
@@ -404,8 +666,10 @@ def _technical_facts(paras: list[list[str]], title: str, known: set, cloze: int)
                     known.add((f.subject, f.answer.lower()))
                     out.append(_Fact(f.rel, f.subject, f.answer, f.kind, f.questions))
     if cloze > len(out):
-        out += [_Fact(f.rel, f.subject, f.answer, f.kind, f.questions)
-                for f in technical.cloze_items(paras, topic, cloze - len(out))]
+        out += [
+            _Fact(f.rel, f.subject, f.answer, f.kind, f.questions)
+            for f in technical.cloze_items(paras, topic, cloze - len(out))
+        ]
     return out
 
 
@@ -417,8 +681,17 @@ def _factual(facts: list[_Fact], rng: random.Random) -> list[QAPair]:
         order = list(range(len(f.questions)))
         rng.shuffle(order)
         rel = f.rel.split("/")[0]
-        pairs = [QAPair("factual", f.questions[i], f.answer, f.kind, f"factual/{rel}/{i}",
-                        tuple(f.questions[j] for j in order if j != i)) for i in order]
+        pairs = [
+            QAPair(
+                "factual",
+                f.questions[i],
+                f.answer,
+                f.kind,
+                f"factual/{rel}/{i}",
+                tuple(f.questions[j] for j in order if j != i),
+            )
+            for i in order
+        ]
         first.append(pairs[0])
         rest.extend(pairs[1:])
     rng.shuffle(first)
@@ -435,18 +708,24 @@ def _reasoning(facts: list[_Fact], rng: random.Random) -> list[QAPair]:
     items = list(events.items())
     out = []
     for i, (e1, y1) in enumerate(items):
-        for e2, y2 in items[i + 1:]:
+        for e2, y2 in items[i + 1 :]:
             if y1 == y2:
                 continue
             early, late = (e1, e2) if y1 < y2 else (e2, e1)
             a, b = (e1, e2) if rng.random() < 0.5 else (e2, e1)
             gap = str(abs(y2 - y1))
-            out += [QAPair("reasoning", f"Which happened first: {a} or {b}?", early, "event", "reasoning/first/0"),
-                    QAPair("reasoning", f"Which came later, {a} or {b}?", late, "event", "reasoning/later/0"),
-                    QAPair("reasoning", f"How many years after {early} did {late} take place?", gap, "number",
-                           "reasoning/gap/0"),
-                    QAPair("reasoning", f"How many years passed between {a} and {b}?", gap, "number",
-                           "reasoning/gap/1")]
+            out += [
+                QAPair("reasoning", f"Which happened first: {a} or {b}?", early, "event", "reasoning/first/0"),
+                QAPair("reasoning", f"Which came later, {a} or {b}?", late, "event", "reasoning/later/0"),
+                QAPair(
+                    "reasoning",
+                    f"How many years after {early} did {late} take place?",
+                    gap,
+                    "number",
+                    "reasoning/gap/0",
+                ),
+                QAPair("reasoning", f"How many years passed between {a} and {b}?", gap, "number", "reasoning/gap/1"),
+            ]
     rng.shuffle(out)
     return out
 
@@ -457,32 +736,50 @@ def _summaries(paras: list[list[str]], title: str) -> list[QAPair]:
     lead = paras[0][0]
     if not re.search(r"[.!?]$", lead) or len(lead.split()) < 4 or lead.rstrip(".!? ").lower() in title.lower():
         return []  # a lead that is the title itself ("Copyright (c) ...") summarizes nothing
-    out = [QAPair("summarization", f"Summarize the article about {title} in one sentence.", lead,
-                  "text", "summarization/lead/0")]
+    out = [
+        QAPair(
+            "summarization",
+            f"Summarize the article about {title} in one sentence.",
+            lead,
+            "text",
+            "summarization/lead/0",
+        )
+    ]
     for para in paras[1:]:
         for s in para:
             m = re.match(r"(?:In summary|In short|Overall|To summarize),\s+(.+)", s)
             if m:
                 text = m.group(1)[0].upper() + m.group(1)[1:]
-                out.append(QAPair("summarization", f"In one sentence, what are the key facts about {title}?",
-                                  text, "text", "summarization/closing/0"))
+                out.append(
+                    QAPair(
+                        "summarization",
+                        f"In one sentence, what are the key facts about {title}?",
+                        text,
+                        "text",
+                        "summarization/closing/0",
+                    )
+                )
                 return out
     return out
 
 
 # Question-level rewrites for paraphrases beyond a fact's own templates: the same question asked
 # in other words, so a fact is seen several ways (Knowledge-Instruct, arXiv 2504.05571).
-_REWRITES = ("Answer briefly: {q}", "Quick question: {q}", "Do you know this? {q}",
-             "Tell me, from what you have read: {q}", "Here is a question about {t}. {q}",
-             "Answer with a short phrase. {q}")
+_REWRITES = (
+    "Answer briefly: {q}",
+    "Quick question: {q}",
+    "Do you know this? {q}",
+    "Tell me, from what you have read: {q}",
+    "Here is a question about {t}. {q}",
+    "Answer with a short phrase. {q}",
+)
 
 
 def paraphrases(pair: QAPair, title: str, k: int, exclude: set[str] = frozenset()) -> list[str]:
     """Up to k other questions with the same answer: the fact's other templates, then rewrites."""
     q = pair.question
     # The question keeps its capital after a colon: lowercasing would also lowercase a leading name.
-    cands = list(pair.alternates) + [r.format(q=q, t=title)
-                                     for r in _REWRITES if title or "{t}" not in r]
+    cands = list(pair.alternates) + [r.format(q=q, t=title) for r in _REWRITES if title or "{t}" not in r]
     out: list[str] = []
     for c in cands:
         if len(out) < k and c.lower() not in exclude and c not in out and c != q:
@@ -504,8 +801,9 @@ def _reference_items(text: str, title: str, section: str, doc_text: str, known: 
     return facts, reasoning, summaries
 
 
-def generate_pairs(title: str, text: str, *, per_doc: int, types: Sequence[str], seed: int,
-                   section: str = "", doc_text: str = "") -> list[QAPair]:
+def generate_pairs(
+    title: str, text: str, *, per_doc: int, types: Sequence[str], seed: int, section: str = "", doc_text: str = ""
+) -> list[QAPair]:
     """Deterministic for the same inputs; at most per_doc pairs; mixes the requested types.
 
     section: the heading of the part of a long document that `text` is (doc_text: the whole
@@ -523,19 +821,20 @@ def generate_pairs(title: str, text: str, *, per_doc: int, types: Sequence[str],
     known = {(f.subject, f.answer.lower()) for f in facts}
     ref_facts, ref_reasoning, ref_summaries = _reference_items(text or "", title, section, doc_text, known)
     facts += ref_facts
-    facts += _technical_facts(paras, title, known,
-                              cloze=max(0, per_doc // 2 - len(facts)) if "factual" in types else 0)
+    facts += _technical_facts(paras, title, known, cloze=max(0, per_doc // 2 - len(facts)) if "factual" in types else 0)
     summaries = _summaries(paras, title) if not section else []
-    pools = {"factual": _factual(facts, rng) if "factual" in types else [],
-             "reasoning": _reasoning(facts, rng) + ref_reasoning if "reasoning" in types else [],
-             "summarization": (summaries or ref_summaries) if "summarization" in types else []}
+    pools = {
+        "factual": _factual(facts, rng) if "factual" in types else [],
+        "reasoning": _reasoning(facts, rng) + ref_reasoning if "reasoning" in types else [],
+        "summarization": (summaries or ref_summaries) if "summarization" in types else [],
+    }
     # Quotas keep every requested type present; unused slots go to whatever pool has items left.
     quota = {"summarization": max(1, per_doc // 8), "reasoning": max(1, per_doc // 4)}
     order = [t for t in ("summarization", "reasoning", "factual") if t in types]
     picked: list[QAPair] = []
     for t in order:
         picked += pools[t][: quota.get(t, per_doc)]
-        pools[t] = pools[t][quota.get(t, per_doc):]
+        pools[t] = pools[t][quota.get(t, per_doc) :]
     leftovers = pools["factual"] + pools["reasoning"] + pools["summarization"]
     out, seen = [], set()
     for p in picked + leftovers:

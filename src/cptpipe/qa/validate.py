@@ -11,16 +11,51 @@ MAX_ANSWER_CHARS = 600
 MAX_FACTUAL_WORDS = 12  # longer answers make exact match meaningless
 MIN_SUMMARY_SUPPORT = 0.6  # share of a summary's content words that must occur in the document
 _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’")
-_FUNCTION_WORDS = {"the", "a", "an", "of", "and", "or", "in", "on", "to", "is", "are", "was", "were", "it",
-                   "its", "for", "by", "with", "as", "at", "that", "this", "from", "be", "has", "have"}
+_FUNCTION_WORDS = {
+    "the",
+    "a",
+    "an",
+    "of",
+    "and",
+    "or",
+    "in",
+    "on",
+    "to",
+    "is",
+    "are",
+    "was",
+    "were",
+    "it",
+    "its",
+    "for",
+    "by",
+    "with",
+    "as",
+    "at",
+    "that",
+    "this",
+    "from",
+    "be",
+    "has",
+    "have",
+}
 
-REASONS = ("empty", "too_long", "unsupported", "answer_in_question", "duplicate_question",
-           "heldout_overlap", "over_per_doc", "parse_error")
+REASONS = (
+    "empty",
+    "too_long",
+    "unsupported",
+    "answer_in_question",
+    "duplicate_question",
+    "heldout_overlap",
+    "over_per_doc",
+    "parse_error",
+)
 
 
 @dataclass(frozen=True)
 class Candidate:
     """A generated pair before validation, from any generator."""
+
     type: str  # factual | reasoning | summarization
     question: str
     answer: str

@@ -14,7 +14,10 @@ from cptpipe.report.metrics import combine
 from cptpipe.report.plots import plot_bars, plot_loss
 
 RANGES = {  # the brief's recommended ranges, printed beside the chosen values
-    "mix.domain": "0.90-0.95", "mix.replay": "0.05-0.10", "mix.instruct": "0.01-0.05", "mix.qa": "0 (cpt) or a few % (PIT++)",
+    "mix.domain": "0.90-0.95",
+    "mix.replay": "0.05-0.10",
+    "mix.instruct": "0.01-0.05",
+    "mix.qa": "0 (cpt) or a few % (PIT++)",
 }
 
 
@@ -85,17 +88,25 @@ def model_rows(config: dict, n_params: int | None, train: dict, eval_setup: dict
     return [
         ("family", f"{config.get('model_type', '?')} ({', '.join(config.get('architectures') or ['?'])})"),
         ("parameters", "?" if n_params is None else f"{n_params / 1e6:,.2f}M"),
-        ("context", "?" if context is None else f"{context[0]} (config {context[1]}); trained on "
-                                                f"{train.get('seq_len', '?')}-token blocks"),
+        (
+            "context",
+            "?"
+            if context is None
+            else f"{context[0]} (config {context[1]}); trained on {train.get('seq_len', '?')}-token blocks",
+        ),
         ("vocabulary", str(config.get("vocab_size", "?"))),
         ("train precision", "fp32" if precision == "no" else str(precision)),
-        ("eval", f"lm-eval backend {eval_setup.get('backend', 'hf')}, dtype {model_args.get('dtype', 'float32')}, "
-                 f"batch {eval_setup.get('batch_size', '?')}, model_args {json.dumps(model_args, sort_keys=True)}"),
+        (
+            "eval",
+            f"lm-eval backend {eval_setup.get('backend', 'hf')}, dtype {model_args.get('dtype', 'float32')}, "
+            f"batch {eval_setup.get('batch_size', '?')}, model_args {json.dumps(model_args, sort_keys=True)}",
+        ),
     ]
 
 
-def build_report(reports: Path, plots_dir: Path, model_dir: Path | None = None,
-                 eval_setup: dict | None = None) -> tuple[dict, str]:
+def build_report(
+    reports: Path, plots_dir: Path, model_dir: Path | None = None, eval_setup: dict | None = None
+) -> tuple[dict, str]:
     """model_dir: the trained checkpoint (its config and size go into the report); eval_setup: the eval
     params' backend, model_args and batch_size."""
     start = _read(reports / "eval/start/metrics.json", {})
@@ -113,38 +124,60 @@ def build_report(reports: Path, plots_dir: Path, model_dir: Path | None = None,
         for task in GEN_TASKS:
             for t, v in accuracy_by_type(reports / f"eval/{which}/samples_{task}.jsonl", "f1").items():
                 qa_groups.setdefault(f"F1 {t}", {})[which] = v
-    plot_bars(qa_groups, "Held-out domain QA by question type", "MC accuracy / generation token F1",
-              plots_dir / "qa_by_type.png", chance=0.25)
-    plot_bars({f"{k} (n={v['n']})": {w: v[w] for w in ("start", "cpt") if w in v}
-               for k, v in breakdown(start, cpt, "domain_qa_by_kind").items()},
-              "Held-out factual QA by answer kind", "exact match", plots_dir / "qa_by_kind.png")
+    plot_bars(
+        qa_groups,
+        "Held-out domain QA by question type",
+        "MC accuracy / generation token F1",
+        plots_dir / "qa_by_type.png",
+        chance=0.25,
+    )
+    plot_bars(
+        {
+            f"{k} (n={v['n']})": {w: v[w] for w in ("start", "cpt") if w in v}
+            for k, v in breakdown(start, cpt, "domain_qa_by_kind").items()
+        },
+        "Held-out factual QA by answer kind",
+        "exact match",
+        plots_dir / "qa_by_kind.png",
+    )
     forget = {}
-    for label, group, key in (("replay bits/byte", "replay", "bits_per_byte"),
-                              ("instruction follow", "instruct", "follow")):
+    for label, group, key in (
+        ("replay bits/byte", "replay", "bits_per_byte"),
+        ("instruction follow", "instruct", "follow"),
+    ):
         forget[label] = {w: metrics[w].get(group, {}).get(key, float("nan")) for w in ("start", "cpt")}
     plot_bars(forget, "Forgetting: general text and instruction-following", "value", plots_dir / "forgetting.png")
     model = []
     if model_dir is not None and (model_dir / "config.json").exists():
-        model = model_rows(json.loads((model_dir / "config.json").read_text()), checkpoint_params(model_dir),
-                           train, eval_setup or {})
+        model = model_rows(
+            json.loads((model_dir / "config.json").read_text()), checkpoint_params(model_dir), train, eval_setup or {}
+        )
     return metrics, render_markdown(metrics, start, cpt, train, mix, model)
 
 
-def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dict,
-                    model: list[tuple[str, str]] = ()) -> str:
+def render_markdown(
+    metrics: dict, start: dict, cpt: dict, train: dict, mix: dict, model: list[tuple[str, str]] = ()
+) -> str:
     rows = [
-        ("held-out QA exact match", "domain_qa", "em"), ("held-out QA token F1", "domain_qa", "f1"),
-        ("held-out QA multiple choice acc", "domain_qa_mc", "acc"), ("seen QA exact match", "domain_qa_seen", "em"),
+        ("held-out QA exact match", "domain_qa", "em"),
+        ("held-out QA token F1", "domain_qa", "f1"),
+        ("held-out QA multiple choice acc", "domain_qa_mc", "acc"),
+        ("seen QA exact match", "domain_qa_seen", "em"),
         ("held-out facts recalled in their document's sentence (EM)", "domain_recall", "em"),
         ("wrong held-out answers that are a trained answer", "domain_qa", "wrong_from_seen"),
         ("held-out reasoning QA exact match", "domain_qa_reasoning", "em"),
         ("held-out reasoning QA token F1", "domain_qa_reasoning", "f1"),
         ("held-out summary token F1", "domain_qa_summary", "f1"),
-        ("replay word perplexity", "replay", "ppl"), ("replay bits/byte", "replay", "bits_per_byte"),
+        ("replay word perplexity", "replay", "ppl"),
+        ("replay bits/byte", "replay", "bits_per_byte"),
         ("instruction following", "instruct", "follow"),
     ]
-    lines = ["# cptpipe report", "", f"Recipe **{train.get('recipe', '?')}**, start model kind "
-             f"**{train.get('start_kind', '?')}**.", ""]
+    lines = [
+        "# cptpipe report",
+        "",
+        f"Recipe **{train.get('recipe', '?')}**, start model kind **{train.get('start_kind', '?')}**.",
+        "",
+    ]
     if model:
         lines += ["| model | |", "|---|---|", *(f"| {k} | {v} |" for k, v in model), ""]
     lines += ["## Start vs CPT", "", "| metric | start | cpt | delta |", "|---|---:|---:|---:|"]
@@ -152,38 +185,60 @@ def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dic
         a, b = metrics["start"].get(g, {}).get(k), metrics["cpt"].get(g, {}).get(k)
         d = b - a if a is not None and b is not None else None
         lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {_fmt(d)} |")
-    lines += ["", "Absorption: " + ", ".join(f"`{k}` {_fmt(v)}" for k, v in metrics["absorption"].items()),
-              "Forgetting: " + ", ".join(f"`{k}` {_fmt(v)}" for k, v in metrics["forgetting"].items()), ""]
+    lines += [
+        "",
+        "Absorption: " + ", ".join(f"`{k}` {_fmt(v)}" for k, v in metrics["absorption"].items()),
+        "Forgetting: " + ", ".join(f"`{k}` {_fmt(v)}" for k, v in metrics["forgetting"].items()),
+        "",
+    ]
     n = cpt.get("n", {})
     if n:
-        lines.append("Examples per task: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items()))
-                     + ". Multiple choice has 4 options (chance 0.25). Held-out QA, multiple choice and seen QA"
-                     " score factual questions; reasoning and summary questions have their own rows. Recall asks"
-                     " the held-out facts as completions of their own documents' sentences: high recall with low"
-                     " held-out EM means the facts were stored but cannot be extracted by a question; a high share"
-                     " of wrong answers that are trained answers means QA pairs were memorized, not extraction.")
+        lines.append(
+            "Examples per task: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(n.items()))
+            + ". Multiple choice has 4 options (chance 0.25). Held-out QA, multiple choice and seen QA"
+            " score factual questions; reasoning and summary questions have their own rows. Recall asks"
+            " the held-out facts as completions of their own documents' sentences: high recall with low"
+            " held-out EM means the facts were stored but cannot be extracted by a question; a high share"
+            " of wrong answers that are trained answers means QA pairs were memorized, not extraction."
+        )
         lines.append("")
-    lines += _breakdown_table("Held-out factual QA by answer kind", "answer kind",
-                              breakdown(start, cpt, "domain_qa_by_kind"))
-    lines += _breakdown_table("Held-out factual QA by relation", "relation",
-                              breakdown(start, cpt, "domain_qa_by_relation"))
+    lines += _breakdown_table(
+        "Held-out factual QA by answer kind", "answer kind", breakdown(start, cpt, "domain_qa_by_kind")
+    )
+    lines += _breakdown_table(
+        "Held-out factual QA by relation", "relation", breakdown(start, cpt, "domain_qa_by_relation")
+    )
     preset = LR_PRESETS.get(train.get("start_kind", "base"), {})
-    lines += ["## What ran", "", "| setting | value | recommended |", "|---|---|---|",
-              f"| train.lr | {_fmt(train.get('lr'))} ({train.get('lr_source', '?')}) | "
-              f"{_fmt(preset.get('low'))}..{_fmt(preset.get('high'))} |",
-              f"| steps | {train.get('steps', '?')} | one pass over the mix |",
-              f"| tokens trained | {train.get('tokens', '?')} | |",
-              f"| batch | {train.get('batch_size', '?')} x {train.get('grad_accum', '?')} x "
-              f"{train.get('seq_len', '?')} tokens | |"]
+    lines += [
+        "## What ran",
+        "",
+        "| setting | value | recommended |",
+        "|---|---|---|",
+        f"| train.lr | {_fmt(train.get('lr'))} ({train.get('lr_source', '?')}) | "
+        f"{_fmt(preset.get('low'))}..{_fmt(preset.get('high'))} |",
+        f"| steps | {train.get('steps', '?')} | one pass over the mix |",
+        f"| tokens trained | {train.get('tokens', '?')} | |",
+        f"| batch | {train.get('batch_size', '?')} x {train.get('grad_accum', '?')} x "
+        f"{train.get('seq_len', '?')} tokens | |",
+    ]
     docs = next((ph for ph in mix.get("phases", []) if ph["name"] == "docs"), None)
     for k in ("domain", "replay", "instruct", "qa"):
         share = docs["sources"].get(k, {}).get("share", 0.0) if docs else None
         lines.append(f"| mix.{k} (actual share) | {_fmt(share)} | {RANGES[f'mix.{k}']} |")
-    lines += ["", "### Phases", "", "| phase | steps | tokens by source (used / requested, repeats) |", "|---|---:|---|"]
+    lines += [
+        "",
+        "### Phases",
+        "",
+        "| phase | steps | tokens by source (used / requested, repeats) |",
+        "|---|---:|---|",
+    ]
     steps = {p["name"]: p["steps"] for p in train.get("phases", [])}
     for ph in mix.get("phases", []):
-        parts = ", ".join(f"{s}: {v['used']}/{v['requested']} ({v['share']:.1%}, x{v['repeats'] + 1:.2f})"
-                          for s, v in ph["sources"].items())
+        parts = ", ".join(
+            f"{s}: {v['used']}/{v['requested']} ({v['share']:.1%}, x{v['repeats'] + 1:.2f})"
+            for s, v in ph["sources"].items()
+        )
         lines.append(f"| {ph['name']} | {steps.get(ph['name'], '?')} | {parts} |")
     warnings = list(train.get("warnings", []))
     for which, m in (("start", start), ("cpt", cpt)):
@@ -191,7 +246,17 @@ def render_markdown(metrics: dict, start: dict, cpt: dict, train: dict, mix: dic
             warnings.append(f"eval@{which}: lm-eval task `{s['task']}` skipped ({s['reason']})")
     if warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
-    lines += ["", "## Plots", "", "![training loss](plots/train_loss.png)", "",
-              "![QA by type](plots/qa_by_type.png)", "", "![QA by answer kind](plots/qa_by_kind.png)", "",
-              "![forgetting](plots/forgetting.png)", ""]
+    lines += [
+        "",
+        "## Plots",
+        "",
+        "![training loss](plots/train_loss.png)",
+        "",
+        "![QA by type](plots/qa_by_type.png)",
+        "",
+        "![QA by answer kind](plots/qa_by_kind.png)",
+        "",
+        "![forgetting](plots/forgetting.png)",
+        "",
+    ]
     return "\n".join(lines)

@@ -11,9 +11,18 @@ from pathlib import Path
 from cptpipe.errors import UserError
 
 KEY_PARAMS = ("train.recipe", "model.kind", "train.lr", "mix.domain", "mix.replay", "mix.instruct", "mix.qa", "seed")
-KEY_METRICS = ("start.domain_qa.em", "cpt.domain_qa.em", "cpt.domain_qa.f1", "start.domain_qa_mc.acc",
-               "cpt.domain_qa_mc.acc", "cpt.domain_qa_seen.em", "absorption.em_gain", "absorption.mc_gain",
-               "forgetting.ppl_ratio", "forgetting.follow_delta")
+KEY_METRICS = (
+    "start.domain_qa.em",
+    "cpt.domain_qa.em",
+    "cpt.domain_qa.f1",
+    "start.domain_qa_mc.acc",
+    "cpt.domain_qa_mc.acc",
+    "cpt.domain_qa_seen.em",
+    "absorption.em_gain",
+    "absorption.mc_gain",
+    "forgetting.ppl_ratio",
+    "forgetting.follow_delta",
+)
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -37,8 +46,7 @@ def _row(entry: dict) -> dict | None:
         metrics.update(flatten(f.get("data", {})))
     rev = str(entry.get("rev", ""))
     short = rev if rev == "workspace" else rev[:7]
-    return {"name": entry.get("name") or data.get("name") or short, "rev": short, "params": params,
-            "metrics": metrics}
+    return {"name": entry.get("name") or data.get("name") or short, "rev": short, "params": params, "metrics": metrics}
 
 
 def rows_from_exp_show(show: list[dict]) -> list[dict]:
@@ -65,8 +73,12 @@ def markdown_table(rows: list[dict]) -> str:
     head = ["experiment", "rev", *KEY_PARAMS, *KEY_METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["name"], r["rev"], *(fmt(r["params"].get(k)) for k in KEY_PARAMS),
-                 *(fmt(r["metrics"].get(k)) for k in KEY_METRICS)]
+        cells = [
+            r["name"],
+            r["rev"],
+            *(fmt(r["params"].get(k)) for k in KEY_PARAMS),
+            *(fmt(r["metrics"].get(k)) for k in KEY_METRICS),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

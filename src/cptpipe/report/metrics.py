@@ -25,9 +25,13 @@ def combine(start: dict, cpt: dict) -> dict:
     """The design's metrics: `<c>.*` per checkpoint, `absorption.*` (cpt - start), `forgetting.*`."""
     s, c = numeric_only(start), numeric_only(cpt)
     out: dict = {"start": s, "cpt": c, "absorption": {}, "forgetting": {}}
-    for name, group, key in (("em_gain", "domain_qa", "em"), ("f1_gain", "domain_qa", "f1"),
-                             ("mc_gain", "domain_qa_mc", "acc"), ("seen_em_gain", "domain_qa_seen", "em"),
-                             ("recall_gain", "domain_recall", "em")):
+    for name, group, key in (
+        ("em_gain", "domain_qa", "em"),
+        ("f1_gain", "domain_qa", "f1"),
+        ("mc_gain", "domain_qa_mc", "acc"),
+        ("seen_em_gain", "domain_qa_seen", "em"),
+        ("recall_gain", "domain_recall", "em"),
+    ):
         a, b = _get(s, group, key), _get(c, group, key)
         if a is not None and b is not None:
             out["absorption"][name] = round(b - a, 6)

@@ -39,16 +39,22 @@ def plot_loss(loss_tsv: Path, phases: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
-def plot_bars(groups: dict[str, dict[str, float]], title: str, ylabel: str, out: Path,
-              chance: float | None = None) -> None:
+def plot_bars(
+    groups: dict[str, dict[str, float]], title: str, ylabel: str, out: Path, chance: float | None = None
+) -> None:
     """groups: {category: {"start": v, "cpt": v}} as side-by-side bars."""
     cats = list(groups)
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(cats) + 2), 4.5))
     width = 0.38
     for j, which in enumerate(("start", "cpt")):
         vals = [groups[c].get(which, float("nan")) for c in cats]
-        bars = ax.bar([i + (j - 0.5) * width for i in range(len(cats))], vals, width, label=which,
-                      color="tab:gray" if which == "start" else "tab:orange")
+        bars = ax.bar(
+            [i + (j - 0.5) * width for i in range(len(cats))],
+            vals,
+            width,
+            label=which,
+            color="tab:gray" if which == "start" else "tab:orange",
+        )
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
     if chance is not None:
         ax.axhline(chance, color="black", ls=":", lw=1, label=f"MC chance ({chance:g})")

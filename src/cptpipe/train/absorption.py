@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -45,8 +45,8 @@ def load_probe(src: TokenSource, split: str, n: int, seed: int) -> QAProbe | Non
     prompts, answers, eos = [], [], None
     for i in probe_rows(rows, split, n, seed):
         o, length = int(rows["offset"][i]), int(rows["length"][i])
-        ids = np.asarray(src.tokens[o:o + length], np.int64)
-        first = int(np.argmax(np.asarray(src.mask[o:o + length]) > 0))  # first loss-carrying token: the answer
+        ids = np.asarray(src.tokens[o : o + length], np.int64)
+        first = int(np.argmax(np.asarray(src.mask[o : o + length]) > 0))  # first loss-carrying token: the answer
         prompts.append(ids[:first].tolist())
         answers.append(ids[first:-1].tolist())
         eos = int(ids[-1])  # every row ends with EOS
@@ -60,8 +60,9 @@ def _base_module(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def greedy(model: torch.nn.Module, prompts: Sequence[list[int]], max_new_tokens: int, pad_id: int,
-           batch_size: int) -> list[list[int]]:
+def greedy(
+    model: torch.nn.Module, prompts: Sequence[list[int]], max_new_tokens: int, pad_id: int, batch_size: int
+) -> list[list[int]]:
     """Greedy continuations of prompts (left-padded batches, KV cache), exactly max_new_tokens each.
 
     No early stop at EOS: every process of a multi-process run then makes the same number of forward
@@ -73,13 +74,13 @@ def greedy(model: torch.nn.Module, prompts: Sequence[list[int]], max_new_tokens:
         forward_kw["logits_to_keep"] = 1  # not [batch, prompt, vocab] logits for a large vocabulary
     out: list[list[int]] = []
     for i in range(0, len(prompts), batch_size):
-        chunk = prompts[i:i + batch_size]
+        chunk = prompts[i : i + batch_size]
         width = max(map(len, chunk))
         ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
         for r, p in enumerate(chunk):
-            ids[r, width - len(p):] = torch.as_tensor(p)
-            mask[r, width - len(p):] = 1
+            ids[r, width - len(p) :] = torch.as_tensor(p)
+            mask[r, width - len(p) :] = 1
         ids, mask = ids.to(device), mask.to(device)
         step_ids, pos, past, new = ids, (mask.cumsum(-1) - 1).clamp(min=0), None, []
         for _ in range(max_new_tokens):
@@ -100,23 +101,26 @@ def greedy(model: torch.nn.Module, prompts: Sequence[list[int]], max_new_tokens:
 def answer_text(ids: list[int], eos: int, decode: Callable[[list[int]], str]) -> str:
     """The decoded answer: up to EOS, then cut at the prompt format's stop sequences (as eval does)."""
     if eos in ids:
-        ids = ids[:ids.index(eos)]
+        ids = ids[: ids.index(eos)]
     text = decode(ids)
     for stop in stop_sequences():
         text = text.split(stop)[0]
     return text
 
 
-def probe_em(model: torch.nn.Module, probe: QAProbe, decode: Callable[[list[int]], str], batch_size: int,
-             pad_id: int) -> float:
+def probe_em(
+    model: torch.nn.Module, probe: QAProbe, decode: Callable[[list[int]], str], batch_size: int, pad_id: int
+) -> float:
     """Exact match (normalized text) of the model's greedy answers to the probe's questions."""
     was_training = model.training
     model.eval()
     max_new = max(map(len, probe.answers)) + 2
     generated = greedy(model, probe.prompts, max_new, pad_id, batch_size)
     model.train(was_training)
-    scores = [exact_match(answer_text(g, probe.eos, decode), answer_text(a, probe.eos, decode))
-              for g, a in zip(generated, probe.answers)]
+    scores = [
+        exact_match(answer_text(g, probe.eos, decode), answer_text(a, probe.eos, decode))
+        for g, a in zip(generated, probe.answers)
+    ]
     return sum(scores) / len(scores)
 
 
@@ -146,5 +150,7 @@ class AbsorptionProbes:
         return {name: (lambda model, name=name: self._run(name, model)) for name in self.probes}
 
     def describe(self) -> dict:
-        return {"questions": {name: len(p.prompts) for name, p in self.probes.items()},
-                "seconds": round(self.seconds, 2)}
+        return {
+            "questions": {name: len(p.prompts) for name, p in self.probes.items()},
+            "seconds": round(self.seconds, 2),
+        }

@@ -64,7 +64,7 @@ class EWCPenalty:
                     if adapter in module.lora_A:
                         delta = module.get_delta_weight(adapter)
                         self._on(delta.device)
-                        terms.append((self.fisher[key] * delta ** 2).sum())
+                        terms.append((self.fisher[key] * delta**2).sum())
         if not terms:
             raise ValueError("EWC: no trainable parameter of the model matches the Fisher estimate")
         return 0.5 * self.lam * torch.stack(terms).sum()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset, default_collate
@@ -134,7 +135,10 @@ def _optimizer(model: torch.nn.Module, cfg: LoopConfig, lr: float) -> torch.opti
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr, betas=(0.9, 0.95), eps=1e-8, fused=True,  # one kernel per step (CPU and CUDA)
+        lr=lr,
+        betas=(0.9, 0.95),
+        eps=1e-8,
+        fused=True,  # one kernel per step (CPU and CUDA)
     )
 
 
@@ -154,8 +158,13 @@ def held_out_losses(model, eval_sets: Mapping[str, Dataset], batch_size: int, de
     return out
 
 
-def evaluate(model, eval_sets: Mapping[str, Dataset], probes: Mapping[str, Callable[[torch.nn.Module], float]],
-             batch_size: int, device) -> dict[str, float]:
+def evaluate(
+    model,
+    eval_sets: Mapping[str, Dataset],
+    probes: Mapping[str, Callable[[torch.nn.Module], float]],
+    batch_size: int,
+    device,
+) -> dict[str, float]:
     """Held-out losses (eval/<set>_loss), then each probe's number (eval/<name>)."""
     out = held_out_losses(model, eval_sets, batch_size, device)
     for name, probe in probes.items():
@@ -186,8 +195,10 @@ def train_phases(
     from accelerate.utils import set_seed
 
     accelerator = Accelerator(
-        mixed_precision=resolve_precision(cfg.precision), gradient_accumulation_steps=cfg.grad_accum,
-        cpu=not torch.cuda.is_available(), dynamo_backend="inductor" if cfg.compile else None,
+        mixed_precision=resolve_precision(cfg.precision),
+        gradient_accumulation_steps=cfg.grad_accum,
+        cpu=not torch.cuda.is_available(),
+        dynamo_backend="inductor" if cfg.compile else None,
     )
     set_seed(cfg.seed)
     raw = model  # the plain module (what `penalty` and the caller see); prepare wraps it
@@ -206,8 +217,10 @@ def train_phases(
     if found is not None:
         state = checkpoint.load(accelerator, found)
         if state["world_size"] != world:
-            raise RuntimeError(f"{found} was written by {state['world_size']} processes, this run has {world}; "
-                               f"delete {cfg.ckpt_dir} to start over")
+            raise RuntimeError(
+                f"{found} was written by {state['world_size']} processes, this run has {world}; "
+                f"delete {cfg.ckpt_dir} to start over"
+            )
         res.steps = res.resumed_from = state["step"]
         res.tokens, res.phases, history = state["tokens"], state["phases"], state["history"]
         seconds_before, phase_tokens0 = state["seconds"], state["phase_tokens0"]
@@ -215,7 +228,9 @@ def train_phases(
         for point in history:
             emit(point)
     total_steps = sum(p.steps for p in phases)
-    pbar = bar(total=total_steps, initial=res.steps, desc=desc, unit="step", disable=not accelerator.is_local_main_process)
+    pbar = bar(
+        total=total_steps, initial=res.steps, desc=desc, unit="step", disable=not accelerator.is_local_main_process
+    )
     t0, tokens_t0 = time.time(), res.tokens
     pending_tokens, grad_norm, running = 0, None, float("nan")
     global_step = 0
@@ -230,8 +245,9 @@ def train_phases(
             global_step += 1
             if global_step <= res.steps:  # the data position is a function of the step: just skip
                 continue
-            lr = lr_at(step, phase.steps, lr=phase.lr, warmup=cfg.warmup, schedule=cfg.schedule,
-                       min_lr_ratio=cfg.min_lr_ratio)
+            lr = lr_at(
+                step, phase.steps, lr=phase.lr, warmup=cfg.warmup, schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio
+            )
             for g in opt.param_groups:
                 g["lr"] = lr
             loss_sum = torch.zeros((), device=device)
@@ -251,8 +267,9 @@ def train_phases(
             res.steps = global_step
             pbar.update(1)
             last = step == phase.steps - 1
-            evaluating = bool(eval_sets or probes) and ((cfg.eval_every > 0 and global_step % cfg.eval_every == 0)
-                                                        or global_step == total_steps)
+            evaluating = bool(eval_sets or probes) and (
+                (cfg.eval_every > 0 and global_step % cfg.eval_every == 0) or global_step == total_steps
+            )
             save = saving and global_step % cfg.save_every == 0 and global_step < total_steps
             if not (last or evaluating or save or global_step % cfg.log_every == 0):
                 continue
@@ -261,29 +278,58 @@ def train_phases(
             res.tokens += int(accelerator.reduce(torch.tensor(pending_tokens, device=device), "sum").item())
             pending_tokens = 0
             if not math.isfinite(loss_val):
-                raise FloatingPointError(f"loss became {loss_val} at step {global_step} of phase {phase.name}; "
-                                         "lower train.lr or use train.precision: fp32")
+                raise FloatingPointError(
+                    f"loss became {loss_val} at step {global_step} of phase {phase.name}; "
+                    "lower train.lr or use train.precision: fp32"
+                )
             res.final_loss = loss_val
             running = loss_val if not math.isfinite(running) else 0.7 * running + 0.3 * loss_val
             elapsed = time.time() - t0
-            pbar.set_postfix(phase=phase.name, loss=f"{running:.3f}",
-                             tok_s=f"{(res.tokens - tokens_t0) / max(elapsed, 1e-9):.0f}", refresh=False)
-            point = {"step": global_step, "phase": phase.name, "loss": loss_val, "lr": lr, "tokens": res.tokens,
-                     "grad_norm": float(grad_norm) if grad_norm is not None else float("nan")}
+            pbar.set_postfix(
+                phase=phase.name,
+                loss=f"{running:.3f}",
+                tok_s=f"{(res.tokens - tokens_t0) / max(elapsed, 1e-9):.0f}",
+                refresh=False,
+            )
+            point = {
+                "step": global_step,
+                "phase": phase.name,
+                "loss": loss_val,
+                "lr": lr,
+                "tokens": res.tokens,
+                "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+            }
             if evaluating:
                 res.eval = evaluate(model, eval_sets or {}, probes or {}, cfg.batch_size, device)
                 point.update(res.eval)
             history.append(point)
             emit(point)
             if last:
-                res.phases.append({"name": phase.name, "first_step": first_step, "last_step": global_step,
-                                   "steps": phase.steps, "lr": phase.lr, "blocks": len(phase.data),
-                                   "tokens": res.tokens - phase_tokens0})
+                res.phases.append(
+                    {
+                        "name": phase.name,
+                        "first_step": first_step,
+                        "last_step": global_step,
+                        "steps": phase.steps,
+                        "lr": phase.lr,
+                        "blocks": len(phase.data),
+                        "tokens": res.tokens - phase_tokens0,
+                    }
+                )
             if save:
-                checkpoint.save(accelerator, cfg.ckpt_dir, {
-                    "step": global_step, "tokens": res.tokens, "phases": res.phases, "history": history,
-                    "seconds": round(seconds_before + time.time() - t0, 2), "phase_tokens0": phase_tokens0,
-                    "world_size": world})
+                checkpoint.save(
+                    accelerator,
+                    cfg.ckpt_dir,
+                    {
+                        "step": global_step,
+                        "tokens": res.tokens,
+                        "phases": res.phases,
+                        "history": history,
+                        "seconds": round(seconds_before + time.time() - t0, 2),
+                        "phase_tokens0": phase_tokens0,
+                        "world_size": world,
+                    },
+                )
     pbar.close()
     res.seconds = round(seconds_before + time.time() - t0, 2)
     accelerator.wait_for_everyone()

@@ -12,8 +12,8 @@ import torch
 
 from cptpipe.data.tokens import TokenSource, pack_stream
 from cptpipe.mix.build import MixBlocks
-from cptpipe.model.scratch import apply_rope_scaling
 from cptpipe.model.context import check_context
+from cptpipe.model.scratch import apply_rope_scaling
 from cptpipe.model.start import PIN_FILE, load_model, load_tokenizer, model_location, start_tokenizer
 from cptpipe.params import Params, resolve_lr, to_dict
 from cptpipe.train import checkpoint
@@ -48,8 +48,13 @@ def steps_per_phase(blocks: list[int], per_step: int, cap: int | None) -> list[i
 def apply_lora(model, lora):
     from peft import LoraConfig, get_peft_model
 
-    cfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                     target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
+    cfg = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, cfg)
 
 
@@ -63,8 +68,12 @@ def load_start(start_dir: Path, rope_scaling, seq_len: int, passkey_lengths=()):
 
     where, rev = model_location(start_dir)
     config = AutoConfig.from_pretrained(where, revision=rev)
-    check_context(config, seq_len=seq_len, passkey_lengths=passkey_lengths,
-                  rope_factor=None if rope_scaling is None else rope_scaling.factor)
+    check_context(
+        config,
+        seq_len=seq_len,
+        passkey_lengths=passkey_lengths,
+        rope_factor=None if rope_scaling is None else rope_scaling.factor,
+    )
     if rope_scaling is not None:
         apply_rope_scaling(config, rope_scaling)
     return load_model(start_dir, dtype=torch.float32, config=config)
@@ -76,8 +85,11 @@ def packed_rows(tokens_dir: Path, source: str, split: str, seq_len: int, n_block
         return None
     src = TokenSource(tokens_dir / source)
     rows = src.row_arrays()
-    lists = [src.tokens[o:o + n].astype(np.int64).tolist()
-             for o, n, s in zip(rows["offset"], rows["length"], rows["split"]) if s == split]
+    lists = [
+        src.tokens[o : o + n].astype(np.int64).tolist()
+        for o, n, s in zip(rows["offset"], rows["length"], rows["split"])
+        if s == split
+    ]
     if not lists:
         return None
     eos = lists[0][-1]  # every row ends with EOS; pack_stream re-adds one between rows
@@ -125,12 +137,25 @@ def phase_sources(data) -> dict[str, int]:
 
 def checkpoint_dir(params: Params, root: Path, start_dir: Path, mix_dir: Path, tokens_dir: Path) -> Path:
     extra = {"model.kind": params.model.kind, "model.rope_scaling": to_dict(params.model).get("rope_scaling")}
-    return root / checkpoint.fingerprint(to_dict(params.train), seed=params.seed, extra=extra,
-                                         start_dir=start_dir, mix_dir=mix_dir, tokens_dir=tokens_dir)
+    return root / checkpoint.fingerprint(
+        to_dict(params.train),
+        seed=params.seed,
+        extra=extra,
+        start_dir=start_dir,
+        mix_dir=mix_dir,
+        tokens_dir=tokens_dir,
+    )
 
 
-def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, out_dir: Path,
-              live_dir: Path, ckpt_root: Path | None = Path("checkpoints/train")) -> dict:
+def run_train(
+    params: Params,
+    start_dir: Path,
+    mix_dir: Path,
+    tokens_dir: Path,
+    out_dir: Path,
+    live_dir: Path,
+    ckpt_root: Path | None = Path("checkpoints/train"),
+) -> dict:
     """Train the recipe's phases; on the main process write out_dir, live_dir curves and summary.json.
 
     With train.save_every > 0, checkpoints go to ckpt_root/<fingerprint>/ and a rerun resumes
@@ -161,10 +186,21 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
     ckpt_dir = None
     if t.save_every > 0 and ckpt_root is not None:
         ckpt_dir = checkpoint_dir(params, ckpt_root, start_dir, mix_dir, tokens_dir)
-    cfg = LoopConfig(batch_size=t.batch_size, grad_accum=t.grad_accum, warmup=t.warmup, schedule=t.schedule,
-                     min_lr_ratio=t.min_lr_ratio, precision=t.precision, seed=params.seed, log_every=t.log_every,
-                     eval_every=t.eval_every, save_every=t.save_every, ckpt_dir=ckpt_dir,
-                     gradient_checkpointing=t.gradient_checkpointing, compile=t.compile)
+    cfg = LoopConfig(
+        batch_size=t.batch_size,
+        grad_accum=t.grad_accum,
+        warmup=t.warmup,
+        schedule=t.schedule,
+        min_lr_ratio=t.min_lr_ratio,
+        precision=t.precision,
+        seed=params.seed,
+        log_every=t.log_every,
+        eval_every=t.eval_every,
+        save_every=t.save_every,
+        ckpt_dir=ckpt_dir,
+        gradient_checkpointing=t.gradient_checkpointing,
+        compile=t.compile,
+    )
     live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) if main else None
 
     def log(point: dict) -> None:
@@ -174,22 +210,46 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
                 live.log_metric(k if "/" in k else f"train/{k}", v)
 
     absorption = AbsorptionProbes(tokens_dir, tok, t.absorption_questions, params.seed)
-    result = train_phases(model, phases, cfg, log=log, penalty=penalty, desc=f"train: {t.recipe}",
-                          eval_sets=eval_sets(tokens_dir, seq_len, params.seed), probes=absorption.callables())
+    result = train_phases(
+        model,
+        phases,
+        cfg,
+        log=log,
+        penalty=penalty,
+        desc=f"train: {t.recipe}",
+        eval_sets=eval_sets(tokens_dir, seq_len, params.seed),
+        probes=absorption.callables(),
+    )
     for ph, data in zip(result.phases, datasets):
         ph["sources"] = phase_sources(data)
     summary = {
-        "recipe": t.recipe, "start_kind": kind, "lr": lr.lr, "lr_source": lr.source,
-        "lr_range": [lr.low, lr.high], "warnings": [lr.warning] if lr.warning else [],
-        "steps": result.steps, "tokens": result.tokens, "final_loss": round(result.final_loss, 4),
-        "seconds": result.seconds, "tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
-        "phases": result.phases, "precision": resolve_precision(t.precision),
-        "batch_size": t.batch_size, "grad_accum": t.grad_accum, "seq_len": seq_len,
-        "world_size": result.world_size, "global_batch": t.batch_size * t.grad_accum * result.world_size,
-        "lora": None if t.lora is None else vars(t.lora), "ewc": t.ewc, "ewc_fisher_seconds": ewc_seconds,
-        "eval": result.eval, "absorption": absorption.describe(), "resumed_from_step": result.resumed_from,
+        "recipe": t.recipe,
+        "start_kind": kind,
+        "lr": lr.lr,
+        "lr_source": lr.source,
+        "lr_range": [lr.low, lr.high],
+        "warnings": [lr.warning] if lr.warning else [],
+        "steps": result.steps,
+        "tokens": result.tokens,
+        "final_loss": round(result.final_loss, 4),
+        "seconds": result.seconds,
+        "tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
+        "phases": result.phases,
+        "precision": resolve_precision(t.precision),
+        "batch_size": t.batch_size,
+        "grad_accum": t.grad_accum,
+        "seq_len": seq_len,
+        "world_size": result.world_size,
+        "global_batch": t.batch_size * t.grad_accum * result.world_size,
+        "lora": None if t.lora is None else vars(t.lora),
+        "ewc": t.ewc,
+        "ewc_fisher_seconds": ewc_seconds,
+        "eval": result.eval,
+        "absorption": absorption.describe(),
+        "resumed_from_step": result.resumed_from,
         "rope_scaling": to_dict(params.model).get("rope_scaling"),
-        "gradient_checkpointing": t.gradient_checkpointing, "compile": t.compile,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "compile": t.compile,
     }
     if not main:
         return summary
@@ -197,8 +257,9 @@ def run_train(params: Params, start_dir: Path, mix_dir: Path, tokens_dir: Path, 
         model = model.merge_and_unload()
     model.save_pretrained(out_dir, safe_serialization=True)
     start_tokenizer(start_dir).save_pretrained(out_dir)  # as shipped: no pad token added, chat template kept
-    live.summary.update({"final_loss": summary["final_loss"], "steps": result.steps, "tokens": result.tokens,
-                         **result.eval})
+    live.summary.update(
+        {"final_loss": summary["final_loss"], "steps": result.steps, "tokens": result.tokens, **result.eval}
+    )
     live.end()
     (live_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     if ckpt_dir is not None:  # the final model is saved: intermediate checkpoints are no longer needed
