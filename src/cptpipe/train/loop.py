@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from cptpipe.params import TrainParams
 from cptpipe.progress import bar
 from cptpipe.train import checkpoint
 from cptpipe.train.schedule import lr_at
@@ -47,23 +48,53 @@ class Phase:
     lr: float
 
 
+_TRAIN = TrainParams()  # the train.* defaults: one owner
+
+
 @dataclass
 class LoopConfig:
-    batch_size: int  # sequences per micro-batch per process
-    grad_accum: int = 1
-    warmup: float = 0.05
-    schedule: str = "cosine"
-    min_lr_ratio: float = 0.1
-    precision: str = "auto"
+    """The loop's knobs. Those named like a train.* key mean the same and default to it."""
+
+    batch_size: int = _TRAIN.batch_size  # sequences per micro-batch per process
+    grad_accum: int = _TRAIN.grad_accum
+    warmup: float = _TRAIN.warmup
+    schedule: str = _TRAIN.schedule
+    min_lr_ratio: float = _TRAIN.min_lr_ratio
+    precision: str = _TRAIN.precision
+    log_every: int = _TRAIN.log_every
+    eval_every: int = _TRAIN.eval_every  # steps between held-out losses (eval_sets) and probes; 0: only at the end
+    save_every: int = _TRAIN.save_every  # steps between resumable checkpoints in ckpt_dir; 0: none
+    gradient_checkpointing: bool = _TRAIN.gradient_checkpointing
+    compile: bool = _TRAIN.compile
     seed: int = 0
-    log_every: int = 10
+    ckpt_dir: Path | None = None
     max_grad_norm: float = 1.0
     weight_decay: float = 0.1
-    eval_every: int = 0  # steps between held-out losses (eval_sets) and probes; 0: only at the end
-    save_every: int = 0  # steps between resumable checkpoints in ckpt_dir; 0: none
-    ckpt_dir: Path | None = None
-    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
-    compile: bool = False  # torch.compile (inductor): faster steps after a compile of tens of seconds
+
+    @classmethod
+    def from_params(cls, train: TrainParams, *, seed: int, ckpt_dir: Path | None = None) -> LoopConfig:
+        shared = {f.name: getattr(train, f.name) for f in fields(cls) if hasattr(train, f.name)}
+        return cls(**shared, seed=seed, ckpt_dir=ckpt_dir)
+
+
+@dataclass
+class LoopState:
+    """Where a run is and what it has logged: what a checkpoint stores beside the weights."""
+
+    step: int = 0  # global optimizer steps done
+    tokens: int = 0  # loss-carrying tokens seen, all processes
+    seconds: float = 0.0
+    phase_tokens0: int = 0  # `tokens` when the current phase began
+    phases: list[dict] = field(default_factory=list)  # one summary per finished phase
+    history: list[dict] = field(default_factory=list)  # every curve point so far
+    world_size: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LoopState:
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
 @dataclass
@@ -172,6 +203,182 @@ def evaluate(
     return out
 
 
+class _Run:
+    """One train_phases call: the prepared model and optimizer, the state, the curve bookkeeping."""
+
+    def __init__(self, model, cfg: LoopConfig, first_lr: float, log, penalty, eval_sets, probes):
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        self.accelerator = Accelerator(
+            mixed_precision=resolve_precision(cfg.precision),
+            gradient_accumulation_steps=cfg.grad_accum,
+            cpu=not torch.cuda.is_available(),
+            dynamo_backend="inductor" if cfg.compile else None,
+        )
+        set_seed(cfg.seed)
+        self.raw = model  # the plain module (what `penalty` and the caller see); prepare wraps it
+        _prepare_model(model, cfg)
+        opt = _optimizer(model, cfg, first_lr)
+        self.model, self.opt = self.accelerator.prepare(model, opt)
+        self.model.train()
+        acc = self.accelerator
+        self.cfg, self.penalty, self.eval_sets, self.probes = cfg, penalty, eval_sets, probes
+        self.world, self.rank, self.device = acc.num_processes, acc.process_index, acc.device
+        self.emit = log if (log is not None and acc.is_main_process) else (lambda point: None)
+        self.saving = cfg.ckpt_dir is not None and cfg.save_every > 0
+        self.state = LoopState(world_size=self.world)
+        self.resumed_from, self.seconds_before = 0, 0.0
+        self.pending_tokens, self.grad_norm = 0, None
+        self.final_loss, self.running, self.eval = float("nan"), float("nan"), {}
+
+    def restore(self, desc: str) -> None:
+        """Continue from the newest checkpoint in cfg.ckpt_dir, if any; replay its curve points."""
+        found = checkpoint.latest(self.cfg.ckpt_dir) if self.saving else None
+        if found is None:
+            return
+        state = LoopState.from_json(checkpoint.load(self.accelerator, found))
+        if state.world_size != self.world:
+            raise RuntimeError(
+                f"{found} was written by {state.world_size} processes, this run has {self.world}; "
+                f"delete {self.cfg.ckpt_dir} to start over"
+            )
+        self.state, self.resumed_from, self.seconds_before = state, state.step, state.seconds
+        self.accelerator.print(f"{desc}: resuming from step {state.step} ({found})")
+        for point in state.history:
+            self.emit(point)
+
+    def start_clock(self, total_steps: int, desc: str) -> None:
+        self.total_steps = total_steps
+        self.pbar = bar(
+            total=total_steps,
+            initial=self.state.step,
+            desc=desc,
+            unit="step",
+            disable=not self.accelerator.is_local_main_process,
+        )
+        self.t0, self.tokens_t0 = time.time(), self.state.tokens
+
+    def train_phase(self, phase: Phase, before: int) -> None:
+        """The phase's steps after global step `before`, skipping those a checkpoint already holds."""
+        cfg = self.cfg
+        if before >= self.state.step:
+            self.state.phase_tokens0 = self.state.tokens
+        for step in range(max(0, self.state.step - before), phase.steps):
+            lr = lr_at(
+                step,
+                phase.steps,
+                lr=phase.lr,
+                warmup=cfg.warmup,
+                schedule=cfg.schedule,
+                min_lr_ratio=cfg.min_lr_ratio,
+            )
+            loss_sum = self.optimizer_step(phase, step, lr)
+            g = self.state.step = before + step + 1
+            self.pbar.update(1)
+            last = step == phase.steps - 1
+            evaluating = bool(self.eval_sets or self.probes) and (
+                (cfg.eval_every > 0 and g % cfg.eval_every == 0) or g == self.total_steps
+            )
+            save = self.saving and g % cfg.save_every == 0 and g < self.total_steps
+            if not (last or evaluating or save or g % cfg.log_every == 0):
+                continue
+            self.log_point(phase, lr, loss_sum, evaluating)
+            if last:
+                self.state.phases.append(
+                    {
+                        "name": phase.name,
+                        "first_step": before + 1,
+                        "last_step": g,
+                        "steps": phase.steps,
+                        "lr": phase.lr,
+                        "blocks": len(phase.data),
+                        "tokens": self.state.tokens - self.state.phase_tokens0,
+                    }
+                )
+            if save:
+                self.save()
+
+    def optimizer_step(self, phase: Phase, step: int, lr: float) -> torch.Tensor:
+        """One optimizer step of cfg.grad_accum micro-batches; the summed loss stays on the device."""
+        acc, cfg = self.accelerator, self.cfg
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        loss_sum = torch.zeros((), device=self.device)
+        for micro in range(cfg.grad_accum):
+            batch = batch_at(phase.data, (step * cfg.grad_accum + micro) * self.world + self.rank, cfg.batch_size)
+            self.pending_tokens += int((batch["labels"] != -100).sum())  # counted on CPU: no device sync
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            with acc.accumulate(self.model):
+                out = self.model(**batch)
+                loss = out.loss if self.penalty is None else out.loss + self.penalty(self.raw)
+                acc.backward(loss)
+                if acc.sync_gradients:
+                    self.grad_norm = acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.opt.step()
+                self.opt.zero_grad(set_to_none=True)
+            loss_sum += out.loss.detach().float()
+        return loss_sum
+
+    def log_point(self, phase: Phase, lr: float, loss_sum: torch.Tensor, evaluating: bool) -> None:
+        """The loop's only sync point (.item(), collectives): one curve point, evaluated if due."""
+        acc, state = self.accelerator, self.state
+        loss_val = acc.reduce(loss_sum / self.cfg.grad_accum, "mean").item()
+        state.tokens += int(acc.reduce(torch.tensor(self.pending_tokens, device=self.device), "sum").item())
+        self.pending_tokens = 0
+        if not math.isfinite(loss_val):
+            raise FloatingPointError(
+                f"loss became {loss_val} at step {state.step} of phase {phase.name}; "
+                "lower train.lr or use train.precision: fp32"
+            )
+        self.final_loss = loss_val
+        self.running = loss_val if not math.isfinite(self.running) else 0.7 * self.running + 0.3 * loss_val
+        elapsed = time.time() - self.t0
+        self.pbar.set_postfix(
+            phase=phase.name,
+            loss=f"{self.running:.3f}",
+            tok_s=f"{(state.tokens - self.tokens_t0) / max(elapsed, 1e-9):.0f}",
+            refresh=False,
+        )
+        point = {
+            "step": state.step,
+            "phase": phase.name,
+            "loss": loss_val,
+            "lr": lr,
+            "tokens": state.tokens,
+            "grad_norm": float(self.grad_norm) if self.grad_norm is not None else float("nan"),
+        }
+        if evaluating:
+            self.eval = evaluate(self.model, self.eval_sets, self.probes, self.cfg.batch_size, self.device)
+            point.update(self.eval)
+        state.history.append(point)
+        self.emit(point)
+
+    def elapsed(self) -> float:
+        return round(self.seconds_before + time.time() - self.t0, 2)
+
+    def save(self) -> None:
+        self.state.seconds = self.elapsed()
+        checkpoint.save(self.accelerator, self.cfg.ckpt_dir, self.state.to_json())
+
+    def finish(self) -> LoopResult:
+        self.pbar.close()
+        seconds = self.elapsed()
+        self.accelerator.wait_for_everyone()
+        self.raw.eval()
+        s = self.state
+        return LoopResult(
+            steps=s.step,
+            tokens=s.tokens,
+            seconds=seconds,
+            final_loss=self.final_loss,
+            phases=s.phases,
+            eval=self.eval,
+            resumed_from=self.resumed_from,
+            world_size=self.world,
+        )
+
+
 def train_phases(
     model: torch.nn.Module,
     phases: Sequence[Phase],
@@ -191,147 +398,12 @@ def train_phases(
     greedy answers) run beside the held-out losses on every process, so the forward passes of a
     sharded model stay in step; they are logged as eval/<name>.
     """
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
-    accelerator = Accelerator(
-        mixed_precision=resolve_precision(cfg.precision),
-        gradient_accumulation_steps=cfg.grad_accum,
-        cpu=not torch.cuda.is_available(),
-        dynamo_backend="inductor" if cfg.compile else None,
-    )
-    set_seed(cfg.seed)
-    raw = model  # the plain module (what `penalty` and the caller see); prepare wraps it
-    _prepare_model(model, cfg)
-    opt = _optimizer(model, cfg, phases[0].lr if phases else 1e-4)
-    model, opt = accelerator.prepare(model, opt)
-    model.train()
-    world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
-    main = accelerator.is_main_process
-    emit = log if (log is not None and main) else (lambda point: None)
-    res = LoopResult(world_size=world)
-    history: list[dict] = []
-    seconds_before, phase_tokens0 = 0.0, 0
-    saving = cfg.ckpt_dir is not None and cfg.save_every > 0
-    found = checkpoint.latest(cfg.ckpt_dir) if saving else None
-    if found is not None:
-        state = checkpoint.load(accelerator, found)
-        if state["world_size"] != world:
-            raise RuntimeError(
-                f"{found} was written by {state['world_size']} processes, this run has {world}; "
-                f"delete {cfg.ckpt_dir} to start over"
-            )
-        res.steps = res.resumed_from = state["step"]
-        res.tokens, res.phases, history = state["tokens"], state["phases"], state["history"]
-        seconds_before, phase_tokens0 = state["seconds"], state["phase_tokens0"]
-        accelerator.print(f"{desc}: resuming from step {res.steps} ({found})")
-        for point in history:
-            emit(point)
-    total_steps = sum(p.steps for p in phases)
-    pbar = bar(
-        total=total_steps, initial=res.steps, desc=desc, unit="step", disable=not accelerator.is_local_main_process
-    )
-    t0, tokens_t0 = time.time(), res.tokens
-    pending_tokens, grad_norm, running = 0, None, float("nan")
-    global_step = 0
+    run = _Run(model, cfg, phases[0].lr if phases else 1e-4, log, penalty, eval_sets or {}, probes or {})
+    run.restore(desc)
+    run.start_clock(sum(p.steps for p in phases), desc)
+    before = 0  # global steps of the phases before this one
     for phase in phases:
-        if global_step + phase.steps <= res.steps:  # finished before the checkpoint
-            global_step += phase.steps
-            continue
-        first_step = global_step + 1
-        if global_step >= res.steps:
-            phase_tokens0 = res.tokens
-        for step in range(phase.steps):
-            global_step += 1
-            if global_step <= res.steps:  # the data position is a function of the step: just skip
-                continue
-            lr = lr_at(
-                step, phase.steps, lr=phase.lr, warmup=cfg.warmup, schedule=cfg.schedule, min_lr_ratio=cfg.min_lr_ratio
-            )
-            for g in opt.param_groups:
-                g["lr"] = lr
-            loss_sum = torch.zeros((), device=device)
-            for micro in range(cfg.grad_accum):
-                batch = batch_at(phase.data, (step * cfg.grad_accum + micro) * world + rank, cfg.batch_size)
-                pending_tokens += int((batch["labels"] != -100).sum())  # counted on CPU: no device sync
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                with accelerator.accumulate(model):
-                    out = model(**batch)
-                    loss = out.loss if penalty is None else out.loss + penalty(raw)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients:
-                        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)
-                loss_sum += out.loss.detach().float()
-            res.steps = global_step
-            pbar.update(1)
-            last = step == phase.steps - 1
-            evaluating = bool(eval_sets or probes) and (
-                (cfg.eval_every > 0 and global_step % cfg.eval_every == 0) or global_step == total_steps
-            )
-            save = saving and global_step % cfg.save_every == 0 and global_step < total_steps
-            if not (last or evaluating or save or global_step % cfg.log_every == 0):
-                continue
-            # sync point: the only .item() / collectives of the loop
-            loss_val = accelerator.reduce(loss_sum / cfg.grad_accum, "mean").item()
-            res.tokens += int(accelerator.reduce(torch.tensor(pending_tokens, device=device), "sum").item())
-            pending_tokens = 0
-            if not math.isfinite(loss_val):
-                raise FloatingPointError(
-                    f"loss became {loss_val} at step {global_step} of phase {phase.name}; "
-                    "lower train.lr or use train.precision: fp32"
-                )
-            res.final_loss = loss_val
-            running = loss_val if not math.isfinite(running) else 0.7 * running + 0.3 * loss_val
-            elapsed = time.time() - t0
-            pbar.set_postfix(
-                phase=phase.name,
-                loss=f"{running:.3f}",
-                tok_s=f"{(res.tokens - tokens_t0) / max(elapsed, 1e-9):.0f}",
-                refresh=False,
-            )
-            point = {
-                "step": global_step,
-                "phase": phase.name,
-                "loss": loss_val,
-                "lr": lr,
-                "tokens": res.tokens,
-                "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
-            }
-            if evaluating:
-                res.eval = evaluate(model, eval_sets or {}, probes or {}, cfg.batch_size, device)
-                point.update(res.eval)
-            history.append(point)
-            emit(point)
-            if last:
-                res.phases.append(
-                    {
-                        "name": phase.name,
-                        "first_step": first_step,
-                        "last_step": global_step,
-                        "steps": phase.steps,
-                        "lr": phase.lr,
-                        "blocks": len(phase.data),
-                        "tokens": res.tokens - phase_tokens0,
-                    }
-                )
-            if save:
-                checkpoint.save(
-                    accelerator,
-                    cfg.ckpt_dir,
-                    {
-                        "step": global_step,
-                        "tokens": res.tokens,
-                        "phases": res.phases,
-                        "history": history,
-                        "seconds": round(seconds_before + time.time() - t0, 2),
-                        "phase_tokens0": phase_tokens0,
-                        "world_size": world,
-                    },
-                )
-    pbar.close()
-    res.seconds = round(seconds_before + time.time() - t0, 2)
-    accelerator.wait_for_everyone()
-    raw.eval()
-    return res
+        if before + phase.steps > run.state.step:  # else finished before the checkpoint
+            run.train_phase(phase, before)
+        before += phase.steps
+    return run.finish()

@@ -186,21 +186,7 @@ def run_train(
     ckpt_dir = None
     if t.save_every > 0 and ckpt_root is not None:
         ckpt_dir = checkpoint_dir(params, ckpt_root, start_dir, mix_dir, tokens_dir)
-    cfg = LoopConfig(
-        batch_size=t.batch_size,
-        grad_accum=t.grad_accum,
-        warmup=t.warmup,
-        schedule=t.schedule,
-        min_lr_ratio=t.min_lr_ratio,
-        precision=t.precision,
-        seed=params.seed,
-        log_every=t.log_every,
-        eval_every=t.eval_every,
-        save_every=t.save_every,
-        ckpt_dir=ckpt_dir,
-        gradient_checkpointing=t.gradient_checkpointing,
-        compile=t.compile,
-    )
+    cfg = LoopConfig.from_params(t, seed=params.seed, ckpt_dir=ckpt_dir)
     live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) if main else None
 
     def log(point: dict) -> None:
