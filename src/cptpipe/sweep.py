@@ -308,6 +308,106 @@ def _fmt(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _point_rows(sweep: Sweep, reading: Reading, keys: list[str]) -> list[str]:
+    lines = []
+    for name, s in sorted(reading.stats.items(), key=lambda kv: kv[1]["x"][0]):
+        mark = "**recommended**" if name == reading.best else "yes" if name in reading.front else ""
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"`{name}`",
+                    *(_fmt(s["params"].get(k)) for k in keys),
+                    str(s["n"]),
+                    cell(s["x"]),
+                    cell(s["y"]),
+                    mark,
+                    str(s["new"]),
+                ]
+            )
+            + " |"
+        )
+    return lines
+
+
+def _front_lines(reading: Reading) -> list[str]:
+    lines: list[str] = []
+    lines += ["", "## Pareto front", ""]
+    lines += [
+        f"- `{n}`: forgetting {cell(reading.stats[n]['x'])}, absorption {cell(reading.stats[n]['y'])}; "
+        + ", ".join(f"`{k}={_fmt(v)}`" for k, v in reading.stats[n]["params"].items())
+        for n in reading.front
+    ] or ["(no point has both metrics)"]
+    return lines
+
+
+def _recommendation_lines(sweep: Sweep, reading: Reading, budget: str) -> list[str]:
+    lines: list[str] = []
+    lines += ["", "## Recommended setting", ""]
+    if reading.best is None:
+        lines.append(
+            f"No front member keeps forgetting within {budget}; raise `max_forgetting` "
+            "(or `--max-forgetting`) or sweep more replay."
+        )
+    else:
+        s = reading.stats[reading.best]
+        overrides = " ".join(f"-S {k}={_fmt(v)}" for k, v in s["params"].items())
+        lines += [
+            f"`{reading.best}`: absorption {cell(s['y'])} at forgetting {cell(s['x'])} (budget {budget}).",
+            "",
+            "Adopt it in the workspace (seed 0's run; then commit params.yaml and dvc.lock):",
+            "",
+            f"    dvc exp apply {sweep.prefix}-{reading.best}-s{sweep.seeds[0]}",
+            "",
+            f"or rerun it on another commit: `dvc exp run {overrides}`.",
+        ]
+        spread_x = s["x"][1]
+        if (
+            spread_x is not None
+            and sweep.max_forgetting is not None
+            and s["x"][0] + 2 * spread_x > sweep.max_forgetting
+        ):
+            lines.append(
+                f"Within seed noise of the budget: forgetting {s['x'][0]:.3f} + 2× {spread_x:.3f} "
+                f"exceeds {budget}; a safer pick has more replay."
+            )
+    return lines
+
+
+def _fit_lines(sweep: Sweep, reading: Reading, budget: str) -> list[str]:
+    lines: list[str] = []
+    if not sweep.axis:
+        return lines
+    lines += ["", f"## Trade-off along `{sweep.axis}` (monotone fits)", ""]
+    if not reading.fits:
+        lines.append("(fewer than two axis values with both metrics: no fit)")
+    for f in reading.fits:
+        where = ", ".join(f"`{k}={_fmt(v)}`" for k, v in f["group"].items()) or "all points"
+        cross = f.get("crossing")
+        budget_text = (
+            ""
+            if sweep.max_forgetting is None
+            else f" Forgetting reaches the budget {budget} at `{sweep.axis}` ≈ {cross:.3g}."
+            if cross is not None
+            else f" The fitted forgetting never falls to {budget} in the swept range."
+        )
+        lines.append(
+            f"- {where}: forgetting {' → '.join(f'{v:.3g}' for v in f['x']['fitted'])} "
+            f"(RMS residual {f['x']['rms']:.3g}), absorption {' → '.join(f'{v:.3f}' for v in f['y']['fitted'])} "
+            f"(RMS residual {f['y']['rms']:.3f}) at `{sweep.axis}` {', '.join(_fmt(v) for v in f['x']['axis'])}."
+            + budget_text
+        )
+    lines += [
+        "",
+        (
+            "Isotonic regression (scikit-learn): the least-squares monotone curve, its direction "
+            "chosen by the data; a residual near the seed spread means the monotone shape explains "
+            "the points."
+        ),
+    ]
+    return lines
+
+
 def render(
     sweep: Sweep, reading: Reading, sweep_file: str, failed: list[str], minutes: float, png_name: str, repetition: str
 ) -> str:
@@ -339,85 +439,10 @@ def render(
         "| " + " | ".join(heads) + " |",
         "|" + "---|" * len(heads),
     ]
-    for name, s in sorted(reading.stats.items(), key=lambda kv: kv[1]["x"][0]):
-        mark = "**recommended**" if name == reading.best else "yes" if name in reading.front else ""
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    f"`{name}`",
-                    *(_fmt(s["params"].get(k)) for k in keys),
-                    str(s["n"]),
-                    cell(s["x"]),
-                    cell(s["y"]),
-                    mark,
-                    str(s["new"]),
-                ]
-            )
-            + " |"
-        )
-    lines += ["", "## Pareto front", ""]
-    lines += [
-        f"- `{n}`: forgetting {cell(reading.stats[n]['x'])}, absorption {cell(reading.stats[n]['y'])}; "
-        + ", ".join(f"`{k}={_fmt(v)}`" for k, v in reading.stats[n]["params"].items())
-        for n in reading.front
-    ] or ["(no point has both metrics)"]
-    lines += ["", "## Recommended setting", ""]
-    if reading.best is None:
-        lines.append(
-            f"No front member keeps forgetting within {budget}; raise `max_forgetting` "
-            "(or `--max-forgetting`) or sweep more replay."
-        )
-    else:
-        s = reading.stats[reading.best]
-        overrides = " ".join(f"-S {k}={_fmt(v)}" for k, v in s["params"].items())
-        lines += [
-            f"`{reading.best}`: absorption {cell(s['y'])} at forgetting {cell(s['x'])} (budget {budget}).",
-            "",
-            "Adopt it in the workspace (seed 0's run; then commit params.yaml and dvc.lock):",
-            "",
-            f"    dvc exp apply {sweep.prefix}-{reading.best}-s{sweep.seeds[0]}",
-            "",
-            f"or rerun it on another commit: `dvc exp run {overrides}`.",
-        ]
-        spread_x = s["x"][1]
-        if (
-            spread_x is not None
-            and sweep.max_forgetting is not None
-            and s["x"][0] + 2 * spread_x > sweep.max_forgetting
-        ):
-            lines.append(
-                f"Within seed noise of the budget: forgetting {s['x'][0]:.3f} + 2× {spread_x:.3f} "
-                f"exceeds {budget}; a safer pick has more replay."
-            )
-    if sweep.axis:
-        lines += ["", f"## Trade-off along `{sweep.axis}` (monotone fits)", ""]
-        if not reading.fits:
-            lines.append("(fewer than two axis values with both metrics: no fit)")
-        for f in reading.fits:
-            where = ", ".join(f"`{k}={_fmt(v)}`" for k, v in f["group"].items()) or "all points"
-            cross = f.get("crossing")
-            budget_text = (
-                ""
-                if sweep.max_forgetting is None
-                else f" Forgetting reaches the budget {budget} at `{sweep.axis}` ≈ {cross:.3g}."
-                if cross is not None
-                else f" The fitted forgetting never falls to {budget} in the swept range."
-            )
-            lines.append(
-                f"- {where}: forgetting {' → '.join(f'{v:.3g}' for v in f['x']['fitted'])} "
-                f"(RMS residual {f['x']['rms']:.3g}), absorption {' → '.join(f'{v:.3f}' for v in f['y']['fitted'])} "
-                f"(RMS residual {f['y']['rms']:.3f}) at `{sweep.axis}` {', '.join(_fmt(v) for v in f['x']['axis'])}."
-                + budget_text
-            )
-        lines += [
-            "",
-            (
-                "Isotonic regression (scikit-learn): the least-squares monotone curve, its direction "
-                "chosen by the data; a residual near the seed spread means the monotone shape explains "
-                "the points."
-            ),
-        ]
+    lines += _point_rows(sweep, reading, keys)
+    lines += _front_lines(reading)
+    lines += _recommendation_lines(sweep, reading, budget)
+    lines += _fit_lines(sweep, reading, budget)
     lines += ["", f"![sweep]({png_name})"]
     if failed:
         lines += [

@@ -155,43 +155,24 @@ def build_report(
     return metrics, render_markdown(metrics, start, cpt, train, mix, model)
 
 
-def render_markdown(
-    metrics: dict, start: dict, cpt: dict, train: dict, mix: dict, model: list[tuple[str, str]] = ()
-) -> str:
-    rows = [
-        ("held-out QA exact match", "domain_qa", "em"),
-        ("held-out QA token F1", "domain_qa", "f1"),
-        ("held-out QA multiple choice acc", "domain_qa_mc", "acc"),
-        ("seen QA exact match", "domain_qa_seen", "em"),
-        ("held-out facts recalled in their document's sentence (EM)", "domain_recall", "em"),
-        ("wrong held-out answers that are a trained answer", "domain_qa", "wrong_from_seen"),
-        ("held-out reasoning QA exact match", "domain_qa_reasoning", "em"),
-        ("held-out reasoning QA token F1", "domain_qa_reasoning", "f1"),
-        ("held-out summary token F1", "domain_qa_summary", "f1"),
-        ("replay word perplexity", "replay", "ppl"),
-        ("replay bits/byte", "replay", "bits_per_byte"),
-        ("instruction following", "instruct", "follow"),
-    ]
-    lines = [
-        "# cptpipe report",
-        "",
-        f"Recipe **{train.get('recipe', '?')}**, start model kind **{train.get('start_kind', '?')}**.",
-        "",
-    ]
-    if model:
-        lines += ["| model | |", "|---|---|", *(f"| {k} | {v} |" for k, v in model), ""]
-    lines += ["## Start vs CPT", "", "| metric | start | cpt | delta |", "|---|---:|---:|---:|"]
-    for label, g, k in rows:
-        a, b = metrics["start"].get(g, {}).get(k), metrics["cpt"].get(g, {}).get(k)
-        d = b - a if a is not None and b is not None else None
-        lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {_fmt(d)} |")
-    lines += [
-        "",
-        "Absorption: " + ", ".join(f"`{k}` {_fmt(v)}" for k, v in metrics["absorption"].items()),
-        "Forgetting: " + ", ".join(f"`{k}` {_fmt(v)}" for k, v in metrics["forgetting"].items()),
-        "",
-    ]
-    n = cpt.get("n", {})
+REPORT_ROWS = [  # (label, metrics group, key) of the start vs CPT table
+    ("held-out QA exact match", "domain_qa", "em"),
+    ("held-out QA token F1", "domain_qa", "f1"),
+    ("held-out QA multiple choice acc", "domain_qa_mc", "acc"),
+    ("seen QA exact match", "domain_qa_seen", "em"),
+    ("held-out facts recalled in their document's sentence (EM)", "domain_recall", "em"),
+    ("wrong held-out answers that are a trained answer", "domain_qa", "wrong_from_seen"),
+    ("held-out reasoning QA exact match", "domain_qa_reasoning", "em"),
+    ("held-out reasoning QA token F1", "domain_qa_reasoning", "f1"),
+    ("held-out summary token F1", "domain_qa_summary", "f1"),
+    ("replay word perplexity", "replay", "ppl"),
+    ("replay bits/byte", "replay", "bits_per_byte"),
+    ("instruction following", "instruct", "follow"),
+]
+
+
+def _examples_lines(n: dict) -> list[str]:
+    lines: list[str] = []
     if n:
         lines.append(
             "Examples per task: "
@@ -203,12 +184,11 @@ def render_markdown(
             " of wrong answers that are trained answers means QA pairs were memorized, not extraction."
         )
         lines.append("")
-    lines += _breakdown_table(
-        "Held-out factual QA by answer kind", "answer kind", breakdown(start, cpt, "domain_qa_by_kind")
-    )
-    lines += _breakdown_table(
-        "Held-out factual QA by relation", "relation", breakdown(start, cpt, "domain_qa_by_relation")
-    )
+    return lines
+
+
+def _what_ran_lines(train: dict, mix: dict) -> list[str]:
+    lines: list[str] = []
     preset = LR_PRESETS.get(train.get("start_kind", "base"), {})
     lines += [
         "## What ran",
@@ -240,6 +220,39 @@ def render_markdown(
             for s, v in ph["sources"].items()
         )
         lines.append(f"| {ph['name']} | {steps.get(ph['name'], '?')} | {parts} |")
+    return lines
+
+
+def render_markdown(
+    metrics: dict, start: dict, cpt: dict, train: dict, mix: dict, model: list[tuple[str, str]] = ()
+) -> str:
+    lines = [
+        "# cptpipe report",
+        "",
+        f"Recipe **{train.get('recipe', '?')}**, start model kind **{train.get('start_kind', '?')}**.",
+        "",
+    ]
+    if model:
+        lines += ["| model | |", "|---|---|", *(f"| {k} | {v} |" for k, v in model), ""]
+    lines += ["## Start vs CPT", "", "| metric | start | cpt | delta |", "|---|---:|---:|---:|"]
+    for label, g, k in REPORT_ROWS:
+        a, b = metrics["start"].get(g, {}).get(k), metrics["cpt"].get(g, {}).get(k)
+        d = b - a if a is not None and b is not None else None
+        lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {_fmt(d)} |")
+    lines += [
+        "",
+        "Absorption: " + ", ".join(f"`{k}` {_fmt(v)}" for k, v in metrics["absorption"].items()),
+        "Forgetting: " + ", ".join(f"`{k}` {_fmt(v)}" for k, v in metrics["forgetting"].items()),
+        "",
+    ]
+    lines += _examples_lines(cpt.get("n", {}))
+    lines += _breakdown_table(
+        "Held-out factual QA by answer kind", "answer kind", breakdown(start, cpt, "domain_qa_by_kind")
+    )
+    lines += _breakdown_table(
+        "Held-out factual QA by relation", "relation", breakdown(start, cpt, "domain_qa_by_relation")
+    )
+    lines += _what_ran_lines(train, mix)
     warnings = list(train.get("warnings", []))
     for which, m in (("start", start), ("cpt", cpt)):
         for s in m.get("skipped", []):

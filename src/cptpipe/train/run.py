@@ -147,47 +147,20 @@ def checkpoint_dir(params: Params, root: Path, start_dir: Path, mix_dir: Path, t
     )
 
 
-def run_train(
-    params: Params,
-    start_dir: Path,
-    mix_dir: Path,
-    tokens_dir: Path,
-    out_dir: Path,
-    live_dir: Path,
-    ckpt_root: Path | None = Path("checkpoints/train"),
-) -> dict:
-    """Train the recipe's phases; on the main process write out_dir, live_dir curves and summary.json.
-
-    With train.save_every > 0, checkpoints go to ckpt_root/<fingerprint>/ and a rerun resumes
-    from the newest; they are deleted once the final model is saved.
-    """
-    from dvclive import Live
-
-    t = params.train
-    main = process_state().is_main_process
-    kind = start_kind(start_dir, params.model.kind)
-    lr = resolve_lr(t, kind)
-    if lr.warning and main:
-        print(f"warning: {lr.warning}")
+def recipe_phases(mix_dir: Path, tokens_dir: Path, t, lr: float, pad_id: int) -> tuple[list[Phase], int]:
+    """The loop's phases of data/mix's phases.json (their datasets and step counts) and the block length."""
     meta = json.loads((mix_dir / "phases.json").read_text())
     seq_len = meta["seq_len"]
-    tok = load_tokenizer(start_dir)
-    model = load_start(start_dir, params.model.rope_scaling, seq_len, params.eval.passkey_lengths)
-    datasets = [phase_data(mix_dir, tokens_dir, ph, seq_len, tok.pad_token_id, t.batch_size) for ph in meta["phases"]]
+    datasets = [phase_data(mix_dir, tokens_dir, ph, seq_len, pad_id, t.batch_size) for ph in meta["phases"]]
     steps = steps_per_phase([len(d) for d in datasets], t.batch_size * t.grad_accum, t.steps)
-    phases = [Phase(ph["name"], d, s, lr.lr) for ph, d, s in zip(meta["phases"], datasets, steps)]
-    penalty = None
-    ewc_seconds = 0.0
-    if t.ewc > 0:
-        penalty = EWCPenalty(model, replay_batches(tokens_dir, seq_len, EWC_BLOCKS, t.batch_size, params.seed), t.ewc)
-        ewc_seconds = penalty.seconds
-    if t.lora is not None:
-        model = apply_lora(model, t.lora)
-    ckpt_dir = None
-    if t.save_every > 0 and ckpt_root is not None:
-        ckpt_dir = checkpoint_dir(params, ckpt_root, start_dir, mix_dir, tokens_dir)
-    cfg = LoopConfig.from_params(t, seed=params.seed, ckpt_dir=ckpt_dir)
-    live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) if main else None
+    return [Phase(ph["name"], d, s, lr) for ph, d, s in zip(meta["phases"], datasets, steps)], seq_len
+
+
+def live_logger(live_dir: Path):
+    """dvclive curves in live_dir: a log function for the loop's points, and the Live object."""
+    from dvclive import Live
+
+    live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
 
     def log(point: dict) -> None:
         live.step = point["step"]
@@ -195,20 +168,13 @@ def run_train(
             if k not in ("step", "phase"):
                 live.log_metric(k if "/" in k else f"train/{k}", v)
 
-    absorption = AbsorptionProbes(tokens_dir, tok, t.absorption_questions, params.seed)
-    result = train_phases(
-        model,
-        phases,
-        cfg,
-        log=log,
-        penalty=penalty,
-        desc=f"train: {t.recipe}",
-        eval_sets=eval_sets(tokens_dir, seq_len, params.seed),
-        probes=absorption.callables(),
-    )
-    for ph, data in zip(result.phases, datasets):
-        ph["sources"] = phase_sources(data)
-    summary = {
+    return log, live
+
+
+def train_summary(params: Params, kind: str, lr, result, seq_len: int, extra: dict) -> dict:
+    """reports/train/summary.json: what ran, how fast, and the last held-out losses and probes."""
+    t = params.train
+    return {
         "recipe": t.recipe,
         "start_kind": kind,
         "lr": lr.lr,
@@ -229,14 +195,62 @@ def run_train(
         "global_batch": t.batch_size * t.grad_accum * result.world_size,
         "lora": None if t.lora is None else vars(t.lora),
         "ewc": t.ewc,
-        "ewc_fisher_seconds": ewc_seconds,
         "eval": result.eval,
-        "absorption": absorption.describe(),
         "resumed_from_step": result.resumed_from,
         "rope_scaling": to_dict(params.model).get("rope_scaling"),
         "gradient_checkpointing": t.gradient_checkpointing,
         "compile": t.compile,
+        **extra,
     }
+
+
+def run_train(
+    params: Params,
+    start_dir: Path,
+    mix_dir: Path,
+    tokens_dir: Path,
+    out_dir: Path,
+    live_dir: Path,
+    ckpt_root: Path | None = Path("checkpoints/train"),
+) -> dict:
+    """Train the recipe's phases; on the main process write out_dir, live_dir curves and summary.json.
+
+    With train.save_every > 0, checkpoints go to ckpt_root/<fingerprint>/ and a rerun resumes
+    from the newest; they are deleted once the final model is saved.
+    """
+    t = params.train
+    main = process_state().is_main_process
+    kind = start_kind(start_dir, params.model.kind)
+    lr = resolve_lr(t, kind)
+    if lr.warning and main:
+        print(f"warning: {lr.warning}")
+    tok = load_tokenizer(start_dir)
+    phases, seq_len = recipe_phases(mix_dir, tokens_dir, t, lr.lr, tok.pad_token_id)
+    model = load_start(start_dir, params.model.rope_scaling, seq_len, params.eval.passkey_lengths)
+    penalty = None
+    if t.ewc > 0:
+        penalty = EWCPenalty(model, replay_batches(tokens_dir, seq_len, EWC_BLOCKS, t.batch_size, params.seed), t.ewc)
+    if t.lora is not None:
+        model = apply_lora(model, t.lora)
+    ckpt_dir = None
+    if t.save_every > 0 and ckpt_root is not None:
+        ckpt_dir = checkpoint_dir(params, ckpt_root, start_dir, mix_dir, tokens_dir)
+    log, live = live_logger(live_dir) if main else (None, None)
+    absorption = AbsorptionProbes(tokens_dir, tok, t.absorption_questions, params.seed)
+    result = train_phases(
+        model,
+        phases,
+        LoopConfig.from_params(t, seed=params.seed, ckpt_dir=ckpt_dir),
+        log=log,
+        penalty=penalty,
+        desc=f"train: {t.recipe}",
+        eval_sets=eval_sets(tokens_dir, seq_len, params.seed),
+        probes=absorption.callables(),
+    )
+    for ph, phase in zip(result.phases, phases):
+        ph["sources"] = phase_sources(phase.data)
+    extra = {"ewc_fisher_seconds": penalty.seconds if penalty else 0.0, "absorption": absorption.describe()}
+    summary = train_summary(params, kind, lr, result, seq_len, extra)
     if not main:
         return summary
     if t.lora is not None:
