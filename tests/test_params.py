@@ -1,14 +1,17 @@
 import copy
+import dataclasses
+import math
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
 from cptpipe.errors import ParamsError
-from cptpipe.params import Params, TrainParams, load_params, parse_params, resolve_lr
+from cptpipe.params import LR_PRESETS, Bound, Params, TrainParams, load_params, parse_params, resolve_lr, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -22,11 +25,87 @@ def problems(mutate) -> list[str]:
     return e.value.problems
 
 
-def test_shipped_params_are_valid_and_typed():
+def bounded_fields(cls: type = Params, prefix: str = "") -> list[tuple[str, Bound, bool]]:
+    """(key, bound, integer) of every field declared with a bound, sections (optional ones too) walked."""
+    found = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        inner = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+        section = next((a for a in inner if dataclasses.is_dataclass(a)), None)
+        if section is not None:
+            found += bounded_fields(section, f"{prefix}{f.name}.")
+        elif "bound" in f.metadata:
+            found.append((f"{prefix}{f.name}", f.metadata["bound"], int in inner))
+    return found
+
+
+BOUNDED = bounded_fields()
+
+
+def just_outside(b: Bound, integer: bool) -> list[float]:
+    """The values nearest each end of the bound that it refuses."""
+
+    def step(x: float, direction: int) -> float:
+        return x + direction if integer else math.nextafter(x, direction * math.inf)
+
+    ends = [step(b.ge, -1) if b.ge is not None else b.gt, step(b.le, 1) if b.le is not None else b.lt]
+    return [(int if integer else float)(v) for v in ends if v is not None and v != b.also]
+
+
+def set_key(raw: dict, key: str, value) -> dict:
+    """Set a dotted key in a params mapping (an optional section left null is created); return the mapping."""
+    *path, last = key.split(".")
+    node = raw
+    for part in path:
+        node[part] = node.get(part) or {}
+        node = node[part]
+    node[last] = value
+    return raw
+
+
+def test_shipped_params_are_valid_and_round_trip():
     p = load_params(ROOT / "params.yaml")
     assert isinstance(p, Params)
-    assert p.mix.domain + p.mix.replay + p.mix.instruct == pytest.approx(1.0)
-    assert p.model.scratch.context >= p.tokenize.seq_len
+    assert parse_params(to_dict(p)) == p  # what a stage records (to_dict) reads back as the same params
+
+
+def test_bounds_are_found_in_nested_and_optional_sections():
+    keys = {key for key, _, _ in BOUNDED}
+    assert {"train.lr", "mix.domain", "model.rope_scaling.factor", "ingest.filters.max_blob_frac"} <= keys
+
+
+@pytest.mark.parametrize(("key", "bound", "integer"), BOUNDED, ids=[k for k, _, _ in BOUNDED])
+def test_every_bound_refuses_the_nearest_value_outside_and_names_the_key(key, bound, integer):
+    outside = just_outside(bound, integer)
+    assert outside
+    for value in outside:
+        with pytest.raises(ParamsError) as e:
+            parse_params(set_key(copy.deepcopy(RAW), key, value))
+        assert any(p.startswith(f"{key}: must be ") and p.endswith(f"got {value}") for p in e.value.problems), (
+            value,
+            e.value.problems,
+        )
+    for edge in (bound.ge, bound.le, bound.also):  # the closed ends and the extra value are allowed
+        if edge is not None:
+            try:
+                parse_params(set_key(copy.deepcopy(RAW), key, int(edge) if integer else float(edge)))
+            except ParamsError as e:
+                assert not any(p.startswith(f"{key}: must be ") for p in e.problems), (edge, e.problems)
+
+
+def test_every_bound_broken_at_once_is_reported_at_once():
+    raw = copy.deepcopy(RAW)
+    for key, bound, integer in BOUNDED:
+        set_key(raw, key, just_outside(bound, integer)[0])
+    with pytest.raises(ParamsError) as e:
+        parse_params(raw)
+    reported = {p.split(":")[0] for p in e.value.problems}
+    assert {key for key, _, _ in BOUNDED} <= reported
+
+
+def test_a_value_of_the_wrong_type_is_one_problem_and_no_check_compares_it():
+    found = problems(lambda r: (r["model"]["scratch"].update(heads="x"), r["mix"].update(domain="most")))
+    assert found == ["model.scratch.heads: expected an integer, got 'x'", "mix.domain: expected a number, got 'most'"]
 
 
 def test_every_problem_is_reported_at_once_with_its_key():
@@ -37,8 +116,13 @@ def test_every_problem_is_reported_at_once_with_its_key():
         raw["train"]["lr"] = "fast"
         raw["qa"]["generator"] = "gpt"
         raw["mix"]["colour"] = 1
+        raw["train"]["warmup"] = 1.0
+        raw["tokenize"]["seq_len"] = 4096
 
     found = "\n".join(problems(bad))
+    assert "mix.domain + mix.replay + mix.instruct must sum to 1" in found
+    assert "train.warmup: must be in [0, 1), got 1.0" in found
+    assert "tokenize.seq_len: 4096 is larger than the model context" in found
     assert "mix.colour: unknown key" in found
     assert "train.recipe: 'foo' is not allowed" in found and "'pit'" in found
     assert "train.lr: expected" in found
@@ -76,12 +160,14 @@ def test_eval_backend_model_args_and_auto_batch():
     )
 
 
-def test_lr_presets_by_kind_and_warning_outside_range():
-    assert resolve_lr(TrainParams(), "base").lr == 3e-4
-    assert resolve_lr(TrainParams(), "instruct").lr == 5e-5
-    r = resolve_lr(TrainParams(lr=1e-3), "instruct")
-    assert r.lr == 1e-3 and r.source == "params" and "outside the recommended range" in r.warning
-    assert resolve_lr(TrainParams(lr=2e-4), "base").warning is None
+@pytest.mark.parametrize("kind", sorted(LR_PRESETS))
+def test_lr_is_the_kinds_preset_unless_set_and_warns_outside_its_range(kind):
+    preset = LR_PRESETS[kind]
+    assert resolve_lr(TrainParams(), kind).lr == preset["default"]
+    assert resolve_lr(TrainParams(), kind).source == f"preset:{kind}"
+    r = resolve_lr(TrainParams(lr=preset["high"] * 2), kind)
+    assert r.lr == preset["high"] * 2 and r.source == "params" and "outside the recommended range" in r.warning
+    assert resolve_lr(TrainParams(lr=preset["low"]), kind).warning is None
 
 
 def test_stage_cli_exits_2_with_short_message_and_writes_nothing(tmp_path):

@@ -1,16 +1,17 @@
 """The typed schema of params.yaml: one dataclass per section, validation, LR/step presets.
 
 Every stage calls `load_params()` before doing any work, so a bad key stops the first stage with
-one message that lists every problem (key, what is wrong, what is allowed).
+one message that lists every problem (key, what is wrong, what is allowed). A number's allowed
+range is declared beside its field (`bounded(...)`, `share(...)`); checks across fields follow.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -40,27 +41,73 @@ LR_PRESETS: dict[str, dict[str, float]] = {
 }
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The allowed range of a number field; declared beside the field with `bounded(...)`."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    also: float | None = None  # one more allowed value outside the range, e.g. 0 for "off"
+    why: str = ""  # what the range means, said in the message
+
+    def admits(self, v: float) -> bool:
+        return v == self.also or (
+            (self.ge is None or v >= self.ge)
+            and (self.gt is None or v > self.gt)
+            and (self.le is None or v <= self.le)
+            and (self.lt is None or v < self.lt)
+        )
+
+    def allowed(self, integer: bool) -> str:
+        """The range in words: "in [0, 1)", ">= 8", "a positive number", "0 or >= 2"."""
+        low, lo = (self.ge, "[") if self.ge is not None else (self.gt, "(")
+        high, hi = (self.le, "]") if self.le is not None else (self.lt, ")")
+        if low is not None and high is not None:
+            text = f"in {lo}{low:g}, {high:g}{hi}"
+        elif self.gt == 0:
+            text = "a positive integer" if integer else "a positive number"
+        elif low is not None:
+            text = f"{'>=' if lo == '[' else '>'} {low:g}"
+        else:
+            text = f"{'<=' if hi == ']' else '<'} {high:g}"
+        return text if self.also is None else f"{self.also:g} or {text}"
+
+
+def bounded(default: Any, **bound: Any) -> Any:
+    """A dataclass field with its allowed range beside it, e.g. `warmup: float = bounded(0.05, ge=0, lt=1)`."""
+    return field(default=default, metadata={"bound": Bound(**bound)})
+
+
+def share(default: float) -> Any:
+    """A field holding a share in [0, 1]."""
+    return bounded(default, ge=0, le=1)
+
+
 @dataclass
 class ScratchParams:
-    vocab_size: int = 4000  # sentencepiece pieces; 600..32000
-    hidden_size: int = 128
-    layers: int = 4
-    heads: int = 4
+    vocab_size: int = bounded(4000, ge=100)  # sentencepiece pieces; 600..32000
+    hidden_size: int = bounded(128, ge=8)  # a multiple of heads
+    layers: int = bounded(4, ge=1)
+    heads: int = bounded(4, ge=1)
     context: int = 256  # max positions of the scratch model
-    pretrain_tokens: int = 1_000_000  # replay tokens seen while pretraining the scratch model
+    pretrain_tokens: int = bounded(1_000_000, ge=0)  # replay tokens seen while pretraining the scratch model
     pretrain_lr: float = 1e-3
     instruct_tune: bool = False  # also tune on data/instruct train rows -> an "instruct" start model
-    instruct_copy_rows: int = 24000  # "Repeat exactly" rows from replay text in the instruction pass; 0: none
-    instruct_epochs: int = 10  # passes over the instruction rows
-    instruct_fresh_words: float = 0.75  # share of instruction rows whose copied words become replay words
-    instruct_lr: float = 3e-3  # peak LR of the copy and instruction passes (cosine, re-warmed)
-    instruct_replay: float = 0.2  # share of replay-text rows (loss on every token) in those passes; keeps the LM
+    # "Repeat exactly" rows from replay text in the instruction pass; 0: none
+    instruct_copy_rows: int = bounded(24000, ge=0)
+    instruct_epochs: int = bounded(10, ge=1)  # passes over the instruction rows
+    instruct_fresh_words: float = share(0.75)  # share of instruction rows whose copied words become replay words
+    instruct_lr: float = bounded(3e-3, gt=0)  # peak LR of the copy and instruction passes (cosine, re-warmed)
+    # share of replay-text rows (loss on every token) in those passes; keeps the LM
+    instruct_replay: float = bounded(0.2, ge=0, lt=1)
 
 
 @dataclass
 class RopeScalingParams:
     type: RopeType = "yarn"  # YaRN (Peng et al. 2023), as in UltraLong / Llama-3.1 context extension
-    factor: float = 2.0  # new context = start context x factor
+    factor: float = bounded(2.0, gt=1, why="the context multiplier")  # new context = start context x factor
 
 
 @dataclass
@@ -75,86 +122,49 @@ class ModelParams:
 @dataclass
 class DedupParams:
     exact: bool = True
-    near: float | None = 0.85  # MinHash Jaccard threshold; null disables near-dedup
+    near: float | None = bounded(0.85, gt=0, le=1)  # MinHash Jaccard threshold; null disables near-dedup
 
 
 @dataclass
 class FilterParams:
     """Quality filters (cptpipe.data.filters); the defaults follow the Gopher rules."""
 
-    min_alpha_ratio: float = 0.5  # letters / non-space characters; below -> low_alpha
+    min_alpha_ratio: float = share(0.5)  # letters / non-space characters; below -> low_alpha
     word_len: list[float] = field(default_factory=lambda: [2.0, 15.0])  # mean word length bounds -> gopher_word_len
-    max_symbol_ratio: float = 0.1  # ('#', '...') per word; above -> gopher_symbols
-    max_bullet_lines: float = 0.9  # share of lines starting with a bullet; above -> gopher_bullets
-    max_ellipsis_lines: float = 0.3  # share of lines ending with '...'; above -> gopher_ellipsis
-    max_dup_line_frac: float = 0.3  # share of lines that occur more than once; above -> repeated_lines
-    max_top_2gram_frac: float = 0.2  # words covered by the most frequent 2-gram; above -> repeated_ngrams
-    max_dup_5gram_frac: float = 0.15  # words inside 5-grams occurring more than once; above -> repeated_ngrams
-    max_blob_frac: float = 0.5  # share of text in space-less tokens of 40+ chars; above -> encoded_blob (always drops)
+    max_symbol_ratio: float = share(0.1)  # ('#', '...') per word; above -> gopher_symbols
+    max_bullet_lines: float = share(0.9)  # share of lines starting with a bullet; above -> gopher_bullets
+    max_ellipsis_lines: float = share(0.3)  # share of lines ending with '...'; above -> gopher_ellipsis
+    max_dup_line_frac: float = share(0.3)  # share of lines that occur more than once; above -> repeated_lines
+    max_top_2gram_frac: float = share(0.2)  # words covered by the most frequent 2-gram; above -> repeated_ngrams
+    max_dup_5gram_frac: float = share(0.15)  # words inside 5-grams occurring more than once; above -> repeated_ngrams
+    # share of text in space-less tokens of 40+ chars; above -> encoded_blob (always drops)
+    max_blob_frac: float = share(0.5)
 
 
 @dataclass
 class IngestParams:
     # curated: the Gopher quality/repetition rules only flag documents (kept); web: they drop them
     profile: IngestProfile = "curated"
-    min_chars: int = 200
-    max_chars: int = 1_000_000
+    min_chars: int = bounded(200, ge=0)
+    max_chars: int = bounded(1_000_000, ge=1)
     text_field: str = "text"  # jsonl/parquet column holding the document text
     dedup: DedupParams = field(default_factory=DedupParams)
-    heldout_docs: float = 0.2  # share of documents whose QA is held out for evaluation
-    shard_docs: int = 5000  # documents per output shard
+    heldout_docs: float = bounded(0.2, ge=0, lt=1)  # share of documents whose QA is held out for evaluation
+    shard_docs: int = bounded(5000, ge=1)  # documents per output shard
     strict: bool = False
     filters: FilterParams = field(default_factory=FilterParams)
-    boilerplate_repeats: int = 3  # a short line seen this often in one document is kept once; 0: off
-    max_file_mb: int = 256  # whole-file formats (txt/md/html/pdf/json) above this are dropped as too_large
-    shard_mb: int = 256  # text MB per output shard (with shard_docs, whichever comes first)
-    workers: int | None = None  # processes reading files; null: all cores
+    # a short line seen this often in one document is kept once
+    boilerplate_repeats: int = bounded(3, ge=2, also=0, why="0: off")
+    # whole-file formats (txt/md/html/pdf/json) above this are dropped as too_large
+    max_file_mb: int = bounded(256, ge=1)
+    shard_mb: int = bounded(256, ge=1)  # text MB per output shard (with shard_docs, whichever comes first)
+    workers: int | None = bounded(None, ge=1)  # processes reading files; null: all cores
     include: list[str] | None = None  # glob patterns over paths relative to data/raw; null: every file
-    max_drop_share: float = 0.2  # dropping more of the documents or bytes than this warns (reasons, files, keys)
+    # dropping more of the documents or bytes than this warns (reasons, files, keys)
+    max_drop_share: float = bounded(0.2, ge=0, le=1, why="1: never warn")
     fail_on_drop: bool = False  # true: dropping more than max_drop_share fails the stage instead
-    section_chars: int = 4000  # longer documents are split into sections (QA and held-out split per section); 0: off
-
-
-def _check_ingest(p: IngestParams) -> list[str]:
-    """Ranges of the ingest keys added for real corpora (types are checked by _build)."""
-    problems = []
-    if p.include is not None and (not p.include or not all(isinstance(g, str) and g for g in p.include)):
-        problems.append(
-            f"ingest.include: a non-empty list of glob patterns relative to data/raw "
-            f"(e.g. ['encyclopedia/person/*']) or null for every file, got {p.include!r}"
-        )
-    f = p.filters
-    for key, value in [
-        ("min_alpha_ratio", f.min_alpha_ratio),
-        ("max_symbol_ratio", f.max_symbol_ratio),
-        ("max_bullet_lines", f.max_bullet_lines),
-        ("max_ellipsis_lines", f.max_ellipsis_lines),
-        ("max_dup_line_frac", f.max_dup_line_frac),
-        ("max_top_2gram_frac", f.max_top_2gram_frac),
-        ("max_dup_5gram_frac", f.max_dup_5gram_frac),
-        ("max_blob_frac", f.max_blob_frac),
-    ]:
-        if isinstance(value, (int, float)) and not 0.0 <= value <= 1.0:
-            problems.append(f"ingest.filters.{key}: must be in [0, 1], got {value}")
-    if isinstance(f.word_len, list) and (len(f.word_len) != 2 or not f.word_len[0] < f.word_len[1]):
-        problems.append(f"ingest.filters.word_len: give [low, high] with low < high, got {f.word_len}")
-    for key, value, lo in [
-        ("max_chars", p.max_chars, 1),
-        ("max_file_mb", p.max_file_mb, 1),
-        ("shard_mb", p.shard_mb, 1),
-        ("workers", p.workers, 1),
-    ]:
-        if isinstance(value, int) and value < lo:
-            problems.append(f"ingest.{key}: must be >= {lo}, got {value}")
-    if isinstance(p.max_drop_share, float) and not 0.0 <= p.max_drop_share <= 1.0:
-        problems.append(
-            f"ingest.max_drop_share: a share of documents or bytes in [0, 1] (1: never warn), got {p.max_drop_share}"
-        )
-    if isinstance(p.section_chars, int) and p.section_chars < 0:
-        problems.append(f"ingest.section_chars: 0 (never split) or a length in characters, got {p.section_chars}")
-    if isinstance(p.boilerplate_repeats, int) and (p.boilerplate_repeats < 0 or p.boilerplate_repeats == 1):
-        problems.append(f"ingest.boilerplate_repeats: use 0 (off) or >= 2, got {p.boilerplate_repeats}")
-    return problems
+    # longer documents are split into sections (QA and held-out split per section)
+    section_chars: int = bounded(4000, ge=0, why="0: never split")
 
 
 @dataclass
@@ -164,45 +174,47 @@ class QAEndpointParams:
     base_url: str | None = None  # e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1
     model: str | None = None  # model name the endpoint serves
     api_key_env: str | None = "OPENAI_API_KEY"  # NAME of the env var holding the key; null: no auth
-    concurrency: int = 4  # requests in flight at once
-    timeout_s: float = 60.0  # per request
-    max_retries: int = 5  # on 429 / 5xx / timeouts, with exponential backoff
+    concurrency: int = bounded(4, ge=1)  # requests in flight at once
+    timeout_s: float = bounded(60.0, gt=0)  # per request
+    max_retries: int = bounded(5, ge=0)  # on 429 / 5xx / timeouts, with exponential backoff
 
 
 @dataclass
 class QAParams:
     generator: Generator = "rules"
-    per_doc: int = 8
+    per_doc: int = bounded(8, ge=1)  # QA pairs asked per document
     types: list[QAType] = field(default_factory=lambda: ["factual", "reasoning", "summarization"])
-    paraphrases: int = 0  # extra paraphrased questions per factual pair, training-split docs only
+    paraphrases: int = bounded(0, ge=0)  # extra paraphrased questions per factual pair, training-split docs only
     model: str | None = None  # qa.generator: hf — hub id or local save_pretrained dir
-    batch_size: int = 8  # qa.generator: hf — prompts per generate() call
-    max_new_tokens: int = 384  # qa.generator: hf/openai — completion budget per prompt
+    batch_size: int = bounded(8, ge=1)  # qa.generator: hf — prompts per generate() call
+    max_new_tokens: int = bounded(384, ge=16)  # qa.generator: hf/openai — completion budget per prompt
     endpoint: QAEndpointParams = field(default_factory=QAEndpointParams)
 
 
 @dataclass
 class TokenizeParams:
-    seq_len: int = 256  # packed block length; must be <= the model context
-    batch_rows: int = 1024  # rows per tokenizer call (memory is bounded by one batch)
+    seq_len: int = bounded(256, ge=8)  # packed block length; must be <= the model context
+    batch_rows: int = bounded(1024, ge=1)  # rows per tokenizer call (memory is bounded by one batch)
 
 
 @dataclass
 class MixParams:
-    domain: float = 0.92  # token shares of domain, replay, instruct in a documents phase; must sum to 1
-    replay: float = 0.06
-    instruct: float = 0.02
-    qa: float = 0.2  # share of train-split QA in the documents phase of pit / mixed / pit_final_it
-    tokens: int | None = 2_000_000  # tokens of the documents phase; null: use domain_epochs
-    domain_epochs: float | None = None  # alternative to tokens: passes over domain train tokens
-    qa_epochs: float = 3.0  # passes over train-split QA in QA-only phases (pit, it_after_cpt), one pair per sequence
+    domain: float = share(0.92)  # token shares of domain, replay, instruct in a documents phase; must sum to 1
+    replay: float = share(0.06)
+    instruct: float = share(0.02)
+    # share of train-split QA in the documents phase of pit / mixed / pit_final_it
+    qa: float = bounded(0.2, ge=0, le=0.9)
+    tokens: int | None = bounded(2_000_000, ge=1)  # tokens of the documents phase; null: use domain_epochs
+    domain_epochs: float | None = bounded(None, gt=0)  # alternative to tokens: passes over domain train tokens
+    # passes over train-split QA in QA-only phases (pit, it_after_cpt), one pair per sequence
+    qa_epochs: float = bounded(3.0, gt=0)
     schedule: MixSchedule = "constant"
-    progressive_start: float = 0.5  # progressive: domain share at the start of the documents phase
+    progressive_start: float = share(0.5)  # progressive: domain share at the start of the documents phase
     doc_attention_mask: bool = False  # true: no attention across documents packed into one block
     seed: int | None = None  # sampling-order seed of the index; null: the top-level seed. Varying only this
     # (not `seed`) gives run-to-run spread without re-ingesting, re-pretraining or re-splitting.
     replay_source: str = "data/replay"  # local folder (txt/jsonl/parquet) or hf:name[:config]@split
-    replay_take: int | None = None  # tokens read from the replay source; null: all (local folders only)
+    replay_take: int | None = bounded(None, ge=1)  # tokens read from the replay source; null: all (local folders only)
 
 
 @dataclass
@@ -216,20 +228,21 @@ class LoraParams:
 @dataclass
 class TrainParams:
     recipe: Recipe = "cpt"
-    lr: float | None = None  # null: preset from model.kind
-    steps: int | None = None  # null: one pass over the mix
-    warmup: float = 0.05  # share of each phase's steps spent warming up
+    lr: float | None = bounded(None, gt=0)  # null: preset from model.kind
+    steps: int | None = bounded(None, gt=0)  # null: one pass over the mix
+    warmup: float = bounded(0.05, ge=0, lt=1)  # share of each phase's steps spent warming up
     schedule: LRSchedule = "cosine"
-    min_lr_ratio: float = 0.1  # decay floor as a share of lr
-    batch_size: int = 16
-    grad_accum: int = 1
+    min_lr_ratio: float = bounded(0.1, ge=0, lt=1)  # decay floor as a share of lr
+    batch_size: int = bounded(16, ge=1)  # sequences per micro-batch; a step is batch_size x grad_accum
+    grad_accum: int = bounded(1, ge=1)
     lora: LoraParams | None = None
-    ewc: float = 0.0
+    ewc: float = bounded(0.0, ge=0)  # EWC penalty weight; 0: off
     precision: Precision = "auto"
-    save_every: int = 0  # steps between resumable checkpoints; 0 = only the final save
-    log_every: int = 10
-    eval_every: int = 50  # steps between held-out losses (replay, domain); 0 = only at the end
-    absorption_questions: int = 64  # factual QA per split (seen, held-out) answered greedily at each eval; 0 = off
+    save_every: int = bounded(0, ge=0)  # steps between resumable checkpoints; 0 = only the final save
+    log_every: int = bounded(10, ge=1)
+    eval_every: int = bounded(50, ge=0)  # steps between held-out losses (replay, domain); 0 = only at the end
+    # factual QA per split (seen, held-out) answered greedily at each eval; 0 = off
+    absorption_questions: int = bounded(64, ge=0)
     gradient_checkpointing: bool = False  # less activation memory, ~30% more compute
     compile: bool = False  # torch.compile the model (inductor)
     accelerate_config: str | None = None  # accelerate config file: the stage runs under `accelerate launch`
@@ -241,8 +254,8 @@ class EvalParams:
     replay_ppl: bool = True
     instruct_follow: bool = True
     lm_eval_tasks: list[str] = field(default_factory=list)
-    batch_size: int | Literal["auto"] = 32  # "auto": lm-eval finds the largest that fits
-    max_new_tokens: int = 24
+    batch_size: int | Literal["auto"] = bounded(32, ge=1)  # "auto": lm-eval finds the largest that fits
+    max_new_tokens: int = bounded(24, ge=1)
     limit: int | None = None  # cap examples per task (quick runs); null = all
     backend: EvalBackend = "hf"  # lm-eval's model class: hf (HFLM) | vllm (VLLM, GPU machines)
     model_args: dict[str, Any] = field(default_factory=dict)  # passed to that class, e.g. {dtype: bfloat16}
@@ -343,204 +356,198 @@ def _build(cls: type, raw: dict, prefix: str, problems: list[str]) -> Any:
     return cls(**kwargs)
 
 
-def _check_ranges(p: Params) -> list[str]:
-    problems: list[str] = []
+def _near(key: str, bad: set[str]) -> bool:
+    """Whether `key`, a section above it or a value inside it already has a problem."""
+    return any(b == key or b.startswith((key + ".", key + "[")) or key.startswith(b + ".") for b in bad)
 
-    def need(cond: bool, msg: str) -> None:
-        if not cond:
-            problems.append(msg)
 
-    shares = {"domain": p.mix.domain, "replay": p.mix.replay, "instruct": p.mix.instruct}
-    if all(isinstance(v, float) for v in shares.values()):
-        for k, v in shares.items():
-            need(0.0 <= v <= 1.0, f"mix.{k}: share must be in [0, 1], got {v}")
-        total = sum(shares.values())
-        need(abs(total - 1.0) <= 1e-6, f"mix.domain + mix.replay + mix.instruct must sum to 1 (±1e-6), got {total:.6g}")
-    if isinstance(p.mix.qa, float):
-        need(0.0 <= p.mix.qa <= 0.9, f"mix.qa: QA share of the documents phase must be in [0, 0.9], got {p.mix.qa}")
-        need(
-            p.mix.qa > 0 or p.train.recipe not in QA_MIXING_RECIPES,
-            f"mix.qa: train.recipe {p.train.recipe!r} mixes QA into the documents phase, so mix.qa must be > 0 "
-            f"(e.g. 0.2); for QA first and then documents alone use train.recipe: pit_docs_only",
-        )
-    if isinstance(p.train.lr, float):
-        need(p.train.lr > 0, f"train.lr: must be a positive number or null (preset), got {p.train.lr}")
-    if isinstance(p.train.steps, int):
-        need(p.train.steps > 0, f"train.steps: must be a positive integer or null, got {p.train.steps}")
-    sc = p.model.scratch
-    rope = p.model.rope_scaling
-    if rope is not None and isinstance(rope.factor, float):
-        need(rope.factor > 1.0, f"model.rope_scaling.factor: must be > 1 (the context multiplier), got {rope.factor}")
-    if p.model.name_or_path is None and isinstance(p.tokenize.seq_len, int) and isinstance(sc.context, int):
-        factor = rope.factor if rope is not None and isinstance(rope.factor, float) else 1.0
-        need(
-            p.tokenize.seq_len <= int(sc.context * factor),
-            f"tokenize.seq_len: {p.tokenize.seq_len} is larger than the model context "
-            f"model.scratch.context={sc.context}"
-            + (f" x model.rope_scaling.factor={factor:g}" if rope else "")
-            + "; lower seq_len, raise context or set model.rope_scaling: {type: yarn, factor: N}",
-        )
-    for key, value, lo in [
-        ("tokenize.seq_len", p.tokenize.seq_len, 8),
-        ("mix.tokens", p.mix.tokens, 1),
-        ("tokenize.batch_rows", p.tokenize.batch_rows, 1),
-        ("mix.replay_take", p.mix.replay_take, 1),
-        ("train.batch_size", p.train.batch_size, 1),
-        ("train.grad_accum", p.train.grad_accum, 1),
-        ("qa.per_doc", p.qa.per_doc, 1),
-        ("model.scratch.vocab_size", sc.vocab_size, 100),
-        ("model.scratch.hidden_size", sc.hidden_size, 8),
-        ("model.scratch.layers", sc.layers, 1),
-        ("model.scratch.heads", sc.heads, 1),
-        ("model.scratch.pretrain_tokens", sc.pretrain_tokens, 0),
-        ("eval.batch_size", p.eval.batch_size, 1),
-        ("eval.max_new_tokens", p.eval.max_new_tokens, 1),
-        ("ingest.min_chars", p.ingest.min_chars, 0),
-        ("ingest.shard_docs", p.ingest.shard_docs, 1),
-        ("train.log_every", p.train.log_every, 1),
-        ("train.save_every", p.train.save_every, 0),
-        ("train.eval_every", p.train.eval_every, 0),
-        ("train.absorption_questions", p.train.absorption_questions, 0),
-    ]:
-        if isinstance(value, int):
-            need(value >= lo, f"{key}: must be >= {lo}, got {value}")
-    if isinstance(sc.hidden_size, int) and isinstance(sc.heads, int) and sc.heads > 0:
-        need(
-            sc.hidden_size % sc.heads == 0,
-            f"model.scratch.hidden_size ({sc.hidden_size}) must be divisible by model.scratch.heads ({sc.heads})",
-        )
-    for key, value in [
-        ("ingest.heldout_docs", p.ingest.heldout_docs),
-        ("train.warmup", p.train.warmup),
-        ("train.min_lr_ratio", p.train.min_lr_ratio),
-    ]:
-        if isinstance(value, float):
-            need(0.0 <= value < 1.0, f"{key}: must be in [0, 1), got {value}")
-    if isinstance(p.ingest.dedup.near, float):
-        need(
-            0.0 < p.ingest.dedup.near <= 1.0, f"ingest.dedup.near: must be in (0, 1] or null, got {p.ingest.dedup.near}"
-        )
-    if isinstance(sc.instruct_epochs, int):
-        need(sc.instruct_epochs >= 1, f"model.scratch.instruct_epochs: must be >= 1, got {sc.instruct_epochs}")
-    if isinstance(sc.instruct_copy_rows, int):
-        need(sc.instruct_copy_rows >= 0, f"model.scratch.instruct_copy_rows: must be >= 0, got {sc.instruct_copy_rows}")
-    if isinstance(sc.instruct_lr, float):
-        need(sc.instruct_lr > 0, f"model.scratch.instruct_lr: must be a positive number, got {sc.instruct_lr}")
-    if isinstance(sc.instruct_replay, float):
-        need(
-            0.0 <= sc.instruct_replay < 1.0,
-            f"model.scratch.instruct_replay: must be in [0, 1), got {sc.instruct_replay}",
-        )
-    if isinstance(sc.instruct_fresh_words, float):
-        need(
-            0.0 <= sc.instruct_fresh_words <= 1.0,
-            f"model.scratch.instruct_fresh_words: must be in [0, 1], got {sc.instruct_fresh_words}",
-        )
-    if isinstance(p.train.ewc, float):
-        need(p.train.ewc >= 0, f"train.ewc: must be >= 0, got {p.train.ewc}")
-    if isinstance(p.train.accelerate_config, str):
-        need(
-            Path(p.train.accelerate_config).is_file(),
-            f"train.accelerate_config: {p.train.accelerate_config} is not a file; write one with "
-            "`accelerate config --config_file <path>` or set null for one local process",
-        )
-    if isinstance(p.mix.qa_epochs, float):
-        need(p.mix.qa_epochs > 0, f"mix.qa_epochs: must be > 0, got {p.mix.qa_epochs}")
-    problems.extend(_check_mix(p.mix))
-    problems.extend(_check_ingest(p.ingest))
-    if isinstance(p.qa.types, list):
-        need(len(p.qa.types) > 0, "qa.types: list at least one of factual, reasoning, summarization")
-    for key, value, lo in [
-        ("qa.paraphrases", p.qa.paraphrases, 0),
-        ("qa.batch_size", p.qa.batch_size, 1),
-        ("qa.max_new_tokens", p.qa.max_new_tokens, 16),
-        ("qa.endpoint.concurrency", p.qa.endpoint.concurrency, 1),
-        ("qa.endpoint.max_retries", p.qa.endpoint.max_retries, 0),
-    ]:
-        if isinstance(value, int):
-            need(value >= lo, f"{key}: must be >= {lo}, got {value}")
-    if isinstance(p.qa.endpoint.timeout_s, float):
-        need(p.qa.endpoint.timeout_s > 0, f"qa.endpoint.timeout_s: must be > 0 seconds, got {p.qa.endpoint.timeout_s}")
-    if p.qa.generator == "hf":
-        need(
-            isinstance(p.qa.model, str) and bool(p.qa.model),
-            "qa.model: qa.generator 'hf' needs a hub id or a local save_pretrained directory",
-        )
-    if p.qa.generator == "openai":
-        ep = p.qa.endpoint
-        need(
-            isinstance(ep.base_url, str) and ep.base_url.startswith(("http://", "https://")),
-            "qa.endpoint.base_url: qa.generator 'openai' needs an http(s) URL of an OpenAI-compatible API, "
-            f"got {ep.base_url!r}",
-        )
-        need(
-            isinstance(ep.model, str) and bool(ep.model),
-            "qa.endpoint.model: qa.generator 'openai' needs the model name the endpoint serves",
-        )
-        need(
-            ep.api_key_env is None or (isinstance(ep.api_key_env, str) and ep.api_key_env.isidentifier()),
-            "qa.endpoint.api_key_env: the NAME of an environment variable (never the key itself) or null, "
-            "got a value that is not a variable name",
-        )
+def _check_bounds(obj: Any, prefix: str, bad: set[str]) -> list[str]:
+    """Every bounded number in `obj` and its sections; keys in `bad` (wrong type) are not compared."""
+    problems = []
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        key, value = prefix + f.name, getattr(obj, f.name)
+        if key in bad:  # its type is wrong (a section: it was not a mapping); that problem says enough
+            continue
+        if dataclasses.is_dataclass(value):
+            problems.extend(_check_bounds(value, key + ".", bad))
+        bound = f.metadata.get("bound")
+        if bound is None or not isinstance(value, (int, float)) or isinstance(value, bool) or bound.admits(value):
+            continue
+        null = " or null" if type(None) in get_args(hints[f.name]) else ""
+        why = f" ({bound.why})" if bound.why else ""
+        problems.append(f"{key}: must be {bound.allowed(isinstance(value, int))}{null}{why}, got {value}")
     return problems
 
 
-def _check_mix(m: MixParams) -> list[str]:
-    """Budget size (tokens xor domain_epochs), progressive schedule and replay source."""
-    problems = []
-    if (m.tokens is None) == (m.domain_epochs is None):
-        problems.append(
+# Checks across fields (or of a list's shape), run once every key they read has its right type and range.
+CrossCheck = Callable[[Params], Iterator[str]]
+_CROSS_CHECKS: list[tuple[tuple[str, ...], CrossCheck]] = []
+
+
+def _reads(*keys: str) -> Callable[[CrossCheck], CrossCheck]:
+    """Register a cross-field check; it is skipped while any key it reads has a problem of its own."""
+
+    def register(check: CrossCheck) -> CrossCheck:
+        _CROSS_CHECKS.append((keys, check))
+        return check
+
+    return register
+
+
+@_reads("mix.domain", "mix.replay", "mix.instruct")
+def _shares_sum_to_one(p: Params) -> Iterator[str]:
+    total = p.mix.domain + p.mix.replay + p.mix.instruct
+    if abs(total - 1.0) > 1e-6:
+        yield f"mix.domain + mix.replay + mix.instruct must sum to 1 (±1e-6), got {total:.6g}"
+
+
+@_reads("mix.qa", "train.recipe")
+def _qa_share_for_recipe(p: Params) -> Iterator[str]:
+    if p.mix.qa == 0 and p.train.recipe in QA_MIXING_RECIPES:
+        yield (
+            f"mix.qa: train.recipe {p.train.recipe!r} mixes QA into the documents phase, so mix.qa must be > 0 "
+            f"(e.g. 0.2); for QA first and then documents alone use train.recipe: pit_docs_only"
+        )
+
+
+@_reads("model.name_or_path", "model.scratch.context", "model.rope_scaling", "tokenize.seq_len")
+def _seq_len_fits_context(p: Params) -> Iterator[str]:
+    context, rope = p.model.scratch.context, p.model.rope_scaling
+    factor = rope.factor if rope is not None else 1.0
+    if p.model.name_or_path is None and p.tokenize.seq_len > int(context * factor):
+        yield (
+            f"tokenize.seq_len: {p.tokenize.seq_len} is larger than the model context model.scratch.context={context}"
+            + (f" x model.rope_scaling.factor={factor:g}" if rope else "")
+            + "; lower seq_len, raise context or set model.rope_scaling: {type: yarn, factor: N}"
+        )
+
+
+@_reads("model.scratch.hidden_size", "model.scratch.heads")
+def _heads_divide_hidden(p: Params) -> Iterator[str]:
+    sc = p.model.scratch
+    if sc.hidden_size % sc.heads:
+        yield f"model.scratch.hidden_size ({sc.hidden_size}) must be divisible by model.scratch.heads ({sc.heads})"
+
+
+@_reads("train.accelerate_config")
+def _accelerate_config_is_a_file(p: Params) -> Iterator[str]:
+    path = p.train.accelerate_config
+    if path is not None and not Path(path).is_file():
+        yield (
+            f"train.accelerate_config: {path} is not a file; write one with "
+            "`accelerate config --config_file <path>` or set null for one local process"
+        )
+
+
+@_reads("mix.tokens", "mix.domain_epochs")
+def _one_mix_budget(p: Params) -> Iterator[str]:
+    if (p.mix.tokens is None) == (p.mix.domain_epochs is None):
+        yield (
             "mix.tokens / mix.domain_epochs: set exactly one, the other null "
             "(e.g. -S mix.tokens=null -S mix.domain_epochs=2)"
         )
-    if isinstance(m.domain_epochs, float):
-        if m.domain_epochs <= 0:
-            problems.append(f"mix.domain_epochs: must be > 0, got {m.domain_epochs}")
-        elif isinstance(m.domain, float) and m.domain <= 0:
-            problems.append("mix.domain_epochs: needs mix.domain > 0 (the budget is domain tokens / mix.domain)")
-    if isinstance(m.progressive_start, float) and not 0.0 <= m.progressive_start <= 1.0:
-        problems.append(f"mix.progressive_start: must be in [0, 1], got {m.progressive_start}")
-    if (
-        m.schedule == "progressive"
-        and isinstance(m.progressive_start, float)
-        and isinstance(m.domain, float)
-        and m.progressive_start > m.domain
-    ):
-        problems.append(
+
+
+@_reads("mix.domain_epochs", "mix.domain")
+def _epochs_need_domain(p: Params) -> Iterator[str]:
+    if p.mix.domain_epochs is not None and p.mix.domain == 0:
+        yield "mix.domain_epochs: needs mix.domain > 0 (the budget is domain tokens / mix.domain)"
+
+
+@_reads("mix.schedule", "mix.progressive_start", "mix.domain")
+def _progressive_ramps_up(p: Params) -> Iterator[str]:
+    m = p.mix
+    if m.schedule == "progressive" and m.progressive_start > m.domain:
+        yield (
             f"mix.progressive_start: {m.progressive_start} is above mix.domain={m.domain}; "
             "a progressive schedule ramps the domain share up"
         )
-    if isinstance(m.replay_source, str):
-        if m.replay_source.startswith("hf:"):
-            name, at, split = m.replay_source[3:].rpartition("@")
-            if not (at and name and split):
-                problems.append(f"mix.replay_source: {m.replay_source!r} is not hf:name[:config]@split")
-            if m.replay_take is None:
-                problems.append(
-                    "mix.replay_take: an hf: replay source is streamed; say how many tokens to take "
-                    "(e.g. 2x mix.tokens x mix.replay)"
-                )
-        elif not m.replay_source.strip():
-            problems.append("mix.replay_source: empty; use a local folder or hf:name[:config]@split")
-    return problems
+
+
+@_reads("mix.replay_source", "mix.replay_take")
+def _replay_source_form(p: Params) -> Iterator[str]:
+    source = p.mix.replay_source
+    if source.startswith("hf:"):
+        name, at, split = source[3:].rpartition("@")
+        if not (at and name and split):
+            yield f"mix.replay_source: {source!r} is not hf:name[:config]@split"
+        if p.mix.replay_take is None:
+            yield (
+                "mix.replay_take: an hf: replay source is streamed; say how many tokens to take "
+                "(e.g. 2x mix.tokens x mix.replay)"
+            )
+    elif not source.strip():
+        yield "mix.replay_source: empty; use a local folder or hf:name[:config]@split"
+
+
+@_reads("ingest.include")
+def _include_patterns(p: Params) -> Iterator[str]:
+    include = p.ingest.include
+    if include is not None and not (include and all(include)):
+        yield (
+            f"ingest.include: a non-empty list of glob patterns relative to data/raw "
+            f"(e.g. ['encyclopedia/person/*']) or null for every file, got {include!r}"
+        )
+
+
+@_reads("ingest.filters.word_len")
+def _word_len_pair(p: Params) -> Iterator[str]:
+    word_len = p.ingest.filters.word_len
+    if len(word_len) != 2 or not word_len[0] < word_len[1]:
+        yield f"ingest.filters.word_len: give [low, high] with low < high, got {word_len}"
+
+
+@_reads("qa.types")
+def _some_qa_types(p: Params) -> Iterator[str]:
+    if not p.qa.types:
+        yield "qa.types: list at least one of factual, reasoning, summarization"
+
+
+@_reads("qa.generator", "qa.model", "qa.endpoint.base_url", "qa.endpoint.model", "qa.endpoint.api_key_env")
+def _generator_needs(p: Params) -> Iterator[str]:
+    """qa.generator hf needs qa.model; openai needs the endpoint's URL and model (the key only by name)."""
+    ep = p.qa.endpoint
+    if p.qa.generator == "hf" and not p.qa.model:
+        yield "qa.model: qa.generator 'hf' needs a hub id or a local save_pretrained directory"
+    if p.qa.generator != "openai":
+        return
+    if not (ep.base_url or "").startswith(("http://", "https://")):
+        yield (
+            "qa.endpoint.base_url: qa.generator 'openai' needs an http(s) URL of an OpenAI-compatible API, "
+            f"got {ep.base_url!r}"
+        )
+    if not ep.model:
+        yield "qa.endpoint.model: qa.generator 'openai' needs the model name the endpoint serves"
+    if ep.api_key_env is not None and not ep.api_key_env.isidentifier():
+        yield (
+            "qa.endpoint.api_key_env: the NAME of an environment variable (never the key itself) or null, "
+            "got a value that is not a variable name"
+        )
+
+
+def _keys(problems: list[str]) -> set[str]:
+    """The keys the problems name (the text before the first colon)."""
+    return {p.split(":", 1)[0] for p in problems}
 
 
 def parse_params(raw: Any, path: str = "params.yaml") -> Params:
-    """Validate a params mapping; raise ParamsError listing every problem."""
-    problems: list[str] = []
+    """Validate a params mapping; raise ParamsError listing every problem.
+
+    Three passes, each on what the one before left sound: types and keys (_build), each field's
+    bound (declared beside the field), then the checks across fields.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ParamsError([f"top level must be a mapping, got {type(raw).__name__}"], path)
+    problems: list[str] = []
     params = _build(Params, raw, "", problems)
-    if not problems:
-        problems.extend(_check_ranges(params))
-    else:
-        # Range checks on half-built params could repeat type errors; run them only on sane fields.
-        with contextlib.suppress(Exception):  # the type errors above already explain the cause
-            problems.extend(
-                p for p in _check_ranges(params) if p.split(":")[0] not in {q.split(":")[0] for q in problems}
-            )
+    problems.extend(_check_bounds(params, "", _keys(problems)))
+    bad = _keys(problems)
+    for keys, check in _CROSS_CHECKS:
+        if not any(_near(k, bad) for k in keys):
+            problems.extend(check(params))
     if problems:
         raise ParamsError(problems, path)
     return params
