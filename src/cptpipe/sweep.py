@@ -110,6 +110,45 @@ def point_name(point: dict[str, object]) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts))
 
 
+def _valid_range(r) -> bool:
+    return (
+        isinstance(r, list)
+        and len(r) in (2, 3)
+        and all(isinstance(x, (int, float)) for x in r[:2])
+        and r[0] < r[1]
+        and (len(r) == 2 or (r[2] == "log" and r[0] > 0))
+    )
+
+
+def _sweep_points(raw: dict, problems: list[str]) -> list[dict[str, object]]:
+    """The points of a sweep file's `grid` (full product) or `sample`; problems appended, not raised."""
+    grid, sample = raw.get("grid"), raw.get("sample")
+    if bool(grid) == bool(sample):
+        problems.append(
+            "give exactly one of `grid` ({key: [values]}) and `sample` "
+            "({method: random|lhs, n: N, seed: S, ranges: {key: [low, high(, log)]}})"
+        )
+        return []
+    if grid:
+        if not all(isinstance(v, list) and v for v in grid.values()):
+            problems.append("grid: each key needs a non-empty list of values")
+            return []
+        return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    method, ranges = sample.get("method", "lhs"), sample.get("ranges") or {}
+    if method not in SAMPLE_METHODS:
+        problems.append(f"sample.method={method!r}; allowed: {list(SAMPLE_METHODS)}")
+    bad = [k for k, r in ranges.items() if not _valid_range(r)]
+    if not ranges or bad:
+        problems.append(
+            f"sample.ranges: each key needs [low, high] or [low, high, log] with low < high "
+            f"(log: low > 0); check {bad or 'ranges (empty)'}"
+        )
+        return []
+    if method not in SAMPLE_METHODS:
+        return []
+    return sample_points(ranges, int(sample.get("n", 6)), method, int(sample.get("seed", 0)))
+
+
 def load_sweep(path: str | Path, params: dict) -> Sweep:
     """Parse and check a sweep file against params.yaml (`params`, raw); every problem at once."""
     path = Path(path)
@@ -119,40 +158,7 @@ def load_sweep(path: str | Path, params: dict) -> Sweep:
     problems = []
     if unknown := sorted(set(raw) - SPEC_KEYS):
         problems.append(f"unknown keys {unknown}; allowed: {sorted(SPEC_KEYS)}")
-    grid, sample = raw.get("grid"), raw.get("sample")
-    points: list[dict[str, object]] = []
-    if bool(grid) == bool(sample):
-        problems.append(
-            "give exactly one of `grid` ({key: [values]}) and `sample` "
-            "({method: random|lhs, n: N, seed: S, ranges: {key: [low, high(, log)]}})"
-        )
-    elif grid:
-        if not all(isinstance(v, list) and v for v in grid.values()):
-            problems.append("grid: each key needs a non-empty list of values")
-        else:
-            points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
-    else:
-        method, ranges = sample.get("method", "lhs"), sample.get("ranges") or {}
-        if method not in SAMPLE_METHODS:
-            problems.append(f"sample.method={method!r}; allowed: {list(SAMPLE_METHODS)}")
-        bad = [
-            k
-            for k, r in ranges.items()
-            if not (
-                isinstance(r, list)
-                and len(r) in (2, 3)
-                and all(isinstance(x, (int, float)) for x in r[:2])
-                and r[0] < r[1]
-                and (len(r) == 2 or (r[2] == "log" and r[0] > 0))
-            )
-        ]
-        if not ranges or bad:
-            problems.append(
-                f"sample.ranges: each key needs [low, high] or [low, high, log] with low < high "
-                f"(log: low > 0); check {bad or 'ranges (empty)'}"
-            )
-        elif method in SAMPLE_METHODS:
-            points = sample_points(ranges, int(sample.get("n", 6)), method, int(sample.get("seed", 0)))
+    points = _sweep_points(raw, problems)
     common = dict(raw.get("common") or {})
     complement = {str(k): list(v) for k, v in (raw.get("complement") or {}).items()}
     swept = list(dict.fromkeys(k for p in points for k in p))

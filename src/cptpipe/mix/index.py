@@ -192,6 +192,55 @@ def eligible_rows(name: str, split: np.ndarray) -> np.ndarray:
     return np.ones(len(split), bool) if name in ALL_SPLITS_SOURCES else split == "train"
 
 
+def sample_pieces(
+    sources: dict, budgets: dict[str, int], seq_len: int, rng: np.random.Generator, pair_sources: frozenset[str]
+) -> tuple[list[tuple[str, int, int, int]], dict[str, dict]]:
+    """Every source's sampled pieces (source, start, length, pos0), sources in name order, and
+    their accounting (requested, used, available, repeats, pieces); warns on repeats and empty sources."""
+    pieces: list[tuple[str, int, int, int]] = []
+    accounting: dict[str, dict] = {}
+    for name in sorted(budgets):
+        rows = sources[name]
+        s = sample_source(
+            rows["offset"],
+            rows["length"],
+            eligible_rows(name, rows["split"]),
+            budgets[name],
+            seq_len,
+            rng,
+            whole_rows=name in pair_sources,
+        )
+        if s.repeats > 0 and name not in pair_sources:  # QA phases repeat by design (mix.qa_epochs)
+            warnings.warn(
+                f"mix: source {name!r} has {s.eligible_tokens} trainable tokens for a budget of "
+                f"{budgets[name]}: repeated {s.repeats + 1:.2f}x",
+                stacklevel=3,
+            )
+        if len(s.lengths) == 0:
+            warnings.warn(
+                f"mix: source {name!r} has no trainable rows; its budget {budgets[name]} is unused", stacklevel=3
+            )
+        pieces.extend(zip([name] * len(s.starts), s.starts.tolist(), s.lengths.tolist(), s.pos0.tolist()))
+        accounting[name] = {
+            "requested": budgets[name],
+            "used": int(s.lengths.sum()),
+            "available": s.eligible_tokens,
+            "repeats": round(s.repeats, 4),
+            "pieces": len(s.lengths),
+        }
+    return pieces, accounting
+
+
+def add_shares(accounting: dict[str, dict]) -> tuple[int, int]:
+    """Each source's used and requested share, in place; returns (used, requested) token totals."""
+    total = sum(v["used"] for v in accounting.values())
+    requested = sum(v["requested"] for v in accounting.values())
+    for v in accounting.values():
+        v["share"] = round(v["used"] / total, 6) if total else 0.0
+        v["share_requested"] = round(v["requested"] / requested, 6) if requested else 0.0
+    return total, requested
+
+
 def build_phase(
     sources: dict,
     budgets: dict[str, int],
@@ -208,37 +257,8 @@ def build_phase(
     A phase of pair sources only is packed one pair per block (`pack_rows`); the report's seq_len
     is the phase's block length.
     """
-    pieces: list[tuple[str, int, int, int]] = []
-    report: dict = {"sources": {}}
-    for name in sorted(budgets):
-        rows = sources[name]
-        s = sample_source(
-            rows["offset"],
-            rows["length"],
-            eligible_rows(name, rows["split"]),
-            budgets[name],
-            seq_len,
-            rng,
-            whole_rows=name in pair_sources,
-        )
-        if s.repeats > 0 and name not in pair_sources:  # QA phases repeat by design (mix.qa_epochs)
-            warnings.warn(
-                f"mix: source {name!r} has {s.eligible_tokens} trainable tokens for a budget of "
-                f"{budgets[name]}: repeated {s.repeats + 1:.2f}x",
-                stacklevel=2,
-            )
-        if len(s.lengths) == 0:
-            warnings.warn(
-                f"mix: source {name!r} has no trainable rows; its budget {budgets[name]} is unused", stacklevel=2
-            )
-        pieces.extend(zip([name] * len(s.starts), s.starts.tolist(), s.lengths.tolist(), s.pos0.tolist()))
-        report["sources"][name] = {
-            "requested": budgets[name],
-            "used": int(s.lengths.sum()),
-            "available": s.eligible_tokens,
-            "repeats": round(s.repeats, 4),
-            "pieces": len(s.lengths),
-        }
+    pieces, accounting = sample_pieces(sources, budgets, seq_len, rng, pair_sources)
+    report: dict = {"sources": accounting}
     order = rng.permutation(len(pieces))
     progressive = schedule == "progressive" and "domain" in budgets and len(budgets) > 1
     if progressive:
@@ -252,11 +272,7 @@ def build_phase(
         table, seq_len, padding = pack_rows(ordered)
     else:
         table, padding = pack(ordered, seq_len, pair_sources | UNSPLIT_SOURCES)
-    total = sum(v["used"] for v in report["sources"].values())
-    requested = sum(v["requested"] for v in report["sources"].values())
-    for v in report["sources"].values():
-        v["share"] = round(v["used"] / total, 6) if total else 0.0
-        v["share_requested"] = round(v["requested"] / requested, 6) if requested else 0.0
+    total, requested = add_shares(accounting)
     n_blocks = int(table.column("block").to_numpy()[-1]) + 1 if table.num_rows else 0
     report.update(
         tokens=total,
