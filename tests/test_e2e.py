@@ -209,6 +209,12 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     assert "cpt.domain_qa.em" in diff and "absorption.mc_gain" in diff
     html = dvc(repo, "plots", "show", "-o", str(repo / "plots_html"))
     assert (repo / "plots_html" / "index.html").exists(), html
+    # an edit of the training loop makes `train` stale, never `model` (the start model is not retrained)
+    loop = repo / "src/cptpipe/train/loop.py"
+    loop.write_text(loop.read_text() + "\n# an edit of the training loop\n")
+    stale = set(json.loads(dvc(repo, "status", "--json")))
+    subprocess.run(["git", "checkout", "-q", "--", "src/cptpipe/train/loop.py"], cwd=repo, check=True, env=env())
+    assert "train" in stale and "model" not in stale, stale
 
 
 def test_quick_study_queues_experiments_and_writes_the_table(repo):
