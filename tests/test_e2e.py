@@ -212,7 +212,14 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     # an edit of the training loop makes `train` stale, never `model` (the start model is not retrained)
     loop = repo / "src/cptpipe/train/loop.py"
     loop.write_text(loop.read_text() + "\n# an edit of the training loop\n")
-    stale = set(json.loads(dvc(repo, "status", "--json")))
+    status = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), "status", "--json"],
+        cwd=repo,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
+    stale = set(json.loads(status.stdout))
     subprocess.run(["git", "checkout", "-q", "--", "src/cptpipe/train/loop.py"], cwd=repo, check=True, env=env())
     assert "train" in stale and "model" not in stale, stale
 
