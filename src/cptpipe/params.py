@@ -33,7 +33,7 @@ LRSchedule = Literal["cosine", "linear", "constant"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 RopeType = Literal["yarn"]
 
-# LR presets by start-model kind (the brief: base 1e-4..5e-4, instruct 2e-5..1e-4).
+# LR presets by start-model kind (recommended ranges: base 1e-4..5e-4, instruct 2e-5..1e-4).
 LR_PRESETS: dict[str, dict[str, float]] = {
     "base": {"default": 3e-4, "low": 1e-4, "high": 5e-4},
     "instruct": {"default": 5e-5, "low": 2e-5, "high": 1e-4},
@@ -201,7 +201,8 @@ class MixParams:
     doc_attention_mask: bool = False  # true: no attention across documents packed into one block
     seed: int | None = None  # sampling-order seed of the index; null: the top-level seed. Varying only this
     # (not `seed`) gives run-to-run spread without re-ingesting, re-pretraining or re-splitting.
-    replay_source: str = "data/replay"  # local folder (txt/jsonl/parquet) or hf:name[:config]@split
+    replay_source: str | None = None  # a folder (txt/jsonl/parquet) or hf:name[:config]@split;
+    # null: the folder dvc.yaml gives tokenize@replay (its --input)
     replay_take: int | None = None  # tokens read from the replay source; null: all (local folders only)
 
 
