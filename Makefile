@@ -33,17 +33,17 @@ test: setup
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# The seed's experiment: every arm of study/grid.yaml as a queued `dvc exp run` -> reports/study.md.
-# Reruns reuse finished arms. STUDY_ARGS=--quick runs the small test grid; --jobs 1 on a GPU.
+# The QA-exposure study: every arm of study/grid.yaml as a queued `dvc exp run` -> reports/study.md
+# (+ study.png). Reruns reuse finished arms. STUDY_ARGS=--quick runs the small test grid; --jobs 1 on a GPU.
 STUDY_ARGS ?= --jobs 2
 study: repro
-	$(BIN)/cptpipe study $(STUDY_ARGS)
+	$(BIN)/cptpipe study --out reports/study.md $(STUDY_ARGS)
 
 # Replay x LR grid of study/sweep.yaml -> reports/sweep.md + .png: the absorption-forgetting front and
 # the recommended setting (SWEEP_ARGS="--max-forgetting 1.5 --grid FILE" to change).
 SWEEP_ARGS ?= --jobs 2
 sweep: repro
-	$(BIN)/cptpipe sweep $(SWEEP_ARGS)
+	$(BIN)/cptpipe sweep --out reports/sweep.md $(SWEEP_ARGS)
 
 compare: setup
 	$(BIN)/cptpipe compare

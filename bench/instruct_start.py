@@ -24,6 +24,7 @@ import yaml
 from absorption import parse_sets, set_keys  # bench/absorption.py: the benches' --set handling
 
 from cptpipe.eval.run import evaluate_checkpoint
+from cptpipe.eval.tasks import EvalInputs
 from cptpipe.model.build import build_start
 from cptpipe.params import parse_params
 
@@ -73,7 +74,8 @@ def main() -> None:
         t0 = time.perf_counter()
         summary = build_start(params, ROOT / "data/replay", ROOT / "data/instruct", start)
         built = time.perf_counter() - t0
-        metrics = evaluate_checkpoint(start, params, ROOT, out)
+        data = EvalInputs(*(ROOT / f"data/{name}" for name in ("qa", "shards", "replay", "instruct")))
+        metrics = evaluate_checkpoint(start, params, data, out)
         kinds = follow_by_kind(out / "samples_instruct_follow.jsonl")
     phases = ", ".join(f"{p['name']} {p['steps']} steps" for p in summary["phases"])
     print(f"overrides {overrides or 'none'}; built in {built:.0f} s ({phases})")

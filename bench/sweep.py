@@ -25,11 +25,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grid", default="study/sweep.yaml")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--out", default="reports/sweep.md", help="report file, as `make sweep` writes it")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    summary = run_sweep(args.grid, cwd=ROOT, jobs=args.jobs)
+    summary = run_sweep(args.grid, args.out, cwd=ROOT, jobs=args.jobs)
     minutes = (time.perf_counter() - t0) / 60
-    md = (ROOT / "reports/sweep.md").read_text()
+    md = (ROOT / args.out).read_text()
     trained = re.search(r"(\d+) of (\d+) runs trained in it", md)
     print(
         f"sweep {args.grid}: {minutes:.1f} min wall with {args.jobs} workers; "

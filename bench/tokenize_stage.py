@@ -90,7 +90,7 @@ def throughput(mb: float) -> None:
         def stage():
             out = Path(tempfile.mkdtemp(dir=d))
             t0 = time.perf_counter()
-            meta = tokenize_source("replay", tok, Path(d), out, replay_source="src")
+            meta = tokenize_source("replay", tok, str(Path(d) / "src"), out)
             return time.perf_counter() - t0, meta["tokens"] - meta["rows"]  # without the added EOS
 
         raw_s, n = best(raw)
@@ -153,7 +153,7 @@ from cptpipe.data.tokenize import tokenize_source
 tok, _ = tokenizer()
 before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 t0 = time.perf_counter()
-meta = tokenize_source("replay", tok, Path({root_dir!r}), Path({out!r}), replay_source="src")
+meta = tokenize_source("replay", tok, str(Path({root_dir!r}) / "src"), Path({out!r}))
 dt = time.perf_counter() - t0
 print(before // 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, meta["tokens"], f"{{dt:.1f}}")
 """

@@ -1,25 +1,29 @@
-"""DVC stage `eval@<which>`: a checkpoint (start | cpt) -> reports/eval/<which>/."""
+"""DVC stage `eval@<which>`: a checkpoint (--checkpoint) on the held-out data -> lm-eval results (--out)."""
 
-import sys
-from pathlib import Path
+import argparse
 
-from cptpipe.cli import run_stage
-from cptpipe.errors import UserError
+from cptpipe.cli import run_stage, stage_parser
 from cptpipe.eval.run import evaluate_checkpoint
+from cptpipe.eval.tasks import EvalInputs
 from cptpipe.io import atomic_dir
 from cptpipe.params import load_params
 
-CHECKPOINTS = {"start": "models/start", "cpt": "models/cpt"}
+ARGS = stage_parser(
+    __doc__,
+    checkpoint="the model folder to evaluate",
+    qa="the qa stage's folder (train.parquet, heldout.parquet)",
+    shards="the ingest stage's shards (the held-out documents)",
+    replay="folder with the general text's heldout.jsonl",
+    instruct="folder with the instructions' heldout.jsonl",
+    out="results folder (metrics.json, samples, task YAMLs), replaced atomically; its name is <which>",
+)
 
 
-def main() -> str:
+def main(args: argparse.Namespace) -> str:
     params = load_params()
-    which = sys.argv[1] if len(sys.argv) > 1 else ""
-    if which not in CHECKPOINTS:
-        raise UserError(f"eval: unknown checkpoint {which!r}; use one of {', '.join(CHECKPOINTS)}")
-    out = Path(f"reports/eval/{which}")
-    with atomic_dir(out) as tmp:
-        m = evaluate_checkpoint(Path(CHECKPOINTS[which]), params, Path("."), tmp, published_dir=out)
+    inputs = EvalInputs(qa=args.qa, shards=args.shards, replay=args.replay, instruct=args.instruct)
+    with atomic_dir(args.out) as tmp:
+        m = evaluate_checkpoint(args.checkpoint, params, inputs, tmp, published_dir=args.out)
     parts = [
         f"{g}.{k}={v:.4g}" for g, d in m.items() if isinstance(d, dict) for k, v in d.items() if isinstance(v, float)
     ]
@@ -27,4 +31,5 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    run_stage(f"eval@{sys.argv[1] if len(sys.argv) > 1 else '?'}", main)
+    args = ARGS.parse_args()
+    run_stage(f"eval@{args.out.name}", lambda: main(args))

@@ -1,21 +1,28 @@
-"""DVC stage `ingest`: data/raw -> data/shards (Parquet shards + manifest) + reports/ingest.json."""
+"""DVC stage `ingest`: raw files (--raw) -> Parquet shards + manifest (--out) and a report JSON (--report)."""
 
+import argparse
 import sys
-from pathlib import Path
 
-from cptpipe.cli import run_stage
+from cptpipe.cli import run_stage, stage_parser
 from cptpipe.data.drops import format_alarm
 from cptpipe.data.ingest import run_ingest
 from cptpipe.io import atomic_dir, write_json
 from cptpipe.params import load_params
 
+ARGS = stage_parser(
+    __doc__,
+    raw="folder of raw documents (any depth)",
+    out="shards folder, replaced atomically",
+    report="drop/flag counts and throughput (JSON)",
+)
 
-def main() -> str:
+
+def main(args: argparse.Namespace) -> str:
     params = load_params()
-    with atomic_dir("data/shards") as tmp:
-        report = run_ingest(Path("data/raw"), tmp, params.ingest, params.seed)
+    with atomic_dir(args.out) as tmp:
+        report = run_ingest(args.raw, tmp, params.ingest, params.seed)
     # the report holds wall-clock seconds, so it is a metric-like file, not part of the shards' hash
-    write_json("reports/ingest.json", report)
+    write_json(args.report, report)
     if report.get("drop_alarm"):  # loud, before the summary line: a silent mass drop trains on scraps
         print(f"cptpipe ingest: WARNING: {format_alarm(report['drop_alarm'])}", file=sys.stderr)
     dropped = ", ".join(f"{r} {n}" for r, n in report["dropped"].items()) or "none"
@@ -28,4 +35,5 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    run_stage("ingest", main)
+    args = ARGS.parse_args()
+    run_stage("ingest", lambda: main(args))

@@ -1,17 +1,25 @@
-"""DVC stage `model`: models/start (scratch tokenizer + tiny Llama, or a pinned hub/local model)."""
+"""DVC stage `model`: the start model (--out): a scratch tokenizer + tiny Llama pretrained on the replay
+and instruction train files (--replay, --instruct), or a pinned hub/local model."""
 
-from pathlib import Path
+import argparse
 
-from cptpipe.cli import run_stage
+from cptpipe.cli import run_stage, stage_parser
 from cptpipe.io import atomic_dir
 from cptpipe.model.build import build_start
 from cptpipe.params import load_params
 
+ARGS = stage_parser(
+    __doc__,
+    replay="folder with the general text's train.jsonl",
+    instruct="folder with the instructions' train.jsonl",
+    out="start model folder, replaced atomically",
+)
 
-def main() -> str:
+
+def main(args: argparse.Namespace) -> str:
     params = load_params()
-    with atomic_dir("models/start") as tmp:
-        s = build_start(params, Path("data/replay"), Path("data/instruct"), tmp)
+    with atomic_dir(args.out) as tmp:
+        s = build_start(params, args.replay, args.instruct, tmp)
     if s["source"] == "scratch":
         return (
             f"scratch Llama {s['params'] / 1e6:.2f}M params, vocab {s['vocab_size']}, "
@@ -21,4 +29,5 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    run_stage("model", main)
+    args = ARGS.parse_args()
+    run_stage("model", lambda: main(args))

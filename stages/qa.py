@@ -1,20 +1,27 @@
-"""DVC stage `qa`: data/shards -> data/qa/{train,heldout}.parquet + reports/qa.json."""
+"""DVC stage `qa`: ingest shards (--shards) -> QA pairs {train,heldout}.parquet (--out) + a report JSON (--report)."""
 
-from pathlib import Path
+import argparse
 
-from cptpipe.cli import run_stage
+from cptpipe.cli import run_stage, stage_parser
 from cptpipe.data.ingest import read_documents
 from cptpipe.io import write_json
 from cptpipe.params import load_params
 from cptpipe.qa.build import build_qa, write_qa
 
+ARGS = stage_parser(
+    __doc__,
+    shards="the ingest stage's shards",
+    out="folder for train.parquet and heldout.parquet",
+    report="pair counts by type and split (JSON)",
+)
 
-def main() -> str:
+
+def main(args: argparse.Namespace) -> str:
     params = load_params()
-    docs = read_documents(Path("data/shards"))
+    docs = read_documents(args.shards)
     rows, report = build_qa(docs, params.qa, params.seed)
-    write_qa(rows, "data/qa")
-    write_json("reports/qa.json", report)
+    write_qa(rows, args.out)
+    write_json(args.report, report)
     return (
         f"{report['pairs']} pairs ({report['pairs_per_doc']}/doc, {report['paraphrase_rows']} paraphrases), "
         f"by split {report['by_split']}, {report['seconds']} s"
@@ -22,4 +29,5 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    run_stage("qa", main)
+    args = ARGS.parse_args()
+    run_stage("qa", lambda: main(args))

@@ -1,22 +1,45 @@
-"""DVC stage `report`: reports/** -> reports/metrics.json, reports/report.md, reports/plots/*.png."""
+"""DVC stage `report`: eval results, training and mix summaries -> metrics JSON (--metrics), markdown
+report (--out) and its PNGs (--plots)."""
 
-from pathlib import Path
+import argparse
+import os
 
-from cptpipe.cli import run_stage
+from cptpipe.cli import run_stage, stage_parser
 from cptpipe.io import write_json, write_text
 from cptpipe.params import load_params
 from cptpipe.report.build import build_report
 
+ARGS = stage_parser(
+    __doc__,
+    eval_start="the eval stage's results of the start model",
+    eval_cpt="the eval stage's results of the trained model",
+    train="the train stage's live folder (summary.json, curves)",
+    mix="the mix stage's report JSON",
+    model="the trained model folder (its config and size are reported)",
+    plots="folder for the PNGs",
+    metrics="start/cpt metrics, absorption and forgetting (JSON, the DVC metrics file)",
+    out="the markdown report",
+)
 
-def main() -> str:
+
+def main(args: argparse.Namespace) -> str:
     ev = load_params().eval  # the whole file is validated first
     setup = {"backend": ev.backend, "model_args": ev.model_args, "batch_size": ev.batch_size}
-    metrics, md = build_report(Path("reports"), Path("reports/plots"), Path("models/cpt"), setup)
-    write_json("reports/metrics.json", metrics)
-    write_text("reports/report.md", md)
+    metrics, md = build_report(
+        {"start": args.eval_start, "cpt": args.eval_cpt},
+        args.train,
+        args.mix,
+        args.plots,
+        args.model,
+        setup,
+        plots_href=os.path.relpath(args.plots, args.out.parent),
+    )
+    write_json(args.metrics, metrics)
+    write_text(args.out, md)
     a, f = metrics["absorption"], metrics["forgetting"]
     return f"absorption {a}, forgetting {f}"
 
 
 if __name__ == "__main__":
-    run_stage("report", main)
+    args = ARGS.parse_args()
+    run_stage("report", lambda: main(args))

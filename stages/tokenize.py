@@ -1,31 +1,39 @@
-"""DVC stage `tokenize@<source>`: one text source -> data/tokens/<source>/ token shard."""
+"""DVC stage `tokenize@<source>`: one text source (--input) -> one token shard (--out), with the start
+model's tokenizer (--tokenizer)."""
 
+import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-from cptpipe.cli import run_stage
-from cptpipe.data.tokenize import tokenize_source
+from cptpipe.cli import run_stage, stage_parser
+from cptpipe.data.tokenize import SOURCES, tokenize_source
 from cptpipe.io import atomic_dir
 from cptpipe.model.start import load_tokenizer
 from cptpipe.params import load_params
 
+ARGS = stage_parser(
+    __doc__,
+    input="the source's folder (for replay, read when mix.replay_source is null)",
+    tokenizer="the start model's folder",
+    out="token shard folder, replaced atomically",
+)
+ARGS.add_argument("source", choices=SOURCES)
 
-def main() -> str:
+
+def main(args: argparse.Namespace) -> str:
     p = load_params()  # validate everything first
     os.environ["TOKENIZERS_PARALLELISM"] = "true"  # the Rust batch encoder uses every core (no fork follows)
-    source = sys.argv[1]
-    tok = load_tokenizer("models/start")
+    # replay reads mix.replay_source when it is set (another folder, or an hf: dataset)
+    location = (p.mix.replay_source or args.input) if args.source == "replay" else args.input
+    tok = load_tokenizer(args.tokenizer)
     t0 = time.perf_counter()
-    with atomic_dir(f"data/tokens/{source}") as tmp:
+    with atomic_dir(args.out) as tmp:
         meta = tokenize_source(
-            source,
+            args.source,
             tok,
-            Path("."),
+            location,
             tmp,
             batch_rows=p.tokenize.batch_rows,
-            replay_source=p.mix.replay_source,
             replay_take=p.mix.replay_take,
         )
     dt = time.perf_counter() - t0
@@ -36,4 +44,5 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    run_stage(f"tokenize@{sys.argv[1] if len(sys.argv) > 1 else '?'}", main)
+    args = ARGS.parse_args()
+    run_stage(f"tokenize@{args.source}", lambda: main(args))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,6 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def replay_texts(n: int = 200) -> list[str]:
     with open(ROOT / "data/replay/train.jsonl") as f:
         return [json.loads(line)["text"] for _, line in zip(range(n), f)]
+
+
+def stage_args(stage: str) -> list[str]:
+    """The arguments dvc.yaml's cmd passes a (non-foreach) stage after `python -m stages.<name>`."""
+    import yaml
+
+    cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"]
+    return shlex.split(cmd)[3:]
 
 
 @functools.lru_cache(maxsize=1)

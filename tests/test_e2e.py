@@ -227,7 +227,7 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
 def test_quick_study_queues_experiments_and_writes_the_table(repo):
     subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
     dvc(repo, "checkout", "-f")
-    cli = [str(Path(sys.executable).parent / "cptpipe"), "study", "--quick"]
+    cli = [str(Path(sys.executable).parent / "cptpipe"), "study", "--quick", "--out", "reports/study.md"]
     proc = subprocess.run(cli, cwd=repo, env=env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "3/3 runs with metrics, 0 failed" in proc.stdout
@@ -277,7 +277,7 @@ def test_sweep_front_and_recommendation_match_dvc_exp_show(repo):
             }
         )
     )
-    cli = [str(Path(sys.executable).parent / "cptpipe"), "sweep", "--grid", "sweep.yaml"]
+    cli = [str(Path(sys.executable).parent / "cptpipe"), "sweep", "--grid", "sweep.yaml", "--out", "reports/sweep.md"]
     proc = subprocess.run(cli, cwd=repo, env=env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "3/3 points measured, " in proc.stdout

@@ -12,6 +12,7 @@ import yaml
 
 from cptpipe.errors import ParamsError
 from cptpipe.params import LR_PRESETS, Bound, Params, TrainParams, load_params, parse_params, resolve_lr, to_dict
+from tests.helpers import stage_args
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -179,7 +180,11 @@ def test_stage_cli_exits_2_with_short_message_and_writes_nothing(tmp_path):
     (tmp_path / "data/raw/a.txt").write_text("some text " * 50)
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
     proc = subprocess.run(
-        [sys.executable, "-m", "stages.ingest"], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "stages.ingest", *stage_args("ingest")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from cptpipe.errors import UserError
 
@@ -21,15 +22,27 @@ def run_stage(name: str, body: Callable[[], str]) -> None:
     print(f"cptpipe {name}: {summary} ({time.time() - t0:.1f}s)")
 
 
+def stage_parser(description: str | None, **paths: str) -> argparse.ArgumentParser:
+    """A stage's arguments: one required `--<name> PATH` per keyword (its help); dvc.yaml's cmd passes them."""
+    parser = argparse.ArgumentParser(description=description)
+    for name, text in paths.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, metavar="PATH", help=text)
+    return parser
+
+
+OUT_HELP = "markdown file for the {what}; its figure is written beside it, the same name with .png"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cptpipe", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("validate", help="validate params.yaml and print the resolved values")
     cmp = sub.add_parser("compare", help="markdown table of key metrics across experiments/revisions")
     cmp.add_argument("revs", nargs="*", help="git revisions to include (default: all experiments)")
-    st = sub.add_parser("study", help="run the grid of study/grid.yaml as queued dvc experiments -> reports/study.md")
+    st = sub.add_parser("study", help="run the grid of study/grid.yaml as queued dvc experiments -> --out")
     st.add_argument("--grid", default=None, help="grid file (default study/grid.yaml; --quick: study/quick.yaml)")
     st.add_argument("--quick", action="store_true", help="the small grid used by the tests")
+    st.add_argument("--out", required=True, help=OUT_HELP.format(what="comparison table"))
     st.add_argument(
         "--fresh",
         action="store_true",
@@ -44,8 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     sw = sub.add_parser(
         "sweep",
         help="run a grid or sample over params keys as queued dvc experiments -> "
-        "reports/sweep.md: the absorption-forgetting front and a recommended setting",
+        "--out: the absorption-forgetting front and a recommended setting",
     )
+    sw.add_argument("--out", required=True, help=OUT_HELP.format(what="front and recommendation"))
     sw.add_argument("--grid", default="study/sweep.yaml", help="sweep file (default study/sweep.yaml)")
     sw.add_argument(
         "--max-forgetting",
@@ -67,11 +81,11 @@ def main(argv: list[str] | None = None) -> None:
         from cptpipe.study import run_study
 
         grid = args.grid or ("study/quick.yaml" if args.quick else "study/grid.yaml")
-        run_stage("study", lambda: run_study(grid, fresh=args.fresh, jobs=args.jobs))
+        run_stage("study", lambda: run_study(grid, args.out, fresh=args.fresh, jobs=args.jobs))
     elif args.cmd == "sweep":
         from cptpipe.sweep import run_sweep
 
-        run_stage("sweep", lambda: run_sweep(args.grid, jobs=args.jobs, max_forgetting=args.max_forgetting))
+        run_stage("sweep", lambda: run_sweep(args.grid, args.out, jobs=args.jobs, max_forgetting=args.max_forgetting))
 
 
 if __name__ == "__main__":

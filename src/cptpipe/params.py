@@ -34,7 +34,7 @@ LRSchedule = Literal["cosine", "linear", "constant"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 RopeType = Literal["yarn"]
 
-# LR presets by start-model kind (the brief: base 1e-4..5e-4, instruct 2e-5..1e-4).
+# LR presets by start-model kind (recommended ranges: base 1e-4..5e-4, instruct 2e-5..1e-4).
 LR_PRESETS: dict[str, dict[str, float]] = {
     "base": {"default": 3e-4, "low": 1e-4, "high": 5e-4},
     "instruct": {"default": 5e-5, "low": 2e-5, "high": 1e-4},
@@ -213,7 +213,8 @@ class MixParams:
     doc_attention_mask: bool = False  # true: no attention across documents packed into one block
     seed: int | None = None  # sampling-order seed of the index; null: the top-level seed. Varying only this
     # (not `seed`) gives run-to-run spread without re-ingesting, re-pretraining or re-splitting.
-    replay_source: str = "data/replay"  # local folder (txt/jsonl/parquet) or hf:name[:config]@split
+    replay_source: str | None = None  # a folder (txt/jsonl/parquet) or hf:name[:config]@split;
+    # null: the folder dvc.yaml gives tokenize@replay (its --input)
     replay_take: int | None = bounded(None, ge=1)  # tokens read from the replay source; null: all (local folders only)
 
 
@@ -468,6 +469,8 @@ def _progressive_ramps_up(p: Params) -> Iterator[str]:
 @_reads("mix.replay_source", "mix.replay_take")
 def _replay_source_form(p: Params) -> Iterator[str]:
     source = p.mix.replay_source
+    if source is None:  # the folder dvc.yaml gives tokenize@replay
+        return
     if source.startswith("hf:"):
         name, at, split = source[3:].rpartition("@")
         if not (at and name and split):

@@ -1,4 +1,4 @@
-"""`cptpipe study`: the seed's experiment as queued `dvc exp run`s and one honest comparison table.
+"""`cptpipe study`: the QA-exposure study as queued `dvc exp run`s and one honest comparison table.
 
 A grid file (study/grid.yaml) declares axes of params overrides; every combination is an arm, run
 as a named DVC experiment so `dvc exp show` lists it with its params and metrics. Headline arms run
@@ -63,7 +63,7 @@ PAPER = (
         "QA on fictional companies",
         "plain CPT 4.2 → knowledge-instruct (QA/paraphrase injection) 81.8",
     ),
-    ("cptpipe brief (replay)", "forgetting", "5–10% replay of general data limits forgetting"),
+    ("cptpipe's mix.replay range", "forgetting", "5–10% replay of general data limits forgetting"),
 )
 
 
@@ -452,7 +452,7 @@ def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], 
             *starts,
         ]
     lines += ["", "## Above chance?", "", *_above(agg, short)]
-    lines += ["", "## The seed's claims at this scale", ""] + (
+    lines += ["", "## The study's claims at this scale", ""] + (
         reading(agg, prefix, grid.claims) or ["(the grid declares no claims)"]
     )
     lines += [
@@ -528,15 +528,11 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
 
 
 def run_study(
-    grid_file: str | Path,
-    cwd: str | Path = ".",
-    out_md: str = "reports/study.md",
-    out_png: str = "reports/study.png",
-    fresh: bool = False,
-    jobs: int = 1,
+    grid_file: str | Path, out_md: str | Path, cwd: str | Path = ".", fresh: bool = False, jobs: int = 1
 ) -> str:
-    """Run the grid's missing arms (all of them with fresh=True) and write the report."""
-    cwd = Path(cwd)
+    """Run the grid's missing arms (all of them with fresh=True) and write the report to out_md, its
+    figure beside it (.png); both relative to cwd unless absolute."""
+    cwd, out_png = Path(cwd), Path(out_md).with_suffix(".png")
     grid = load_grid(cwd / grid_file if not Path(grid_file).is_absolute() else grid_file)
     arms = expand(grid)
     t0 = time.time()
@@ -555,7 +551,7 @@ def run_study(
         str(grid_file),
         failed,
         (time.time() - t0) / 60,
-        Path(out_png).relative_to(Path(out_md).parent).as_posix(),
+        out_png.name,
     )
     write_text(cwd / out_md, md)
     n = sum(e["n"] for e in agg.values())

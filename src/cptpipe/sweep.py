@@ -287,7 +287,7 @@ def read_sweep(sweep: Sweep, grid: Grid, arms: list[Arm], rows: dict[str, dict],
 
 def axis_fits(sweep: Sweep, stats: dict[str, dict]) -> list[dict]:
     """Per setting of the other swept keys: monotone fits of forgetting and absorption along the axis
-    over every seed's run, and where forgetting falls within the budget."""
+    over the runs of every seed, and where forgetting falls within the budget."""
     groups: dict[tuple, list[dict]] = {}
     others = [k for k in sweep.keys if k != sweep.axis]
     for s in stats.values():
@@ -504,7 +504,7 @@ def plot(sweep: Sweep, reading: Reading, out: Path) -> None:
         twin.set_ylabel("absorption (□, dashed)")
         ax.legend(fontsize=7, loc="upper left")
         twin.legend(fontsize=7, loc="upper right")
-        ax.set_title("monotone fits along the axis, every seed's run", fontsize=10)
+        ax.set_title("monotone fits along the axis, the runs of every seed", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -531,14 +531,14 @@ def repetition_note(sweep: Sweep, params: dict) -> str:
 
 def run_sweep(
     sweep_file: str | Path,
+    out_md: str | Path,
     cwd: str | Path = ".",
-    out_md: str = "reports/sweep.md",
-    out_png: str = "reports/sweep.png",
     jobs: int = 1,
     max_forgetting: float | None = None,
 ) -> str:
-    """Run the sweep's missing experiments and write its report; returns a one-line summary."""
-    cwd = Path(cwd)
+    """Run the sweep's missing experiments and write its report to out_md, its figure beside it (.png);
+    both relative to cwd unless absolute. Returns a one-line summary."""
+    cwd, out_png = Path(cwd), Path(out_md).with_suffix(".png")
     params = yaml.safe_load((cwd / "params.yaml").read_text())
     sweep = load_sweep(cwd / sweep_file if not Path(sweep_file).is_absolute() else sweep_file, params)
     if max_forgetting is not None:
@@ -557,7 +557,7 @@ def run_sweep(
         str(sweep_file),
         failed,
         (time.time() - t0) / 60,
-        Path(out_png).relative_to(Path(out_md).parent).as_posix(),
+        out_png.name,
         repetition_note(sweep, params),
     )
     write_text(cwd / out_md, md)

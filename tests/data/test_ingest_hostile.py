@@ -17,6 +17,7 @@ from cptpipe.data.ingest import build_documents, list_inputs, run_ingest
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
 from tests.data.ingest_corpus import prose
+from tests.helpers import stage_args
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # chmod 000 does not stop root from reading
@@ -139,7 +140,12 @@ def test_stage_exits_0_on_the_hostile_folder_and_reports(hostile, tmp_path):
     (tmp_path / "data/raw").symlink_to(hostile.raw)  # a copy would fail on the chmod-000 file
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
     proc = subprocess.run(
-        [sys.executable, "-m", "stages.ingest"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "stages.ingest", *stage_args("ingest")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "reports/ingest.json").read_text())

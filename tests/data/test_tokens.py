@@ -78,8 +78,8 @@ def test_qa_prompt_tokens_carry_no_loss_and_batching_does_not_change_the_shard(r
     tok = tiny_tokenizer()
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    meta = tokenize_source("qa", tok, root, tmp_path / "a")
-    tokenize_source("qa", tok, root, tmp_path / "b", batch_rows=5)
+    meta = tokenize_source("qa", tok, root / "data/qa", tmp_path / "a")
+    tokenize_source("qa", tok, root / "data/qa", tmp_path / "b", batch_rows=5)
     for f in ("tokens.npy", "mask.npy"):
         assert (tmp_path / f"a/{f}").read_bytes() == (tmp_path / f"b/{f}").read_bytes()
     assert pq.read_table(tmp_path / "a/rows.parquet").equals(pq.read_table(tmp_path / "b/rows.parquet"))
@@ -94,11 +94,11 @@ def test_qa_prompt_tokens_carry_no_loss_and_batching_does_not_change_the_shard(r
         assert src.mask[o + p : o + n].all() and src.tokens[o + n - 1] == tok.eos_token_id
 
 
-def test_default_replay_folder_keeps_its_split_files(root, tmp_path):
-    meta = tokenize_source("replay", tiny_tokenizer(), root, tmp_path)
+def test_a_replay_folder_laid_out_as_shipped_keeps_its_split_files(root, tmp_path):
+    meta = tokenize_source("replay", tiny_tokenizer(), root / "data/replay", tmp_path)
     rows = TokenSource(tmp_path).row_arrays()
     assert meta["rows"] == 30 and (rows["split"] == "heldout").sum() == 6
-    assert rows["doc_id"][0] == "train0" and meta["replay_source"] == "data/replay"
+    assert rows["doc_id"][0] == "train0" and meta["replay_source"] == str(root / "data/replay")
 
 
 def test_replay_from_a_folder_of_txt_jsonl_parquet(root, tmp_path):
@@ -108,7 +108,7 @@ def test_replay_from_a_folder_of_txt_jsonl_parquet(root, tmp_path):
     (other / "a.txt").write_text(texts[0])
     (other / "b.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts[1:30]))
     pq.write_table(pa.table({"text": texts[30:]}), other / "c.parquet")
-    meta = tokenize_source("replay", tiny_tokenizer(), root, tmp_path, replay_source="general")
+    meta = tokenize_source("replay", tiny_tokenizer(), other, tmp_path)
     assert meta["rows"] == 60 and set(meta["tokens_by_split"]) <= {"train", "heldout"}
 
 
@@ -122,9 +122,7 @@ def test_replay_hf_spec_streams_a_local_dataset_dir_and_takes_only_what_is_neede
     out = tmp_path / "out"
     out.mkdir()
     take = 20_000
-    meta = tokenize_source(
-        "replay", tiny_tokenizer(), root, out, batch_rows=16, replay_source=f"hf:{ds}@train", replay_take=take
-    )
+    meta = tokenize_source("replay", tiny_tokenizer(), f"hf:{ds}@train", out, batch_rows=16, replay_take=take)
     by = meta["tokens_by_split"]
     total_available = sum(len(t) for t in texts) // 3  # far more than taken (~3 chars per token)
     assert take <= by["train"] + by["heldout"] < take + 2000 < total_available

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cptpipe.eval.tasks import EvalInputs
 from cptpipe.qa.build import QA_SCHEMA
 
 # (type, question, answer, answer_kind, template)
@@ -113,3 +114,10 @@ def write_shards(root: Path) -> None:
     (root / "data/shards").mkdir(parents=True, exist_ok=True)
     rows = [{"doc_id": k, "title": v.split("\n")[0][2:], "text": v} for k, v in DOCS.items()]
     pq.write_table(pa.Table.from_pylist(rows), root / "data/shards/shard-00000.parquet")
+
+
+def eval_inputs(root: Path) -> EvalInputs:
+    """The eval stage's inputs in root laid out as dvc.yaml passes them (write_qa, write_shards, replay, instruct)."""
+    return EvalInputs(
+        qa=root / "data/qa", shards=root / "data/shards", replay=root / "data/replay", instruct=root / "data/instruct"
+    )

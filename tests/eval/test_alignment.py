@@ -19,7 +19,7 @@ from cptpipe.eval.scoring import exact_match
 from cptpipe.eval.tasks import build_tasks
 from cptpipe.params import EvalParams
 from cptpipe.prompts import format_answer, format_prompt
-from tests.eval.qa_rows import write_qa, write_shards
+from tests.eval.qa_rows import eval_inputs, write_qa, write_shards
 from tests.helpers import tiny_model, tiny_tokenizer
 
 WORD_BOUNDARY = "▁"
@@ -31,9 +31,13 @@ def lm_eval_requests(tmp_path, monkeypatch, tok) -> dict[str, list[tuple]]:
 
     write_qa(tmp_path)
     write_shards(tmp_path)  # the eval stage reads the held-out documents (domain_recall)
-    monkeypatch.chdir(tmp_path)  # data_files are relative to the repository root
+    monkeypatch.chdir(tmp_path)  # as the stage runs: from the repository root
     tasks = build_tasks(
-        tmp_path, tmp_path / "tasks", tok, EvalParams(replay_ppl=False, instruct_follow=False, max_new_tokens=8), seed=0
+        eval_inputs(tmp_path),
+        tmp_path / "tasks",
+        tok,
+        EvalParams(replay_ppl=False, instruct_follow=False, max_new_tokens=8),
+        seed=0,
     )
     out = {}
     for name, task in TaskManager(include_defaults=False).load(list(tasks.values()))["tasks"].items():

@@ -12,7 +12,7 @@ from cptpipe.errors import UserError
 from cptpipe.eval.run import em_breakdown, evaluate_checkpoint, lm_eval_model, wrong_from_seen
 from cptpipe.eval.tasks import build_tasks, cloze_prompt
 from cptpipe.params import EvalParams, Params
-from tests.eval.qa_rows import write_qa, write_shards
+from tests.eval.qa_rows import eval_inputs, write_qa, write_shards
 from tests.helpers import ROOT, tiny_model, tiny_tokenizer
 
 
@@ -41,9 +41,9 @@ def test_eval_writes_metrics_equal_to_lm_eval_results_and_skips_unreachable_task
             lm_eval_tasks=["hellaswag"],
         )
     )
-    out = tmp_path / "reports/eval/x"
+    out = Path("reports/eval/x")  # relative, as the stage gives it: the YAML twins' data_files stay portable
     out.mkdir(parents=True)
-    metrics = evaluate_checkpoint(model_dir, params, tmp_path, out)
+    metrics = evaluate_checkpoint(model_dir, params, eval_inputs(tmp_path), out)
     for group, key in (
         ("domain_qa", "em"),
         ("domain_qa", "f1"),
@@ -111,7 +111,7 @@ def test_generated_tasks_run_by_hand_with_the_lm_eval_cli_after_the_atomic_renam
     params = Params(eval=EvalParams(limit=4, max_new_tokens=3, batch_size=8, replay_ppl=False, instruct_follow=False))
     published, tmp = Path("reports/eval/cpt"), Path("reports/eval/.cpt.tmp-test")
     tmp.mkdir(parents=True)
-    evaluate_checkpoint(model_dir, params, Path("."), tmp, published_dir=published)
+    evaluate_checkpoint(model_dir, params, eval_inputs(Path(".")), tmp, published_dir=published)
     tmp.rename(published)
     assert "reports/eval/cpt/tasks/domain_qa_mc.jsonl" in (published / "tasks/domain_qa_mc.yaml").read_text()
     lm_eval = Path(sys.executable).with_name("lm_eval")
@@ -159,7 +159,7 @@ def test_model_args_reach_lm_eval_and_a_missing_backend_names_its_extra(tmp_path
     )
     out = tmp_path / "reports/eval/x"
     out.mkdir(parents=True)
-    metrics = evaluate_checkpoint(model_dir, params, tmp_path, out)
+    metrics = evaluate_checkpoint(model_dir, params, eval_inputs(tmp_path), out)
     assert isinstance(metrics["domain_qa"]["em"], float) and metrics["replay"]["ppl"] > 1
     assert lm_eval_model(model_dir, tiny_tokenizer(), params.eval).max_length == 96
     if importlib.util.find_spec("vllm") is None:
@@ -182,7 +182,7 @@ def test_only_factual_rows_are_scored_as_domain_qa_and_relation_comes_from_the_t
     write_qa(tmp_path)
     write_shards(tmp_path)
     tasks = build_tasks(
-        tmp_path,
+        eval_inputs(tmp_path),
         tmp_path / "tasks",
         None,
         EvalParams(replay_ppl=False, instruct_follow=False, max_new_tokens=5),

@@ -51,7 +51,7 @@ def test_chat_answers_end_with_the_templates_end_of_turn(family_dirs):
 
 def test_qa_rows_are_inside_the_chat_template(family_dirs, tmp_path):
     tok = load_tokenizer(family_dirs["qwen2"])
-    meta = tokenize_source("instruct", tok, ROOT, tmp_path)
+    meta = tokenize_source("instruct", tok, ROOT / "data/instruct", tmp_path)
     src = TokenSource(tmp_path)
     rows = src.row_arrays()
     for o, n in list(zip(rows["offset"], rows["length"]))[:5]:
@@ -65,7 +65,7 @@ def test_qa_rows_are_inside_the_chat_template(family_dirs, tmp_path):
 
 def test_big_vocab_ids_survive_tokenizing_as_uint32(family_dirs, tmp_path):
     tok = load_tokenizer(family_dirs["llama"])
-    meta = tokenize_source("instruct", tok, ROOT, tmp_path)
+    meta = tokenize_source("instruct", tok, ROOT / "data/instruct", tmp_path)
     tokens = np.load(tmp_path / "tokens.npy")
     assert meta["dtype"] == "uint32" and tokens.dtype == np.uint32 and int(tokens.max()) > 65_535
     first = TokenSource(tmp_path).row_arrays()

@@ -12,6 +12,7 @@ from cptpipe.params import QAParams
 from cptpipe.qa.build import build_qa
 from cptpipe.qa.llm import parse_pairs, quotas
 from cptpipe.qa.validate import Candidate, check
+from tests.helpers import stage_args
 from tests.qa.conftest import ROOT, corpus_docs
 
 
@@ -39,7 +40,7 @@ def test_stage_keeps_heldout_pairs_out_of_training(tmp_path, monkeypatch):
 
     split = _stage_repo(tmp_path, {"paraphrases": 2})
     monkeypatch.chdir(tmp_path)
-    summary = stages.qa.main()
+    summary = stages.qa.main(stages.qa.ARGS.parse_args(stage_args("qa")))
     assert "pairs" in summary
     train = pq.read_table("data/qa/train.parquet").to_pylist()
     heldout = pq.read_table("data/qa/heldout.parquet").to_pylist()
@@ -54,7 +55,7 @@ def test_stage_keeps_heldout_pairs_out_of_training(tmp_path, monkeypatch):
     paras = [r for r in train if r["paraphrase_of"]]
     assert paras and all(p["paraphrase_of"] in ids for p in paras)
     # What tokenize hands to training keeps the split: held-out QA text is never a train row.
-    qa_rows = source_rows("qa", tmp_path)
+    qa_rows = source_rows("qa", tmp_path / "data/qa")
     held_q = {r["question"] for r in heldout}
     assert not any(r["question"] in held_q for r in qa_rows if r["split"] == "train")
     report = json.loads((tmp_path / "reports/qa.json").read_text())

@@ -9,6 +9,12 @@ def write(path, obj):
     path.write_text(json.dumps(obj))
 
 
+def report(r, *args, **kwargs):
+    """build_report on the report stage's inputs laid out under r as dvc.yaml passes them."""
+    evals = {"start": r / "eval/start", "cpt": r / "eval/cpt"}
+    return build_report(evals, r / "train", r / "mix.json", r / "plots", *args, **kwargs)
+
+
 def test_report_has_table_ranges_warnings_and_readable_plots(tmp_path):
     r = tmp_path / "reports"
     write(
@@ -68,7 +74,7 @@ def test_report_has_table_ranges_warnings_and_readable_plots(tmp_path):
             ]
         },
     )
-    metrics, md = build_report(r, r / "plots")
+    metrics, md = report(r)
     assert metrics["absorption"]["mc_gain"] == 0.25 and metrics["forgetting"]["ppl_ratio"] == 1.2
     assert "| held-out QA multiple choice acc | 0.25 | 0.5 | 0.25 |" in md
     assert "0.90-0.95" in md and "0.0001..0.0005" in md
@@ -136,7 +142,7 @@ def test_report_rows_for_reasoning_and_summary_and_em_by_answer_kind_and_relatio
             (r / f"eval/{which}/samples_{task}.jsonl").write_text(
                 json.dumps({"doc": {"type": qtype}, "f1": em, "em": 0.0}) + "\n"
             )
-    metrics, md = build_report(r, r / "plots")
+    metrics, md = report(r)
     assert metrics["cpt"]["domain_qa_reasoning"] == {"em": 0.2, "f1": 0.4}
     assert metrics["cpt"]["domain_qa_summary"] == {"f1": 0.5}
     assert metrics["cpt"]["domain_qa"] == {"em": 0.4, "f1": 0.4}  # existing names unchanged
@@ -170,7 +176,7 @@ def test_report_states_family_size_context_precision_and_eval_setup(tmp_path):
     r = tmp_path / "reports"
     write(r / "train/summary.json", {"recipe": "cpt", "start_kind": "base", "precision": "bf16", "seq_len": 64})
     setup = {"backend": "hf", "model_args": {"dtype": "bfloat16"}, "batch_size": "auto"}
-    _, md = build_report(r, r / "plots", tmp_path / "cpt", setup)
+    _, md = report(r, tmp_path / "cpt", setup)
     n = sum(p.numel() for p in model.parameters())  # the tied LM head counts once, as stored
     assert f"| parameters | {n / 1e6:,.2f}M |" in md
     assert "| family | gpt2 (GPT2LMHeadModel) |" in md

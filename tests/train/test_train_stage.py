@@ -4,13 +4,12 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 from transformers import AutoModelForCausalLM
 
 from cptpipe.train.run import run_train
-from tests.train.workspace import make_workspace, params, stage_env, start_stage
+from tests.train.workspace import STAGE, make_workspace, params, stage_env, start_stage
 
 
 def test_kill_9_after_a_checkpoint_then_rerun_resumes_and_matches(tmp_path):
@@ -27,9 +26,7 @@ def test_kill_9_after_a_checkpoint_then_rerun_resumes_and_matches(tmp_path):
     step = int(saved[-1].name.split("-")[1])
     assert not (root / "models/cpt").exists()
 
-    out = subprocess.run(
-        [sys.executable, "-m", "stages.train"], cwd=root, env=stage_env(), capture_output=True, text=True, timeout=300
-    )
+    out = subprocess.run(STAGE, cwd=root, env=stage_env(), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert f"resuming from step {step}" in out.stdout + out.stderr
     resumed = json.loads((root / "reports/train/summary.json").read_text())
@@ -81,9 +78,7 @@ def test_accelerate_config_runs_the_stage_on_two_cpu_processes(tmp_path):
     cfg.write_text(ACCELERATE_CONFIG.format(port=free_port()))
     root = make_workspace(tmp_path / "ws", recipe="pit", train={"accelerate_config": str(cfg), "save_every": 3})
     t0 = time.time()
-    out = subprocess.run(
-        [sys.executable, "-m", "stages.train"], cwd=root, env=stage_env(), capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run(STAGE, cwd=root, env=stage_env(), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "on 2 process(es)" in out.stdout, out.stdout
     s = json.loads((root / "reports/train/summary.json").read_text())

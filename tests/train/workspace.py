@@ -13,7 +13,7 @@ import yaml
 from cptpipe.data.tokens import encode_documents, encode_pairs, write_token_shard
 from cptpipe.mix.build import build_mix
 from cptpipe.params import MixParams, parse_params
-from tests.helpers import ROOT, replay_texts, tiny_model, tiny_tokenizer
+from tests.helpers import ROOT, replay_texts, stage_args, tiny_model, tiny_tokenizer
 
 SEQ_LEN = 64
 QA_KINDS = ("factual", "factual", "reasoning")  # QA type of row i: i % 3
@@ -90,10 +90,13 @@ def stage_env() -> dict:
     }
 
 
+STAGE = [sys.executable, "-m", "stages.train", *stage_args("train")]  # the stage as `dvc repro` runs it
+
+
 def start_stage(root: Path) -> subprocess.Popen:
-    """`python -m stages.train` in the workspace, as `dvc repro` runs it."""
+    """The train stage in the workspace, as `dvc repro` runs it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "stages.train"],
+        STAGE,
         cwd=root,
         env=stage_env(),
         stdout=subprocess.PIPE,

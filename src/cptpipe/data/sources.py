@@ -36,7 +36,6 @@ def read_instruct(folder: str | Path, split: str) -> list[dict]:
 
 # --- mix.replay_source: the shipped folder, any local folder, or a streamed HF dataset -------------
 
-DEFAULT_REPLAY = "data/replay"
 HELDOUT_SHARE = 0.05  # of rows (by a hash of the text) held out of other replay sources for perplexity
 TEXT_SUFFIXES = (".txt", ".jsonl", ".parquet")
 
@@ -110,16 +109,17 @@ def _iter_hf(spec: str):
         yield f"{name}:{i}", text
 
 
-def iter_replay(source: str, root: Path = Path(".")):
-    """Rows {text, split, doc_id, kind} of the replay source, streamed in the source's order.
+def iter_replay(source: str):
+    """Rows {text, split, doc_id, kind} of the replay source (a folder or hf:name[:config]@split),
+    streamed in the source's order.
 
-    data/replay-style folders keep their train/heldout files; other folders and HF datasets hold
-    out HELDOUT_SHARE of rows by a hash of the text (stable whatever is read before or after).
+    Folders laid out as shipped (train.jsonl + heldout.jsonl) keep their split; other folders and HF
+    datasets hold out HELDOUT_SHARE of rows by a hash of the text (stable whatever is read before or after).
     """
     if source.startswith("hf:"):
         rows = _iter_hf(source)
     else:
-        folder = Path(source) if Path(source).is_absolute() else root / source
+        folder = Path(source)
         if not folder.is_dir():
             raise UserError(f"mix.replay_source: {folder} is not a folder (or use hf:name[:config]@split)")
         if is_split_folder(folder):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from cptpipe.data.sources import DEFAULT_REPLAY, HELDOUT_SHARE, SPLITS, iter_replay, read_instruct
+from cptpipe.data.sources import HELDOUT_SHARE, SPLITS, iter_replay, read_instruct
 from cptpipe.data.tokens import ShardWriter, encode_texts, flat_documents, flat_pairs, split_pairs
 from cptpipe.errors import UserError
 from cptpipe.progress import bar
@@ -23,19 +23,23 @@ SOURCES = ("domain", "qa", "replay", "instruct")
 BATCH = 1024  # rows per tokenizer call: big enough to keep both cores busy, small enough to bound memory
 
 
-def iter_rows(source: str, root: Path, replay_source: str = DEFAULT_REPLAY) -> Iterator[dict]:
-    """Rows of one source as {kind, text | question+answer, split, doc_id}, streamed."""
+def iter_rows(source: str, location: str | Path) -> Iterator[dict]:
+    """Rows of one source as {kind, text | question+answer, split, doc_id}, streamed.
+
+    location: the source's folder (ingest shards, QA parquet files, instruction jsonl files); for
+    replay, mix.replay_source: a folder or hf:name[:config]@split.
+    """
     if source == "domain":
-        files = sorted((root / "data/shards").glob("shard-*.parquet"))
+        files = sorted(Path(location).glob("shard-*.parquet"))
         if not files:
-            raise UserError(f"{root / 'data/shards'}: no shards; run `dvc repro ingest`")
+            raise UserError(f"{location}: no shards; run `dvc repro ingest`")
         for f in files:
             for batch in pq.ParquetFile(f).iter_batches(columns=["doc_id", "text", "split"], batch_size=BATCH):
                 for d in batch.to_pylist():
                     yield {"text": d["text"], "split": d["split"], "doc_id": d["doc_id"], "kind": "doc"}
     elif source == "qa":
         for split in SPLITS:
-            for batch in pq.ParquetFile(root / f"data/qa/{split}.parquet").iter_batches(batch_size=BATCH):
+            for batch in pq.ParquetFile(Path(location) / f"{split}.parquet").iter_batches(batch_size=BATCH):
                 for r in batch.to_pylist():
                     yield {
                         "question": r["question"],
@@ -45,10 +49,10 @@ def iter_rows(source: str, root: Path, replay_source: str = DEFAULT_REPLAY) -> I
                         "kind": r["type"],
                     }
     elif source == "replay":
-        yield from iter_replay(replay_source, root)
+        yield from iter_replay(str(location))
     elif source == "instruct":
         for s in SPLITS:
-            for r in read_instruct(root / "data/instruct", s):
+            for r in read_instruct(location, s):
                 yield {
                     "question": r["instruction"],
                     "answer": r["response"],
@@ -60,8 +64,8 @@ def iter_rows(source: str, root: Path, replay_source: str = DEFAULT_REPLAY) -> I
         raise UserError(f"tokenize: unknown source {source!r}; use one of {', '.join(SOURCES)}")
 
 
-def source_rows(source: str, root: Path) -> list[dict]:
-    return list(iter_rows(source, root))
+def source_rows(source: str, location: str | Path) -> list[dict]:
+    return list(iter_rows(source, location))
 
 
 def _batches(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
@@ -97,14 +101,13 @@ class Take:
 def tokenize_source(
     source: str,
     tokenizer,
-    root: Path,
+    location: str | Path,
     out_dir: Path,
     *,
     batch_rows: int = BATCH,
-    replay_source: str = DEFAULT_REPLAY,
     replay_take: int | None = None,
 ) -> dict:
-    """Stream `source` into a token shard in out_dir; returns its meta.
+    """Stream `source`'s rows from `location` (see iter_rows) into a token shard in out_dir; returns its meta.
 
     For the replay source, `replay_take` stops reading once that many tokens are taken (whole
     rows), which is how a huge streamed HF dataset yields only the tokens the mix needs.
@@ -114,7 +117,7 @@ def tokenize_source(
     end_of_turn = end_of_turn_id(tokenizer)  # closes QA/instruction answers: EOS, or the chat template's
     take = Take(replay_take) if source == "replay" and replay_take is not None else None
     progress = bar(desc=f"tokenize@{source}", unit="row")
-    for chunk in _batches(iter_rows(source, root, replay_source), batch_rows):
+    for chunk in _batches(iter_rows(source, location), batch_rows):
         if "text" in chunk[0]:
             tokens, mask, lengths = flat_documents(encode_texts(tokenizer, [r["text"] for r in chunk]), eos, dtype)
         else:
@@ -131,7 +134,7 @@ def tokenize_source(
         if take is not None and take.done:
             break
     progress.close()
-    extra = {"replay_source": replay_source, "replay_take": replay_take} if source == "replay" else {}
+    extra = {"replay_source": str(location), "replay_take": replay_take} if source == "replay" else {}
     return writer.close(**extra)
 
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from cptpipe.answers import normalize_answer
 from cptpipe.errors import UserError
-from cptpipe.eval.tasks import build_tasks
+from cptpipe.eval.tasks import EvalInputs, build_tasks
 from cptpipe.model.context import already_scaled, check_context
 from cptpipe.model.start import load_model, load_tokenizer, model_location
 from cptpipe.params import EvalParams, Params
@@ -135,9 +135,10 @@ def check_eval_context(checkpoint: Path, params: Params) -> None:
 
 
 def evaluate_checkpoint(
-    checkpoint: Path, params: Params, root: Path, out_dir: Path, published_dir: Path | None = None
+    checkpoint: Path, params: Params, inputs: EvalInputs, out_dir: Path, published_dir: Path | None = None
 ) -> dict:
-    """Run cptpipe's tasks (and any reachable standard ones) on a checkpoint; write results under out_dir.
+    """Evaluate a checkpoint on cptpipe's tasks built from `inputs` (and any reachable standard ones);
+    write results under out_dir.
 
     published_dir: out_dir's final name when out_dir is a temp dir renamed on success (the task YAMLs
     written for running by hand point there).
@@ -148,7 +149,7 @@ def evaluate_checkpoint(
     check_eval_context(checkpoint, params)
     tok = load_tokenizer(checkpoint)
     lm = lm_eval_model(checkpoint, tok, params.eval)
-    tasks = build_tasks(root, out_dir / "tasks", tok, params.eval, params.seed, (published_dir or out_dir) / "tasks")
+    tasks = build_tasks(inputs, out_dir / "tasks", tok, params.eval, params.seed, (published_dir or out_dir) / "tasks")
     results, samples, configs, skipped = {}, {}, {}, []
     if tasks:
         res = simple_evaluate(
@@ -178,7 +179,7 @@ def evaluate_checkpoint(
         if samples.get("domain_qa_gen"):
             metrics[key] = em_breakdown(samples["domain_qa_gen"], field)
     if samples.get("domain_qa_gen"):
-        trained = pq.read_table(root / "data/qa/train.parquet", columns=["answer"]).column("answer").to_pylist()
+        trained = pq.read_table(inputs.qa / "train.parquet", columns=["answer"]).column("answer").to_pylist()
         share = wrong_from_seen(samples["domain_qa_gen"], {normalize_answer(a) for a in trained})
         if share is not None:
             metrics.setdefault("domain_qa", {})["wrong_from_seen"] = share

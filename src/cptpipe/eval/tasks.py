@@ -1,8 +1,8 @@
 """lm-eval task configs generated per run from cptpipe's held-out data.
 
-Each task is a plain lm-eval config (dataset_path: json + data_files relative to the repository
-root), written as YAML next to its data so any number can be rerun by hand with `lm_eval`, and
-passed as a dict to `simple_evaluate` (callables instead of `!function` strings).
+Each task is a plain lm-eval config (dataset_path: json + data_files as the stage gives the paths:
+relative to the repository root), written as YAML next to its data so any number can be rerun by
+hand with `lm_eval`, and passed as a dict to `simple_evaluate` (callables instead of `!function` strings).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -106,7 +107,7 @@ def add_choices(docs: list[dict], pool: list[dict], seed: int, tokenizer=None) -
     """Multiple choice: the gold answer plus distractors of the same answer kind from other documents.
 
     `continuations` are the choices as `format_answer` writes them after the prompt, the exact text
-    QA training puts there; the task scores them with an empty target_delimiter (see build_tasks).
+    QA training puts there; the task scores them with an empty target_delimiter (see domain_mc_task).
     """
     rng = random.Random(seed)
     by_kind: dict[str, list[str]] = {}
@@ -132,18 +133,171 @@ def add_choices(docs: list[dict], pool: list[dict], seed: int, tokenizer=None) -
     return out
 
 
-def _base(name: str, data_file: str) -> dict:
+@dataclass(frozen=True)
+class EvalInputs:
+    """The folders the tasks read (the eval stage gets them from its dvc.yaml cmd)."""
+
+    qa: Path  # train.parquet, heldout.parquet from the qa stage
+    shards: Path  # ingest shards: the held-out documents whose sentences domain_recall completes
+    replay: Path  # heldout.jsonl of general text: replay_ppl
+    instruct: Path  # heldout.jsonl of instructions: instruct_follow
+
+
+def _task(tasks_dir: Path, name: str, rows: list[dict], **config) -> dict:
+    """Write rows to tasks_dir/<name>.jsonl; an lm-eval config reading them (data_files as tasks_dir is given)."""
+    data_file = tasks_dir / f"{name}.jsonl"
+    _write_jsonl(data_file, rows)
     return {
         "task": name,
         "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": data_file}},
+        "dataset_kwargs": {"data_files": {"test": data_file.as_posix()}},
         "test_split": "test",
         "metadata": {"version": 1},
+        **config,
+    }
+
+
+def _metrics(names: tuple[str, ...]) -> list[dict]:
+    """Per-sample scores averaged over the task, higher is better."""
+    return [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in names]
+
+
+def domain_qa_tasks(
+    qa_dir: Path, shards_dir: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed: int
+) -> dict[str, dict]:
+    """Held-out factual QA (generated, multiple choice, as document cloze), seen QA, reasoning, summaries."""
+    gen_kwargs = {"until": stop_sequences(tokenizer), "max_gen_toks": params.max_new_tokens, "do_sample": False}
+    heldout = qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed)
+    seen = qa_docs(qa_dir / "train.parquet", tokenizer, params.limit or len(heldout), seed)
+    recall = recall_docs(heldout, document_texts(shards_dir, {d["doc_id"] for d in heldout}))
+    by_type = {
+        name: qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed, (t,))
+        for t, name in QA_TYPE_TASKS.items()
+    }
+    summary_kwargs = {**gen_kwargs, "max_gen_toks": SUMMARY_TOKENS_FACTOR * params.max_new_tokens}
+    em_f1, f1 = (scoring.qa_gen_results, ("em", "f1")), (scoring.qa_f1_results, ("f1",))
+    tasks = {}
+    for name, rows, kwargs, (score, metrics) in (
+        ("domain_qa_gen", heldout, gen_kwargs, em_f1),
+        ("domain_qa_seen", seen, gen_kwargs, em_f1),
+        # the same held-out facts as completions of their documents' sentences: stored vs extractable
+        ("domain_recall", recall, gen_kwargs, (scoring.recall_results, ("em",))),
+        ("domain_qa_reasoning", by_type["domain_qa_reasoning"], gen_kwargs, em_f1),
+        # a sentence never matches exactly: token F1 only
+        ("domain_qa_summary", by_type["domain_qa_summary"], summary_kwargs, f1),
+    ):
+        if not rows:  # lm-eval cannot load an empty json dataset (e.g. qa.types without summaries)
+            continue
+        tasks[name] = _task(
+            tasks_dir,
+            name,
+            rows,
+            output_type="generate_until",
+            doc_to_text="{{prompt}}",
+            doc_to_target="{{answer}}",
+            generation_kwargs=kwargs,
+            process_results=score,
+            metric_list=_metrics(metrics),
+        )
+    return tasks | domain_mc_task(qa_dir, heldout, tasks_dir, tokenizer, seed)
+
+
+def domain_mc_task(qa_dir: Path, heldout: list[dict], tasks_dir: Path, tokenizer, seed: int) -> dict[str, dict]:
+    """The held-out factual questions as multiple choice; {} when no answer kind has enough distractors."""
+    # distractors from every factual answer, also the held-out ones a `limit` leaves out
+    pool = [d for split in ("train", "heldout") for d in qa_docs(qa_dir / f"{split}.parquet", tokenizer, None, seed)]
+    mc = add_choices(heldout, pool, seed, tokenizer)
+    if not mc:
+        return {}
+    # lm-eval scores (prompt, target_delimiter + choice); with an empty delimiter and the choices as
+    # format_answer writes them, the scored continuation is the text QA training puts after the
+    # prompt (" 1850" in the plain format, "1850" after a chat template: no space is added there).
+    return {
+        "domain_qa_mc": _task(
+            tasks_dir,
+            "domain_qa_mc",
+            mc,
+            output_type="multiple_choice",
+            doc_to_text="{{prompt}}",
+            doc_to_choice="{{continuations}}",
+            doc_to_target="{{gold}}",
+            target_delimiter="",
+            metric_list=_metrics(("acc",)),
+        )
+    }
+
+
+def replay_task(replay_dir: Path, tasks_dir: Path, params: EvalParams) -> dict[str, dict]:
+    """Perplexity on held-out general text (forgetting)."""
+    rows = [{"text": r["text"]} for r in read_replay(replay_dir, "heldout")][: params.limit]
+    aggregations = (
+        ("word_perplexity", "weighted_perplexity"),
+        ("byte_perplexity", "weighted_perplexity"),
+        ("bits_per_byte", "bits_per_byte"),
+    )
+    return {
+        "replay_ppl": _task(
+            tasks_dir,
+            "replay_ppl",
+            rows,
+            output_type="loglikelihood_rolling",
+            doc_to_text="",
+            doc_to_target="{{text}}",
+            metric_list=[{"metric": m, "aggregation": agg, "higher_is_better": False} for m, agg in aggregations],
+        )
+    }
+
+
+def instruct_task(instruct_dir: Path, tasks_dir: Path, tokenizer, params: EvalParams) -> dict[str, dict]:
+    """Held-out instructions, scored by whether the response meets the instruction's constraint."""
+    rows = [
+        {
+            "id": r["id"],
+            "prompt": format_prompt(r["instruction"], tokenizer),
+            "constraint": r["constraint"],
+            "reference": r["response"],
+        }
+        for r in read_instruct(instruct_dir, "heldout")
+    ][: params.limit]
+    return {
+        "instruct_follow": _task(
+            tasks_dir,
+            "instruct_follow",
+            rows,
+            output_type="generate_until",
+            doc_to_text="{{prompt}}",
+            doc_to_target="{{reference}}",
+            generation_kwargs={
+                "until": stop_sequences(tokenizer)[1:],
+                "max_gen_toks": 2 * params.max_new_tokens,
+                "do_sample": False,
+            },
+            process_results=scoring.instruct_results,
+            metric_list=_metrics(("follow",)),
+        )
+    }
+
+
+def passkey_task(tasks_dir: Path, tokenizer, params: EvalParams, seed: int) -> dict[str, dict]:
+    """A 5-digit key stated once in filler text of each of eval.passkey_lengths tokens, asked for at the end."""
+    rows = passkey_docs(tokenizer, list(params.passkey_lengths), params.passkey_samples, seed)
+    return {
+        "passkey": _task(
+            tasks_dir,
+            "passkey",
+            rows,
+            output_type="generate_until",
+            doc_to_text="{{prompt}}",
+            doc_to_target="{{answer}}",
+            generation_kwargs={"until": stop_sequences(tokenizer), "max_gen_toks": 8, "do_sample": False},
+            process_results=scoring.qa_gen_results,
+            metric_list=_metrics(("em", "f1")),
+        )
     }
 
 
 def build_tasks(
-    root: Path, tasks_dir: Path, tokenizer, params: EvalParams, seed: int, published_dir: Path | None = None
+    inputs: EvalInputs, tasks_dir: Path, tokenizer, params: EvalParams, seed: int, published_dir: Path | None = None
 ) -> dict[str, dict]:
     """Write task data + YAML under tasks_dir; return {task name: config dict for simple_evaluate}.
 
@@ -151,122 +305,21 @@ def build_tasks(
     point their data_files there, so `lm_eval --include_path <published_dir>` works after the run.
     """
     tasks: dict[str, dict] = {}
-    rel = lambda p: p.relative_to(root).as_posix() if p.is_absolute() else p.as_posix()  # noqa: E731
-    gen_kwargs = {"until": stop_sequences(tokenizer), "max_gen_toks": params.max_new_tokens, "do_sample": False}
     if params.domain_qa:
-        qa_dir = root / "data/qa"
-        heldout = qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed)
-        seen = qa_docs(qa_dir / "train.parquet", tokenizer, params.limit or len(heldout), seed)
-        # distractors from every factual answer, also the held-out ones a `limit` leaves out
-        pool = [
-            d for split in ("train", "heldout") for d in qa_docs(qa_dir / f"{split}.parquet", tokenizer, None, seed)
-        ]
-        mc = add_choices(heldout, pool, seed, tokenizer)
-        recall = recall_docs(heldout, document_texts(root / "data/shards", {d["doc_id"] for d in heldout}))
-        by_type = {
-            name: qa_docs(qa_dir / "heldout.parquet", tokenizer, params.limit, seed, (t,))
-            for t, name in QA_TYPE_TASKS.items()
-        }
-        summary_kwargs = {**gen_kwargs, "max_gen_toks": SUMMARY_TOKENS_FACTOR * params.max_new_tokens}
-        em_f1, f1 = (scoring.qa_gen_results, ("em", "f1")), (scoring.qa_f1_results, ("f1",))
-        for name, rows, kwargs, (score, metrics) in (
-            ("domain_qa_gen", heldout, gen_kwargs, em_f1),
-            ("domain_qa_seen", seen, gen_kwargs, em_f1),
-            # the same held-out facts as completions of their documents' sentences: stored vs extractable
-            ("domain_recall", recall, gen_kwargs, (scoring.recall_results, ("em",))),
-            ("domain_qa_reasoning", by_type["domain_qa_reasoning"], gen_kwargs, em_f1),
-            # a sentence never matches exactly: token F1 only
-            ("domain_qa_summary", by_type["domain_qa_summary"], summary_kwargs, f1),
-        ):
-            if not rows:  # lm-eval cannot load an empty json dataset (e.g. qa.types without summaries)
-                continue
-            _write_jsonl(tasks_dir / f"{name}.jsonl", rows)
-            tasks[name] = {
-                **_base(name, rel(tasks_dir / f"{name}.jsonl")),
-                "output_type": "generate_until",
-                "doc_to_text": "{{prompt}}",
-                "doc_to_target": "{{answer}}",
-                "generation_kwargs": kwargs,
-                "process_results": score,
-                "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in metrics],
-            }
-        if mc:
-            _write_jsonl(tasks_dir / "domain_qa_mc.jsonl", mc)
-            # lm-eval scores (prompt, target_delimiter + choice); with an empty delimiter and the choices as
-            # format_answer writes them, the scored continuation is the text QA training puts after the
-            # prompt (" 1850" in the plain format, "1850" after a chat template: no space is added there).
-            tasks["domain_qa_mc"] = {
-                **_base("domain_qa_mc", rel(tasks_dir / "domain_qa_mc.jsonl")),
-                "output_type": "multiple_choice",
-                "doc_to_text": "{{prompt}}",
-                "doc_to_choice": "{{continuations}}",
-                "doc_to_target": "{{gold}}",
-                "target_delimiter": "",
-                "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-            }
+        tasks |= domain_qa_tasks(inputs.qa, inputs.shards, tasks_dir, tokenizer, params, seed)
     if params.replay_ppl:
-        rows = [{"text": r["text"]} for r in read_replay(root / "data/replay", "heldout")][: params.limit]
-        _write_jsonl(tasks_dir / "replay_ppl.jsonl", rows)
-        tasks["replay_ppl"] = {
-            **_base("replay_ppl", rel(tasks_dir / "replay_ppl.jsonl")),
-            "output_type": "loglikelihood_rolling",
-            "doc_to_text": "",
-            "doc_to_target": "{{text}}",
-            "metric_list": [
-                {"metric": m, "aggregation": agg, "higher_is_better": False}
-                for m, agg in (
-                    ("word_perplexity", "weighted_perplexity"),
-                    ("byte_perplexity", "weighted_perplexity"),
-                    ("bits_per_byte", "bits_per_byte"),
-                )
-            ],
-        }
+        tasks |= replay_task(inputs.replay, tasks_dir, params)
     if params.instruct_follow:
-        rows = [
-            {
-                "id": r["id"],
-                "prompt": format_prompt(r["instruction"], tokenizer),
-                "constraint": r["constraint"],
-                "reference": r["response"],
-            }
-            for r in read_instruct(root / "data/instruct", "heldout")
-        ][: params.limit]
-        _write_jsonl(tasks_dir / "instruct_follow.jsonl", rows)
-        tasks["instruct_follow"] = {
-            **_base("instruct_follow", rel(tasks_dir / "instruct_follow.jsonl")),
-            "output_type": "generate_until",
-            "doc_to_text": "{{prompt}}",
-            "doc_to_target": "{{reference}}",
-            "generation_kwargs": {
-                "until": stop_sequences(tokenizer)[1:],
-                "max_gen_toks": 2 * params.max_new_tokens,
-                "do_sample": False,
-            },
-            "process_results": scoring.instruct_results,
-            "metric_list": [{"metric": "follow", "aggregation": "mean", "higher_is_better": True}],
-        }
+        tasks |= instruct_task(inputs.instruct, tasks_dir, tokenizer, params)
     if params.passkey_lengths:
-        rows = passkey_docs(tokenizer, list(params.passkey_lengths), params.passkey_samples, seed)
-        _write_jsonl(tasks_dir / "passkey.jsonl", rows)
-        tasks["passkey"] = {
-            **_base("passkey", rel(tasks_dir / "passkey.jsonl")),
-            "output_type": "generate_until",
-            "doc_to_text": "{{prompt}}",
-            "doc_to_target": "{{answer}}",
-            "generation_kwargs": {"until": stop_sequences(tokenizer), "max_gen_toks": 8, "do_sample": False},
-            "process_results": scoring.qa_gen_results,
-            "metric_list": [
-                {"metric": "em", "aggregation": "mean", "higher_is_better": True},
-                {"metric": "f1", "aggregation": "mean", "higher_is_better": True},
-            ],
-        }
-    _write_yaml(tasks_dir, tasks, rel(published_dir or tasks_dir))
+        tasks |= passkey_task(tasks_dir, tokenizer, params, seed)
+    _write_yaml(tasks_dir, tasks, (published_dir or tasks_dir).as_posix())
     return tasks
 
 
 def _write_yaml(tasks_dir: Path, tasks: dict[str, dict], data_dir: str) -> None:
     """YAML twins of the configs: callables become `!function cptpipe_scoring.<name>`; data_files
-    point into data_dir (relative to the repository root, where lm_eval is run)."""
+    point into data_dir (as the stage gives it: relative to the repository root, where lm_eval is run)."""
     import yaml
 
     (tasks_dir / "cptpipe_scoring.py").write_text(

@@ -1,4 +1,4 @@
-"""The report stage: reports/eval/* + training/mix summaries -> metrics.json, report.md, plots."""
+"""The report stage: eval results of start and cpt + training/mix summaries -> metrics, markdown, plots."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cptpipe.params import LR_PRESETS
 from cptpipe.report.metrics import combine
 from cptpipe.report.plots import plot_bars, plot_loss
 
-RANGES = {  # the brief's recommended ranges, printed beside the chosen values
+RANGES = {  # recommended ranges, printed beside the chosen values
     "mix.domain": "0.90-0.95",
     "mix.replay": "0.05-0.10",
     "mix.instruct": "0.01-0.05",
@@ -105,24 +105,35 @@ def model_rows(config: dict, n_params: int | None, train: dict, eval_setup: dict
 
 
 def build_report(
-    reports: Path, plots_dir: Path, model_dir: Path | None = None, eval_setup: dict | None = None
+    evals: dict[str, Path],
+    train_dir: Path,
+    mix_file: Path,
+    plots_dir: Path,
+    model_dir: Path | None = None,
+    eval_setup: dict | None = None,
+    plots_href: str = "plots",
 ) -> tuple[dict, str]:
-    """model_dir: the trained checkpoint (its config and size go into the report); eval_setup: the eval
-    params' backend, model_args and batch_size."""
-    start = _read(reports / "eval/start/metrics.json", {})
-    cpt = _read(reports / "eval/cpt/metrics.json", {})
-    train = _read(reports / "train/summary.json", {})
-    mix = _read(reports / "mix.json", {})
+    """The metrics and the markdown report; writes the PNGs into plots_dir.
+
+    evals: the eval stage's output dir per checkpoint ({"start": dir, "cpt": dir}); train_dir: the train
+    stage's live dir (summary.json, loss curve); model_dir: the trained checkpoint (its config and size go
+    into the report); eval_setup: the eval params' backend, model_args and batch_size; plots_href:
+    plots_dir as the markdown links it (relative to where the markdown is written).
+    """
+    start = _read(evals["start"] / "metrics.json", {})
+    cpt = _read(evals["cpt"] / "metrics.json", {})
+    train = _read(train_dir / "summary.json", {})
+    mix = _read(mix_file, {})
     metrics = combine(start, cpt)
 
     plots_dir.mkdir(parents=True, exist_ok=True)
-    plot_loss(reports / "train/plots/metrics/train/loss.tsv", train.get("phases", []), plots_dir / "train_loss.png")
+    plot_loss(train_dir / "plots/metrics/train/loss.tsv", train.get("phases", []), plots_dir / "train_loss.png")
     qa_groups: dict[str, dict[str, float]] = {}
     for which in ("start", "cpt"):
-        for t, v in accuracy_by_type(reports / f"eval/{which}/samples_domain_qa_mc.jsonl", "acc").items():
+        for t, v in accuracy_by_type(evals[which] / "samples_domain_qa_mc.jsonl", "acc").items():
             qa_groups.setdefault(f"MC {t}", {})[which] = v
         for task in GEN_TASKS:
-            for t, v in accuracy_by_type(reports / f"eval/{which}/samples_{task}.jsonl", "f1").items():
+            for t, v in accuracy_by_type(evals[which] / f"samples_{task}.jsonl", "f1").items():
                 qa_groups.setdefault(f"F1 {t}", {})[which] = v
     plot_bars(
         qa_groups,
@@ -152,7 +163,7 @@ def build_report(
         model = model_rows(
             json.loads((model_dir / "config.json").read_text()), checkpoint_params(model_dir), train, eval_setup or {}
         )
-    return metrics, render_markdown(metrics, start, cpt, train, mix, model)
+    return metrics, render_markdown(metrics, start, cpt, train, mix, model, plots_href)
 
 
 REPORT_ROWS = [  # (label, metrics group, key) of the start vs CPT table
@@ -224,7 +235,13 @@ def _what_ran_lines(train: dict, mix: dict) -> list[str]:
 
 
 def render_markdown(
-    metrics: dict, start: dict, cpt: dict, train: dict, mix: dict, model: list[tuple[str, str]] = ()
+    metrics: dict,
+    start: dict,
+    cpt: dict,
+    train: dict,
+    mix: dict,
+    model: list[tuple[str, str]] = (),
+    plots_href: str = "plots",
 ) -> str:
     lines = [
         "# cptpipe report",
@@ -263,13 +280,13 @@ def render_markdown(
         "",
         "## Plots",
         "",
-        "![training loss](plots/train_loss.png)",
+        f"![training loss]({plots_href}/train_loss.png)",
         "",
-        "![QA by type](plots/qa_by_type.png)",
+        f"![QA by type]({plots_href}/qa_by_type.png)",
         "",
-        "![QA by answer kind](plots/qa_by_kind.png)",
+        f"![QA by answer kind]({plots_href}/qa_by_kind.png)",
         "",
-        "![forgetting](plots/forgetting.png)",
+        f"![forgetting]({plots_href}/forgetting.png)",
         "",
     ]
     return "\n".join(lines)
