@@ -3,7 +3,7 @@
 import argparse
 
 from cptpipe.cli import run_stage, stage_parser
-from cptpipe.data.ingest import read_documents
+from cptpipe.data.documents import read_documents
 from cptpipe.io import write_json
 from cptpipe.params import load_params
 from cptpipe.qa.build import build_qa, write_qa

@@ -69,3 +69,58 @@ def test_model_stage_deps_list_no_training_loop_file():
 
     deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["model"]["deps"]
     assert not [d for d in deps if d.startswith("src/cptpipe/train")], deps
+
+
+def module_file(name: str) -> Path | None:
+    rel = Path(*name.split(".")[1:])
+    for candidate in (SRC / rel.with_suffix(".py"), SRC / rel / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def imported_files(path: Path) -> set[Path]:
+    """The cptpipe files `path` imports, lazily or not (one level)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        out |= {f for n in names if n.startswith("cptpipe.") and (f := module_file(n)) is not None}
+    return out
+
+
+def import_closure(start: Path, leaves: set[Path]) -> set[Path]:
+    """Every cptpipe file `start` reaches through imports, not looking inside `leaves`."""
+    seen, todo = set(), [start]
+    while todo:
+        f = todo.pop()
+        if f not in seen:
+            seen.add(f)
+            if f not in leaves:
+                todo.extend(imported_files(f))
+    return seen
+
+
+# Shared leaves every stage reads through params parsing, errors and the CLI wrapper; a change
+# to them is meant to rerun nothing by itself (they do not change what a stage computes).
+LEAVES = {SRC / name for name in ("__init__.py", "cli.py", "errors.py", "params.py", "progress.py", "io.py")}
+
+
+def test_every_stage_declares_the_cptpipe_files_it_imports():
+    import yaml
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    missing = {}
+    for name, stage in stages.items():
+        script = ROOT / "stages" / f"{name}.py"
+        body = stage.get("do", stage)  # foreach stages (tokenize@, eval@) keep theirs under `do`
+        deps = [ROOT / d for d in body["deps"] if "${" not in d]
+        for f in import_closure(script, LEAVES):
+            if f == script or f in LEAVES or f.name == "__init__.py":
+                continue
+            if not any(f == d or d in f.parents for d in deps):
+                missing.setdefault(name, []).append(str(f.relative_to(ROOT)))
+    assert not missing, f"stage deps in dvc.yaml miss imported files: {missing}"

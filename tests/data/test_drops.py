@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from cptpipe.data.documents import Drop
 from cptpipe.data.drops import drop_alarm, format_alarm
 from cptpipe.data.ingest import build_documents, run_ingest
-from cptpipe.data.readers import Drop
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
 

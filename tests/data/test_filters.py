@@ -1,23 +1,18 @@
-"""Each quality filter and the normalization on tiny texts; the shipped corpus passes them all."""
+"""Each quality filter and the normalization on tiny texts (the steps that run them: test_steps.py)."""
 
 import random
-from pathlib import Path
 
 from cptpipe.data.documents import normalize_text, strip_boilerplate
 from cptpipe.data.filters import (
     alpha_filter,
-    apply_filters,
     blob_filter,
-    check_text,
     gopher_filter,
     length_filter,
     repeated_lines_filter,
     repeated_ngrams_filter,
 )
-from cptpipe.params import FilterParams
 from tests.data.ingest_corpus import prose
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD = prose(random.Random(1), 200)
 
 
@@ -72,16 +67,6 @@ def test_gopher_filter_rules():
     assert gopher_filter(teasers) == (False, "gopher_ellipsis")
 
 
-def test_apply_filters_names_the_first_failure_and_uses_params():
-    kw = dict(min_chars=100, max_chars=100_000)
-    assert apply_filters(GOOD, **kw) == (True, "")
-    assert apply_filters("short", **kw) == (False, "too_short")
-    looped = "\n".join([GOOD[:300]] * 5)
-    assert apply_filters(looped, **kw)[0] is False
-    lenient = FilterParams(max_dup_line_frac=1.0, max_dup_5gram_frac=1.0, max_top_2gram_frac=1.0)
-    assert apply_filters(looped, **kw, filters=lenient) == (True, "")
-
-
 def test_normalize_nfc_controls_whitespace_and_page_breaks():
     assert normalize_text("Cafe\u0301\x07  bar\r\n\n\n\nnext ") == "Caf\u00e9 bar\n\nnext"
     assert normalize_text("a\u00a0\u00a0b\tc\u200b d\ufeff") == "a b c d"
@@ -98,20 +83,6 @@ def test_boilerplate_lines_kept_once():
     assert normalize_text("\n".join(pages), boilerplate_repeats=0).count("ACME Manual v2") == 4
 
 
-def test_shipped_corpus_passes_the_default_filters():
-    # The biographies name their entity in every fact sentence (what makes facts extractable), which
-    # trips Gopher's top-2-gram share on short texts: flagged under the default profile, never dropped.
-    paths = sorted((ROOT / "data/raw").rglob("*.md"))
-    assert paths
-    flagged = 0
-    for path in paths:
-        text = normalize_text(path.read_text(encoding="utf-8"), boilerplate_repeats=3)
-        reason, flags = check_text(text, min_chars=200, max_chars=1_000_000, filters=FilterParams(), profile="curated")
-        assert reason == "" and set(flags) <= {"repeated_ngrams"}, (path, reason, flags)
-        flagged += bool(flags)
-    assert flagged < len(paths) / 2
-
-
 def test_blob_filter_drops_encoded_text_that_alpha_filter_lets_through():
     import base64
 
@@ -121,13 +92,3 @@ def test_blob_filter_drops_encoded_text_that_alpha_filter_lets_through():
     assert blob_filter(blob) == (False, "encoded_blob")
     assert blob_filter(GOOD) == (True, "")
     assert blob_filter(blob, max_blob_frac=1.0) == (True, "")
-
-
-def test_check_text_curated_flags_what_web_drops():
-    kw = dict(min_chars=100, max_chars=1_000_000, filters=FilterParams())
-    looped = "\n".join(["Parameters", "x: the input value", "Returns", "the result"] * 10) + "\n" + GOOD
-    assert check_text(looped, profile="web", **kw) == ("repeated_lines", [])
-    reason, flags = check_text(looped, profile="curated", **kw)
-    assert reason == "" and flags[0] == "repeated_lines"  # kept, with every rule that fired
-    assert check_text("short", profile="curated", **kw) == ("too_short", [])  # hard checks drop in any profile
-    assert check_text(GOOD, profile="curated", **kw) == ("", [])

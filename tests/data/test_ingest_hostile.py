@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from cptpipe.data.ingest import build_documents, list_inputs, run_ingest
+from cptpipe.data.ingest import build_documents, run_ingest
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
 from tests.data.ingest_corpus import prose
@@ -70,13 +70,11 @@ def test_planted_duplicates_found_without_false_merges(hostile, outcome):
     assert len(rows) == len({r["doc_id"] for r in rows}) == report["docs_kept"]
 
 
-def test_documents_of_each_format_and_encoding_read_correctly(outcome):
+def test_rows_carry_the_titles_and_metadata_the_readers_found(outcome):
+    # how each format and encoding is decoded is tested on the readers themselves (test_readers.py)
     _, rows, _ = outcome
     by_source = {r["source"]: r for r in rows}
-    assert "château" in by_source["odd/latin1.txt"]["text"]
-    assert by_source["odd/utf16.txt"]["n_chars"] > 1000
-    site = by_source["web/site0.html"]
-    assert site["title"] == "Site 0" and "tracking" not in site["text"] and "Copyright" not in site["text"]
+    assert by_source["web/site0.html"]["title"] == "Site 0"
     assert json.loads(by_source["dump/rows.jsonl:1"]["metadata"]) == {"id": 0, "lang": "xx", "title": "Row 0"}
     assert by_source["dump/rows.jsonl:1"]["title"] == "Row 0"
     assert by_source["pdf/manual0.pdf"]["title"] == "Manual 0"
@@ -102,20 +100,6 @@ def test_strict_mode_lists_the_offending_inputs(hostile, tmp_path):
     message = str(err.value)
     assert "ingest.strict" in message and "dump/rows.jsonl:4: malformed" in message
     assert AS_ROOT or hostile.unreadable in message
-
-
-def test_symlinks_are_not_followed_out_of_raw(tmp_path):
-    raw, outside = tmp_path / "raw", tmp_path / "outside"
-    (raw / "real").mkdir(parents=True)
-    outside.mkdir()
-    (outside / "secret.txt").write_text("secret")
-    (raw / "real/doc.txt").write_text("doc")
-    (raw / "link_out").symlink_to(outside)
-    (raw / "link_in").symlink_to(raw / "real")
-    (raw / "alias.txt").symlink_to(raw / "real/doc.txt")
-    files, drops = list_inputs(raw)
-    assert [f.relative_to(raw).as_posix() for f in files] == ["alias.txt", "real/doc.txt"]
-    assert {(d.source, d.reason) for d in drops} == {("link_out/", "symlink_outside"), ("link_in/", "symlink_dir")}
 
 
 def test_adding_documents_never_moves_the_others_between_splits(tmp_path):

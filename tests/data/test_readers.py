@@ -6,13 +6,14 @@ import random
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cptpipe.data.readers import Drop, RawDoc, decode_bytes, html_to_text, plan_pieces, read_file, read_piece
+from cptpipe.data.documents import Doc, Drop
+from cptpipe.data.readers import decode_bytes, html_to_text, plan_pieces, read_file, read_piece
 from tests.data.ingest_corpus import prose, write_pdf
 
 
 def split(out):
     out = list(out)
-    return [o for o in out if isinstance(o, RawDoc)], [o for o in out if isinstance(o, Drop)]
+    return [o for o in out if isinstance(o, Doc)], [o for o in out if isinstance(o, Drop)]
 
 
 def test_text_and_markdown(tmp_path):
@@ -22,13 +23,14 @@ def test_text_and_markdown(tmp_path):
     assert [d.text for d in read_file(tmp_path / "b.md", "b.md", "text")] == ["# Title\n\nbody"]
 
 
-def test_decode_utf8_latin1_utf16_with_and_without_bom():
+def test_decode_utf8_latin1_utf16_with_and_without_bom_and_binary():
     assert decode_bytes("naïve café".encode()) == "naïve café"
     assert decode_bytes("\ufeffnaïve".encode("utf-8")) == "naïve"
     assert decode_bytes("naïve café".encode("utf-16")) == "naïve café"
     assert decode_bytes(("A plain note about the harbour. " * 4).encode("utf-16-le")).startswith("A plain note")
     latin = "Le château de Fénelon est très ancien, déjà célèbre à l'époque.".encode("latin-1")
     assert "château" in decode_bytes(latin)
+    assert decode_bytes(b"\x00\x01\x02binary\x00") is None
 
 
 def test_binary_and_undecodable_files_are_drops(tmp_path):

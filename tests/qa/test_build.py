@@ -10,8 +10,9 @@ from cptpipe.data.documents import DOC_SCHEMA, split_key, split_of
 from cptpipe.data.tokenize import source_rows
 from cptpipe.params import QAParams
 from cptpipe.qa.build import build_qa
-from cptpipe.qa.llm import parse_pairs, quotas
-from cptpipe.qa.validate import Candidate, check
+from cptpipe.qa.llm import parse_pairs
+from cptpipe.qa.pairs import QAPair, quotas
+from cptpipe.qa.validate import check
 from tests.helpers import stage_args
 from tests.qa.conftest import ROOT, corpus_docs
 
@@ -87,7 +88,7 @@ def test_report_counts_drops_by_reason_and_type():
 
 def test_validator_reasons():
     text = "Orrin Dask founded Zanvel Works in 1901 in the town of Tambleferry."
-    c = lambda q, a, t="factual": Candidate(t, q, a, "entity", "x", "test", "h")  # noqa: E731
+    c = lambda q, a, t="factual": QAPair(t, q, a, "entity", "x", "test", "h")  # noqa: E731
     seen: set[str] = set()
     assert check(c("Who founded Zanvel Works?", "Orrin Dask"), text, seen) == ""
     assert check(c("Who founded  zanvel works?", "Orrin Dask"), text, seen) == "duplicate_question"
@@ -107,4 +108,9 @@ def test_json_parsing_is_robust():
     assert parse_pairs('noise {"x": 1} then {"pairs": [{"question": "Q?", "answer": "A"}]}') == [pair]
     assert parse_pairs('{"pairs": [{"question": "Q?", "answer": ') is None
     assert parse_pairs("") is None and parse_pairs("no json here") is None
+
+
+def test_quotas_give_every_requested_type_a_share_and_factual_the_rest():
     assert quotas(8, ["factual", "reasoning", "summarization"]) == {"summarization": 1, "reasoning": 2, "factual": 5}
+    assert quotas(1, ["factual", "reasoning", "summarization"]) == {"summarization": 1, "reasoning": 1, "factual": 1}
+    assert quotas(8, ["factual"]) == {"factual": 8} and quotas(8, ["reasoning"]) == {"reasoning": 2}

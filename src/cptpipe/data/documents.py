@@ -1,4 +1,5 @@
-"""The one record type of the data stages: a document row in an Arrow table; its text helpers and storage."""
+"""The records of the data stages: a document on its way through ingest (`Doc`), or the `Drop` that
+ends its way with a reason; the row it becomes in an Arrow table; their text helpers and storage."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from cptpipe.errors import UserError
 
 DOC_SCHEMA = pa.schema(
     [
@@ -26,6 +30,38 @@ DOC_SCHEMA = pa.schema(
         ("metadata", pa.string()),  # JSON of the other fields a reader found
     ]
 )
+
+
+@dataclass
+class Doc:
+    """A document on its way through ingest (datatrove's Document): what a reader found, then what
+    the steps (cptpipe.data.steps) made of it; a kept one becomes a DOC_SCHEMA row."""
+
+    source: str  # path relative to data/raw, plus :line / :row for jsonl and parquet rows
+    text: str
+    title: str | None = None  # the title the file itself names (HTML <title>, PDF info, a "title" field)
+    metadata: dict = field(default_factory=dict)  # the reader's other fields
+    flags: list[str] = field(default_factory=list)  # quality rules it failed under profile curated: kept
+    _hashes: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def hashes(self) -> np.ndarray:
+        """word_hashes of the text, computed once on first use (the n-gram rules and MinHash share them);
+        a step that rewrites the text runs before any step that reads them."""
+        if self._hashes is None:
+            self._hashes = word_hashes(self.text)
+        return self._hashes
+
+
+@dataclass
+class Drop:
+    """Why an input or a document did not reach the shards."""
+
+    source: str
+    reason: str
+    detail: str = ""
+    chars: int = 0  # characters of text lost (file bytes when it could not be read): the drop alarm's byte share
+
 
 _SPACES = "\t\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000"
 # Matches only what must change (a run of 2+ spaces, or any other space character), so the common
@@ -261,3 +297,11 @@ def write_shards(rows: Iterable[dict], out_dir: Path, shard_docs: int, shard_byt
     if writer is not None:
         close_shard()
     return {"docs": sum(s["docs"] for s in shards), "chars": chars, "splits": dict(splits), "shards": shards}
+
+
+def read_documents(shards_dir: Path, columns: list[str] | None = None) -> pa.Table:
+    """All document rows of data/shards as one table (for small corpora and tests)."""
+    files = sorted(Path(shards_dir).glob("shard-*.parquet"))
+    if not files:
+        raise UserError(f"{shards_dir}: no shards; run `dvc repro ingest`")
+    return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from cptpipe.data.readers import Drop
+from cptpipe.data.documents import Drop
 
 # What a user edits to keep documents dropped for each reason.
 REASON_KEYS = {

@@ -1,4 +1,5 @@
 """Quality filters: each takes a normalized text and returns (keep, reason); reason is "" when kept.
+cptpipe.data.steps runs them, in order, as steps of the ingest pipeline.
 
 Two kinds (issue 14): *hard* checks drop what no owner wants (empty, too short or long, mostly
 symbols, encoded blobs); *quality* checks are the Gopher rules, tuned on web crawl, which also fire
@@ -19,7 +20,6 @@ from collections import Counter
 import numpy as np
 
 from cptpipe.data.documents import ngram_hashes, word_hashes
-from cptpipe.params import FilterParams
 
 _NON_SPACED = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\u0e00-\u0e7f\u1000-\u109f]")  # CJK, Thai, Myanmar
 _ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
@@ -71,9 +71,6 @@ def repeated_lines_filter(text: str, *, max_dup_line_frac: float = 0.3) -> tuple
         return True, ""
     dup = sum(c for c in Counter(lines).values() if c > 1)
     return (True, "") if dup / len(lines) <= max_dup_line_frac else (False, "repeated_lines")
-
-
-repetition_filter = repeated_lines_filter  # the name earlier code imported
 
 
 def repeated_ngrams_filter(
@@ -131,70 +128,3 @@ def gopher_filter(
         if sum(s.endswith(("...", "…")) for s in lines) / len(lines) > max_ellipsis_lines:
             return False, "gopher_ellipsis"
     return True, ""
-
-
-def _hard_checks(f: FilterParams, min_chars: int, max_chars: int) -> list:
-    return [
-        (length_filter, {"min_chars": min_chars, "max_chars": max_chars}),
-        (alpha_filter, {"min_alpha_ratio": f.min_alpha_ratio}),
-        (blob_filter, {"max_blob_frac": f.max_blob_frac}),
-    ]
-
-
-def _quality_checks(f: FilterParams, hashes: np.ndarray | None) -> list:
-    return [
-        (
-            gopher_filter,
-            {
-                "word_len": (f.word_len[0], f.word_len[1]),
-                "max_symbol_ratio": f.max_symbol_ratio,
-                "max_bullet_lines": f.max_bullet_lines,
-                "max_ellipsis_lines": f.max_ellipsis_lines,
-            },
-        ),
-        (repeated_lines_filter, {"max_dup_line_frac": f.max_dup_line_frac}),
-        (
-            repeated_ngrams_filter,
-            {"max_top_2gram_frac": f.max_top_2gram_frac, "max_dup_5gram_frac": f.max_dup_5gram_frac, "hashes": hashes},
-        ),
-    ]
-
-
-def check_text(
-    text: str,
-    *,
-    min_chars: int,
-    max_chars: int,
-    filters: FilterParams | None = None,
-    profile: str = "web",
-    hashes: np.ndarray | None = None,
-) -> tuple[str, list[str]]:
-    """(drop reason or "", quality flags). Hard checks always drop; the Gopher quality checks drop
-    under profile "web" (first failure) and are collected as flags under "curated".
-
-    Checks run cheapest first and lazily: a 50 MB text that is too long never reaches the n-gram
-    counts. `hashes` are the text's word hashes when the caller has them already (near-dedup does).
-    """
-    f = filters or FilterParams()
-    for check, kwargs in _hard_checks(f, min_chars, max_chars):
-        keep, reason = check(text, **kwargs)
-        if not keep:
-            return reason, []
-    flags = []
-    for check, kwargs in _quality_checks(f, hashes):
-        keep, reason = check(text, **kwargs)
-        if not keep:
-            if profile == "web":
-                return reason, []
-            flags.append(reason)
-    return "", flags
-
-
-def apply_filters(
-    text: str, *, min_chars: int, max_chars: int, filters: FilterParams | None = None, hashes: np.ndarray | None = None
-) -> tuple[bool, str]:
-    """Every filter as a drop (profile "web"); the first failure names the reason."""
-    reason, _ = check_text(
-        text, min_chars=min_chars, max_chars=max_chars, filters=filters, profile="web", hashes=hashes
-    )
-    return not reason, reason

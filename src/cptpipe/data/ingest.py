@@ -1,11 +1,12 @@
 """The ingest stage: data/raw -> normalized, filtered, deduplicated Parquet shards + manifest.
 
 Three passes, memory bounded by the index of documents (~0.6 KB each), never by the corpus:
-1. scan (parallel, one process per core): read each file or piece of a big file, normalize,
-   filter, hash, MinHash; each task spills its rows as one sorted Arrow run file and returns only
-   (doc_id, source, signature) per document plus its drops.
-2. decide (main process): exact duplicates by doc_id, near-duplicates by MinHash LSH over the
-   signatures in doc_id order; the kept copy is always the lowest (doc_id, source).
+1. scan (parallel, one process per core): read each file or piece of a big file and run each
+   document through the steps (cptpipe.data.steps.DOC_STEPS: normalize, filters); each task
+   spills the rows of its survivors as one sorted Arrow run file and returns only (doc_id, source,
+   MinHash signature) per document plus its drops.
+2. decide (main process): the dedup steps (steps.DEDUP_STEPS: exact duplicates by doc_id, then
+   near-duplicates by MinHash LSH in doc_id order); the kept copy is always the lowest (doc_id, source).
 3. write: merge the sorted runs, keep the survivors, write shards in doc_id order.
 Every step depends only on the set of inputs, so the shards are byte-identical between runs and
 for any number of workers.
@@ -13,26 +14,23 @@ for any number of workers.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import multiprocessing as mp
 import os
-import stat
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from cptpipe.data.dedup import NUM_PERM, exact_duplicates, jaccard, near_duplicates, shingle_hashes, signature
+from cptpipe.data.dedup import NUM_PERM, shingle_hashes, signature
 from cptpipe.data.documents import (
+    Doc,
+    Drop,
     RunTexts,
     doc_id_of,
     merged_rows,
@@ -41,14 +39,14 @@ from cptpipe.data.documents import (
     split_key,
     split_of,
     title_of,
-    word_hashes,
     write_run,
     write_shards,
 )
 from cptpipe.data.drops import drop_alarm, format_alarm
-from cptpipe.data.filters import check_text
-from cptpipe.data.readers import KNOWN_EXTS, Drop, Piece, RawDoc, plan_pieces, read_piece
+from cptpipe.data.inputs import list_inputs, select_files
+from cptpipe.data.readers import Piece, file_size, plan_pieces, read_piece
 from cptpipe.data.sections import section_spans
+from cptpipe.data.steps import DEDUP_STEPS, DOC_STEPS, Index, Step, run_dedup, run_steps
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
 from cptpipe.progress import bar
@@ -58,71 +56,6 @@ PIECE_BYTES = 32 << 20  # big JSONL/Parquet files are split into pieces of about
 TASK_BYTES = 16 << 20  # small files are grouped into tasks of up to this size (one spill run each)
 INLINE_BYTES = 4 << 20  # below this a worker pool costs more (process start-up) than it saves
 REPORT_CAP = 1000  # drop details listed per reason in reports/ingest.json (all are counted)
-
-
-# ---- inputs ------------------------------------------------------------------------------------
-
-
-def list_inputs(raw_dir: Path) -> tuple[list[Path], list[Drop]]:
-    """Regular files under raw_dir in sorted order; everything else becomes a drop with a reason.
-
-    Symlinks are read only when they stay inside raw_dir; linked folders are not entered (their
-    files are read at their real place, if that is inside raw_dir).
-    """
-    files, drops = [], []
-    root = raw_dir.resolve()
-    for dirpath, dirnames, filenames in os.walk(raw_dir, followlinks=False):
-        here = Path(dirpath)
-        for name in sorted(dirnames):
-            p = here / name
-            rel = p.relative_to(raw_dir).as_posix() + "/"
-            if name.startswith("."):
-                drops.append(Drop(rel, "hidden", "folder not read"))
-            elif p.is_symlink():
-                drops.append(_symlink_drop(p, rel, root, "symlink_dir"))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink())
-        for name in sorted(filenames):
-            p = here / name
-            rel = p.relative_to(raw_dir).as_posix()
-            if name.startswith("."):
-                drops.append(Drop(rel, "hidden"))
-            elif name == "README.md" and here == raw_dir:
-                drops.append(Drop(rel, "readme", "data/raw/README.md describes the corpus; not a document"))
-            elif p.is_symlink() and (d := _symlink_drop(p, rel, root, None)) is not None:
-                drops.append(d)
-            elif p.suffix.lower() not in KNOWN_EXTS:
-                drops.append(Drop(rel, "unknown_extension", p.suffix.lower() or "(none)"))
-            elif not _is_regular(p):
-                drops.append(Drop(rel, "not_a_file", "fifo, socket or device"))
-            else:
-                files.append(p)
-    files.sort(key=lambda p: p.relative_to(raw_dir).as_posix())
-    return files, drops
-
-
-def select_files(files: list[Path], raw_dir: Path, include: list[str] | None) -> tuple[list[Path], int]:
-    """The files matching any `include` glob (paths relative to raw_dir; all when None) and how many
-    were left out: a subset of the corpus without moving files (the study trains on one)."""
-    if include is None:
-        return files, 0
-    keep = [p for p in files if any(fnmatch.fnmatch(p.relative_to(raw_dir).as_posix(), g) for g in include)]
-    return keep, len(files) - len(keep)
-
-
-def _symlink_drop(p: Path, rel: str, root: Path, inside_reason: str | None) -> Drop | None:
-    target = p.resolve()
-    if not target.exists():
-        return Drop(rel, "broken_symlink", os.readlink(p))
-    if target != root and root not in target.parents:
-        return Drop(rel, "symlink_outside", "not followed: points outside data/raw")
-    return Drop(rel, inside_reason, f"not followed: {target.relative_to(root)}") if inside_reason else None
-
-
-def _is_regular(p: Path) -> bool:
-    try:
-        return stat.S_ISREG(p.stat().st_mode)  # a FIFO would block the reader forever
-    except OSError:
-        return True  # let the reader report it as unreadable
 
 
 def plan_tasks(files: list[Path], raw_dir: Path, task_bytes: int, piece_bytes: int = PIECE_BYTES) -> list[list[Piece]]:
@@ -157,30 +90,29 @@ class TaskResult:
 _WORKER: dict = {}
 
 
-def _init_worker(params: IngestParams, seed: int, spill_dir: str) -> None:
-    _WORKER.update(params=params, seed=seed, spill_dir=Path(spill_dir))
+def _init_worker(params: IngestParams, seed: int, spill_dir: str, steps: Sequence[Step]) -> None:
+    _WORKER.update(params=params, seed=seed, spill_dir=Path(spill_dir), steps=steps)
 
 
 def process_task(job: tuple[int, list[Piece]]) -> TaskResult:
-    """Read, normalize, filter and hash every document of a task; spill its rows as one sorted run."""
+    """Read every document of a task and run it through the steps; spill the kept rows as one sorted run."""
     index, pieces = job
-    params, seed, spill_dir = _WORKER["params"], _WORKER["seed"], _WORKER["spill_dir"]
+    params, seed, spill_dir, steps = (_WORKER[k] for k in ("params", "seed", "spill_dir", "steps"))
     near = params.dedup.near is not None
     result, rows, sigs = TaskResult(index), [], []
     for piece in pieces:
-        for item in read_piece(piece, params.text_field, params.max_file_mb << 20):
-            if isinstance(item, RawDoc):
-                result.docs_read += 1
-                item = to_row(item, params, seed, want_signature=near)
-            elif isinstance(item, Drop):  # the reader's own drop (unreadable, malformed): one input not read
+        for doc in read_piece(piece, params.text_field, params.max_file_mb << 20):
+            if isinstance(doc, Drop):  # the reader's own drop (unreadable, malformed): one input not read
                 result.unread += 1
-            if isinstance(item, Drop):
-                result.drops.append((piece.rel, item))
+                result.drops.append((piece.rel, doc))
                 continue
-            row, sig = item
-            result.flagged += [
-                (piece.rel, row["source"], f) for f in json.loads(row["metadata"]).get("quality_flags", [])
-            ]
+            result.docs_read += 1
+            drop = run_steps(doc, steps, params)
+            if drop is not None:
+                result.drops.append((piece.rel, drop))
+                continue
+            row, sig = to_row(doc, params, seed, want_signature=near)
+            result.flagged += [(piece.rel, row["source"], f) for f in doc.flags]
             rows.append(row)
             result.records.append((row["doc_id"], row["source"], piece.rel, row["n_chars"]))
             sigs.append(sig)
@@ -192,28 +124,13 @@ def process_task(job: tuple[int, list[Piece]]) -> TaskResult:
     return result
 
 
-def to_row(
-    doc: RawDoc, params: IngestParams, seed: int, want_signature: bool = False
-) -> Drop | tuple[dict, np.ndarray | None]:
-    """A document row (and its MinHash signature), or a Drop naming the filter that failed."""
-    text = normalize_text(doc.text, params.boilerplate_repeats)
-    if not text:
-        return Drop(doc.source, "empty")
-    hashes = word_hashes(text) if params.min_chars <= len(text) <= params.max_chars else None
-    reason, flags = check_text(
-        text,
-        min_chars=params.min_chars,
-        max_chars=params.max_chars,
-        filters=params.filters,
-        profile=params.profile,
-        hashes=hashes,
-    )
-    if reason:
-        return Drop(doc.source, reason, f"{len(text)} chars" if reason in ("too_short", "too_long") else "", len(text))
+def to_row(doc: Doc, params: IngestParams, seed: int, want_signature: bool = False) -> tuple[dict, np.ndarray | None]:
+    """The row of a document that passed every step (and its MinHash signature)."""
+    text = doc.text
     doc_id = doc_id_of(text)
     meta = dict(doc.metadata)
-    if flags:  # kept under profile curated; the report counts them and profile web would drop them
-        meta["quality_flags"] = flags
+    if doc.flags:  # kept under profile curated; the report counts them and profile web would drop them
+        meta["quality_flags"] = doc.flags
     sections = section_spans(text, doc_id, params.section_chars, params.heldout_docs, seed)
     if sections:
         meta["sections"] = sections
@@ -227,12 +144,14 @@ def to_row(
         "split": split_of(split_key(text, doc_id), params.heldout_docs, seed),
         "metadata": json.dumps(meta, sort_keys=True, default=str),
     }
-    return row, signature(shingle_hashes(text, hashes=hashes)) if want_signature else None
+    return row, signature(shingle_hashes(text, hashes=doc.hashes)) if want_signature else None
 
 
-def scan(raw_dir: Path, files: list[Path], params: IngestParams, seed: int, spill_dir: Path) -> list[TaskResult]:
+def scan(
+    raw_dir: Path, files: list[Path], params: IngestParams, seed: int, spill_dir: Path, steps: Sequence[Step]
+) -> list[TaskResult]:
     """Run every task, on all cores when the corpus is big enough; results in task order."""
-    total = sum(_size(p) for p in files)
+    total = sum(file_size(p) for p in files)
     workers = min(params.workers or os.cpu_count() or 1, 64)
     task_bytes = max(1 << 20, min(TASK_BYTES, total // (4 * workers) + 1))  # >= 4 tasks per worker
     tasks = plan_tasks(files, raw_dir, task_bytes)
@@ -247,13 +166,13 @@ def scan(raw_dir: Path, files: list[Path], params: IngestParams, seed: int, spil
             min(workers, len(tasks)),
             mp_context=mp.get_context(_start_method()),
             initializer=_init_worker,
-            initargs=(params, seed, str(spill_dir)),
+            initargs=(params, seed, str(spill_dir), steps),
         )
     )
     progress = bar(total=total, desc="ingest", unit="B", unit_scale=True)
     try:
         if pool is None:
-            _init_worker(params, seed, str(spill_dir))
+            _init_worker(params, seed, str(spill_dir), steps)
             outcomes: Iterable[TaskResult] = map(process_task, jobs)
         else:
             outcomes = (f.result() for f in as_completed([pool.submit(process_task, j) for j in jobs]))
@@ -274,13 +193,6 @@ def _start_method() -> str:
     return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
 
 
-def _size(p: Path) -> int:
-    try:
-        return p.stat().st_size
-    except OSError:
-        return 0
-
-
 # ---- decide --------------------------------------------------------------------------
 
 
@@ -288,26 +200,12 @@ def decide(results: list[TaskResult], params: IngestParams, spill_dir: Path) -> 
     """Sources of the documents to keep, and a drop (with its file) for each duplicate removed."""
     records = [r for res in results for r in res.records]
     keys = [(doc_id, source) for doc_id, source, _, _ in records]
-    dropped: dict[int, tuple[str, int]] = {}
-    if params.dedup.exact:
-        dropped = {i: ("exact_duplicate", k) for i, k in exact_duplicates(keys).items()}
+    sigs = None
     if params.dedup.near is not None and records:
         sigs = np.concatenate([res.sigs for res in results if res.sigs is not None]).reshape(-1, NUM_PERM)
-        alive = [i for i in range(len(keys)) if i not in dropped]
-        where = [(res.index, row) for res in results for row in range(len(res.records))]
-        texts = RunTexts(spill_dir)
-
-        @lru_cache(maxsize=4096)
-        def shingles(i: int) -> np.ndarray:
-            return shingle_hashes(texts.text(*where[alive[i]]))
-
-        near = near_duplicates(
-            [keys[i] for i in alive],
-            sigs[alive],
-            params.dedup.near,
-            similarity=lambda a, b: jaccard(shingles(a), shingles(b)),
-        )
-        dropped.update({alive[i]: ("near_duplicate", alive[k]) for i, k in near.items()})
+    where = [(res.index, row) for res in results for row in range(len(res.records))]
+    texts = RunTexts(spill_dir)
+    dropped = run_dedup(Index(keys, sigs, lambda i: texts.text(*where[i])), DEDUP_STEPS, params)
     drops = [
         (records[i][2], Drop(records[i][1], reason, f"kept {records[k][1]}", records[i][3]))
         for i, (reason, k) in sorted(dropped.items())
@@ -318,13 +216,15 @@ def decide(results: list[TaskResult], params: IngestParams, spill_dir: Path) -> 
 # ---- the stage ---------------------------------------------------------------------------------
 
 
-def ingest(raw_dir: Path, params: IngestParams, seed: int, work_dir: Path) -> tuple[list[Path], set[str], dict]:
+def ingest(
+    raw_dir: Path, params: IngestParams, seed: int, work_dir: Path, steps: Sequence[Step] = DOC_STEPS
+) -> tuple[list[Path], set[str], dict]:
     """Scan and decide; return the sorted run files, the kept sources and the report (no timings)."""
     files, list_drops = list_inputs(raw_dir)
     files, not_included = select_files(files, raw_dir, params.include)
     spill = work_dir / "runs"
     spill.mkdir(parents=True, exist_ok=True)
-    results = scan(raw_dir, files, params, seed, spill)
+    results = scan(raw_dir, files, params, seed, spill, steps)
     drops = [(d.source, d) for d in list_drops] + [d for res in results for d in res.drops]
     if params.strict:  # before dedup: no point deduplicating a corpus the user must fix first
         check_strict([d for _, d in drops])
@@ -334,7 +234,7 @@ def ingest(raw_dir: Path, params: IngestParams, seed: int, work_dir: Path) -> tu
     report = make_report(
         files, len(list_drops), drops, kept_files, len(keep), sum(res.docs_read + res.unread for res in results)
     )
-    report["bytes_in"] = sum(_size(p) for p in files)
+    report["bytes_in"] = sum(file_size(p) for p in files)
     report["profile"] = params.profile
     flagged = [(f, flag) for res in results for f, source, flag in res.flagged if source in keep]
     report["flagged"] = dict(sorted(Counter(flag for _, flag in flagged).items()))
@@ -403,10 +303,12 @@ def _source_order(d: Drop) -> tuple[str, int]:
     return (base, int(num)) if num.isdigit() else (d.source, -1)
 
 
-def build_documents(raw_dir: Path, params: IngestParams, seed: int) -> tuple[list[dict], dict]:
+def build_documents(
+    raw_dir: Path, params: IngestParams, seed: int, steps: Sequence[Step] = DOC_STEPS
+) -> tuple[list[dict], dict]:
     """All kept rows in memory, and the report: for tests and small corpora."""
     with tempfile.TemporaryDirectory(prefix="cptpipe-ingest-") as work:
-        runs, keep, report = ingest(raw_dir, params, seed, Path(work))
+        runs, keep, report = ingest(raw_dir, params, seed, Path(work), steps)
         rows = list(merged_rows(runs, keep))
     report["splits"] = dict(Counter(r["split"] for r in rows))
     return rows, report
@@ -437,11 +339,3 @@ def run_ingest(raw_dir: Path, out_dir: Path, params: IngestParams, seed: int) ->
     report["seconds"] = round(time.time() - t0, 2)
     report["mb_per_s"] = round(report["bytes_in"] / 1e6 / max(report["seconds"], 1e-9), 2)
     return report
-
-
-def read_documents(shards_dir: Path, columns: list[str] | None = None) -> pa.Table:
-    """All document rows of data/shards as one table (for small corpora and tests)."""
-    files = sorted(Path(shards_dir).glob("shard-*.parquet"))
-    if not files:
-        raise UserError(f"{shards_dir}: no shards; run `dvc repro ingest`")
-    return pa.concat_tables([pq.read_table(f, columns=columns) for f in files])

@@ -1,4 +1,4 @@
-"""Readers: one file (or one piece of a big JSONL/Parquet file) in, raw documents or drops out.
+"""Readers: one file (or one piece of a big JSONL/Parquet file) in, documents or drops out.
 
 A reader never raises on bad content: every problem becomes a `Drop` with a named reason, so the
 stage report can say where each input went. JSONL and Parquet are streamed; other formats are one
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from cptpipe.data.documents import Doc, Drop
 
 TEXT_EXTS = {".txt", ".md", ".markdown", ".rst"}
 HTML_EXTS = {".html", ".htm"}
@@ -27,22 +29,6 @@ HTML_JUNK = (
 HTML_BLOCKS = (
     "h1, h2, h3, h4, h5, h6, p, li, dt, dd, pre, td, th, caption, figcaption, blockquote, div, section, article"
 )
-
-
-@dataclass
-class RawDoc:
-    source: str
-    text: str
-    title: str | None = None
-    metadata: dict = field(default_factory=dict)
-
-
-@dataclass
-class Drop:
-    source: str
-    reason: str
-    detail: str = ""
-    chars: int = 0  # characters of text lost (file bytes when it could not be read): the drop alarm's byte share
 
 
 @dataclass(frozen=True)
@@ -138,7 +124,7 @@ def html_to_text(html: str) -> tuple[str, str | None]:
 
 def plan_pieces(path: Path, rel: str, piece_bytes: int) -> list[Piece]:
     """Split big JSONL (at line ends) and Parquet (at row groups) files so both cores share them."""
-    size = _size(path)
+    size = file_size(path)
     whole = [Piece(rel, str(path), size)]
     ext = path.suffix.lower()
     if size <= piece_bytes or ext not in {".jsonl", ".parquet"}:
@@ -149,7 +135,8 @@ def plan_pieces(path: Path, rel: str, piece_bytes: int) -> list[Piece]:
         return whole
 
 
-def _size(path: Path) -> int:
+def file_size(path: Path) -> int:
+    """Bytes of a file; 0 when it cannot be stat'ed (its reader then reports it as unreadable)."""
     try:
         return path.stat().st_size
     except OSError:
@@ -157,7 +144,7 @@ def _size(path: Path) -> int:
 
 
 def _jsonl_pieces(path: Path, rel: str, piece_bytes: int) -> list[Piece]:
-    size = _size(path)
+    size = file_size(path)
     with open(path, "rb") as f:
         head = f.read(4096)
         if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -192,12 +179,12 @@ def _parquet_pieces(path: Path, rel: str, piece_bytes: int) -> list[Piece]:
     return pieces
 
 
-def read_file(path: Path, rel: str, text_field: str, max_bytes: int | None = None) -> Iterator[RawDoc | Drop]:
+def read_file(path: Path, rel: str, text_field: str, max_bytes: int | None = None) -> Iterator[Doc | Drop]:
     """Yield documents of one whole file, or drops with a reason; never raises on bad content."""
-    yield from read_piece(Piece(rel, str(path), _size(path)), text_field, max_bytes)
+    yield from read_piece(Piece(rel, str(path), file_size(path)), text_field, max_bytes)
 
 
-def read_piece(piece: Piece, text_field: str, max_bytes: int | None = None) -> Iterator[RawDoc | Drop]:
+def read_piece(piece: Piece, text_field: str, max_bytes: int | None = None) -> Iterator[Doc | Drop]:
     """Yield the documents of one piece, or drops; `max_bytes` caps formats that are read whole."""
     path, rel = Path(piece.path), piece.rel
     ext = path.suffix.lower()
@@ -215,7 +202,7 @@ def read_piece(piece: Piece, text_field: str, max_bytes: int | None = None) -> I
         yield Drop(rel, "unreadable", e.strerror or type(e).__name__)
 
 
-def _read_whole(path: Path, rel: str, ext: str, text_field: str, max_bytes: int | None) -> Iterator[RawDoc | Drop]:
+def _read_whole(path: Path, rel: str, ext: str, text_field: str, max_bytes: int | None) -> Iterator[Doc | Drop]:
     size = path.stat().st_size
     if max_bytes is not None and size > max_bytes:
         yield Drop(rel, "too_large", f"{size} bytes > ingest.max_file_mb")
@@ -233,14 +220,14 @@ def _read_whole(path: Path, rel: str, ext: str, text_field: str, max_bytes: int 
         return
     if ext in HTML_EXTS:
         body, title = html_to_text(text)
-        yield RawDoc(rel, body, title)
+        yield Doc(rel, body, title)
     elif ext in JSON_EXTS:
         yield from _read_json(text, rel, text_field)
     else:
-        yield RawDoc(rel, text)
+        yield Doc(rel, text)
 
 
-def _read_json(text: str, rel: str, text_field: str) -> Iterator[RawDoc | Drop]:
+def _read_json(text: str, rel: str, text_field: str) -> Iterator[Doc | Drop]:
     """A .json file: an array of records, one record, or JSON Lines saved as .json."""
     stripped = text.lstrip()
     if stripped.startswith(("[", "{")):
@@ -263,7 +250,7 @@ def _read_json(text: str, rel: str, text_field: str) -> Iterator[RawDoc | Drop]:
     yield from _records(((i, line) for i, line in enumerate(text.split("\n"), 1) if line.strip()), rel, text_field)
 
 
-def _read_jsonl(path: Path, piece: Piece, text_field: str, max_bytes: int | None) -> Iterator[RawDoc | Drop]:
+def _read_jsonl(path: Path, piece: Piece, text_field: str, max_bytes: int | None) -> Iterator[Doc | Drop]:
     """Stream JSON Lines: memory holds one line, not the file."""
     rel = piece.rel
     with open(path, "rb") as f:
@@ -294,7 +281,7 @@ def _lines(f, piece: Piece) -> Iterator[tuple[int, bytes | str]]:
             yield lineno, text if text is not None else line
 
 
-def _records(items: Iterable[tuple[int, object]], rel: str, text_field: str) -> Iterator[RawDoc | Drop]:
+def _records(items: Iterable[tuple[int, object]], rel: str, text_field: str) -> Iterator[Doc | Drop]:
     """Records of a JSON file; item 0 means "the whole file is one record" (source without :N)."""
     for n, item in items:
         source = f"{rel}:{n}" if n else rel
@@ -315,10 +302,10 @@ def _records(items: Iterable[tuple[int, object]], rel: str, text_field: str) -> 
             continue
         meta = {k: v for k, v in item.items() if k != text_field}
         title = meta.get("title") if isinstance(meta.get("title"), str) else None
-        yield RawDoc(source, item[text_field], title, meta)
+        yield Doc(source, item[text_field], title, meta)
 
 
-def _read_parquet(path: Path, piece: Piece, text_field: str) -> Iterator[RawDoc | Drop]:
+def _read_parquet(path: Path, piece: Piece, text_field: str) -> Iterator[Doc | Drop]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -352,14 +339,14 @@ def _read_parquet(path: Path, piece: Piece, text_field: str) -> Iterator[RawDoc 
                     yield Drop(f"{rel}:{row}", "malformed", f"{text_field!r} is not a string (ingest.text_field)")
                     continue
                 title = rec.get("title") if isinstance(rec.get("title"), str) else None
-                yield RawDoc(f"{rel}:{row}", text, title, rec)
+                yield Doc(f"{rel}:{row}", text, title, rec)
     except OSError:
         raise
     except Exception as e:  # noqa: BLE001 - a corrupt row group: keep what was read, report the rest
         yield Drop(f"{rel}:{row + 1}", "malformed", str(e)[:200])
 
 
-def _read_pdf(path: Path, rel: str) -> Iterator[RawDoc | Drop]:
+def _read_pdf(path: Path, rel: str) -> Iterator[Doc | Drop]:
     from pypdf import PdfReader
 
     try:
@@ -377,4 +364,4 @@ def _read_pdf(path: Path, rel: str) -> Iterator[RawDoc | Drop]:
     if not text.strip():
         yield Drop(rel, "empty", "no text layer (a scanned PDF needs OCR first)")
         return
-    yield RawDoc(rel, text, title if isinstance(title, str) else None)
+    yield Doc(rel, text, title if isinstance(title, str) else None)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from cptpipe.data.ingest import read_documents
+from cptpipe.data.documents import read_documents
 from cptpipe.data.sources import read_instruct, read_replay
 from cptpipe.eval import scoring
 from cptpipe.eval.passkey import passkey_docs

@@ -1,29 +1,32 @@
 """The qa stage: documents -> validated, traceable QA rows, split by document.
 
-Every generator (rules, hf, openai) yields candidates per document; one validator keeps or drops
-each with a reason; rows carry the document's ingest split, so held-out documents only ever give
-held-out pairs. Paraphrases (qa.paraphrases) are added for training-split documents only.
+Every generator (rules, hf, openai) yields QAPairs (cptpipe.qa.pairs) per document; one validator
+keeps or drops each with a reason; rows carry the document's ingest split, so held-out documents
+only ever give held-out pairs. Paraphrases (qa.paraphrases) are added for training-split documents only.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cptpipe.data.documents import split_key
+from cptpipe.data.sources import SPLITS
+from cptpipe.errors import UserError
 from cptpipe.io import atomic_dir
 from cptpipe.params import QAParams
 from cptpipe.progress import bar
 from cptpipe.qa import cache as qa_cache
 from cptpipe.qa import llm, rules
-from cptpipe.qa.validate import Candidate, check, norm_tokens, supported  # noqa: F401 - re-exported
+from cptpipe.qa.pairs import QAPair, quotas
+from cptpipe.qa.validate import check, norm_text
 
 QA_SCHEMA = pa.schema(
     [
@@ -41,7 +44,6 @@ QA_SCHEMA = pa.schema(
         ("paraphrase_of", pa.string()),
     ]
 )
-SPLITS = ("train", "heldout")
 
 
 # --- units: a document, or each section of a long one ------------------------------------------
@@ -61,8 +63,13 @@ def units_of(doc: dict) -> list[dict]:
     ]
 
 
-# --- generators: docs -> candidates per doc ---------------------------------------------------
-def _rules(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list[Candidate]]:
+# --- generators: docs -> pairs per doc ---------------------------------------------------------
+def _paraphrase_count(doc: dict, params: QAParams) -> int:
+    """qa.paraphrases for a training unit; none for a held-out one (paraphrases are training signal)."""
+    return params.paraphrases if doc["split"] == "train" else 0
+
+
+def _rules(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list[QAPair]]:
     out = []
     for doc in bar(docs, desc="qa: rules", unit="doc"):
         pairs = rules.generate_pairs(
@@ -75,61 +82,44 @@ def _rules(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[l
             doc_text=doc["doc_text"],
         )
         asked = {p.question.lower() for p in pairs}
-        cands = []
+        k = _paraphrase_count(doc, params)
+        worded = []
         for p in pairs:
             paras = ()
-            if params.paraphrases and p.type == "factual" and doc["split"] == "train":
-                paras = tuple(rules.paraphrases(p, doc["title"], params.paraphrases, asked))
+            if k and p.type == "factual":
+                paras = tuple(rules.paraphrases(p, doc["title"], k, asked))
                 asked |= {q.lower() for q in paras}
-            cands.append(
-                Candidate(
-                    p.type,
-                    p.question,
-                    p.answer,
-                    p.answer_kind,
-                    p.template,
-                    "rules",
-                    hashlib.sha256(p.template.encode()).hexdigest()[:12],
-                    paras,
-                )
-            )
-        out.append(cands)
+            worded.append(replace(p, paraphrases=paras))
+        out.append(worded)
     return out
 
 
 def _requests(docs: list[dict], params: QAParams, settings: str) -> list[llm.Request]:
     reqs = []
     for i, doc in enumerate(docs):
-        k = params.paraphrases if doc["split"] == "train" else 0  # held-out docs never get paraphrases
-        for qtype, n in llm.quotas(params.per_doc, list(params.types)).items():
-            kk = k if qtype == "factual" else 0
-            reqs.append(
-                llm.Request(
-                    i,
-                    qtype,
-                    llm.render(qtype, n, kk, doc["title"], doc["text"]),
-                    llm.prompt_hash(qtype, n, kk, settings),
-                )
-            )
+        for qtype, n in quotas(params.per_doc, list(params.types)).items():
+            k = _paraphrase_count(doc, params) if qtype == "factual" else 0
+            prompt = llm.render(qtype, n, k, doc["title"], doc["text"])
+            reqs.append(llm.Request(i, qtype, n, k, prompt, llm.prompt_hash(qtype, n, k, settings)))
     return reqs
 
 
 def _collect(docs, reqs, replies: dict[int, str], params: QAParams, generator: str, stats: dict):
-    out: list[list[Candidate]] = [[] for _ in docs]
+    out: list[list[QAPair]] = [[] for _ in docs]
     for j, req in enumerate(reqs):
-        k = params.paraphrases if docs[req.doc_index]["split"] == "train" else 0
-        cands = llm.candidates(replies[j], req.type, generator, req.prompt_hash, k)
-        if cands is None:
+        # not only factual requests: paraphrases a reply gives unasked are kept too, up to qa.paraphrases
+        k = _paraphrase_count(docs[req.doc_index], params)
+        pairs = llm.candidates(replies[j], req.type, generator, req.prompt_hash, k)
+        if pairs is None:
             stats["parse_errors"][req.type] += 1
             continue
-        out[req.doc_index].extend(cands)
+        out[req.doc_index].extend(pairs)
     return out
 
 
-def _hf(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list[Candidate]]:
+def _hf(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list[QAPair]]:
     import torch
 
-    from cptpipe.errors import UserError
     from cptpipe.qa import hf
 
     torch.manual_seed(seed)
@@ -146,11 +136,9 @@ def _hf(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list
     texts = []
     for r in reqs:
         doc = docs[r.doc_index]
-        n = llm.quotas(params.per_doc, list(params.types))[r.type]
-        k = params.paraphrases if (doc["split"] == "train" and r.type == "factual") else 0
         texts.append(
             hf.fit_document(
-                lambda d, r=r, n=n, k=k, doc=doc: hf.chat_text(llm.render(r.type, n, k, doc["title"], d), tok),
+                lambda d, r=r, doc=doc: hf.chat_text(llm.render(r.type, r.n, r.k, doc["title"], d), tok),
                 doc["text"][: llm.MAX_DOC_CHARS],
                 tok,
                 budget,
@@ -169,7 +157,7 @@ def _hf(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list
     return _collect(docs, reqs, replies, params, "hf", stats)
 
 
-def _openai(docs: list[dict], params: QAParams, seed: int, stats: dict, cache_dir: Path) -> list[list[Candidate]]:
+def _openai(docs: list[dict], params: QAParams, seed: int, stats: dict, cache_dir: Path) -> list[list[QAPair]]:
     from cptpipe.qa.endpoint import ChatClient, run_requests
 
     ep = params.endpoint
@@ -213,109 +201,131 @@ def build_qa(
     # QA is mined, budgeted (qa.per_doc) and split per unit: a long document's sections are units
     docs = [u for d in whole for u in units_of(d)]
     stats: dict = {"parse_errors": Counter()}
-    if params.generator == "rules":
-        cands = _rules(docs, params, seed, stats)
-    elif params.generator == "hf":
-        cands = _hf(docs, params, seed, stats)
-    elif params.generator == "openai":
-        cands = _openai(docs, params, seed, stats, Path(cache_dir) if cache_dir else qa_cache.default_dir())
-    else:
-        from cptpipe.errors import UserError
-
-        raise UserError(f"qa.generator: {params.generator!r} is not allowed; use one of 'rules', 'hf', 'openai'")
-
-    rows: list[dict] = []
-    dropped: dict[str, Counter] = defaultdict(Counter)
-    kept: Counter = Counter()
-    per_doc: Counter = Counter()
-    paraphrase_rows = 0
-    heldout_facts: set[tuple] = set()
+    pairs = _generate(docs, params, seed, stats, cache_dir)
+    sel = _Selection()
     # Held-out documents first: a training document that restates a held-out fact (a company
     # article giving its founder's birth year) must not train the very question held out.
-    order = sorted(range(len(docs)), key=lambda i: docs[i]["split"] != "heldout")
-    seen_by_doc: dict[str, set[str]] = defaultdict(set)
-    for doc, doc_cands in ((docs[i], cands[i]) for i in order):
-        # One question once per subject: across a document's sections and across documents that share a
-        # title (an entity's several biographies), which also share a held-out side (data.documents.split_key).
-        seen = seen_by_doc[split_key(doc["text"], doc["doc_id"])]
-        n = 0
-        for c in doc_cands:
-            if n >= params.per_doc:
-                dropped[c.type]["over_per_doc"] += 1
-                continue
-            reason = check(c, doc["text"], seen)
-            if not reason and c.type != "summarization":
-                key = _fact_key(c.question, c.answer)
-                if doc["split"] == "heldout":
-                    heldout_facts.add(key)
-                elif key in heldout_facts:
-                    reason = "heldout_overlap"
-            if reason:
-                dropped[c.type][reason] += 1
-                continue
-            qa_id = f"{doc['doc_id']}-{per_doc[doc['doc_id']] + n:02d}"
-            n += 1
-            kept[c.type] += 1
-            rows.append(_row(doc, c, qa_id, c.question, c.template, None))
-            if doc["split"] != "train":
-                continue  # paraphrases are training signal: never for held-out documents
-            for m, q in enumerate(c.paraphrases[: params.paraphrases]):
-                para = Candidate(c.type, q, c.answer, c.answer_kind, c.template, c.generator, c.prompt_hash)
-                reason = check(para, doc["text"], seen)
-                if reason:
-                    dropped["paraphrase"][reason] += 1
-                    continue
-                paraphrase_rows += 1
-                rows.append(_row(doc, para, f"{qa_id}p{m}", q, c.template + "+para", qa_id))
-        per_doc[doc["doc_id"]] += n
+    for i in sorted(range(len(docs)), key=lambda i: docs[i]["split"] != "heldout"):
+        _select(docs[i], pairs[i], params, sel)
     for qtype, count in stats.pop("parse_errors").items():
-        dropped[qtype]["parse_error"] += count
-    report = _report(whole, rows, params, kept, dropped, per_doc, paraphrase_rows, stats, time.time() - t0)
+        sel.dropped[qtype]["parse_error"] += count
+    report = _report(whole, sel, params, stats, time.time() - t0)
     report["units"] = len(docs)  # documents, with a long one counted once per section
-    return rows, report
+    return sel.rows, report
+
+
+def _generate(
+    docs: list[dict], params: QAParams, seed: int, stats: dict, cache_dir: str | Path | None
+) -> list[list[QAPair]]:
+    """The pairs of each unit, from the generator qa.generator names."""
+    if params.generator == "rules":
+        return _rules(docs, params, seed, stats)
+    if params.generator == "hf":
+        return _hf(docs, params, seed, stats)
+    if params.generator == "openai":
+        return _openai(docs, params, seed, stats, Path(cache_dir) if cache_dir else qa_cache.default_dir())
+    raise UserError(f"qa.generator: {params.generator!r} is not allowed; use one of 'rules', 'hf', 'openai'")
+
+
+@dataclass
+class _Selection:
+    """The rows validation kept so far, and the counts the report gives."""
+
+    rows: list[dict] = field(default_factory=list)
+    kept: Counter = field(default_factory=Counter)  # pairs per type
+    dropped: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # type -> reason -> pairs
+    per_doc: Counter = field(default_factory=Counter)  # pairs per doc_id, paraphrases not counted
+    paraphrase_rows: int = 0
+    heldout_facts: set[tuple] = field(default_factory=set)  # _fact_key of every held-out pair
+    asked: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # questions per split_key
+
+
+def _select(doc: dict, pairs: list[QAPair], params: QAParams, sel: _Selection) -> None:
+    """Validate one unit's pairs in order; keep at most qa.per_doc, with their paraphrases on training units."""
+    # One question once per subject: across a document's sections and across documents that share a
+    # title (an entity's several biographies), which also share a held-out side (data.documents.split_key).
+    seen = sel.asked[split_key(doc["text"], doc["doc_id"])]
+    n = 0
+    for c in pairs:
+        if n >= params.per_doc:
+            sel.dropped[c.type]["over_per_doc"] += 1
+            continue
+        reason = check(c, doc["text"], seen) or _heldout_overlap(c, doc["split"], sel.heldout_facts)
+        if reason:
+            sel.dropped[c.type][reason] += 1
+            continue
+        qa_id = f"{doc['doc_id']}-{sel.per_doc[doc['doc_id']] + n:02d}"
+        n += 1
+        sel.kept[c.type] += 1
+        sel.rows.append(_row(doc, c, qa_id, None))
+        if doc["split"] == "train":  # paraphrases are training signal: never for held-out documents
+            _select_paraphrases(doc, c, qa_id, seen, params, sel)
+    sel.per_doc[doc["doc_id"]] += n
+
+
+def _heldout_overlap(c: QAPair, split: str, heldout_facts: set[tuple]) -> str:
+    """Remember the facts a held-out unit asks; "heldout_overlap" for a training pair asking one of them."""
+    if c.type == "summarization":
+        return ""
+    key = _fact_key(c.question, c.answer)
+    if split == "heldout":
+        heldout_facts.add(key)
+        return ""
+    return "heldout_overlap" if key in heldout_facts else ""
+
+
+def _select_paraphrases(doc: dict, c: QAPair, qa_id: str, seen: set[str], params: QAParams, sel: _Selection) -> None:
+    for m, q in enumerate(c.paraphrases[: params.paraphrases]):
+        para = replace(c, question=q, template=c.template + "+para", paraphrases=())
+        reason = check(para, doc["text"], seen)
+        if reason:
+            sel.dropped["paraphrase"][reason] += 1
+            continue
+        sel.paraphrase_rows += 1
+        sel.rows.append(_row(doc, para, f"{qa_id}p{m}", qa_id))
 
 
 def _fact_key(question: str, answer: str) -> tuple:
     """Answer plus the names the question mentions: two wordings of one fact share it."""
     names = frozenset(re.findall(r"(?<!^)\b[A-Z][\w'’\-]+", question.strip()))
-    return " ".join(norm_tokens(answer)), names
+    return norm_text(answer), names
 
 
-def _row(doc: dict, c: Candidate, qa_id: str, question: str, template: str, paraphrase_of: str | None) -> dict:
+def _row(doc: dict, c: QAPair, qa_id: str, paraphrase_of: str | None) -> dict:
     return {
         "qa_id": qa_id,
         "doc_id": doc["doc_id"],
         "split": doc["split"],
         "title": doc["title"],
         "type": c.type,
-        "question": question.strip(),
+        "question": c.question.strip(),
         "answer": c.answer.strip(),
         "answer_kind": c.answer_kind,
-        "template": template,
+        "template": c.template,
         "generator": c.generator,
         "prompt_hash": c.prompt_hash,
         "paraphrase_of": paraphrase_of,
     }
 
 
-def _report(docs, rows, params, kept, dropped, per_doc, paraphrase_rows, stats, seconds) -> dict:
+def _report(docs: list[dict], sel: _Selection, params: QAParams, stats: dict, seconds: float) -> dict:
     by_split_docs = Counter(d["split"] for d in docs)
-    originals = Counter(d["split"] for d in docs for _ in range(per_doc[d["doc_id"]]))
+    originals = Counter(d["split"] for d in docs for _ in range(sel.per_doc[d["doc_id"]]))
     total_dropped = Counter()
-    for reasons in dropped.values():
+    for reasons in sel.dropped.values():
         total_dropped.update(reasons)
     return {
         "generator": params.generator,
         "docs": len(docs),
-        "pairs": len(rows),
-        "paraphrase_rows": paraphrase_rows,
-        "pairs_per_doc": round(sum(per_doc.values()) / max(1, len(docs)), 3),
+        "pairs": len(sel.rows),
+        "paraphrase_rows": sel.paraphrase_rows,
+        "pairs_per_doc": round(sum(sel.per_doc.values()) / max(1, len(docs)), 3),
         "pairs_per_doc_by_split": {s: round(originals[s] / by_split_docs[s], 3) for s in sorted(by_split_docs)},
-        "docs_without_pairs": sum(1 for d in docs if per_doc[d["doc_id"]] == 0),
-        "kept_by_type": dict(sorted(kept.items())),
+        "docs_without_pairs": sum(1 for d in docs if sel.per_doc[d["doc_id"]] == 0),
+        "kept_by_type": dict(sorted(sel.kept.items())),
         "dropped": dict(sorted(total_dropped.items())),
-        "dropped_by_type": {t: dict(sorted(r.items())) for t, r in sorted(dropped.items())},
-        "by_split": dict(sorted(Counter(r["split"] for r in rows).items())),
+        "dropped_by_type": {t: dict(sorted(r.items())) for t, r in sorted(sel.dropped.items())},
+        "by_split": dict(sorted(Counter(r["split"] for r in sel.rows).items())),
         "generation": {k: v for k, v in sorted(stats.items())},
         "seconds": round(seconds, 2),
     }

@@ -12,7 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from cptpipe.qa.validate import Candidate, answer_kind
+from cptpipe.qa.pairs import QAPair
+from cptpipe.qa.validate import MAX_FACTUAL_WORDS, answer_kind
 
 MAX_DOC_CHARS = 12_000  # documents are cut to their head: bounded prompt cost per document
 
@@ -21,7 +22,7 @@ PROMPTS = {
     "factual": (
         "Read the document below and write {n} factual questions about it for a closed-book quiz. "
         "Each question must name its subject explicitly (never 'the document' or 'the text'), so it "
-        "can be answered without seeing the document. Each answer must be a short span of at most 12 "
+        f"can be answered without seeing the document. Each answer must be a short span of at most {MAX_FACTUAL_WORDS} "
         "words copied exactly from the document, and must not appear in the question.{para} "
     ),
     "reasoning": (
@@ -45,17 +46,10 @@ class Request:
 
     doc_index: int
     type: str
+    n: int  # pairs asked for
+    k: int  # paraphrases asked for per pair
     prompt: str  # the user message
     prompt_hash: str  # hash of the template and its settings, not of the document
-
-
-def quotas(per_doc: int, types: list[str]) -> dict[str, int]:
-    """Pairs to ask for per type: the same shares the rules generator uses."""
-    q = {"summarization": max(1, per_doc // 8), "reasoning": max(1, per_doc // 4)}
-    out = {t: q[t] for t in ("summarization", "reasoning") if t in types}
-    if "factual" in types:
-        out["factual"] = max(1, per_doc - sum(out.values()))
-    return out
 
 
 def template(qtype: str, n: int, k: int) -> str:
@@ -107,7 +101,8 @@ def parse_pairs(reply: str) -> list[dict] | None:
     return None
 
 
-def candidates(reply: str, qtype: str, generator: str, p_hash: str, k: int) -> list[Candidate] | None:
+def candidates(reply: str, qtype: str, generator: str, p_hash: str, k: int) -> list[QAPair] | None:
+    """The pairs of a model reply (at most k paraphrases each), or None when nothing parses."""
     items = parse_pairs(reply)
     if items is None:
         return None
@@ -116,7 +111,7 @@ def candidates(reply: str, qtype: str, generator: str, p_hash: str, k: int) -> l
         q, a = str(x["question"]).strip(), str(x["answer"]).strip()
         paras = x.get("paraphrases") if isinstance(x.get("paraphrases"), list) else []
         out.append(
-            Candidate(
+            QAPair(
                 qtype,
                 q,
                 a,

@@ -20,19 +20,12 @@ quotes its own answer (the sentence a question quotes is the one the answer was 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
-MAX_ANSWER_WORDS = 12  # factual answers: exact match stays meaningful
+from cptpipe.qa.pairs import Fact, QAPair
+from cptpipe.qa.validate import MAX_FACTUAL_WORDS
+
 MAX_QUOTE_WORDS = 30  # a question may quote at most this much of the text
 MAX_SUMMARY_WORDS = 70
-
-
-class Item(NamedTuple):
-    type: str  # factual | reasoning | summarization
-    rel: str  # template family, e.g. "define_term"
-    question: str
-    answer: str
-    kind: str  # answer kind for multiple choice: entity | number | text
 
 
 _IDENT = r"[A-Za-z_][\w.]*\(\d?\w?\)|[A-Z][A-Z0-9_]{2,}|/[\w./\-]*|[a-z][a-z0-9]*_\w+"
@@ -128,6 +121,15 @@ _LIST_ITEM = re.compile(r"(?:\(?[a-z0-9]{1,2}\)|\d{1,2}\.|[-*•]) ")  # "a) Con
 _NOT_TERMS = {"if", "when", "note", "notes", "example", "examples", "then", "otherwise", "also", "however", "see"}
 
 
+def _fact(rel: str, title: str, question: str, answer: str, kind: str) -> Fact:
+    """A fact about the document's subject, asked one way."""
+    return Fact(rel, title, answer, kind, (question,))
+
+
+def _pair(qtype: str, rel: str, question: str, answer: str, kind: str) -> QAPair:
+    return QAPair(qtype, question, answer, kind, f"{qtype}/{rel}/0")
+
+
 def _lc(s: str) -> str:
     """Lower-case a sentence's first word when it is an ordinary word ("The", not "EINVAL" or "Linux")."""
     w = s.split()[0]
@@ -136,25 +138,18 @@ def _lc(s: str) -> str:
 
 
 # --- factual ------------------------------------------------------------------------------------
-def name_line(text: str, title: str) -> list[Item]:
+def name_line(text: str, title: str) -> list[Fact]:
     """A man page's NAME line: "strtol, strtoll - convert a string to a long integer"."""
     m = next((m for b in blocks(text)[:6] if (m := _NAME_LINE.fullmatch(" ".join(b.split())))), None)
-    if not m or _words(m.group(2)) > MAX_ANSWER_WORDS:
+    if not m or _words(m.group(2)) > MAX_FACTUAL_WORDS:
         return []
     names, what = m.group(1), _quote(m.group(2))
     first = names.split(",")[0]
-    return [
-        Item(
-            "factual",
-            "one_line",
-            f"What does {first} do, in one line, according to {title or 'its manual'}?",
-            what,
-            "text",
-        )
-    ]
+    q = f"What does {first} do, in one line, according to {title or 'its manual'}?"
+    return [_fact("one_line", title, q, what, "text")]
 
 
-def definition_list(text: str, title: str, section: str) -> tuple[list[Item], list[Item]]:
+def definition_list(text: str, title: str, section: str) -> tuple[list[Fact], list[QAPair]]:
     """Entries "TERM\\ndefinition": which entry means X (factual), and how many entries (reasoning)."""
     facts, terms = [], []
     for b in blocks(text):
@@ -174,13 +169,12 @@ def definition_list(text: str, title: str, section: str) -> tuple[list[Item], li
         if not _is_prose(first) or _words(first) > MAX_QUOTE_WORDS or head.lower() in first.lower():
             continue
         where = f"the {section} section of {title}" if section and section != "lead" else title
-        facts.append(
-            Item("factual", "entry", f"Which entry of {where} is described as: “{_quote(first)}”?", head, "entity")
-        )
+        q = f"Which entry of {where} is described as: “{_quote(first)}”?"
+        facts.append(_fact("entry", title, q, head, "entity"))
     reasoning = []
     if len(terms) >= 3 and section and section != "lead":
         reasoning.append(
-            Item(
+            _pair(
                 "reasoning",
                 "count_entries",
                 f"How many entries does the {section} section of {title} list?",
@@ -191,44 +185,36 @@ def definition_list(text: str, title: str, section: str) -> tuple[list[Item], li
     return facts, reasoning
 
 
-def sentence_items(sent: str, title: str) -> list[Item]:
-    """Factual and reasoning items of one prose sentence."""
+def sentence_facts(sent: str, title: str) -> list[Fact]:
+    """Facts of one prose sentence: a defined term, which function does X, a constraint, a value, a procedure."""
     out = []
     about = _about(title)
     m = _DEFINED.match(sent)
     if m and 4 <= _words(m.group(2)) <= MAX_QUOTE_WORDS and not m.group(2).endswith(("following", ":")):
-        out.append(
-            Item(
-                "factual",
-                "define_term",
-                f"Which term does {title or 'the text'} define as “{_quote(m.group(2))}”?",
-                m.group(1),
-                "entity",
-            )
-        )
+        q = f"Which term does {title or 'the text'} define as “{_quote(m.group(2))}”?"
+        out.append(_fact("define_term", title, q, m.group(1), "entity"))
     m = _WHICH_FN.match(sent)
     if m and m.group(1).split("(")[0].lower() not in m.group(3).lower():
-        out.append(
-            Item("factual", "which_function", f"{about}which {m.group(2)} {_quote(m.group(3))}?", m.group(1), "entity")
-        )
+        q = f"{about}which {m.group(2)} {_quote(m.group(3))}?"
+        out.append(_fact("which_function", title, q, m.group(1), "entity"))
     for m in _CONSTRAINT.finditer(sent):
         s, a = m.group("s"), _quote(m.group("a"))
-        if _words(a) <= MAX_ANSWER_WORDS and s not in ("it", "this", "that", "they"):
-            out.append(Item("factual", "constraint", f"{about}what must the {s} be?", a, "text"))
+        if _words(a) <= MAX_FACTUAL_WORDS and s not in ("it", "this", "that", "they"):
+            out.append(_fact("constraint", title, f"{about}what must the {s} be?", a, "text"))
     m = _UNIT_FACT.match(sent)
     if m and m.group("s").lower() not in ("it", "this", "that", "there", "the result"):
-        out.append(Item("factual", "unit_value", f"{about}how large is {m.group('s')}?", m.group("a"), "number"))
+        out.append(_fact("unit_value", title, f"{about}how large is {m.group('s')}?", m.group("a"), "number"))
     m = _PROCEDURE.match(sent)
-    if m and _words(m.group(2)) <= MAX_ANSWER_WORDS:
-        out.append(
-            Item(
-                "factual",
-                "procedure",
-                f"{about}what should you do to {_quote(m.group(1))}?",
-                _quote(m.group(2)),
-                "text",
-            )
-        )
+    if m and _words(m.group(2)) <= MAX_FACTUAL_WORDS:
+        q = f"{about}what should you do to {_quote(m.group(1))}?"
+        out.append(_fact("procedure", title, q, _quote(m.group(2)), "text"))
+    return out
+
+
+def sentence_reasoning(sent: str, title: str) -> list[QAPair]:
+    """Reasoning pairs of one prose sentence: what happens if X (a condition), why (a cause)."""
+    out = []
+    about = _about(title)
     m = _IF.match(sent)
     if (
         m
@@ -236,38 +222,29 @@ def sentence_items(sent: str, title: str) -> list[Item]:
         and not re.match(r"(?:and|or|but|then|so)\b", m.group(2))
         and m.group(1).count("(") == m.group(1).count(")")
     ):
-        out.append(
-            Item("reasoning", "condition", f"{about}what happens if {_quote(m.group(1))}?", _quote(m.group(2)), "text")
-        )
+        q = f"{about}what happens if {_quote(m.group(1))}?"
+        out.append(_pair("reasoning", "condition", q, _quote(m.group(2)), "text"))
     m = _BECAUSE.match(sent)
     if m and not m.group(1).lower().startswith(("this is", "that is", "it is")):
-        out.append(
-            Item("reasoning", "cause", f"{about}why is it that {_lc(_quote(m.group(1)))}?", _quote(m.group(2)), "text")
-        )
+        q = f"{about}why is it that {_lc(_quote(m.group(1)))}?"
+        out.append(_pair("reasoning", "cause", q, _quote(m.group(2)), "text"))
     return out
 
 
-def heading_item(text: str, title: str, section: str, doc_text: str) -> list[Item]:
+def heading_item(text: str, title: str, section: str, doc_text: str) -> list[Fact]:
     """Which heading a statement sits under: "Under which heading of strtol(3) is it stated that ...?"."""
     if not section or section == "lead" or section.startswith("section ") or section not in doc_text:
         return []
     for b in blocks(text)[1:]:
         for s in sentences(b)[:1]:
             if _is_prose(s) and _words(s) <= MAX_QUOTE_WORDS and section.lower() not in s.lower():
-                return [
-                    Item(
-                        "factual",
-                        "which_section",
-                        f"Under which heading of {title} is it stated: “{_quote(s)}”?",
-                        section,
-                        "entity",
-                    )
-                ]
+                q = f"Under which heading of {title} is it stated: “{_quote(s)}”?"
+                return [_fact("which_section", title, q, section, "entity")]
     return []
 
 
 # --- summarization ------------------------------------------------------------------------------
-def lead_summary(text: str, title: str, section: str) -> list[Item]:
+def lead_summary(text: str, title: str, section: str) -> list[QAPair]:
     """The first prose sentences (up to MAX_SUMMARY_WORDS) of a document or section."""
     picked: list[str] = []
     for b in blocks(text):
@@ -293,18 +270,20 @@ def lead_summary(text: str, title: str, section: str) -> list[Item]:
     if not picked:
         return []
     what = f"the “{section}” section of {title}" if section and section != "lead" else title or "the document"
-    return [Item("summarization", "lead", f"Summarize {what} in one or two sentences.", " ".join(picked), "text")]
+    return [_pair("summarization", "lead", f"Summarize {what} in one or two sentences.", " ".join(picked), "text")]
 
 
-def mine(text: str, title: str, section: str = "", doc_text: str = "") -> list[Item]:
-    """All items of a document or one of its sections, in text order; the caller picks and validates."""
-    items = name_line(text, title) if not section or section in ("lead", "NAME", "SYNOPSIS") else []
-    entries, counts = definition_list(text, title, section)
-    items += entries + counts
+def mine(text: str, title: str, section: str = "", doc_text: str = "") -> tuple[list[Fact], list[QAPair]]:
+    """The facts, and the reasoning and summarization pairs, of a document or one of its sections, each
+    in text order; the caller picks and validates."""
+    facts = name_line(text, title) if not section or section in ("lead", "NAME", "SYNOPSIS") else []
+    facts_of_entries, pairs = definition_list(text, title, section)
+    facts += facts_of_entries
     for b in blocks(text):
         for s in sentences(b):
             if _is_prose(s):
-                items += sentence_items(s, title)
-    items += heading_item(text, title, section, doc_text or text)
-    items += lead_summary(text, title, section)
-    return items
+                facts += sentence_facts(s, title)
+                pairs += sentence_reasoning(s, title)
+    facts += heading_item(text, title, section, doc_text or text)
+    pairs += lead_summary(text, title, section)
+    return facts, pairs

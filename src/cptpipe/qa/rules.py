@@ -9,41 +9,20 @@ sentence becomes a summarization item.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 
 from cptpipe.qa import reference, technical
-
-QA_TYPES = ("factual", "reasoning", "summarization")
+from cptpipe.qa.pairs import QA_TYPES, Fact, QAPair, quotas
+from cptpipe.qa.validate import MAX_FACTUAL_WORDS, YEAR
 
 MAX_CHARS = 200_000  # longer documents are mined from their head only: bounded time per document
-MAX_FACTUAL_WORDS = 12  # longer answers make exact match meaningless
-
-
-@dataclass(frozen=True)
-class QAPair:
-    type: str  # one of QA_TYPES
-    question: str
-    answer: str  # short, literally supported by the document text for factual items
-    answer_kind: str  # "year" | "number" | "place" | "person" | "org" | "entity" | "text" | "event"
-    template: str  # template id, e.g. "factual/born_year/2"
-    alternates: tuple[str, ...] = ()  # other phrasings of the same question (for qa.paraphrases)
-
-
-@dataclass(frozen=True)
-class _Fact:
-    rel: str
-    subject: str
-    answer: str
-    kind: str
-    questions: tuple[str, ...]
-    event: str = ""  # for years: a noun phrase naming what happened, for reasoning items
 
 
 # --- lexical pieces --------------------------------------------------------------------------
-_YEAR = r"(1[0-9]{3}|20[0-9]{2})"
 _NUM = r"((?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?: (?:thousand|million|billion|trillion))?)"
 _TOK = r"[A-Z][\w'’\-]*"
 _NTOK = rf"(?:[A-Z]\.|{_TOK})"  # initials too: "D. Richard Hipp"
@@ -52,7 +31,7 @@ _ABBREV = re.compile(r"(?:\b[A-Z]|\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|vs|etc|e\.g|i\.e|No
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _WHEN = (
     rf"(?:(?:in|on|during) )?(?:(?:the )?(?:early |late |mid-)?(?:spring|summer|autumn|fall|winter|"
-    rf"year) (?:of )?)?(?:\d{{1,2}} )?(?:(?:{_MONTHS}) )?(?:\d{{1,2}}, )?{_YEAR}\b"
+    rf"year) (?:of )?)?(?:\d{{1,2}} )?(?:(?:{_MONTHS}) )?(?:\d{{1,2}}, )?{YEAR}\b"
 )
 # Words that end a short noun-phrase answer.
 _STOP = (
@@ -327,7 +306,7 @@ _RULES: list[tuple[str, re.Pattern, str, tuple[str, ...]]] = [
         (
             "by_whom",
             rf"\b(?:is|was|were|are) ((?:first |originally |jointly )?(?:{_PARTICIPLES}))"
-            rf"(?: in {_YEAR})? by (?:(?:the |a |an )?[a-z]+ ){{0,2}}?({_NAME})",
+            rf"(?: in {YEAR})? by (?:(?:the |a |an )?[a-z]+ ){{0,2}}?({_NAME})",
             "person",
             ("By whom was {S} {V}?", "Who {P} {S}?"),
         ),
@@ -504,7 +483,7 @@ _SENT_RULES = [
         (
             "born_paren",
             rf"(?P<s>{_NAME}) \((?:born|b\.) (?:\d{{1,2}} )?(?:(?:{_MONTHS}) )?(?:\d{{1,2}}, )?"
-            rf"(?P<a>{_YEAR[1:-1]})\)",
+            rf"(?P<a>{YEAR[1:-1]})\)",
             "year",
             ("In which year was {S} born?", "When was {S} born?"),
         ),
@@ -522,41 +501,24 @@ def _lemma(verb: str) -> str:
     return verb[:-1] if verb.endswith("s") else verb
 
 
-def _clause_facts(clause: str, title: str, proper: set[str], last: str) -> Iterator[_Fact]:
+def _clause_facts(clause: str, title: str, proper: set[str], last: str) -> Iterator[Fact]:
+    """Facts of one clause: the sentence rules, then the rules over what the clause says of its subject."""
+    yield from _sentence_rule_facts(clause, title)
+    subj = _subject(clause, title, proper, last)
+    if subj is not None:
+        yield from _subject_rule_facts(*subj)
+
+
+def _sentence_rule_facts(clause: str, title: str) -> Iterator[Fact]:
     for rel, rx, kind, qs in _SENT_RULES:
         m = rx.search(clause) if rel == "born_paren" else rx.match(clause)
         if not m:
             continue
         g = m.groupdict()
-        answer = m.group("a")
         if rel in ("possessive", "np_of"):
-            answer = _clean(answer)
-            if not title or not _ok_text(answer) or len(answer.split()) > 5:
-                continue
-            x = g["x"] + (f" of {title}'s {g['y']}" if g.get("y") else "")
-            if rel == "np_of":
-                if g.get("y"):
-                    x = g["x"]
-                    of = f"{title}'s {g['y']}" if g["of"] in ("his", "her", "its", "their") else None
-                else:
-                    of = (
-                        title
-                        if (g["of"] in ("his", "her", "its", "their") or g["of"].split()[-1] in _REF_NOUNS)
-                        else None
-                    )
-                if of is None:
-                    continue
-                wh = "Who" if re.fullmatch(rf"{_TOK} {_TOK}", answer) else "What"
-                q = tuple(t.format(WH=wh, be=g["be"], x=x, OF=of) for t in qs)
-                yield _Fact(rel + "/" + g["x"], title, answer, "text", q)
-                continue
-            unit = re.fullmatch(rf"{_APPROX}{_NUM} {_UNIT}", answer)
-            if unit:
-                q = (f"What {g['be']} the {x} of {title} in {unit.group(2)}?",)
-                yield _Fact("measure", title, unit.group(1), "number", q)
-            else:
-                kind = "year" if re.fullmatch(_YEAR, answer) else "text"
-                yield _Fact(rel + "/" + x, title, answer, kind, tuple(t.format(be=g["be"], x=x, S=title) for t in qs))
+            fact = _possessive_fact(rel, g, title, qs)
+            if fact is not None:
+                yield fact
             continue
         s = g.get("s") or title
         if s.startswith("the ") and s.split()[-1] in _REF_NOUNS:
@@ -565,61 +527,92 @@ def _clause_facts(clause: str, title: str, proper: set[str], last: str) -> Itera
             continue
         q = tuple(t.format(S=s, **{k: v for k, v in g.items() if k not in ("s", "a")}) for t in qs)
         ev = f"the birth of {s}" if rel == "born_paren" else ""
-        yield _Fact(rel, s, answer, kind, q, ev)
+        yield Fact(rel, s, g["a"], kind, q, ev)
 
-    subj = _subject(clause, title, proper, last)
-    if subj is None:
-        return
-    s, rest = subj
+
+def _possessive_fact(rel: str, g: dict[str, str], title: str, qs: tuple[str, ...]) -> Fact | None:
+    """ "Its population is ..." / "The capital of the country is ...": a fact about the title's entity."""
+    answer = _clean(g["a"])
+    if not title or not _ok_text(answer) or len(answer.split()) > 5:
+        return None
+    x = g["x"]
+    if rel == "np_of":
+        owner = g["of"] in ("his", "her", "its", "their")
+        if g.get("y"):
+            of = f"{title}'s {g['y']}" if owner else None
+        else:
+            of = title if (owner or g["of"].split()[-1] in _REF_NOUNS) else None
+        if of is None:
+            return None
+        wh = "Who" if re.fullmatch(rf"{_TOK} {_TOK}", answer) else "What"
+        return Fact(rel + "/" + x, title, answer, "text", tuple(t.format(WH=wh, be=g["be"], x=x, OF=of) for t in qs))
+    unit = re.fullmatch(rf"{_APPROX}{_NUM} {_UNIT}", answer)
+    if unit:
+        q = (f"What {g['be']} the {x} of {title} in {unit.group(2)}?",)
+        return Fact("measure", title, unit.group(1), "number", q)
+    kind = "year" if re.fullmatch(YEAR, answer) else "text"
+    return Fact(rel + "/" + x, title, answer, kind, tuple(t.format(be=g["be"], x=x, S=title) for t in qs))
+
+
+def _subject_rule_facts(s: str, rest: str) -> Iterator[Fact]:
+    """Facts of what a clause says of its subject `s` (`rest`: the clause after the subject)."""
     for rel, rx, kind, qs in _RULES:
         m = rx.search(rest)
         if not m:
             continue
-        fill = {"S": s}
-        event = ""
-        if rel in ("when_passive", "by_whom"):
-            verb = m.group(1)
-            fill["V"] = verb
-            base = verb.split()[-1]
-            fill["P"] = _PAST.get(base, base) if verb == base else verb
-            answer = m.group(m.lastindex)
-            if rel == "when_passive":
-                event = _EVENT.get(verb, _EVENT.get(base, "the year {S} was " + verb)).format(S=s)
-            if rel == "by_whom" and verb != base:
-                qs = qs[:1]
-        elif rel == "born_year":
-            answer, event = m.group(1), f"the birth of {s}"
-        elif rel == "region":
-            fill["X"], answer = m.group(1), m.group(2)
-        elif rel in ("home_to", "parent_of"):
-            answer, fill["X"] = m.group(1), m.group(2)
-        elif rel == "has_n":
-            fill["DO"] = {"has": "does", "had": "did", "have": "do"}[m.group(1)]
-            answer, fill["X"] = m.group(2), m.group(3)
-        elif rel == "verb_n":
-            verb = m.group(1)
-            fill["DO"] = "does" if verb.endswith("s") and verb not in _LEMMA else "did"
-            fill["L"] = _lemma(verb)
-            answer, fill["X"] = m.group(2), m.group(3)
-        elif rel == "measure":
-            fill["X"], answer, fill["U"] = m.group(1), m.group(2), m.group(3)
-        elif rel == "measures":
-            answer, fill["U"] = m.group(1), m.group(2)
-        elif rel == "makes":
-            fill["L"] = _lemma(m.group(1))
-            answer = m.group(2)
-        else:
-            answer = m.group(1)
+        fill, answer, event = _slots(rel, m, s)
+        if rel == "by_whom" and fill["V"] != fill["V"].split()[-1]:
+            qs = qs[:1]
         if kind in ("text", "entity"):
             answer = _clean(answer)
             if not _ok_text(answer) or (rel == "copula" and len(answer.split()) > 4):
                 continue
-        if rel in ("when_passive", "born_year") and not re.fullmatch(_YEAR, answer):
+        if rel in ("when_passive", "born_year") and not re.fullmatch(YEAR, answer):
             continue
-        if "U" in fill and fill["U"] in ("m", "g"):  # "5 m" could be minutes; keep it unambiguous
+        if fill.get("U") in ("m", "g"):  # "5 m" could be minutes; keep it unambiguous
             fill["U"] = _UNITS[fill["U"]]
         rel_id = rel + ("/" + fill["V"] if "V" in fill else "")
-        yield _Fact(rel_id, s, answer, kind, tuple(t.format(**fill) for t in qs), event)
+        yield Fact(rel_id, s, answer, kind, tuple(t.format(**fill) for t in qs), event)
+
+
+def _slots(rel: str, m: re.Match, s: str) -> tuple[dict[str, str], str, str]:
+    """The template slots, the answer and (for a year) the event named by a subject rule's match."""
+    fill = {"S": s}
+    if rel in ("when_passive", "by_whom"):
+        verb = m.group(1)
+        base = verb.split()[-1]
+        fill["V"] = verb
+        fill["P"] = _PAST.get(base, base) if verb == base else verb
+        if rel == "by_whom":
+            return fill, m.group(m.lastindex), ""
+        return fill, m.group(m.lastindex), _EVENT.get(verb, _EVENT.get(base, "the year {S} was " + verb)).format(S=s)
+    if rel == "born_year":
+        return fill, m.group(1), f"the birth of {s}"
+    if rel == "region":
+        fill["X"] = m.group(1)
+        return fill, m.group(2), ""
+    if rel in ("home_to", "parent_of"):
+        fill["X"] = m.group(2)
+        return fill, m.group(1), ""
+    if rel in ("has_n", "verb_n"):
+        verb = m.group(1)
+        if rel == "has_n":
+            fill["DO"] = {"has": "does", "had": "did", "have": "do"}[verb]
+        else:
+            fill["DO"] = "does" if verb.endswith("s") and verb not in _LEMMA else "did"
+            fill["L"] = _lemma(verb)
+        fill["X"] = m.group(3)
+        return fill, m.group(2), ""
+    if rel == "measure":
+        fill["X"], fill["U"] = m.group(1), m.group(3)
+        return fill, m.group(2), ""
+    if rel == "measures":
+        fill["U"] = m.group(2)
+        return fill, m.group(1), ""
+    if rel == "makes":
+        fill["L"] = _lemma(m.group(1))
+        return fill, m.group(2), ""
+    return fill, m.group(1), ""
 
 
 def _main_entity(paras: list[list[str]], title: str) -> str:
@@ -637,44 +630,47 @@ def _main_entity(paras: list[list[str]], title: str) -> str:
     return title
 
 
-def _facts(paras: list[list[str]], title: str) -> list[_Fact]:
+def _facts(paras: list[list[str]], title: str) -> list[Fact]:
+    """The facts the clause rules find, once per (subject, relation, answer)."""
     proper = _proper_tokens(paras)
     title = _main_entity(paras, title)
-    facts, seen = [], set()
+    return _unknown(_clause_facts_of(paras, title, proper), set(), key=lambda f: (f.subject, f.rel, f.answer.lower()))
+
+
+def _clause_facts_of(paras: list[list[str]], title: str, proper: set[str]) -> Iterator[Fact]:
     for para in paras:
         last = ""
         for sent in para:
             for clause in re.split(r";\s+", sent.rstrip(".!? ")):
                 subj = _subject(clause.strip(), title, proper, last)
                 last = subj[0] if subj else last
-                for f in _clause_facts(clause.strip(), title, proper, last):
-                    key = (f.subject, f.rel, f.answer.lower())
-                    if key not in seen:
-                        seen.add(key)
-                        facts.append(f)
-    return facts
+                yield from _clause_facts(clause.strip(), title, proper, last)
 
 
-def _technical_facts(paras: list[list[str]], title: str, known: set, cloze: int) -> list[_Fact]:
+def _unknown(
+    facts: Iterable[Fact], known: set[tuple], key: Callable[[Fact], tuple] = lambda f: (f.subject, f.answer.lower())
+) -> list[Fact]:
+    """The facts whose key (by default subject and answer) is not known yet; they become known."""
+    out = []
+    for f in facts:
+        k = key(f)
+        if k not in known:
+            known.add(k)
+            out.append(f)
+    return out
+
+
+def _technical_facts(paras: list[list[str]], title: str, known: set, cloze: int) -> list[Fact]:
     """Facts of technical prose, plus `cloze` fill-in-the-blank items when patterns found too few."""
     topic = technical.topic_of(paras, title)
-    out = []
-    for para in paras:
-        for sent in para:
-            for f in technical.sentence_facts(sent, topic):
-                if (f.subject, f.answer.lower()) not in known:
-                    known.add((f.subject, f.answer.lower()))
-                    out.append(_Fact(f.rel, f.subject, f.answer, f.kind, f.questions))
+    out = _unknown((f for para in paras for sent in para for f in technical.sentence_facts(sent, topic)), known)
     if cloze > len(out):
-        out += [
-            _Fact(f.rel, f.subject, f.answer, f.kind, f.questions)
-            for f in technical.cloze_items(paras, topic, cloze - len(out))
-        ]
+        out += technical.cloze_items(paras, topic, cloze - len(out))
     return out
 
 
 # --- item builders ----------------------------------------------------------------------------
-def _factual(facts: list[_Fact], rng: random.Random) -> list[QAPair]:
+def _factual(facts: list[Fact], rng: random.Random) -> list[QAPair]:
     """One pair per distinct fact first (template drawn at random), then the other paraphrases."""
     first, rest = [], []
     for f in facts:
@@ -686,9 +682,9 @@ def _factual(facts: list[_Fact], rng: random.Random) -> list[QAPair]:
                 "factual",
                 f.questions[i],
                 f.answer,
-                f.kind,
+                f.answer_kind,
                 f"factual/{rel}/{i}",
-                tuple(f.questions[j] for j in order if j != i),
+                paraphrases=tuple(f.questions[j] for j in order if j != i),
             )
             for i in order
         ]
@@ -699,11 +695,11 @@ def _factual(facts: list[_Fact], rng: random.Random) -> list[QAPair]:
     return first + rest
 
 
-def _reasoning(facts: list[_Fact], rng: random.Random) -> list[QAPair]:
+def _reasoning(facts: list[Fact], rng: random.Random) -> list[QAPair]:
     """Compare two dated events of one document: order, and the gap in years."""
     events: dict[str, int] = {}
     for f in facts:
-        if f.kind == "year" and f.event and f.event not in events:
+        if f.answer_kind == "year" and f.event and f.event not in events:
             events[f.event] = int(f.answer)
     items = list(events.items())
     out = []
@@ -776,10 +772,11 @@ _REWRITES = (
 
 
 def paraphrases(pair: QAPair, title: str, k: int, exclude: set[str] = frozenset()) -> list[str]:
-    """Up to k other questions with the same answer: the fact's other templates, then rewrites."""
+    """Up to k other questions with the same answer: the fact's other wordings (the pair's paraphrases as
+    generate_pairs made it), then rewrites."""
     q = pair.question
     # The question keeps its capital after a colon: lowercasing would also lowercase a leading name.
-    cands = list(pair.alternates) + [r.format(q=q, t=title) for r in _REWRITES if title or "{t}" not in r]
+    cands = list(pair.paraphrases) + [r.format(q=q, t=title) for r in _REWRITES if title or "{t}" not in r]
     out: list[str] = []
     for c in cands:
         if len(out) < k and c.lower() not in exclude and c not in out and c != q:
@@ -787,18 +784,16 @@ def paraphrases(pair: QAPair, title: str, k: int, exclude: set[str] = frozenset(
     return out
 
 
-def _reference_items(text: str, title: str, section: str, doc_text: str, known: set) -> tuple[list, list, list]:
+def _reference_items(
+    text: str, title: str, section: str, doc_text: str, known: set
+) -> tuple[list[Fact], list[QAPair], list[QAPair]]:
     """Facts, reasoning and summary pairs of reference text (cptpipe.qa.reference), minus known facts."""
-    facts, reasoning, summaries = [], [], []
-    for it in reference.mine(text, title, section, doc_text):
-        if it.type == "factual":
-            if (title, it.answer.lower()) not in known:
-                known.add((title, it.answer.lower()))
-                facts.append(_Fact(it.rel, title, it.answer, it.kind, (it.question,)))
-        else:
-            pool = reasoning if it.type == "reasoning" else summaries
-            pool.append(QAPair(it.type, it.question, it.answer, it.kind, f"{it.type}/{it.rel}/0"))
-    return facts, reasoning, summaries
+    facts, pairs = reference.mine(text, title, section, doc_text)
+    return (
+        _unknown(facts, known),
+        [p for p in pairs if p.type == "reasoning"],
+        [p for p in pairs if p.type == "summarization"],
+    )
 
 
 def generate_pairs(
@@ -829,12 +824,10 @@ def generate_pairs(
         "summarization": (summaries or ref_summaries) if "summarization" in types else [],
     }
     # Quotas keep every requested type present; unused slots go to whatever pool has items left.
-    quota = {"summarization": max(1, per_doc // 8), "reasoning": max(1, per_doc // 4)}
-    order = [t for t in ("summarization", "reasoning", "factual") if t in types]
     picked: list[QAPair] = []
-    for t in order:
-        picked += pools[t][: quota.get(t, per_doc)]
-        pools[t] = pools[t][quota.get(t, per_doc) :]
+    for t, n in quotas(per_doc, list(types)).items():
+        picked += pools[t][:n]
+        pools[t] = pools[t][n:]
     leftovers = pools["factual"] + pools["reasoning"] + pools["summarization"]
     out, seen = [], set()
     for p in picked + leftovers:
@@ -844,4 +837,9 @@ def generate_pairs(
         if key not in seen and p.answer:
             seen.add(key)
             out.append(p)
-    return out
+    return [replace(p, generator="rules", prompt_hash=_template_hash(p.template)) for p in out]
+
+
+def _template_hash(template: str) -> str:
+    """What a rule asked is its template: the prompt hash of a rules pair."""
+    return hashlib.sha256(template.encode()).hexdigest()[:12]

@@ -12,16 +12,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from typing import NamedTuple
 
-
-class TechFact(NamedTuple):
-    rel: str
-    subject: str
-    answer: str
-    kind: str
-    questions: tuple[str, ...]
-
+from cptpipe.qa.pairs import Fact
+from cptpipe.qa.validate import MAX_FACTUAL_WORDS
 
 _NUM = r"\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?"
 # Code-ish identifiers: calls, snake_case, ALLCAPS, dotted versions, PRAGMA names.
@@ -154,11 +147,11 @@ def _expansion(words: list[str], acro: str) -> str:
     return ""
 
 
-def _acronyms(sent: str, topic: str) -> Iterator[TechFact]:
+def _acronyms(sent: str, topic: str) -> Iterator[Fact]:
     for m in _ACRO_AFTER.finditer(sent):
         exp = _expansion(m.group(1).split(), m.group(2))
         if exp:
-            yield TechFact(
+            yield Fact(
                 "acronym",
                 m.group(2),
                 exp,
@@ -168,7 +161,7 @@ def _acronyms(sent: str, topic: str) -> Iterator[TechFact]:
     for m in _ACRO_BEFORE.finditer(sent):
         words = m.group(2).split()
         if _expansion(words, m.group(1)) == m.group(2):
-            yield TechFact(
+            yield Fact(
                 "acronym",
                 m.group(1),
                 m.group(2),
@@ -177,7 +170,7 @@ def _acronyms(sent: str, topic: str) -> Iterator[TechFact]:
             )
 
 
-def sentence_facts(sent: str, topic: str) -> Iterator[TechFact]:
+def sentence_facts(sent: str, topic: str) -> Iterator[Fact]:
     yield from _acronyms(sent, topic)
     pre = _in(topic)
     for rel, rx, kind in _RULES:
@@ -189,7 +182,7 @@ def sentence_facts(sent: str, topic: str) -> Iterator[TechFact]:
             kind = "number" if re.match(r"\d", ans) else "entity"
             if ans.split()[-1].lower() in _STOPWORDS | set(_ENDERS.split("|")):
                 ans = " ".join(ans.split()[:-1])
-            yield TechFact(
+            yield Fact(
                 f"limit/{adj}",
                 noun,
                 ans,
@@ -200,7 +193,7 @@ def sentence_facts(sent: str, topic: str) -> Iterator[TechFact]:
             s, ans = m.group(1), m.group(2).strip('"')
             if _subject_ok(s) and ans.lower() not in _STOPWORDS:
                 the = "" if re.match(_IDENT + "$", s) else "the "
-                yield TechFact(
+                yield Fact(
                     "defaults",
                     s,
                     ans,
@@ -209,14 +202,14 @@ def sentence_facts(sent: str, topic: str) -> Iterator[TechFact]:
                 )
         elif rel == "returns":
             ident, verb, ans = m.group(1), m.group(2), _clean_span(m.group(3))
-            if ans and len(ans.split()) <= 12:
+            if ans and len(ans.split()) <= MAX_FACTUAL_WORDS:
                 what = m.group(0)[: m.start(2)].strip()
                 what = re.sub(r"^(?:For [^,]{1,40}, )", "", what)
                 what = what[0].lower() + what[1:] if what.startswith("The ") else what
                 base = {"returns": "return", "computes": "compute", "evaluates to": "evaluate to", "reports": "report"}[
                     verb
                 ]
-                yield TechFact(
+                yield Fact(
                     "returns/" + base,
                     ident,
                     ans,
@@ -227,7 +220,7 @@ def sentence_facts(sent: str, topic: str) -> Iterator[TechFact]:
             s, verb, ans = m.group(1), m.group(2), m.group(3)
             if _subject_ok(s):
                 the = "" if re.match(r"[A-Z_\"]|" + _IDENT, s) else "the "
-                yield TechFact(
+                yield Fact(
                     "since_version/" + verb,
                     s,
                     ans,
@@ -263,9 +256,9 @@ _SALIENT = [
 ]
 
 
-def cloze_items(paras: list[list[str]], topic: str, limit: int) -> list[TechFact]:
+def cloze_items(paras: list[list[str]], topic: str, limit: int) -> list[Fact]:
     """Fill-in-the-blank items over sentences that carry a salient span, at most one per sentence."""
-    out: list[TechFact] = []
+    out: list[Fact] = []
     for para in paras:
         for sent in para:
             words = sent.split()
@@ -290,7 +283,7 @@ def cloze_items(paras: list[list[str]], topic: str, limit: int) -> list[TechFact
                 masked = sent[: m.start()] + ('"___"' if kind == "quoted" else "___") + sent[m.end() :]
                 about = f" about {topic}" if topic else ""
                 out.append(
-                    TechFact(
+                    Fact(
                         f"cloze/{kind}",
                         topic,
                         span,

@@ -1,14 +1,16 @@
-"""Validation shared by every generator: one candidate in, keep or a drop reason out."""
+"""Validation shared by every generator: one pair in, keep or a drop reason out."""
 
 from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
+
+from cptpipe.qa.pairs import QAPair
 
 MAX_QUESTION_CHARS = 400
 MAX_ANSWER_CHARS = 600
-MAX_FACTUAL_WORDS = 12  # longer answers make exact match meaningless
+MAX_FACTUAL_WORDS = 12  # longer answers make exact match meaningless; the generators ask for at most this
+YEAR = r"(1[0-9]{3}|20[0-9]{2})"  # a year as an answer: what reasoning items compare
 MIN_SUMMARY_SUPPORT = 0.6  # share of a summary's content words that must occur in the document
 _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’")
 _FUNCTION_WORDS = {
@@ -52,28 +54,19 @@ REASONS = (
 )
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A generated pair before validation, from any generator."""
-
-    type: str  # factual | reasoning | summarization
-    question: str
-    answer: str
-    answer_kind: str
-    template: str  # rules: template id; LLMs: "<generator>/<type>"
-    generator: str
-    prompt_hash: str
-    paraphrases: tuple[str, ...] = ()  # other wordings of the question (training docs only)
-
-
 def norm_tokens(s: str) -> list[str]:
     return s.lower().translate(_PUNCT).split()
 
 
+def norm_text(s: str) -> str:
+    """Lower-cased words without punctuation, one space apart: how answers, questions and texts compare."""
+    return " ".join(norm_tokens(s))
+
+
 def supported(answer: str, text: str) -> bool:
     """Factual answers must appear in the document (normalized token sequence)."""
-    a = " ".join(norm_tokens(answer))
-    return bool(a) and f" {a} " in f" {' '.join(norm_tokens(text))} "
+    a = norm_text(answer)
+    return bool(a) and f" {a} " in f" {norm_text(text)} "
 
 
 def summary_support(summary: str, text: str) -> float:
@@ -87,18 +80,18 @@ def summary_support(summary: str, text: str) -> float:
 def answer_kind(answer: str) -> str:
     """Kind of a free-form answer, so multiple-choice distractors come from like answers."""
     a = answer.strip().rstrip(".")
-    if re.fullmatch(r"(1[0-9]{3}|20[0-9]{2})", a):
+    if re.fullmatch(YEAR, a):
         return "year"
     if re.fullmatch(r"[\d.,]+(?: [a-zA-Z]+)?", a):
         return "number"
     return "entity" if len(a.split()) <= 4 else "text"
 
 
-def question_key(q: str) -> str:
-    return " ".join(norm_tokens(q))
+def _answer_in_question(a: str, q: str) -> bool:
+    return f" {norm_text(a)} " in f" {norm_text(q)} "
 
 
-def check(c: Candidate, text: str, seen: set[str]) -> str:
+def check(c: QAPair, text: str, seen: set[str]) -> str:
     """'' to keep (and remember the question in `seen`), else the drop reason."""
     q, a = c.question.strip(), c.answer.strip()
     if not q or not a:
@@ -110,14 +103,14 @@ def check(c: Candidate, text: str, seen: set[str]) -> str:
             return "too_long"
         if not supported(a, text):
             return "unsupported"
-        if f" {' '.join(norm_tokens(a))} " in f" {question_key(q)} ":
+        if _answer_in_question(a, q):
             return "answer_in_question"
     if c.type == "summarization":
         if summary_support(a, text) < MIN_SUMMARY_SUPPORT:
             return "unsupported"
-        if f" {' '.join(norm_tokens(a))} " in f" {question_key(q)} ":  # "Summarize <the summary>"
+        if _answer_in_question(a, q):  # "Summarize <the summary>"
             return "answer_in_question"
-    key = question_key(q)
+    key = norm_text(q)
     if key in seen:
         return "duplicate_question"
     seen.add(key)
