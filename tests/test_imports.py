@@ -1,4 +1,4 @@
-"""Imports between the packages of src/cptpipe run one way: no cycle."""
+"""The shape of src/cptpipe: imports run one way, stages declare what they import, functions fit a screen."""
 
 import ast
 from pathlib import Path
@@ -124,3 +124,16 @@ def test_every_stage_declares_the_cptpipe_files_it_imports():
             if not any(f == d or d in f.parents for d in deps):
                 missing.setdefault(name, []).append(str(f.relative_to(ROOT)))
     assert not missing, f"stage deps in dvc.yaml miss imported files: {missing}"
+
+
+MAX_FUNCTION_LINES = 60  # a function a reader takes in at once
+
+
+def test_no_function_in_the_library_is_longer_than_a_screen():
+    long = [
+        f"{f.relative_to(ROOT)}:{n.lineno} {n.name} ({n.end_lineno - n.lineno + 1} lines)"
+        for f in SRC.rglob("*.py")
+        for n in ast.walk(ast.parse(f.read_text()))
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, long

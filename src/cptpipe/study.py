@@ -418,6 +418,14 @@ def _above(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
     return lines
 
 
+def failed_lines(what: str, rerun: str, failed: list[str]) -> list[str]:
+    """The closing section of a study or sweep report that lists its failed runs (none: nothing)."""
+    if not failed:
+        return []
+    retry = f"{rerun} to retry them (finished {what} are reused): " + ", ".join(f"`{f}`" for f in failed)
+    return ["", f"## Failed {what}", "", retry]
+
+
 def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], minutes: float, png_name: str) -> str:
     prefix = grid.prefix
     short = {n: n.removeprefix(prefix + "-") for n in agg}
@@ -473,13 +481,7 @@ def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], 
         "",
         f"![study]({png_name})",
     ]
-    if failed:
-        lines += [
-            "",
-            "## Failed arms",
-            "",
-            "Rerun `make study` to retry them (finished arms are reused): " + ", ".join(f"`{f}`" for f in failed),
-        ]
+    lines += failed_lines("arms", "Rerun `make study`", failed)
     return "\n".join(lines) + "\n"
 
 

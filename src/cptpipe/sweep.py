@@ -24,7 +24,7 @@ import yaml
 
 from cptpipe.errors import UserError
 from cptpipe.io import write_text
-from cptpipe.study import Arm, Grid, aggregate, cell, exp_rows, expand, run_arms
+from cptpipe.study import Arm, Grid, aggregate, cell, exp_rows, expand, failed_lines, run_arms
 
 SAMPLE_METHODS = ("random", "lhs")
 SPEC_KEYS = {
@@ -450,13 +450,7 @@ def render(
     lines += _recommendation_lines(sweep, reading, budget)
     lines += _fit_lines(sweep, reading, budget)
     lines += ["", f"![sweep]({png_name})"]
-    if failed:
-        lines += [
-            "",
-            "## Failed runs",
-            "",
-            "Rerun the sweep to retry them (finished runs are reused): " + ", ".join(f"`{f}`" for f in failed),
-        ]
+    lines += failed_lines("runs", "Rerun the sweep", failed)
     return "\n".join(lines) + "\n"
 
 

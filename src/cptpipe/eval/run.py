@@ -134,22 +134,12 @@ def check_eval_context(checkpoint: Path, params: Params) -> None:
     check_context(config, seq_len=None, passkey_lengths=params.eval.passkey_lengths, rope_factor=factor)
 
 
-def evaluate_checkpoint(
-    checkpoint: Path, params: Params, inputs: EvalInputs, out_dir: Path, published_dir: Path | None = None
-) -> dict:
-    """Evaluate a checkpoint on cptpipe's tasks built from `inputs` (and any reachable standard ones);
-    write results under out_dir.
-
-    published_dir: out_dir's final name when out_dir is a temp dir renamed on success (the task YAMLs
-    written for running by hand point there).
-    """
+def run_tasks(lm, tasks: dict, params: Params) -> tuple[dict, dict, dict, list[dict]]:
+    """lm-eval over cptpipe's tasks, then each standard task of eval.lm_eval_tasks (skipped, with the
+    reason, when it cannot run offline): (results, samples, configs, skipped)."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    check_eval_context(checkpoint, params)
-    tok = load_tokenizer(checkpoint)
-    lm = lm_eval_model(checkpoint, tok, params.eval)
-    tasks = build_tasks(inputs, out_dir / "tasks", tok, params.eval, params.seed, (published_dir or out_dir) / "tasks")
     results, samples, configs, skipped = {}, {}, {}, []
     if tasks:
         res = simple_evaluate(
@@ -174,19 +164,25 @@ def evaluate_checkpoint(
             reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
             skipped.append({"task": name, "reason": f"{type(e).__name__}: {reason}"})
             log.warning("lm-eval task %s skipped: %s", name, reason)
+    return results, samples, configs, skipped
+
+
+def qa_metrics(results: dict, samples: dict, trained_qa: Path) -> dict:
+    """The design's metrics, the held-out EM breakdowns and the share of wrong answers that are trained answers."""
     metrics = metrics_from_results(results)
     for key, field in BREAKDOWNS.items():
         if samples.get("domain_qa_gen"):
             metrics[key] = em_breakdown(samples["domain_qa_gen"], field)
     if samples.get("domain_qa_gen"):
-        trained = pq.read_table(inputs.qa / "train.parquet", columns=["answer"]).column("answer").to_pylist()
+        trained = pq.read_table(trained_qa, columns=["answer"]).column("answer").to_pylist()
         share = wrong_from_seen(samples["domain_qa_gen"], {normalize_answer(a) for a in trained})
         if share is not None:
             metrics.setdefault("domain_qa", {})["wrong_from_seen"] = share
-    counts = {t: len(v) for t, v in samples.items()}
-    metrics["n"] = counts
-    if skipped:
-        metrics["skipped"] = skipped
+    return metrics
+
+
+def write_outputs(out_dir: Path, results: dict, configs: dict, samples: dict, counts: dict, skipped: list) -> None:
+    """results.json (lm-eval's raw results) and one samples_<task>.jsonl per task."""
     (out_dir / "results.json").write_text(
         json.dumps(
             {"results": _jsonable(results), "configs": _jsonable(configs), "n_samples": counts, "skipped": skipped},
@@ -211,5 +207,27 @@ def evaluate_checkpoint(
                     )
                     + "\n"
                 )
+
+
+def evaluate_checkpoint(
+    checkpoint: Path, params: Params, inputs: EvalInputs, out_dir: Path, published_dir: Path | None = None
+) -> dict:
+    """Evaluate a checkpoint on cptpipe's tasks built from `inputs` (and any reachable standard ones);
+    write results under out_dir.
+
+    published_dir: out_dir's final name when out_dir is a temp dir renamed on success (the task YAMLs
+    written for running by hand point there).
+    """
+    check_eval_context(checkpoint, params)
+    tok = load_tokenizer(checkpoint)
+    lm = lm_eval_model(checkpoint, tok, params.eval)
+    tasks = build_tasks(inputs, out_dir / "tasks", tok, params.eval, params.seed, (published_dir or out_dir) / "tasks")
+    results, samples, configs, skipped = run_tasks(lm, tasks, params)
+    metrics = qa_metrics(results, samples, inputs.qa / "train.parquet")
+    counts = {t: len(v) for t, v in samples.items()}
+    metrics["n"] = counts
+    if skipped:
+        metrics["skipped"] = skipped
+    write_outputs(out_dir, results, configs, samples, counts, skipped)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics

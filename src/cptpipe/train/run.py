@@ -232,9 +232,8 @@ def run_train(
         penalty = EWCPenalty(model, replay_batches(tokens_dir, seq_len, EWC_BLOCKS, t.batch_size, params.seed), t.ewc)
     if t.lora is not None:
         model = apply_lora(model, t.lora)
-    ckpt_dir = None
-    if t.save_every > 0 and ckpt_root is not None:
-        ckpt_dir = checkpoint_dir(params, ckpt_root, start_dir, mix_dir, tokens_dir)
+    saving = t.save_every > 0 and ckpt_root is not None
+    ckpt_dir = checkpoint_dir(params, ckpt_root, start_dir, mix_dir, tokens_dir) if saving else None
     log, live = live_logger(live_dir) if main else (None, None)
     absorption = AbsorptionProbes(tokens_dir, tok, t.absorption_questions, params.seed)
     result = train_phases(
