@@ -547,14 +547,7 @@ def run_study(
     agg = aggregate(arms, rows, set(before))
     (cwd / out_png).parent.mkdir(parents=True, exist_ok=True)
     plot(agg, grid.prefix, cwd / out_png)
-    md = render(
-        agg,
-        grid,
-        str(grid_file),
-        failed,
-        (time.time() - t0) / 60,
-        out_png.name,
-    )
+    md = render(agg, grid, str(grid_file), failed, (time.time() - t0) / 60, out_png.name)
     write_text(cwd / out_md, md)
     n = sum(e["n"] for e in agg.values())
     new = sum(e["new"] for e in agg.values())

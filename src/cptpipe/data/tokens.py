@@ -25,14 +25,8 @@ from cptpipe.progress import bar
 from cptpipe.prompts import end_of_turn_id
 
 ROW_SCHEMA = pa.schema(
-    [
-        ("row", pa.int64()),
-        ("offset", pa.int64()),
-        ("length", pa.int64()),
-        ("split", pa.string()),
-        ("doc_id", pa.string()),
-        ("kind", pa.string()),
-    ]
+    [(name, pa.int64()) for name in ("row", "offset", "length")]
+    + [(name, pa.string()) for name in ("split", "doc_id", "kind")]
 )
 _NPY_HEADER = 128  # bytes; room for any 1-D shape, rewritten in place once the length is known
 

@@ -13,13 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 SEGMENT_SCHEMA = pa.schema(
-    [
-        ("block", pa.int64()),
-        ("source", pa.string()),
-        ("start", pa.int64()),
-        ("length", pa.int64()),
-        ("pos0", pa.int64()),
-    ]
+    [(name, pa.string() if name == "source" else pa.int64()) for name in ("block", "source", "start", "length", "pos0")]
 )
 
 

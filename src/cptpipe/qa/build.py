@@ -28,22 +28,21 @@ from cptpipe.qa import llm, rules
 from cptpipe.qa.pairs import QAPair, quotas
 from cptpipe.qa.validate import check, norm_text
 
-QA_SCHEMA = pa.schema(
-    [
-        ("qa_id", pa.string()),
-        ("doc_id", pa.string()),
-        ("split", pa.string()),
-        ("title", pa.string()),
-        ("type", pa.string()),
-        ("question", pa.string()),
-        ("answer", pa.string()),
-        ("answer_kind", pa.string()),
-        ("template", pa.string()),
-        ("generator", pa.string()),
-        ("prompt_hash", pa.string()),
-        ("paraphrase_of", pa.string()),
-    ]
+QA_COLUMNS = (
+    "qa_id",
+    "doc_id",
+    "split",
+    "title",
+    "type",
+    "question",
+    "answer",
+    "answer_kind",
+    "template",
+    "generator",
+    "prompt_hash",
+    "paraphrase_of",
 )
+QA_SCHEMA = pa.schema([(name, pa.string()) for name in QA_COLUMNS])
 
 
 # --- units: a document, or each section of a long one ------------------------------------------
