@@ -45,6 +45,22 @@ REQUIRED = [
 ]
 
 
+ALL_STAGES = {
+    "ingest",
+    "model",
+    "qa",
+    "tokenize@domain",
+    "tokenize@qa",
+    "tokenize@replay",
+    "tokenize@instruct",
+    "mix",
+    "train",
+    "eval@start",
+    "eval@cpt",
+    "report",
+}
+
+
 def deep_update(d: dict, u: dict) -> dict:
     for k, v in u.items():
         d[k] = deep_update(d.get(k, {}), v) if isinstance(v, dict) else v
@@ -106,20 +122,7 @@ def lookup(metrics: dict, dotted: str):
 def repo(tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("e2e"), TINY)
     out = dvc(repo, "repro")
-    assert ran(out) == {
-        "ingest",
-        "model",
-        "qa",
-        "tokenize@domain",
-        "tokenize@qa",
-        "tokenize@replay",
-        "tokenize@instruct",
-        "mix",
-        "train",
-        "eval@start",
-        "eval@cpt",
-        "report",
-    }
+    assert ran(out) == ALL_STAGES
     return repo
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from test_e2e import TINY, deep_update, dvc, make_repo, ran
+from test_e2e import ALL_STAGES, TINY, deep_update, dvc, make_repo, ran
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from families import ROUND_TRIP, build_family  # noqa: E402
@@ -20,20 +20,6 @@ class TaskLoader(yaml.SafeLoader):
 
 
 TaskLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
-ALL_STAGES = {
-    "ingest",
-    "model",
-    "qa",
-    "tokenize@domain",
-    "tokenize@qa",
-    "tokenize@replay",
-    "tokenize@instruct",
-    "mix",
-    "train",
-    "eval@start",
-    "eval@cpt",
-    "report",
-}
 # ~1 min per family on one core: a small mix, few eval examples, short answers
 SMALL = deep_update(
     json.loads(json.dumps(TINY)),
