@@ -1,5 +1,7 @@
 """The sweep's pure parts: file checks, points, front, recommendation, monotone fits, report."""
 
+import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +34,15 @@ def _write(tmp_path, spec: dict) -> Path:
     return path
 
 
-def test_shipped_sweep_is_six_points_two_seeds_with_mix_shares_summing_to_one():
+def test_shipped_sweep_is_the_full_grid_per_seed_with_mix_shares_summing_to_one():
     sweep = load_sweep(ROOT / "study/sweep.yaml", PARAMS)
     arms = expand(as_grid(sweep, PARAMS))
-    assert len(sweep.points) == 6 and len(arms) == 12
+    spec = yaml.safe_load((ROOT / "study/sweep.yaml").read_text())
+    n_points = math.prod(len(v) for v in spec["grid"].values())
+    assert len(sweep.points) == n_points and len(arms) == n_points * len(spec.get("seeds", [0]))
+    assert {tuple(sorted(p.items())) for p in sweep.points} == {
+        tuple(sorted(zip(spec["grid"], combo))) for combo in itertools.product(*spec["grid"].values())
+    }
     for arm in arms:
         o = dict(arm.overrides)
         assert o["mix.domain"] + o["mix.replay"] + PARAMS["mix"]["instruct"] == pytest.approx(1.0)
