@@ -25,7 +25,7 @@ from absorption import parse_sets, set_keys  # bench/absorption.py: the benches'
 
 from cptpipe.eval.run import evaluate_checkpoint
 from cptpipe.eval.tasks import EvalInputs
-from cptpipe.model.build import build_start
+from cptpipe.model.prepare import build_start
 from cptpipe.params import parse_params
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 import pyarrow as pa  # noqa: E402
 
 from cptpipe.params import QAParams  # noqa: E402
-from cptpipe.qa.build import build_qa  # noqa: E402
+from cptpipe.qa.generate import build_qa  # noqa: E402
 
 
 def corpus() -> pa.Table:

@@ -7,7 +7,7 @@ peak memory on a large source.
 
 throughput: the shipped replay text repeated to --mb MB, a sentencepiece tokenizer of vocab 4000 built
 like tests/helpers.py (or models/start when present); raw = `tokenizer(batch)` over batches of 1024
-texts; stage = cptpipe.data.tokenize.tokenize_source reading the same text from a jsonl folder and
+texts; stage = cptpipe.data.encode.tokenize_source reading the same text from a jsonl folder and
 writing the shard. Both with TOKENIZERS_PARALLELISM=true (as the stage sets it). Best of 2 passes.
 mix: build_mix on data/tokens (the default-size shards of `make repro`) after a ratio change, in a
 fresh process (imports included), i.e. what `dvc exp run -S mix.replay=0.1 -S mix.domain=0.88`
@@ -35,7 +35,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "true"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from cptpipe.data.tokenize import tokenize_source  # noqa: E402
+from cptpipe.data.encode import tokenize_source  # noqa: E402
 
 
 def tokenizer():
@@ -112,7 +112,7 @@ import sys, time, warnings, tempfile; t0 = time.perf_counter()
 sys.path[:0] = [{src!r}]
 from pathlib import Path
 from cptpipe.params import load_params
-from cptpipe.mix.build import build_mix
+from cptpipe.mix.plan import build_mix
 warnings.simplefilter("ignore")
 p = load_params({params!r})
 p.mix.domain, p.mix.replay = 0.88, 0.1
@@ -148,8 +148,8 @@ import os, sys, resource, time
 os.environ["TOKENIZERS_PARALLELISM"] = "true"
 sys.path[:0] = [{src!r}, {root!r}]
 from pathlib import Path
-from bench.tokenize import tokenizer
-from cptpipe.data.tokenize import tokenize_source
+from bench.tokenize_stage import tokenizer
+from cptpipe.data.encode import tokenize_source
 tok, _ = tokenizer()
 before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 t0 = time.perf_counter()

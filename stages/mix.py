@@ -5,7 +5,7 @@ import time
 
 from cptpipe.cli import run_stage, stage_parser
 from cptpipe.io import atomic_dir, write_json
-from cptpipe.mix.build import build_mix
+from cptpipe.mix.plan import build_mix
 from cptpipe.params import load_params
 
 ARGS = stage_parser(

@@ -5,7 +5,7 @@ import argparse
 
 from cptpipe.cli import run_stage, stage_parser
 from cptpipe.io import atomic_dir
-from cptpipe.model.build import build_start
+from cptpipe.model.prepare import build_start
 from cptpipe.params import load_params
 
 ARGS = stage_parser(

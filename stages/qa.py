@@ -6,7 +6,7 @@ from cptpipe.cli import run_stage, stage_parser
 from cptpipe.data.documents import read_documents
 from cptpipe.io import write_json
 from cptpipe.params import load_params
-from cptpipe.qa.build import build_qa, write_qa
+from cptpipe.qa.generate import build_qa, write_qa
 
 ARGS = stage_parser(
     __doc__,

@@ -7,7 +7,7 @@ import os
 from cptpipe.cli import run_stage, stage_parser
 from cptpipe.io import write_json, write_text
 from cptpipe.params import load_params
-from cptpipe.report.build import build_report
+from cptpipe.report.compose import build_report
 
 ARGS = stage_parser(
     __doc__,

@@ -6,7 +6,7 @@ import os
 import time
 
 from cptpipe.cli import run_stage, stage_parser
-from cptpipe.data.tokenize import SOURCES, tokenize_source
+from cptpipe.data.encode import SOURCES, tokenize_source
 from cptpipe.io import atomic_dir
 from cptpipe.model.start import load_tokenizer
 from cptpipe.params import load_params

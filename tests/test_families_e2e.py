@@ -99,7 +99,7 @@ def test_llama_with_a_vocabulary_above_uint16(tmp_path):
     for source in ("domain", "qa", "replay", "instruct"):
         tokens = np.load(repo / "data/tokens" / source / "tokens.npy", mmap_mode="r")
         assert tokens.dtype == np.uint32 and int(tokens.max()) > 65_535, source
-    from cptpipe.mix.build import MixBlocks
+    from cptpipe.mix.plan import MixBlocks
 
     phases = json.loads((repo / "data/mix/phases.json").read_text())["phases"]
     blocks = MixBlocks(repo / "data/mix" / phases[-1]["file"], repo / "data/tokens", phases[-1]["seq_len"], 0)

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cptpipe.data.encode import tokenize_source
 from cptpipe.data.sources import HELDOUT_SHARE, parse_hf_spec
-from cptpipe.data.tokenize import tokenize_source
 from cptpipe.data.tokens import ShardWriter, TokenSource, encode_documents, encode_texts, token_dtype, write_token_shard
 from cptpipe.errors import UserError
 from cptpipe.prompts import format_prompt
@@ -131,3 +131,17 @@ def test_replay_hf_spec_streams_a_local_dataset_dir_and_takes_only_what_is_neede
     assert parse_hf_spec("hf:org/name@validation") == ("org/name", None, "validation")
     with pytest.raises(UserError):
         parse_hf_spec("hf:no_split")
+
+
+def test_encoding_ignores_padding_and_truncation_left_on_the_shared_tokenizer():
+    tok = tiny_tokenizer()
+    texts = ["Who?", "a much longer line of general text than the first one"]
+    clean = encode_texts(tok, texts)
+    tok(texts, padding=True, truncation=True, max_length=4)  # leaves both switched on in the Rust backend
+    try:
+        assert tok.backend_tokenizer.padding is not None
+        assert encode_texts(tok, texts) == clean and len(clean[0]) != len(clean[1]) and len(clean[1]) > 4
+        assert tok.backend_tokenizer.truncation["max_length"] == 4  # the caller's settings are restored
+    finally:
+        tok.backend_tokenizer.no_padding()
+        tok.backend_tokenizer.no_truncation()

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cptpipe.eval.tasks import EvalInputs
-from cptpipe.qa.build import QA_SCHEMA
+from cptpipe.qa.generate import QA_SCHEMA
 
 # (type, question, answer, answer_kind, template)
 HELDOUT = [

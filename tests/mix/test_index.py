@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from cptpipe.data.tokens import TokenSource
-from cptpipe.mix.build import MixBlocks, build_mix
 from cptpipe.mix.index import build_phase, pack, pack_rows, sample_source
+from cptpipe.mix.plan import MixBlocks, build_mix
 from cptpipe.mix.recipes import RECIPES, phase_budgets
 from cptpipe.params import QA_MIXING_RECIPES, MixParams
 from tests.helpers import tiny_tokenizer

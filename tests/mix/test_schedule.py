@@ -10,8 +10,8 @@ import torch
 from cptpipe.data.tokens import TokenSource
 from cptpipe.errors import ParamsError
 from cptpipe.io import write_json
-from cptpipe.mix.build import MixBlocks, build_mix
 from cptpipe.mix.index import ramp_slope
+from cptpipe.mix.plan import MixBlocks, build_mix
 from cptpipe.params import MixParams, parse_params
 from tests.helpers import tiny_model, tiny_tokenizer
 

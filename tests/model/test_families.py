@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from families import FAMILIES, ROUND_TRIP, build_family  # noqa: E402
 
-from cptpipe.data.tokenize import tokenize_source  # noqa: E402
+from cptpipe.data.encode import tokenize_source  # noqa: E402
 from cptpipe.data.tokens import TokenSource  # noqa: E402
 from cptpipe.model.start import load_tokenizer, start_tokenizer  # noqa: E402
 from cptpipe.prompts import end_of_turn_id, format_prompt, stop_sequences  # noqa: E402

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 
 from cptpipe.data.sources import read_instruct, read_replay
 from cptpipe.errors import ParamsError
-from cptpipe.model.build import build_start, copy_pairs, fresh_words, instruction_pairs, replay_rows, word_pool
+from cptpipe.model.prepare import build_start, copy_pairs, fresh_words, instruction_pairs, replay_rows, word_pool
 from cptpipe.params import Params, parse_params
 from cptpipe.prompts import format_answer, format_prompt
 from tests.helpers import ROOT, replay_texts

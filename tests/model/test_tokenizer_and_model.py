@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cptpipe.errors import UserError
 from cptpipe.io import hash_dir
-from cptpipe.model.build import ROUND_TRIP_TEXT
+from cptpipe.model.prepare import ROUND_TRIP_TEXT
 from cptpipe.model.start import PIN_FILE, model_location, pin_model
 from cptpipe.model.tokenizer import check_round_trip
 from tests.helpers import tiny_model, tiny_tokenizer

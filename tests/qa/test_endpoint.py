@@ -14,7 +14,7 @@ import pytest
 
 from cptpipe.errors import UserError
 from cptpipe.params import QAEndpointParams, QAParams
-from cptpipe.qa.build import build_qa
+from cptpipe.qa.generate import build_qa
 from tests.qa.conftest import ROOT, corpus_docs
 
 KEY_ENV = "CPTPIPE_QA_TEST_KEY"

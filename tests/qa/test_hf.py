@@ -5,7 +5,7 @@ import pytest
 
 from cptpipe.params import QAParams
 from cptpipe.qa import hf, llm
-from cptpipe.qa.build import build_qa
+from cptpipe.qa.generate import build_qa
 from tests.helpers import tiny_model, tiny_tokenizer
 
 

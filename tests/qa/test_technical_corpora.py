@@ -11,7 +11,7 @@ import pytest
 from cptpipe.data.documents import DOC_SCHEMA
 from cptpipe.data.ingest import build_documents
 from cptpipe.params import load_params
-from cptpipe.qa.build import build_qa
+from cptpipe.qa.generate import build_qa
 from cptpipe.qa.validate import norm_tokens
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 import json
 
-from cptpipe.report.build import breakdown, build_report
 from cptpipe.report.compare import markdown_table, rows_from_exp_show
+from cptpipe.report.compose import breakdown, build_report
 
 
 def write(path, obj):

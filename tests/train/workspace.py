@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from cptpipe.data.tokens import encode_documents, encode_pairs, write_token_shard
-from cptpipe.mix.build import build_mix
+from cptpipe.mix.plan import build_mix
 from cptpipe.params import MixParams, parse_params
 from tests.helpers import ROOT, replay_texts, stage_args, tiny_model, tiny_tokenizer
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,29 @@ def encode_texts(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None and hasattr(backend, "encode_batch_fast"):
-        return [e.ids for e in backend.encode_batch_fast(list(texts), add_special_tokens=False)]
+        with _unpadded(backend):
+            return [e.ids for e in backend.encode_batch_fast(list(texts), add_special_tokens=False)]
     return tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+
+
+@contextmanager
+def _unpadded(backend):
+    """The Rust tokenizer without padding or truncation for the duration.
+
+    A call such as `tokenizer(x, padding=True, truncation=True)` (or a padding collator) leaves them
+    switched on in the shared backend, and the fast path would then pad every row to the batch's
+    longest and shift every loss mask.
+    """
+    padding, truncation = backend.padding, backend.truncation
+    backend.no_padding()
+    backend.no_truncation()
+    try:
+        yield
+    finally:
+        if padding is not None:
+            backend.enable_padding(**padding)
+        if truncation is not None:
+            backend.enable_truncation(**truncation)
 
 
 def encode_documents(tokenizer, texts: Sequence[str]) -> list[tuple[list[int], list[int]]]:

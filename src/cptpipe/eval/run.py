@@ -12,36 +12,20 @@ import pyarrow.parquet as pq
 from cptpipe.answers import normalize_answer
 from cptpipe.errors import UserError
 from cptpipe.eval.tasks import EvalInputs, build_tasks
+from cptpipe.metric_table import from_lm_eval
 from cptpipe.model.context import already_scaled, check_context
 from cptpipe.model.start import load_model, load_tokenizer, model_location
 from cptpipe.params import EvalParams, Params
 
 log = logging.getLogger(__name__)
 
-# (metrics.json path, lm-eval task, lm-eval result key)
-METRIC_MAP = [
-    (("domain_qa", "em"), "domain_qa_gen", "em,none"),
-    (("domain_qa", "f1"), "domain_qa_gen", "f1,none"),
-    (("domain_qa_mc", "acc"), "domain_qa_mc", "acc,none"),
-    (("domain_qa_seen", "em"), "domain_qa_seen", "em,none"),
-    (("domain_qa_seen", "f1"), "domain_qa_seen", "f1,none"),
-    (("domain_recall", "em"), "domain_recall", "em,none"),
-    (("domain_qa_reasoning", "em"), "domain_qa_reasoning", "em,none"),
-    (("domain_qa_reasoning", "f1"), "domain_qa_reasoning", "f1,none"),
-    (("domain_qa_summary", "f1"), "domain_qa_summary", "f1,none"),
-    (("replay", "ppl"), "replay_ppl", "word_perplexity,none"),
-    (("replay", "bits_per_byte"), "replay_ppl", "bits_per_byte,none"),
-    (("instruct", "follow"), "instruct_follow", "follow,none"),
-    (("passkey", "acc"), "passkey", "em,none"),
-]
-
 
 def metrics_from_results(results: dict) -> dict:
     """The design's nested metrics from lm-eval's `results` section (task -> {"metric,filter": v})."""
     out: dict = {}
-    for (group, name), task, key in METRIC_MAP:
-        if task in results and key in results[task]:
-            out.setdefault(group, {})[name] = round(float(results[task][key]), 6)
+    for m in from_lm_eval():
+        if m.task in results and m.result in results[m.task]:
+            out.setdefault(m.group, {})[m.key] = round(float(results[m.task][m.result]), 6)
     return out
 
 

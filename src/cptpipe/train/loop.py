@@ -99,14 +99,30 @@ class LoopState:
 
 @dataclass
 class LoopResult:
-    steps: int = 0
-    tokens: int = 0
-    seconds: float = 0.0
+    state: LoopState  # steps, tokens, seconds, phase summaries, world size at the end
     final_loss: float = float("nan")
-    phases: list[dict] = field(default_factory=list)
     eval: dict[str, float] = field(default_factory=dict)  # last held-out losses and probe values
     resumed_from: int = 0  # global step restored from a checkpoint; 0 = fresh start
-    world_size: int = 1
+
+    @property
+    def steps(self) -> int:
+        return self.state.step
+
+    @property
+    def tokens(self) -> int:
+        return self.state.tokens
+
+    @property
+    def seconds(self) -> float:
+        return self.state.seconds
+
+    @property
+    def phases(self) -> list[dict]:
+        return self.state.phases
+
+    @property
+    def world_size(self) -> int:
+        return self.state.world_size
 
 
 def resolve_precision(precision: str) -> str:
@@ -363,20 +379,10 @@ class _Run:
 
     def finish(self) -> LoopResult:
         self.pbar.close()
-        seconds = self.elapsed()
+        self.state.seconds = self.elapsed()
         self.accelerator.wait_for_everyone()
         self.raw.eval()
-        s = self.state
-        return LoopResult(
-            steps=s.step,
-            tokens=s.tokens,
-            seconds=seconds,
-            final_loss=self.final_loss,
-            phases=s.phases,
-            eval=self.eval,
-            resumed_from=self.resumed_from,
-            world_size=self.world,
-        )
+        return LoopResult(self.state, final_loss=self.final_loss, eval=self.eval, resumed_from=self.resumed_from)
 
 
 def train_phases(

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from cptpipe.data.tokens import TokenSource, pack_stream
-from cptpipe.mix.build import MixBlocks
+from cptpipe.mix.plan import MixBlocks
 from cptpipe.model.context import check_context
 from cptpipe.model.scratch import apply_rope_scaling
 from cptpipe.model.start import PIN_FILE, load_model, load_tokenizer, model_location, start_tokenizer

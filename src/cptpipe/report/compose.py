@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
 
+from cptpipe.metric_table import report_rows
 from cptpipe.model.context import config_context
 from cptpipe.params import LR_PRESETS
 from cptpipe.report.metrics import combine
@@ -166,22 +167,6 @@ def build_report(
     return metrics, render_markdown(metrics, start, cpt, train, mix, model, plots_href)
 
 
-REPORT_ROWS = [  # (label, metrics group, key) of the start vs CPT table
-    ("held-out QA exact match", "domain_qa", "em"),
-    ("held-out QA token F1", "domain_qa", "f1"),
-    ("held-out QA multiple choice acc", "domain_qa_mc", "acc"),
-    ("seen QA exact match", "domain_qa_seen", "em"),
-    ("held-out facts recalled in their document's sentence (EM)", "domain_recall", "em"),
-    ("wrong held-out answers that are a trained answer", "domain_qa", "wrong_from_seen"),
-    ("held-out reasoning QA exact match", "domain_qa_reasoning", "em"),
-    ("held-out reasoning QA token F1", "domain_qa_reasoning", "f1"),
-    ("held-out summary token F1", "domain_qa_summary", "f1"),
-    ("replay word perplexity", "replay", "ppl"),
-    ("replay bits/byte", "replay", "bits_per_byte"),
-    ("instruction following", "instruct", "follow"),
-]
-
-
 def _examples_lines(n: dict) -> list[str]:
     lines: list[str] = []
     if n:
@@ -252,7 +237,8 @@ def render_markdown(
     if model:
         lines += ["| model | |", "|---|---|", *(f"| {k} | {v} |" for k, v in model), ""]
     lines += ["## Start vs CPT", "", "| metric | start | cpt | delta |", "|---|---:|---:|---:|"]
-    for label, g, k in REPORT_ROWS:
+    for m in report_rows():
+        label, g, k = m.label, m.group, m.key
         a, b = metrics["start"].get(g, {}).get(k), metrics["cpt"].get(g, {}).get(k)
         d = b - a if a is not None and b is not None else None
         lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {_fmt(d)} |")

@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import yaml
 
 from cptpipe.data.documents import DOC_SCHEMA, split_key, split_of
-from cptpipe.data.tokenize import source_rows
+from cptpipe.data.encode import source_rows
 from cptpipe.params import QAParams
-from cptpipe.qa.build import build_qa
+from cptpipe.qa.generate import build_qa
 from cptpipe.qa.llm import parse_pairs
 from cptpipe.qa.pairs import QAPair, quotas
 from cptpipe.qa.validate import check
