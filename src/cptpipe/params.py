@@ -27,6 +27,7 @@ Recipe = Literal["cpt", "it_after_cpt", "pit", "mixed", "pit_docs_only", "pit_fi
 QA_MIXING_RECIPES = ("pit", "mixed", "pit_final_it")
 Generator = Literal["rules", "hf", "openai"]
 IngestProfile = Literal["curated", "web"]
+IngestEngine = Literal["local", "ray"]
 QAType = Literal["factual", "reasoning", "summarization"]
 MixSchedule = Literal["constant", "progressive"]
 EvalBackend = Literal["hf", "vllm"]
@@ -159,6 +160,10 @@ class IngestParams:
     max_file_mb: int = bounded(256, ge=1)
     shard_mb: int = bounded(256, ge=1)  # text MB per output shard (with shard_docs, whichever comes first)
     workers: int | None = bounded(None, ge=1)  # processes reading files; null: all cores
+    # where ingest's tasks run: local (this machine's cores) | ray (pip install -e ".[ray]"); same shards either way
+    engine: IngestEngine = "local"
+    # ray only: cluster address (e.g. ray://head:10001); null: RAY_ADDRESS, else a local runtime of `workers` CPUs
+    ray_address: str | None = None
     include: list[str] | None = None  # glob patterns over paths relative to data/raw; null: every file
     # dropping more of the documents or bytes than this warns (reasons, files, keys)
     max_drop_share: float = bounded(0.2, ge=0, le=1, why="1: never warn")

@@ -1,13 +1,18 @@
 """Exact and near-duplicate detection; the kept copy is the lowest key, so every run agrees.
 
-Near-duplicates: MinHash over word 5-gram shingles, candidates from datasketch's MinHashLSH,
-then confirmed by the estimated Jaccard. Signatures are computed in numpy with datasketch's own
-"affine32" permutations, so they equal `datasketch.MinHash(hashfunc=<our shingle hash>)` exactly
-(tested) at a fraction of the cost of hashing each shingle in Python.
+Near-duplicates: MinHash over word 5-gram shingles, candidates from LSH bands (datasketch's banding),
+then confirmed by the exact Jaccard. `near_duplicates` is the one-process reference (datasketch's
+MinHashLSH, documents inserted in key order); ingest runs the same decision banded: `band_pairs` per
+LSH band (one task each, as large-scale dedup pipelines shard the work), the candidate pairs
+confirmed in chunks, and `resolve_near` replays the key-order decision over the confirmed pairs.
+Signatures are computed in numpy with datasketch's own "affine32" permutations, so they equal
+`datasketch.MinHash(hashfunc=<our shingle hash>)` exactly (tested) at a fraction of the cost of
+hashing each shingle in Python.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -91,4 +96,43 @@ def near_duplicates(
             dropped[i] = kept
             continue
         lsh.insert(i, m, check_duplication=False)
+    return dropped
+
+
+def lsh_bands(threshold: float) -> list[tuple[int, int]]:
+    """Signature column ranges of the LSH bands near_duplicates uses at this threshold (datasketch's choice)."""
+    lsh = MinHashLSH(threshold=max(0.05, threshold - LSH_SLACK), num_perm=NUM_PERM, weights=LSH_WEIGHTS)
+    return [(int(lo), int(hi)) for lo, hi in lsh.hashranges]
+
+
+def band_pairs(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """(k, 2) int64 pairs (lower id first) of ids whose rows (one band of their signatures) are equal:
+    the LSH candidates of one band. Only buckets of two or more documents cost Python time."""
+    if len(ids) < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    _, bucket = np.unique(rows, axis=0, return_inverse=True)
+    order = np.argsort(bucket.ravel(), kind="stable")
+    sizes = np.bincount(bucket.ravel())
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    pairs = []
+    for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
+        members = np.sort(ids[order[start : start + size]])
+        a, b = np.triu_indices(size, 1)
+        pairs.append(np.stack([members[a], members[b]], axis=1))
+    return np.concatenate(pairs).astype(np.int64) if pairs else np.empty((0, 2), dtype=np.int64)
+
+
+def resolve_near(keys: Sequence, edges: np.ndarray) -> dict[int, int]:
+    """Index -> kept index from confirmed near-duplicate pairs: exactly near_duplicates' decision. In key
+    order, a document is dropped for the lowest-key earlier document it is similar to that is still kept
+    (a chain a ~ b ~ c with a !~ c keeps a and c)."""
+    neighbours: dict[int, list[int]] = defaultdict(list)
+    for a, b in edges.tolist():
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    dropped: dict[int, int] = {}
+    for i in sorted(neighbours, key=keys.__getitem__):
+        earlier = [j for j in neighbours[i] if keys[j] < keys[i] and j not in dropped]
+        if earlier:
+            dropped[i] = min(earlier, key=keys.__getitem__)
     return dropped

@@ -260,43 +260,35 @@ def merged_rows(run_files: list[Path], keep: set[str]) -> Iterator[dict]:
     return heapq.merge(*(rows(f) for f in run_files), key=lambda r: (r["doc_id"], r["source"]))
 
 
-def write_shards(rows: Iterable[dict], out_dir: Path, shard_docs: int, shard_bytes: int = 256 << 20) -> dict:
-    """Write rows into zstd Parquet shards of at most shard_docs documents / shard_bytes of text."""
-    shards: list[dict] = []
-    writer, name, n, nbytes, group, group_bytes = None, "", 0, 0, [], 0
-    splits: Counter = Counter()
-    chars = 0
+def shard_sizes(n_chars: Iterable[int], shard_docs: int, shard_bytes: int = 256 << 20) -> list[int]:
+    """Documents per shard, for rows of these text lengths in order: a shard closes before the row that
+    would follow shard_docs documents or shard_bytes of text (planned up front, so shards can be
+    written in parallel and still cut where a sequential writer would)."""
+    sizes, n, nbytes = [], 0, 0
+    for chars in n_chars:
+        if n and (n >= shard_docs or nbytes >= shard_bytes):
+            sizes.append(n)
+            n, nbytes = 0, 0
+        n, nbytes = n + 1, nbytes + chars
+    return sizes + [n] if n else sizes
 
-    def flush_group() -> None:
-        nonlocal group, group_bytes
+
+def write_shard(rows: list[dict], path: Path) -> dict:
+    """One zstd Parquet shard in row groups of ROW_GROUP_ROWS rows / ROW_GROUP_BYTES of text; its manifest entry."""
+    # no statistics/timestamps that vary between runs: identical inputs -> identical bytes
+    with pq.ParquetWriter(path, DOC_SCHEMA, compression="zstd") as writer:
+        group: list[dict] = []
+        group_bytes = 0
+        for row in rows:
+            group.append(row)
+            group_bytes += len(row["text"])
+            if len(group) >= ROW_GROUP_ROWS or group_bytes >= ROW_GROUP_BYTES:
+                writer.write_table(pa.Table.from_pylist(group, schema=DOC_SCHEMA))
+                group, group_bytes = [], 0
         if group:
             writer.write_table(pa.Table.from_pylist(group, schema=DOC_SCHEMA))
-            group, group_bytes = [], 0
-
-    def close_shard() -> None:
-        nonlocal writer
-        flush_group()
-        writer.close()
-        digest = hashlib.md5((out_dir / name).read_bytes()).hexdigest()
-        shards.append({"file": name, "docs": n, "bytes": (out_dir / name).stat().st_size, "md5": digest})
-        writer = None
-
-    for row in rows:
-        if writer is not None and (n >= shard_docs or nbytes >= shard_bytes):
-            close_shard()
-        if writer is None:
-            name, n, nbytes = f"shard-{len(shards):05d}.parquet", 0, 0
-            # no statistics/timestamps that vary between runs: identical inputs -> identical bytes
-            writer = pq.ParquetWriter(out_dir / name, DOC_SCHEMA, compression="zstd")
-        group.append(row)
-        n, nbytes, group_bytes = n + 1, nbytes + len(row["text"]), group_bytes + len(row["text"])
-        splits[row["split"]] += 1
-        chars += row["n_chars"]
-        if len(group) >= ROW_GROUP_ROWS or group_bytes >= ROW_GROUP_BYTES:
-            flush_group()
-    if writer is not None:
-        close_shard()
-    return {"docs": sum(s["docs"] for s in shards), "chars": chars, "splits": dict(splits), "shards": shards}
+    digest = hashlib.md5(path.read_bytes()).hexdigest()
+    return {"file": path.name, "docs": len(rows), "bytes": path.stat().st_size, "md5": digest}
 
 
 def read_documents(shards_dir: Path, columns: list[str] | None = None) -> pa.Table:

@@ -1,51 +1,49 @@
 """The ingest stage: data/raw -> normalized, filtered, deduplicated Parquet shards + manifest.
 
-Three passes, memory bounded by the index of documents (~0.6 KB each), never by the corpus:
-1. scan (parallel, one process per core): read each file or piece of a big file and run each
-   document through the steps (cptpipe.data.steps.DOC_STEPS: normalize, filters); each task
-   spills the rows of its survivors as one sorted Arrow run file and returns only (doc_id, source,
-   MinHash signature) per document plus its drops.
-2. decide (main process): the dedup steps (steps.DEDUP_STEPS: exact duplicates by doc_id, then
-   near-duplicates by MinHash LSH in doc_id order); the kept copy is always the lowest (doc_id, source).
-3. write: merge the sorted runs, keep the survivors, write shards in doc_id order.
-Every step depends only on the set of inputs, so the shards are byte-identical between runs and
-for any number of workers.
+Three passes, each a set of tasks on the engine (ingest.engine: local cores or Ray, data/engine.py);
+the main process holds only the index of documents (~0.2 KB each), never the corpus or the signatures:
+1. scan: read each file or piece of a big file and run each document through the steps
+   (cptpipe.data.steps.DOC_STEPS: normalize, filters); each task spills the rows of its survivors as
+   one sorted Arrow run file and their MinHash signatures beside it (data/spill.py), and returns
+   only (doc_id, source, file, chars) per document plus its drops.
+2. decide: the dedup steps (steps.DEDUP_STEPS: exact duplicates by doc_id in this process, then
+   near-duplicates per LSH band as tasks); the kept copy is always the lowest (doc_id, source).
+3. write: shards cut in (doc_id, source) order, planned here, each written by a task.
+Every step depends only on the set of inputs and every task's results are sorted before use, so the
+shards are byte-identical between runs, engines and any number of workers.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-import os
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from cptpipe.data.dedup import NUM_PERM, shingle_hashes, signature
+from cptpipe.data.dedup import shingle_hashes, signature
 from cptpipe.data.documents import (
     Doc,
     Drop,
-    RunTexts,
     doc_id_of,
-    merged_rows,
     normalize_text,
     run_path,
+    shard_sizes,
     split_key,
     split_of,
     title_of,
     write_run,
-    write_shards,
 )
 from cptpipe.data.drops import drop_alarm, format_alarm
+from cptpipe.data.engine import LocalEngine, RayEngine, open_engine
 from cptpipe.data.inputs import list_inputs, select_files
 from cptpipe.data.readers import Piece, file_size, plan_pieces, read_piece
 from cptpipe.data.sections import section_spans
+from cptpipe.data.spill import Spill, SpillSigs, SpillTexts, rows_at, sig_path, write_shard_task
 from cptpipe.data.steps import DEDUP_STEPS, DOC_STEPS, Index, Step, run_dedup, run_steps
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
@@ -54,7 +52,7 @@ from cptpipe.progress import bar
 STRICT_REASONS = {"undecodable", "malformed", "unreadable"}
 PIECE_BYTES = 32 << 20  # big JSONL/Parquet files are split into pieces of about this size
 TASK_BYTES = 16 << 20  # small files are grouped into tasks of up to this size (one spill run each)
-INLINE_BYTES = 4 << 20  # below this a worker pool costs more (process start-up) than it saves
+INLINE_BYTES = 4 << 20  # below this a local worker pool costs more (process start-up) than it saves
 REPORT_CAP = 1000  # drop details listed per reason in reports/ingest.json (all are counted)
 
 
@@ -80,24 +78,17 @@ def plan_tasks(files: list[Path], raw_dir: Path, task_bytes: int, piece_bytes: i
 class TaskResult:
     index: int
     records: list[tuple[str, str, str, int]] = field(default_factory=list)  # (doc_id, source, file, n_chars)
-    sigs: np.ndarray | None = None  # one MinHash signature row per record; None without near-dedup
     drops: list[tuple[str, Drop]] = field(default_factory=list)  # (file, drop)
     docs_read: int = 0
     unread: int = 0  # inputs the reader dropped before a document existed
     flagged: list[tuple[str, str, str]] = field(default_factory=list)  # (file, source, quality flag), kept docs
 
 
-_WORKER: dict = {}
-
-
-def _init_worker(params: IngestParams, seed: int, spill_dir: str, steps: Sequence[Step]) -> None:
-    _WORKER.update(params=params, seed=seed, spill_dir=Path(spill_dir), steps=steps)
-
-
-def process_task(job: tuple[int, list[Piece]]) -> TaskResult:
-    """Read every document of a task and run it through the steps; spill the kept rows as one sorted run."""
+def process_task(shared: tuple[IngestParams, int, Path, Sequence[Step]], job: tuple[int, list[Piece]]) -> TaskResult:
+    """Read every document of a task and run it through the steps; spill the kept rows as one sorted
+    run and their signatures beside it."""
     index, pieces = job
-    params, seed, spill_dir, steps = (_WORKER[k] for k in ("params", "seed", "spill_dir", "steps"))
+    params, seed, spill_dir, steps = shared
     near = params.dedup.near is not None
     result, rows, sigs = TaskResult(index), [], []
     for piece in pieces:
@@ -120,7 +111,8 @@ def process_task(job: tuple[int, list[Piece]]) -> TaskResult:
         order = sorted(range(len(rows)), key=lambda i: (rows[i]["doc_id"], rows[i]["source"]))
         write_run(run_path(spill_dir, index), [rows[i] for i in order])
         result.records = [result.records[i] for i in order]
-        result.sigs = np.stack([sigs[i] for i in order]) if near else None
+        if near:
+            np.save(sig_path(spill_dir, index), np.stack([sigs[i] for i in order]))
     return result
 
 
@@ -148,89 +140,103 @@ def to_row(doc: Doc, params: IngestParams, seed: int, want_signature: bool = Fal
 
 
 def scan(
-    raw_dir: Path, files: list[Path], params: IngestParams, seed: int, spill_dir: Path, steps: Sequence[Step]
+    raw_dir: Path,
+    files: list[Path],
+    params: IngestParams,
+    seed: int,
+    spill_dir: Path,
+    steps: Sequence[Step],
+    engine: LocalEngine | RayEngine,
 ) -> list[TaskResult]:
-    """Run every task, on all cores when the corpus is big enough; results in task order."""
+    """Run every task on the engine; results in task order."""
     total = sum(file_size(p) for p in files)
-    workers = min(params.workers or os.cpu_count() or 1, 64)
-    task_bytes = max(1 << 20, min(TASK_BYTES, total // (4 * workers) + 1))  # >= 4 tasks per worker
+    task_bytes = max(1 << 20, min(TASK_BYTES, total // (4 * engine.workers) + 1))  # >= 4 tasks per worker
     tasks = plan_tasks(files, raw_dir, task_bytes)
     # biggest tasks first, so the last one to finish is small and no core idles at the end
     jobs = sorted(enumerate(tasks), key=lambda j: -sum(p.size for p in j[1]))
     results: list[TaskResult] = []
-    inline = workers == 1 or total < INLINE_BYTES or len(tasks) < 2
-    pool = (
-        None
-        if inline
-        else ProcessPoolExecutor(
-            min(workers, len(tasks)),
-            mp_context=mp.get_context(_start_method()),
-            initializer=_init_worker,
-            initargs=(params, seed, str(spill_dir), steps),
-        )
-    )
     progress = bar(total=total, desc="ingest", unit="B", unit_scale=True)
     try:
-        if pool is None:
-            _init_worker(params, seed, str(spill_dir), steps)
-            outcomes: Iterable[TaskResult] = map(process_task, jobs)
-        else:
-            outcomes = (f.result() for f in as_completed([pool.submit(process_task, j) for j in jobs]))
-        for res in outcomes:
+        for res in engine.map(process_task, (params, seed, spill_dir, steps), jobs, small=total < INLINE_BYTES):
             results.append(res)
             progress.update(sum(p.size for p in tasks[res.index]))
     finally:
         progress.close()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
     return sorted(results, key=lambda r: r.index)
-
-
-def _start_method() -> str:
-    # fork where it exists: workers need no re-import of the caller's script (spawn re-runs an
-    # unguarded script in every worker). ProcessPoolExecutor, unlike Pool, fails fast instead of
-    # respawning workers forever if one dies while starting.
-    return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
 
 
 # ---- decide --------------------------------------------------------------------------
 
 
-def decide(results: list[TaskResult], params: IngestParams, spill_dir: Path) -> tuple[set[str], list[tuple[str, Drop]]]:
-    """Sources of the documents to keep, and a drop (with its file) for each duplicate removed."""
+def decide(
+    results: list[TaskResult], params: IngestParams, spill_dir: Path, engine: LocalEngine | RayEngine
+) -> tuple[list[bool], list[tuple[str, Drop]]]:
+    """Whether to keep each record (in results order), and a drop (with its file) for each duplicate removed."""
     records = [r for res in results for r in res.records]
     keys = [(doc_id, source) for doc_id, source, _, _ in records]
-    sigs = None
-    if params.dedup.near is not None and records:
-        sigs = np.concatenate([res.sigs for res in results if res.sigs is not None]).reshape(-1, NUM_PERM)
-    where = [(res.index, row) for res in results for row in range(len(res.records))]
-    texts = RunTexts(spill_dir)
-    dropped = run_dedup(Index(keys, sigs, lambda i: texts.text(*where[i])), DEDUP_STEPS, params)
+    with_rows = [res for res in results if res.records]
+    starts = np.cumsum([0] + [len(res.records) for res in with_rows]).tolist()
+    spill = Spill(spill_dir, tuple(res.index for res in with_rows), tuple(starts))
+    sigs = SpillSigs(spill) if params.dedup.near is not None and records else None
+    dropped = run_dedup(Index(keys, sigs, SpillTexts(spill), engine), DEDUP_STEPS, params)
     drops = [
         (records[i][2], Drop(records[i][1], reason, f"kept {records[k][1]}", records[i][3]))
         for i, (reason, k) in sorted(dropped.items())
     ]
-    return {keys[i][1] for i in range(len(keys)) if i not in dropped}, drops
+    return [i not in dropped for i in range(len(records))], drops
+
+
+def kept_order(results: list[TaskResult], keep: list[bool]) -> list[tuple[int, int, int]]:
+    """(task, row, chars) of every kept document in (doc_id, source) order: the order of the shards."""
+    positions = [(r[0], r[1], res.index, row, r[3]) for res in results for row, r in enumerate(res.records)]
+    return [(t, row, n) for (_, _, t, row, n), k in sorted(zip(positions, keep)) if k]
+
+
+def write_all_shards(
+    kept: list[tuple[int, int, int]],
+    spill_dir: Path,
+    out_dir: Path,
+    params: IngestParams,
+    engine: LocalEngine | RayEngine,
+) -> dict:
+    """Cut the kept documents into shards (shard_docs / shard_mb) and write each as a task; the manifest."""
+    jobs, start = [], 0
+    for k, size in enumerate(shard_sizes((n for _, _, n in kept), params.shard_docs, params.shard_mb << 20)):
+        jobs.append((f"shard-{k:05d}.parquet", [(t, row) for t, row, _ in kept[start : start + size]]))
+        start += size
+    small = sum(n for _, _, n in kept) < INLINE_BYTES
+    done = sorted(engine.map(write_shard_task, (spill_dir, out_dir), jobs, small), key=lambda d: d[0]["file"])
+    splits: Counter = Counter()
+    for _, shard_splits, _ in done:
+        splits.update(shard_splits)
+    shards = [entry for entry, _, _ in done]
+    chars = sum(c for _, _, c in done)
+    return {"docs": sum(s["docs"] for s in shards), "chars": chars, "splits": dict(splits), "shards": shards}
 
 
 # ---- the stage ---------------------------------------------------------------------------------
 
 
 def ingest(
-    raw_dir: Path, params: IngestParams, seed: int, work_dir: Path, steps: Sequence[Step] = DOC_STEPS
-) -> tuple[list[Path], set[str], dict]:
-    """Scan and decide; return the sorted run files, the kept sources and the report (no timings)."""
+    raw_dir: Path,
+    params: IngestParams,
+    seed: int,
+    work_dir: Path,
+    engine: LocalEngine | RayEngine,
+    steps: Sequence[Step] = DOC_STEPS,
+) -> tuple[list[tuple[int, int, int]], dict]:
+    """Scan and decide; return the kept documents' (task, row, chars) in shard order and the report (no timings)."""
     files, list_drops = list_inputs(raw_dir)
     files, not_included = select_files(files, raw_dir, params.include)
-    spill = work_dir / "runs"
-    spill.mkdir(parents=True, exist_ok=True)
-    results = scan(raw_dir, files, params, seed, spill, steps)
+    results = scan(raw_dir, files, params, seed, work_dir, steps, engine)
     drops = [(d.source, d) for d in list_drops] + [d for res in results for d in res.drops]
     if params.strict:  # before dedup: no point deduplicating a corpus the user must fix first
         check_strict([d for _, d in drops])
-    keep, dup_drops = decide(results, params, spill)
+    keep_flags, dup_drops = decide(results, params, work_dir, engine)
     drops += dup_drops
-    kept_files = Counter(f for res in results for _, source, f, _ in res.records if source in keep)
+    records = [r for res in results for r in res.records]
+    keep = {source for (_, source, _, _), k in zip(records, keep_flags) if k}
+    kept_files = Counter(f for _, source, f, _ in records if source in keep)
     report = make_report(
         files, len(list_drops), drops, kept_files, len(keep), sum(res.docs_read + res.unread for res in results)
     )
@@ -241,12 +247,12 @@ def ingest(
     report["flagged_files"] = {
         flag: sorted({f for f, g in flagged if g == flag})[:REPORT_CAP] for flag in report["flagged"]
     }
-    kept_chars = sum(n for res in results for _, source, _, n in res.records if source in keep)
+    kept_chars = sum(n for _, source, _, n in records if source in keep)
     alarm = drop_alarm(drops, len(keep), kept_chars, params.max_drop_share)
     report = {"drop_alarm": alarm, **report} if alarm else report  # at the top: the first thing a reader sees
     if params.include is not None:
         report["not_included"] = not_included
-    return sorted(spill.glob("run-*.arrow")), keep, report
+    return kept_order(results, keep_flags), report
 
 
 def check_strict(drops: list[Drop]) -> None:
@@ -307,9 +313,9 @@ def build_documents(
     raw_dir: Path, params: IngestParams, seed: int, steps: Sequence[Step] = DOC_STEPS
 ) -> tuple[list[dict], dict]:
     """All kept rows in memory, and the report: for tests and small corpora."""
-    with tempfile.TemporaryDirectory(prefix="cptpipe-ingest-") as work:
-        runs, keep, report = ingest(raw_dir, params, seed, Path(work), steps)
-        rows = list(merged_rows(runs, keep))
+    with tempfile.TemporaryDirectory(prefix="cptpipe-ingest-") as work, open_engine(params) as engine:
+        kept, report = ingest(raw_dir, params, seed, Path(work), engine, steps)
+        rows = rows_at(Path(work), [(t, row) for t, row, _ in kept])
     report["splits"] = dict(Counter(r["split"] for r in rows))
     return rows, report
 
@@ -320,22 +326,24 @@ def run_ingest(raw_dir: Path, out_dir: Path, params: IngestParams, seed: int) ->
     if not raw_dir.is_dir():
         raise UserError(f"{raw_dir}: no such folder; put domain documents in data/raw/")
     # spill runs live beside out_dir (same disk), never inside it: out_dir is the DVC output
-    with tempfile.TemporaryDirectory(prefix=".ingest-work-", dir=out_dir.parent) as work:
-        runs, keep, report = ingest(raw_dir, params, seed, Path(work))
+    with tempfile.TemporaryDirectory(prefix=".ingest-work-", dir=out_dir.parent) as work, open_engine(params) as engine:
+        kept, report = ingest(raw_dir, params, seed, Path(work), engine)
         if report.get("drop_alarm") and params.fail_on_drop:  # before writing: nothing half-done to clean up
             raise UserError(
                 format_alarm(report["drop_alarm"]) + "\ningest.fail_on_drop is true, so the stage stops; "
                 "change the keys above, or set ingest.fail_on_drop: false to go on with the kept documents"
             )
-        if not keep:
+        if not kept:
             raise UserError(
                 f"{raw_dir}: no document survived ingest (dropped: {report['dropped']}); "
                 "check ingest.min_chars, ingest.filters and the input formats"
             )
-        manifest = write_shards(merged_rows(runs, keep), out_dir, params.shard_docs, params.shard_mb << 20)
+        manifest = write_all_shards(kept, Path(work), out_dir, params, engine)
+        workers = engine.workers
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     report["splits"] = manifest["splits"]
     report["bytes_out"] = sum(s["bytes"] for s in manifest["shards"])
     report["seconds"] = round(time.time() - t0, 2)
     report["mb_per_s"] = round(report["bytes_in"] / 1e6 / max(report["seconds"], 1e-9), 2)
+    report["engine"] = {"name": params.engine, "workers": workers}  # how it ran, like seconds: not what it made
     return report
