@@ -162,7 +162,7 @@ class IngestParams:
     workers: int | None = bounded(None, ge=1)  # processes reading files; null: all cores
     # where ingest's tasks run: local (this machine's cores) | ray (pip install -e ".[ray]"); same shards either way
     engine: IngestEngine = "local"
-    # ray only: cluster address (e.g. ray://head:10001); null: RAY_ADDRESS, else a local runtime of `workers` CPUs
+    # ray only: cluster address (auto, head:6379); null: RAY_ADDRESS, else a local runtime of `workers` CPUs
     ray_address: str | None = None
     include: list[str] | None = None  # glob patterns over paths relative to data/raw; null: every file
     # dropping more of the documents or bytes than this warns (reasons, files, keys)

@@ -5,7 +5,18 @@ import random
 import numpy as np
 from datasketch import MinHash
 
-from cptpipe.data.dedup import NUM_PERM, exact_duplicates, jaccard, minhash, near_duplicates, shingle_hashes, signature
+from cptpipe.data.dedup import (
+    NUM_PERM,
+    band_pairs,
+    exact_duplicates,
+    jaccard,
+    lsh_bands,
+    minhash,
+    near_duplicates,
+    resolve_near,
+    shingle_hashes,
+    signature,
+)
 from tests.data.ingest_corpus import near_copy, prose
 
 
@@ -38,3 +49,23 @@ def test_near_duplicates_found_and_distinct_texts_not_merged():
     assert found == {30 + i: i for i in range(20)}  # each copy points at its (lower-keyed) original
     estimated = near_duplicates(keys, sigs, 0.85)  # without exact similarity: MinHash estimate
     assert set(estimated) <= set(found) and len(estimated) >= 17
+
+
+def test_banded_decision_equals_the_lsh_reference():
+    # clusters (a base and near copies) and chains (a ~ b ~ c, a !~ c) in shuffled key order: the
+    # banded pairs + key-order replay that ingest runs as tasks decide exactly as MinHashLSH in one process
+    rng = random.Random(2)
+    texts = [prose(rng, 300) for _ in range(20)]
+    for base in texts[:6]:
+        texts += [near_copy(base, rng) for _ in range(3)]
+    for base in texts[6:12]:
+        texts += [b := near_copy(base, rng, changes=5), near_copy(b, rng, changes=5)]
+    keys = [f"k{rng.random():.9f}" for _ in texts]
+    shingles = [shingle_hashes(t) for t in texts]
+    sigs = np.stack([signature(s) for s in shingles])
+    sim = lambda i, j: jaccard(shingles[i], shingles[j])  # noqa: E731
+    reference = near_duplicates(keys, sigs, 0.8, similarity=sim)
+    ids = np.arange(len(texts))
+    pairs = np.unique(np.concatenate([band_pairs(sigs[:, lo:hi], ids) for lo, hi in lsh_bands(0.8)]), axis=0)
+    edges = np.array([p for p in pairs.tolist() if sim(*p) >= 0.8]).reshape(-1, 2)
+    assert resolve_near(keys, edges) == reference and len(reference) >= 18
