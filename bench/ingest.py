@@ -3,6 +3,7 @@
     .venv/bin/python bench/ingest.py               # build ~200 MB in a temp dir, ingest with/without near-dedup
     .venv/bin/python bench/ingest.py --mb 20       # a smaller corpus
     .venv/bin/python bench/ingest.py --keep DIR    # build (or reuse) the corpus in DIR and keep it
+    .venv/bin/python bench/ingest.py --engine ray  # one engine (default: both, local and a local Ray runtime)
 
 corpus: Zipf-distributed pseudo-words (20k vocabulary, 2% with Latin-1 accents) as prose documents of
 300-1500 words: ~30% small .txt/.md files in nested folders (5% of them Latin-1), ~15% .html pages
@@ -10,7 +11,10 @@ with script/nav/footer boilerplate, ~30% two big .jsonl files (split into pieces
 file, a few .pdf manuals; plus planted duplicates: --pairs exact copies (CRLF + double spaces, as .md)
 and --pairs near copies (1% of the words replaced, true Jaccard ~0.9).
 Each ingest runs `run_ingest` with the default params.yaml ingest section (workers: all cores) in a
-child process; peak RSS is the sum over that process and its workers, sampled every 0.1 s.
+child process, with ingest.engine local and ray (a local Ray runtime of `workers` CPUs started by the
+stage); peak RSS, sampled every 0.1 s, is reported for the driver (the stage's process), the sum of
+its workers, the largest worker, and Ray's own daemons. A projection to 1 TB / 100 M documents on N
+nodes follows from the per-document costs measured on the Ray run (assumptions printed with it).
 Dedup quality: a planted pair counts as found when one side is dropped as a duplicate of the other;
 precision is over all duplicate drops (a drop pairing two unplanted documents is a false merge).
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -174,29 +179,46 @@ def near_threshold() -> float:
     return load_params(ROOT / "params.yaml").ingest.dedup.near
 
 
-def child(raw: str, out: str, near: str) -> None:
+def child(raw: str, out: str, near: str, engine: str) -> None:
     """One ingest in this process (and its workers), with the repository's params."""
+    import psutil
+
     from cptpipe.data.ingest import run_ingest
     from cptpipe.params import load_params
 
+    base_rss = psutil.Process().memory_info().rss  # after imports: what the driver holds before any document
     params = load_params(ROOT / "params.yaml").ingest
     params.dedup.near = None if near == "none" else params.dedup.near
+    params.engine = engine
+    params.workers = params.workers or os.cpu_count()
     Path(out).mkdir(parents=True)
     report = run_ingest(Path(raw), Path(out), params, seed=0)
+    cpu = resource.getrusage(resource.RUSAGE_SELF)  # the driver's own CPU, not its workers'
+    report.update(driver_base_rss=base_rss, driver_cpu_s=cpu.ru_utime + cpu.ru_stime)
     (Path(out) / "report.json").write_text(json.dumps(report))
 
 
-def measured_run(raw: Path, out: Path, near: str) -> tuple[dict, float, float]:
-    """(report, peak RSS of the process tree in bytes, wall seconds incl. start-up)."""
+def measured_run(raw: Path, out: Path, near: str, engine: str) -> tuple[dict, dict, float]:
+    """(report, peak RSS in bytes of the driver / all its workers summed / the largest worker / the Ray
+    runtime's own daemons, wall seconds incl. start-up), sampled every 0.1 s."""
     import psutil
 
     t0 = time.time()
-    proc = subprocess.Popen([sys.executable, __file__, "--child", str(raw), str(out), near], stderr=subprocess.DEVNULL)
-    ps, peak = psutil.Process(proc.pid), 0
+    cmd = [sys.executable, __file__, "--child", str(raw), str(out), near, engine]
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    ps, peak = psutil.Process(proc.pid), dict(driver=0, workers=0, worker_max=0, runtime=0)
     while proc.poll() is None:
         try:
-            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
-            peak = max(peak, rss)
+            workers, runtime = [], 0
+            for c in ps.children(recursive=True):
+                name, rss = " ".join(c.cmdline()[:1]), c.memory_info().rss
+                if engine == "local" or name.startswith("ray::"):  # ray names its task workers ray::<task>
+                    workers.append(rss)
+                else:
+                    runtime += rss  # gcs_server, raylet, log monitor, idle workers' launcher
+            sample = dict(driver=ps.memory_info().rss, workers=sum(workers), worker_max=max(workers, default=0))
+            for k, v in {**sample, "runtime": runtime}.items():
+                peak[k] = max(peak[k], v)
         except psutil.Error:
             pass
         time.sleep(0.1)
@@ -225,12 +247,79 @@ def dedup_quality(report: dict, planted: dict) -> dict:
     }
 
 
+CORES_PER_NODE = 32  # projection: a common CPU node
+TARGET_BYTES, TARGET_DOCS = 1e12, 100e6  # 1 TB of text in 100 M documents (10 KB each)
+
+
+def run_all(raw: Path, work: Path, engines: list[str]) -> list[tuple]:
+    rows = []
+    for engine, near in [(e, "on") for e in engines] + [("local", "none")] * ("local" in engines):
+        out = work / f"out-{engine}-{near}"
+        shutil.rmtree(out, ignore_errors=True)
+        report, peak, wall = measured_run(raw, out, near, engine)
+        rows.append((engine, near, report, peak, wall))
+        shutil.rmtree(out, ignore_errors=True)
+    return rows
+
+
+def print_runs(rows: list[tuple]) -> None:
+    gb = lambda b: f"{b / 2**30:.2f}"  # noqa: E731
+    print(
+        f"{'engine':<7} {'near-dedup':<11} {'seconds':>8} {'MB/s':>6} {'docs/s':>7} "
+        f"{'driver GB':>9} {'workers GB':>10} {'1 worker':>8} {'ray daemons':>11} {'wall s':>7}"
+    )
+    for engine, near, report, peak, wall in rows:
+        s = report["seconds"]
+        print(
+            f"{engine:<7} {f'on ({near_threshold()})' if near == 'on' else 'off':<11} {s:>8.1f} "
+            f"{report['bytes_in'] / 1e6 / s:>6.2f} {report['records_seen'] / s:>7.0f} {gb(peak['driver']):>9} "
+            f"{gb(peak['workers']):>10} {gb(peak['worker_max']):>8} {gb(peak['runtime']):>11} {wall:>7.1f}"
+        )
+
+
+def projection(report: dict, peak: dict, workers: int) -> None:
+    """Per-document costs measured here, scaled to TARGET_BYTES / TARGET_DOCS on N nodes."""
+    from cptpipe.data.dedup import NUM_PERM, lsh_bands
+
+    bands = lsh_bands(near_threshold())
+    rows_per_band = bands[0][1] - bands[0][0]
+    cpu_per_mb = report["seconds"] * workers / (report["bytes_in"] / 1e6)  # all stage time counted as parallel
+    driver_per_doc = max(0, peak["driver"] - report["driver_base_rss"]) / report["records_seen"]
+    driver_cpu_per_doc = report["driver_cpu_s"] / report["records_seen"]
+    near_per_doc = report["duplicates"]["near"] / report["records_seen"]
+    band_task = TARGET_DOCS * (rows_per_band * 4 * 3 + 8)  # band columns, np.unique's sorted copy + inverse; ids
+    shuffle = TARGET_DOCS * (NUM_PERM * 4 * 2 + 8 * len(bands) + 16 * len(bands) * near_per_doc)
+    print(
+        f"\nprojection to {TARGET_BYTES / 1e12:.0f} TB / {TARGET_DOCS / 1e6:.0f} M documents, {CORES_PER_NODE} cores "
+        f"per node, engine ray; measured here: {cpu_per_mb:.2f} CPU-s per MB, driver {driver_per_doc:.0f} B and "
+        f"{driver_cpu_per_doc * 1e6:.0f} CPU-us per document, {len(bands)} LSH bands of {rows_per_band} rows"
+    )
+    print(f"{'nodes':>5} {'hours':>6} {'driver GB':>9} {'scan worker GB':>14} {'band task GB':>12} {'shuffle GB':>10}")
+    for nodes in (1, 4, 16, 64):
+        parallel = cpu_per_mb * TARGET_BYTES / 1e6 / (nodes * CORES_PER_NODE)
+        hours = (parallel + driver_cpu_per_doc * TARGET_DOCS) / 3600
+        print(
+            f"{nodes:>5} {hours:>6.1f} {driver_per_doc * TARGET_DOCS / 1e9:>9.1f} "
+            f"{peak['worker_max'] / 2**30:>14.2f} {band_task / 1e9:>12.1f} {shuffle / 1e9:>10.0f}"
+        )
+    print(
+        "assumptions: CPU cost scales with bytes (per-byte cost of this corpus's mix of formats), perfectly parallel "
+        "but for the driver's own CPU (serial, per document); a scan worker's memory is bounded by its task "
+        f"(<= 16 MB of input) and does not grow with the corpus; a band task holds its band for all documents "
+        f"(no sub-partitioning); shuffle = signatures written and read once ({NUM_PERM * 4} B/doc each way), the ids "
+        "sent to each band task, candidate pairs ~ near duplicates x bands (16 B each); the spill runs (the corpus, "
+        "lz4) are written once and read once by the shard writers on shared storage, not counted; Ray's own "
+        "scheduling overhead at 100 M documents, stragglers and storage bandwidth are not modelled"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, default=200, help="corpus size in MB")
     ap.add_argument("--pairs", type=int, default=400, help="planted exact and near duplicate pairs (each)")
     ap.add_argument("--keep", type=Path, default=None, help="build/reuse the corpus here and keep it")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--engine", choices=["local", "ray", "both"], default="both", help="ingest.engine(s) to run")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(*args.child)
@@ -243,34 +332,22 @@ def main() -> None:
         else:
             planted = build_corpus(raw, args.mb, args.pairs)
             (work / "planted.json").write_text(json.dumps(planted))
-        built = time.time() - t0
-        print(f"machine: {os.cpu_count()} cores; corpus built in {built:.0f}s")
-        rows = []
-        for near in ("on", "none"):
-            out = work / f"out-{near}"
-            shutil.rmtree(out, ignore_errors=True)
-            report, peak, wall = measured_run(raw, out, near)
-            rows.append((near, report, peak, wall))
-            shutil.rmtree(out, ignore_errors=True)
-        r0 = rows[0][1]
+        print(f"machine: {os.cpu_count()} cores; corpus built in {time.time() - t0:.0f}s")
+        rows = run_all(raw, work, ["local", "ray"] if args.engine == "both" else [args.engine])
+        r0 = rows[0][2]
         print(
             f"corpus: {r0['bytes_in'] / 1e6:.1f} MB in {r0['files_seen']} files, {r0['records_seen']} documents "
             f"(planted {len(planted['exact'])} exact + {len(planted['near'])} near pairs); kept {r0['docs_kept']}"
         )
-        print(f"{'near-dedup':<11} {'seconds':>8} {'MB/s':>7} {'docs/s':>8} {'peak RSS':>9} {'wall s':>7}")
-        for near, report, peak, wall in rows:
-            s = report["seconds"]
-            print(
-                f"{f'on ({near_threshold()})' if near == 'on' else 'off':<11} {s:>8.1f} "
-                f"{report['bytes_in'] / 1e6 / s:>7.2f} "
-                f"{report['records_seen'] / s:>8.0f} {peak / 2**30:>7.2f}GB {wall:>7.1f}"
-            )
+        print_runs(rows)
         q = dedup_quality(r0, planted)
         print(
             f"dedup on planted pairs: exact recall {q['exact_recall']:.3f}, near recall {q['near_recall']:.3f}, "
             f"precision {q['precision']:.3f} ({q['false_merges']} false merges)"
         )
         print("dropped (near-dedup on):", r0["dropped"])
+        on = [r for r in rows if r[1] == "on"]
+        projection(on[-1][2], on[-1][3], r0["engine"]["workers"])
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

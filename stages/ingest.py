@@ -29,7 +29,8 @@ def main(args: argparse.Namespace) -> str:
     flagged = ", ".join(f"{r} {n}" for r, n in report["flagged"].items()) or "none"
     return (
         f"{report['docs_kept']} docs kept of {report['files_seen']} files "
-        f"({report['bytes_in'] / 1e6:.1f} MB, {report['mb_per_s']} MB/s); dropped: {dropped}; "
+        f"({report['bytes_in'] / 1e6:.1f} MB, {report['mb_per_s']} MB/s, engine {report['engine']['name']} "
+        f"x{report['engine']['workers']}); dropped: {dropped}; "
         f"flagged (kept, profile {report['profile']}): {flagged}"
     )
 
