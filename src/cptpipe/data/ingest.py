@@ -1,7 +1,7 @@
 """The ingest stage: data/raw -> normalized, filtered, deduplicated Parquet shards + manifest.
 
 Three passes, each a set of tasks on the engine (ingest.engine: local cores or Ray, data/engine.py);
-the main process holds only the index of documents (~0.2 KB each), never the corpus or the signatures:
+the main process holds only the index of documents (~0.7 KB each), never the corpus or the signatures:
 1. scan: read each file or piece of a big file and run each document through the steps
    (cptpipe.data.steps.DOC_STEPS: normalize, filters); each task spills the rows of its survivors as
    one sorted Arrow run file and their MinHash signatures beside it (data/spill.py), and returns
