@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 import ray
 
+from cptpipe.data.encode import tokenize_source
+from cptpipe.data.engine import RayEngine
 from cptpipe.data.ingest import run_ingest
 from cptpipe.params import DedupParams, IngestParams
 from tests.data.ingest_corpus import near_copy, prose
+from tests.helpers import tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 HOW_IT_RAN = ("seconds", "mb_per_s", "engine")  # timings and the engine itself: everything else must match
@@ -77,3 +80,20 @@ def test_planted_duplicates_same_shards_and_report_on_any_engine(tmp_path):
     assert report["duplicates"]["exact"] == planted["exact"]
     assert report["duplicates"]["near"] >= planted["near_at_least"]
     assert sum(name.startswith("shard-") for name in on_ray[0]) > 5
+
+
+@pytest.mark.parametrize("source,take,batch", [("replay", 60_000, 4), ("instruct", None, 64)])
+def test_tokenize_on_ray_writes_the_local_shard(tmp_path, source, take, batch):
+    """Documents (replay, stopped by replay_take) and prompt/answer pairs (instruct) encoded as Ray
+    tasks, several windows of them: the same bytes as encoding in this process."""
+    tok = tiny_tokenizer()
+    digests = []
+    for name, engine in (("local", None), ("ray", RayEngine(ray))):
+        out = tmp_path / name
+        out.mkdir()
+        meta = tokenize_source(
+            source, tok, ROOT / "data" / source, out, batch_rows=batch, replay_take=take, engine=engine
+        )
+        digests.append({p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())})
+    assert meta["rows"] > 3 * 2 * 2 * batch  # more than 3 windows (2 batches per worker, 2 workers)
+    assert digests[0] == digests[1]

@@ -4,13 +4,17 @@ Rows stream from the source in batches of `batch_rows`; each batch is encoded by
 Rust batch path (parallel over cores) and appended to the shard, so memory stays bounded by one
 batch however large the source is. Threads inside the Rust encoder beat a process pool over batches
 here (2 cores, 8 MB of replay text: 2.0M tokens/s vs 1.5M for a 2-process pool, 1.0M single-threaded).
+With ingest.engine: ray the batches run as tasks on the cluster instead (encoded_chunks).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from cptpipe.data.sources import HELDOUT_SHARE, SPLITS, iter_replay, read_instruct
@@ -98,6 +102,51 @@ class Take:
         return all(self.have[s] >= self.want[s] for s in self.want)
 
 
+class Encoding(NamedTuple):
+    """What every batch of a source is encoded with (sent once per task batch to a Ray worker)."""
+
+    tokenizer: Any
+    eos: int
+    end_of_turn: int  # closes QA/instruction answers: EOS, or the chat template's end of turn
+    dtype: np.dtype
+
+
+def encode_chunk(enc: Encoding, chunk: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tokens, mask, lengths) of one batch of rows: documents (`text`) or prompt/answer pairs."""
+    tok = enc.tokenizer
+    if "text" in chunk[0]:
+        return flat_documents(encode_texts(tok, [r["text"] for r in chunk]), enc.eos, enc.dtype)
+    p_ids, a_ids = split_pairs(
+        tok, [format_prompt(r["question"], tok) for r in chunk], [format_answer(r["answer"], tok) for r in chunk]
+    )
+    return flat_pairs(p_ids, a_ids, enc.end_of_turn, enc.dtype)
+
+
+def _encode_job(enc: Encoding, job: tuple[int, list[dict]]) -> tuple[int, tuple]:
+    i, chunk = job
+    return i, encode_chunk(enc, chunk)
+
+
+def encoded_chunks(chunks: Iterator[list[dict]], enc: Encoding, engine=None) -> Iterator[tuple[list[dict], tuple]]:
+    """(rows, arrays) per batch, in the source's order.
+
+    Without an engine, in this process: the Rust encoder's own threads use every core, which beat a
+    process pool here (see the module docstring). With one (ingest.engine: ray), windows of two
+    batches per worker run as tasks and come back in order, so memory stays bounded by the window and
+    the shard is byte-identical to the local one.
+    """
+    if engine is None:
+        for chunk in chunks:
+            yield chunk, encode_chunk(enc, chunk)
+        return
+    window = 2 * engine.workers
+    numbered = enumerate(chunks)
+    while jobs := list(itertools.islice(numbered, window)):
+        done = dict(engine.map(_encode_job, enc, jobs))
+        for i, chunk in jobs:
+            yield chunk, done[i]
+
+
 def tokenize_source(
     source: str,
     tokenizer,
@@ -106,27 +155,21 @@ def tokenize_source(
     *,
     batch_rows: int = BATCH,
     replay_take: int | None = None,
+    engine=None,
 ) -> dict:
     """Stream `source`'s rows from `location` (see iter_rows) into a token shard in out_dir; returns its meta.
 
     For the replay source, `replay_take` stops reading once that many tokens are taken (whole
-    rows), which is how a huge streamed HF dataset yields only the tokens the mix needs.
+    rows), which is how a huge streamed HF dataset yields only the tokens the mix needs. `engine`
+    (cptpipe.data.engine, ingest.engine: ray) encodes the batches as distributed tasks.
     """
     writer = ShardWriter(out_dir, source, len(tokenizer))
-    eos, dtype = tokenizer.eos_token_id, writer.dtype
-    end_of_turn = end_of_turn_id(tokenizer)  # closes QA/instruction answers: EOS, or the chat template's
+    enc = Encoding(tokenizer, tokenizer.eos_token_id, end_of_turn_id(tokenizer), writer.dtype)
     take = Take(replay_take) if source == "replay" and replay_take is not None else None
     progress = bar(desc=f"tokenize@{source}", unit="row")
-    for chunk in _batches(iter_rows(source, location), batch_rows):
-        if "text" in chunk[0]:
-            tokens, mask, lengths = flat_documents(encode_texts(tokenizer, [r["text"] for r in chunk]), eos, dtype)
-        else:
-            p_ids, a_ids = split_pairs(
-                tokenizer,
-                [format_prompt(r["question"], tokenizer) for r in chunk],
-                [format_answer(r["answer"], tokenizer) for r in chunk],
-            )
-            tokens, mask, lengths = flat_pairs(p_ids, a_ids, end_of_turn, dtype)
+    for chunk, (tokens, mask, lengths) in encoded_chunks(
+        _batches(iter_rows(source, location), batch_rows), enc, engine
+    ):
         if take is not None:
             tokens, mask, lengths, chunk = _take(take, tokens, mask, lengths, chunk)
         writer.add(tokens, mask, lengths, chunk)
@@ -139,8 +182,6 @@ def tokenize_source(
 
 
 def _take(take: Take, tokens, mask, lengths, chunk):
-    import numpy as np
-
     keep = np.array([take.keep(r["split"], int(n)) for r, n in zip(chunk, lengths)], bool)
     if keep.all():
         return tokens, mask, lengths, chunk
