@@ -8,15 +8,18 @@ import json
 import random
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import ray
 
 from cptpipe.data.encode import tokenize_source
 from cptpipe.data.engine import RayEngine
 from cptpipe.data.ingest import run_ingest
-from cptpipe.params import DedupParams, IngestParams
+from cptpipe.params import DedupParams, IngestParams, QAParams
+from cptpipe.qa import generate
 from tests.data.ingest_corpus import near_copy, prose
 from tests.helpers import tiny_tokenizer
+from tests.qa.conftest import corpus_docs
 
 ROOT = Path(__file__).resolve().parents[2]
 HOW_IT_RAN = ("seconds", "mb_per_s", "engine")  # timings and the engine itself: everything else must match
@@ -97,3 +100,17 @@ def test_tokenize_on_ray_writes_the_local_shard(tmp_path, source, take, batch):
         digests.append({p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())})
     assert meta["rows"] > 3 * 2 * 2 * batch  # more than 3 windows (2 batches per worker, 2 workers)
     assert digests[0] == digests[1]
+
+
+def test_qa_rules_on_ray_give_the_local_rows(monkeypatch):
+    """The rules generator's mining as Ray tasks (slices of 16 units): same rows, same report."""
+    monkeypatch.setattr(generate, "RULES_TASK_UNITS", 16)
+    table = pa.Table.from_pylist(corpus_docs(80))
+    params = QAParams(per_doc=8, paraphrases=2)
+    local_rows, local_report = generate.build_qa(table, params, seed=0)
+    ray_rows, ray_report = generate.build_qa(table, params, seed=0, engine=RayEngine(ray))
+    assert len(local_rows) > 300 and local_report["units"] > 3 * 16
+    assert ray_rows == local_rows
+    assert {k: v for k, v in ray_report.items() if k != "seconds"} == {
+        k: v for k, v in local_report.items() if k != "seconds"
+    }

@@ -68,28 +68,49 @@ def _paraphrase_count(doc: dict, params: QAParams) -> int:
     return params.paraphrases if doc["split"] == "train" else 0
 
 
-def _rules(docs: list[dict], params: QAParams, seed: int, stats: dict) -> list[list[QAPair]]:
-    out = []
-    for doc in bar(docs, desc="qa: rules", unit="doc"):
-        pairs = rules.generate_pairs(
-            doc["title"],
-            doc["text"],
-            per_doc=params.per_doc,
-            types=list(params.types),
-            seed=seed,
-            section=doc["section"],
-            doc_text=doc["doc_text"],
-        )
-        asked = {p.question.lower() for p in pairs}
-        k = _paraphrase_count(doc, params)
-        worded = []
-        for p in pairs:
-            paras = ()
-            if k and p.type == "factual":
-                paras = tuple(rules.paraphrases(p, doc["title"], k, asked))
-                asked |= {q.lower() for q in paras}
-            worded.append(replace(p, paraphrases=paras))
-        out.append(worded)
+RULES_TASK_UNITS = 256  # units per task when the rules run on an engine (ingest.engine: ray)
+
+
+def rules_pairs(doc: dict, params: QAParams, seed: int) -> list[QAPair]:
+    """The rules generator's pairs of one unit, with paraphrases for a training unit."""
+    pairs = rules.generate_pairs(
+        doc["title"],
+        doc["text"],
+        per_doc=params.per_doc,
+        types=list(params.types),
+        seed=seed,
+        section=doc["section"],
+        doc_text=doc["doc_text"],
+    )
+    asked = {p.question.lower() for p in pairs}
+    k = _paraphrase_count(doc, params)
+    worded = []
+    for p in pairs:
+        paras = ()
+        if k and p.type == "factual":
+            paras = tuple(rules.paraphrases(p, doc["title"], k, asked))
+            asked |= {q.lower() for q in paras}
+        worded.append(replace(p, paraphrases=paras))
+    return worded
+
+
+def _rules_task(shared: tuple[QAParams, int], job: tuple[int, list[dict]]) -> tuple[int, list[list[QAPair]]]:
+    first, docs = job
+    return first, [rules_pairs(d, *shared) for d in docs]
+
+
+def _rules(docs: list[dict], params: QAParams, seed: int, engine=None) -> list[list[QAPair]]:
+    """Per unit, in order. The rules are a pure function of the unit, so an engine (Ray) may mine
+    slices of units anywhere; the selection that follows sees the same pairs either way."""
+    if engine is None:
+        return [rules_pairs(d, params, seed) for d in bar(docs, desc="qa: rules", unit="doc")]
+    jobs = [(i, docs[i : i + RULES_TASK_UNITS]) for i in range(0, len(docs), RULES_TASK_UNITS)]
+    out: list[list[QAPair]] = [[] for _ in docs]
+    progress = bar(total=len(docs), desc=f"qa: rules ({engine.name})", unit="doc")
+    for first, pairs in engine.map(_rules_task, (params, seed), jobs):
+        out[first : first + len(pairs)] = pairs
+        progress.update(len(pairs))
+    progress.close()
     return out
 
 
@@ -192,15 +213,16 @@ def _openai(docs: list[dict], params: QAParams, seed: int, stats: dict, cache_di
 
 # --- validation and rows ----------------------------------------------------------------------
 def build_qa(
-    docs_table: pa.Table, params: QAParams, seed: int, cache_dir: str | Path | None = None
+    docs_table: pa.Table, params: QAParams, seed: int, cache_dir: str | Path | None = None, engine=None
 ) -> tuple[list[dict], dict]:
-    """QA rows for every document (split carried from ingest) and the stage report."""
+    """QA rows for every document (split carried from ingest) and the stage report. `engine`
+    (cptpipe.data.engine) runs the rules generator's mining as tasks; the others ignore it."""
     t0 = time.time()
     whole = docs_table.to_pylist()
     # QA is mined, budgeted (qa.per_doc) and split per unit: a long document's sections are units
     docs = [u for d in whole for u in units_of(d)]
     stats: dict = {"parse_errors": Counter()}
-    pairs = _generate(docs, params, seed, stats, cache_dir)
+    pairs = _generate(docs, params, seed, stats, cache_dir, engine)
     sel = _Selection()
     # Held-out documents first: a training document that restates a held-out fact (a company
     # article giving its founder's birth year) must not train the very question held out.
@@ -214,11 +236,11 @@ def build_qa(
 
 
 def _generate(
-    docs: list[dict], params: QAParams, seed: int, stats: dict, cache_dir: str | Path | None
+    docs: list[dict], params: QAParams, seed: int, stats: dict, cache_dir: str | Path | None, engine=None
 ) -> list[list[QAPair]]:
     """The pairs of each unit, from the generator qa.generator names."""
     if params.generator == "rules":
-        return _rules(docs, params, seed, stats)
+        return _rules(docs, params, seed, engine)
     if params.generator == "hf":
         return _hf(docs, params, seed, stats)
     if params.generator == "openai":
