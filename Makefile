@@ -25,10 +25,12 @@ $(VENV)/.installed: pyproject.toml
 repro: setup
 	$(BIN)/dvc repro
 
+# TEST_WORKERS pytest-xdist workers, whole files each (module fixtures such as the e2e repo stay in one)
+TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations 15 tests
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -212,7 +212,7 @@ class MixParams:
     tokens: int | None = bounded(2_000_000, ge=1)  # tokens of the documents phase; null: use domain_epochs
     domain_epochs: float | None = bounded(None, gt=0)  # alternative to tokens: passes over domain train tokens
     # passes over train-split QA in QA-only phases (pit, it_after_cpt), one pair per sequence
-    qa_epochs: float = bounded(3.0, gt=0)
+    qa_epochs: float = bounded(2.0, gt=0)
     schedule: MixSchedule = "constant"
     progressive_start: float = share(0.5)  # progressive: domain share at the start of the documents phase
     doc_attention_mask: bool = False  # true: no attention across documents packed into one block
