@@ -46,7 +46,8 @@ def test_shipped_sweep_is_the_full_grid_per_seed_with_mix_shares_summing_to_one(
     for arm in arms:
         o = dict(arm.overrides)
         assert o["mix.domain"] + o["mix.replay"] + PARAMS["mix"]["instruct"] == pytest.approx(1.0)
-    assert "sweep-replay0.06-lr0.001-s1" in {a.exp_name for a in arms}
+    assert "sweep-replay0.25-lr0.001-s1" in {a.exp_name for a in arms}
+    assert all(dict(a.overrides)["mix.tokens"] == spec["common"]["mix.tokens"] for a in arms)  # one budget
 
 
 def test_sweep_file_errors_name_every_problem(tmp_path):
