@@ -1,11 +1,10 @@
 """DVC stage `qa`: ingest shards (--shards) -> QA pairs {train,heldout}.parquet (--out) + a report JSON (--report)."""
 
 import argparse
-from contextlib import nullcontext
 
 from cptpipe.cli import run_stage, stage_parser
 from cptpipe.data.documents import read_documents
-from cptpipe.data.engine import open_engine
+from cptpipe.data.engine import cluster_engine
 from cptpipe.io import write_json
 from cptpipe.params import load_params
 from cptpipe.qa.generate import build_qa, write_qa
@@ -22,8 +21,7 @@ def main(args: argparse.Namespace) -> str:
     params = load_params()
     docs = read_documents(args.shards)
     # ingest.engine: ray mines the rules generator's pairs as tasks (same rows as local)
-    ray_rules = params.qa.generator == "rules" and params.ingest.engine == "ray"
-    with open_engine(params.ingest) if ray_rules else nullcontext() as engine:
+    with cluster_engine(params.ingest) as engine:
         rows, report = build_qa(docs, params.qa, params.seed, engine=engine)
     write_qa(rows, args.out)
     write_json(args.report, report)

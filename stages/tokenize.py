@@ -7,7 +7,7 @@ import time
 
 from cptpipe.cli import run_stage, stage_parser
 from cptpipe.data.encode import SOURCES, tokenize_source
-from cptpipe.data.engine import open_engine
+from cptpipe.data.engine import cluster_engine
 from cptpipe.io import atomic_dir
 from cptpipe.model.start import load_tokenizer
 from cptpipe.params import load_params
@@ -29,7 +29,7 @@ def main(args: argparse.Namespace) -> str:
     tok = load_tokenizer(args.tokenizer)
     t0 = time.perf_counter()
     # ingest.engine: ray encodes the batches as tasks; local keeps them in this process (Rust threads)
-    with atomic_dir(args.out) as tmp, open_engine(p.ingest) as engine:
+    with atomic_dir(args.out) as tmp, cluster_engine(p.ingest) as engine:
         meta = tokenize_source(
             args.source,
             tok,
@@ -37,7 +37,7 @@ def main(args: argparse.Namespace) -> str:
             tmp,
             batch_rows=p.tokenize.batch_rows,
             replay_take=p.mix.replay_take,
-            engine=engine if engine.name == "ray" else None,
+            engine=engine,
         )
     dt = time.perf_counter() - t0
     return (

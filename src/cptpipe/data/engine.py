@@ -117,3 +117,14 @@ def open_engine(params: IngestParams) -> Iterator[LocalEngine | RayEngine]:
     finally:
         if started:
             ray.shutdown()
+
+
+@contextmanager
+def cluster_engine(params: IngestParams) -> Iterator[RayEngine | None]:
+    """The Ray engine when ingest.engine is ray, else None: for stages (tokenize, qa) whose work runs
+    in one process locally (faster there than a process pool) and moves to the cluster only with ray."""
+    if params.engine != "ray":
+        yield None
+        return
+    with open_engine(params) as engine:
+        yield engine
