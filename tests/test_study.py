@@ -14,6 +14,7 @@ from cptpipe.study import (
     expand,
     load_grid,
     plot,
+    queue_order,
     queue_status,
     reading,
     render,
@@ -74,6 +75,16 @@ def test_every_arm_is_a_valid_params_file(grid_file):
             assert last in node, f"{arm.name}: {key} is not a params key"
             node[last] = value
         parse_params(params)
+
+
+def test_arms_that_build_their_own_start_queue_first():
+    arms = expand(load_grid(ROOT / "study/grid.yaml"))
+    ordered = queue_order(arms)
+    assert [a.name for a in ordered[:1]] == ["study-instruct-pit"]
+    assert sorted(ordered, key=arms.index) == arms  # a reordering: no arm lost or added
+    assert ordered[1:] == [a for a in arms if a.name != "study-instruct-pit"]  # the rest keep grid order
+    same_start = [a for a in arms if a.name != "study-instruct-pit"]
+    assert queue_order(same_start) == same_start
 
 
 def test_set_args_writes_yaml_scalars():

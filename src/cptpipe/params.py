@@ -101,6 +101,7 @@ class ScratchParams:
     instruct_epochs: int = bounded(10, ge=1)  # passes over the instruction rows
     instruct_fresh_words: float = share(0.75)  # share of instruction rows whose copied words become replay words
     instruct_lr: float = bounded(3e-3, gt=0)  # peak LR of the copy and instruction passes (cosine, re-warmed)
+    instruct_batch_size: int = bounded(32, ge=1)  # rows per step of those passes
     # share of replay-text rows (loss on every token) in those passes; keeps the LM
     instruct_replay: float = bounded(0.2, ge=0, lt=1)
 

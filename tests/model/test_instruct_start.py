@@ -75,6 +75,7 @@ def _params(instruct_tune: bool) -> Params:
     sc.vocab_size, sc.hidden_size, sc.layers, sc.heads, sc.context = 600, 32, 2, 2, 64
     sc.pretrain_tokens, sc.instruct_tune = 4096, instruct_tune
     sc.instruct_copy_rows, sc.instruct_epochs, sc.instruct_fresh_words, sc.instruct_replay = 40, 2, 0.5, 0.2
+    sc.instruct_batch_size = 8
     return p
 
 
@@ -89,7 +90,7 @@ def test_tiny_instruct_start_tunes_copy_and_instruction_rows_in_one_phase(small_
     assert [ph["name"] for ph in s["phases"]] == ["pretrain", "instruct_tune"]
     assert s["phases"][0] == base["phases"][0]  # the same pretraining as the base start
     with_replay = lambda n: n + round(n * 0.2 / 0.8)  # noqa: E731 - pairs plus a 0.2 share of replay rows
-    assert s["phases"][1]["steps"] == math.ceil(with_replay(40 + 2 * len(ROWS)) / 16)
+    assert s["phases"][1]["steps"] == math.ceil(with_replay(40 + 2 * len(ROWS)) / 8)  # instruct_batch_size
     assert json.loads((out / "START.json").read_text())["kind"] == "instruct"
     assert "seconds" not in json.loads((tmp_path / "start_base/START.json").read_text())
     AutoModelForCausalLM.from_pretrained(out)
@@ -99,10 +100,22 @@ def test_bad_instruct_tuning_params_are_all_reported():
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     bad = copy.deepcopy(raw)
     bad["model"]["scratch"].update(
-        instruct_epochs=0, instruct_copy_rows=-1, instruct_lr=-0.1, instruct_fresh_words=1.5, instruct_replay=1.0
+        instruct_epochs=0,
+        instruct_copy_rows=-1,
+        instruct_lr=-0.1,
+        instruct_fresh_words=1.5,
+        instruct_replay=1.0,
+        instruct_batch_size=0,
     )
     with pytest.raises(ParamsError) as e:
         parse_params(bad)
-    keys = ["instruct_epochs", "instruct_copy_rows", "instruct_lr", "instruct_fresh_words", "instruct_replay"]
+    keys = [
+        "instruct_epochs",
+        "instruct_copy_rows",
+        "instruct_lr",
+        "instruct_fresh_words",
+        "instruct_replay",
+        "instruct_batch_size",
+    ]
     assert all(any(f"model.scratch.{k}" in p for p in e.value.problems) for k in keys)
     assert parse_params(raw).model.scratch.instruct_epochs >= 1

@@ -52,8 +52,7 @@ def test_pretrain_runs_each_phase_once_over_its_rows_and_lowers_the_loss():
     done = pretrain(
         model,
         tok,
-        [PretrainPhase("pretrain", rows, 3e-3), PretrainPhase("again", rows[:5], 1e-3)],
-        batch_size=8,
+        [PretrainPhase("pretrain", rows, 3e-3, batch_size=8), PretrainPhase("again", rows[:5], 1e-3, batch_size=5)],
         max_len=64,
         seed=0,
     )

@@ -135,7 +135,7 @@ def instruct_phase(
     enc = encode_pairs(tok, copies[0] + tuned[0], copies[1] + tuned[1])
     n_replay = round(len(enc) * sc.instruct_replay / (1 - sc.instruct_replay))
     enc += replay_rows(blocks, n_replay, REPLAY_ROW_TOKENS, seed + 2)
-    return PretrainPhase("instruct_tune", enc, sc.instruct_lr)
+    return PretrainPhase("instruct_tune", enc, sc.instruct_lr, sc.instruct_batch_size)
 
 
 def check_start_context(m, pin: dict, params: Params) -> None:
@@ -171,11 +171,11 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
     model = build_scratch_model(sc, tok, params.seed)
     token_lists = tok(texts, add_special_tokens=False)["input_ids"]
     blocks = pack_stream(token_lists, tok.eos_token_id, sc.context, sc.pretrain_tokens, params.seed)
-    phases = [PretrainPhase("pretrain", block_rows(blocks), sc.pretrain_lr)]
+    phases = [PretrainPhase("pretrain", block_rows(blocks), sc.pretrain_lr, PRETRAIN_BATCH)]
     if sc.instruct_tune:
         phases.append(instruct_phase(sc, tok, texts, blocks, instruct, params.seed))
     t0 = time.perf_counter()
-    done = pretrain(model, tok, phases, batch_size=PRETRAIN_BATCH, max_len=sc.context, seed=params.seed)
+    done = pretrain(model, tok, phases, max_len=sc.context, seed=params.seed)
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     summary = {

@@ -23,6 +23,7 @@ class PretrainPhase:
     name: str
     rows: list[tuple[list[int], list[int]]]  # (token ids, loss mask 0/1) per row
     lr: float
+    batch_size: int  # rows per optimizer step
 
 
 def block_rows(blocks: np.ndarray) -> list[tuple[list[int], list[int]]]:
@@ -42,7 +43,7 @@ def as_dataset(rows: list[tuple[list[int], list[int]]], max_len: int):
     )
 
 
-def run_phase(model, tokenizer, phase: PretrainPhase, *, batch_size: int, max_len: int, seed: int) -> dict:
+def run_phase(model, tokenizer, phase: PretrainPhase, *, max_len: int, seed: int) -> dict:
     """One phase as a Trainer run; returns its summary (steps, tokens with loss, last logged loss).
 
     The collator pads each batch to its own longest row (instruction rows are ~35 tokens; padding
@@ -55,7 +56,7 @@ def run_phase(model, tokenizer, phase: PretrainPhase, *, batch_size: int, max_le
     with tempfile.TemporaryDirectory(prefix="cptpipe-pretrain-") as tmp:
         args = TrainingArguments(
             output_dir=tmp,
-            per_device_train_batch_size=batch_size,
+            per_device_train_batch_size=phase.batch_size,
             num_train_epochs=1,
             learning_rate=phase.lr,
             lr_scheduler_type="cosine_with_min_lr",
@@ -88,6 +89,6 @@ def run_phase(model, tokenizer, phase: PretrainPhase, *, batch_size: int, max_le
     }
 
 
-def pretrain(model, tokenizer, phases: list[PretrainPhase], *, batch_size: int, max_len: int, seed: int) -> list[dict]:
+def pretrain(model, tokenizer, phases: list[PretrainPhase], *, max_len: int, seed: int) -> list[dict]:
     """Run the phases in order on `model` (in place); one summary per phase."""
-    return [run_phase(model, tokenizer, ph, batch_size=batch_size, max_len=max_len, seed=seed) for ph in phases]
+    return [run_phase(model, tokenizer, ph, max_len=max_len, seed=seed) for ph in phases]
