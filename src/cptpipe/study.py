@@ -205,16 +205,17 @@ def queue_order(arms: list[Arm]) -> list[Arm]:
     """Arms that build a start model of their own first, the rest in grid order.
 
     The start shared by most arms is built once (DVC's run cache); an arm with other `model.*`
-    values builds its own (the instruct start: ~4x a base arm's time), and queued last it would
-    run alone on one core at the end (the previous study's last 22 min).
+    values builds its own (the instruct start: ~4x a base arm's time); queued last it would run
+    alone on one core at the end.
     """
 
-    def model_keys(arm: Arm) -> tuple:
-        return tuple((k, json.dumps(v)) for k, v in arm.overrides if k.startswith("model."))
+    def model_keys(arm: Arm) -> str:
+        return json.dumps([kv for kv in arm.overrides if kv[0].startswith("model.")])
 
-    shared = Counter(model_keys(a) for a in arms).most_common(1)
-    own = [a for a in arms if shared and model_keys(a) != shared[0][0]]
-    return own + [a for a in arms if a not in own]
+    if not arms:
+        return []
+    shared = Counter(map(model_keys, arms)).most_common(1)[0][0]
+    return sorted(arms, key=lambda a: model_keys(a) == shared)  # stable: grid order within each group
 
 
 def run_arms(
