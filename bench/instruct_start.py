@@ -63,6 +63,7 @@ def main() -> None:
         metavar="N",
         help="also print N responses per kind (target, then what the model wrote)",
     )
+    ap.add_argument("--keep", type=Path, default=None, help="also copy the built start model here")
     args = ap.parse_args()
     overrides = parse_sets(args.set)
     params = params_with(overrides)
@@ -77,6 +78,10 @@ def main() -> None:
         data = EvalInputs(*(ROOT / f"data/{name}" for name in ("qa", "shards", "replay", "instruct")))
         metrics = evaluate_checkpoint(start, params, data, out)
         kinds = follow_by_kind(out / "samples_instruct_follow.jsonl")
+        if args.keep is not None:
+            import shutil
+
+            shutil.copytree(start, args.keep, dirs_exist_ok=True)
     phases = ", ".join(f"{p['name']} {p['steps']} steps" for p in summary["phases"])
     print(f"overrides {overrides or 'none'}; built in {built:.0f} s ({phases})")
     print(

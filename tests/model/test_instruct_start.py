@@ -7,11 +7,12 @@ import math
 import numpy as np
 import pytest
 import yaml
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cptpipe.data.sources import read_instruct, read_replay
 from cptpipe.errors import ParamsError
 from cptpipe.model.prepare import build_start, copy_pairs, fresh_words, instruction_pairs, replay_rows, word_pool
+from cptpipe.model.tokenizer import build_tokenizer
 from cptpipe.params import Params, parse_params
 from cptpipe.prompts import format_answer, format_prompt
 from tests.helpers import ROOT, replay_texts
@@ -94,6 +95,11 @@ def test_tiny_instruct_start_tunes_copy_and_instruction_rows_in_one_phase(small_
     assert json.loads((out / "START.json").read_text())["kind"] == "instruct"
     assert "seconds" not in json.loads((tmp_path / "start_base/START.json").read_text())
     AutoModelForCausalLM.from_pretrained(out)
+    # the tokenizer is fitted to the replay text alone: the instruction rows' words get no pieces of
+    # their own that held-out instruction words would lack
+    replay_only = build_tokenizer([r["text"] for r in read_replay(replay, "train")], 600, seed=0)
+    for start in (out, tmp_path / "start_base"):
+        assert AutoTokenizer.from_pretrained(start).get_vocab() == replay_only.get_vocab()
 
 
 def test_bad_instruct_tuning_params_are_all_reported():
