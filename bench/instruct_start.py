@@ -7,7 +7,8 @@ Builds models/start exactly as the `model` stage does with `model.scratch.instru
 every --set) into a temp dir under the repository root, then runs the eval stage's `instruct_follow`
 and `replay_ppl` tasks on it (lm-eval, data/instruct/heldout.jsonl, data/replay heldout). Prints the build
 time, the follow rate overall and per instruction kind (the id's middle part), and replay perplexity (how much of the
-language model the tuning kept). The temp dir is removed; nothing else is written.
+language model the tuning kept). The temp dir is removed; nothing else is written, unless --keep DIR
+asks for a copy of the built model.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -79,8 +81,6 @@ def main() -> None:
         metrics = evaluate_checkpoint(start, params, data, out)
         kinds = follow_by_kind(out / "samples_instruct_follow.jsonl")
         if args.keep is not None:
-            import shutil
-
             shutil.copytree(start, args.keep, dirs_exist_ok=True)
     phases = ", ".join(f"{p['name']} {p['steps']} steps" for p in summary["phases"])
     print(f"overrides {overrides or 'none'}; built in {built:.0f} s ({phases})")
