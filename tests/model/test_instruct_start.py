@@ -97,7 +97,9 @@ def test_tiny_instruct_start_tunes_copy_and_instruction_rows_in_one_phase(small_
     AutoModelForCausalLM.from_pretrained(out)
     # the tokenizer is fitted to the replay text alone: the instruction rows' words get no pieces of
     # their own that held-out instruction words would lack
-    replay_only = build_tokenizer([r["text"] for r in read_replay(replay, "train")], 600, seed=0)
+    base_params = _params(False)
+    texts = [r["text"] for r in read_replay(replay, "train")]
+    replay_only = build_tokenizer(texts, base_params.model.scratch.vocab_size, base_params.seed)
     for start in (out, tmp_path / "start_base"):
         assert AutoTokenizer.from_pretrained(start).get_vocab() == replay_only.get_vocab()
 

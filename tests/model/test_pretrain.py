@@ -52,13 +52,13 @@ def test_pretrain_runs_each_phase_once_over_its_rows_and_lowers_the_loss():
     done = pretrain(
         model,
         tok,
-        [PretrainPhase("pretrain", rows, 3e-3, batch_size=8), PretrainPhase("again", rows[:5], 1e-3, batch_size=5)],
+        [PretrainPhase("pretrain", rows, 3e-3, batch_size=8), PretrainPhase("again", rows[:5], 1e-3, batch_size=2)],
         max_len=64,
         seed=0,
     )
     with torch.no_grad():
         after = model(**batch, labels=labels).loss.item()
     assert [d["name"] for d in done] == ["pretrain", "again"]
-    assert done[0]["steps"] == math.ceil(len(rows) / 8) and done[1]["steps"] == 1
+    assert done[0]["steps"] == math.ceil(len(rows) / 8) and done[1]["steps"] == 3  # 5 rows at its own batch of 2
     assert done[0]["tokens"] == blocks.size and done[1]["rows"] == 5
     assert after < before - 0.5 and not model.training
