@@ -1,4 +1,6 @@
-"""The study's grid expansion and reading (pure parts); tests/test_e2e.py runs a quick study for real."""
+"""The study's grid file, claims and report (pure parts); tests/test_e2e.py runs a quick study for real.
+
+The runner it runs on (expansion, queueing, aggregation) is tested in tests/test_runner.py."""
 
 import re
 from pathlib import Path
@@ -6,22 +8,8 @@ from pathlib import Path
 import pytest
 
 from cptpipe.errors import UserError
-from cptpipe.study import (
-    Arm,
-    Grid,
-    aggregate,
-    clears,
-    expand,
-    load_grid,
-    plot,
-    queue_order,
-    queue_status,
-    reading,
-    render,
-    set_args,
-    verdict,
-    worker_env,
-)
+from cptpipe.runner import Arm, Grid, aggregate
+from cptpipe.study import Study, clears, load_study, plot, reading, render, study_arms, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,25 +26,6 @@ claims:
 """
 
 
-def test_expand_takes_the_product_extra_arms_and_seeds(tmp_path):
-    (tmp_path / "g.yaml").write_text(GRID)
-    arms = expand(load_grid(tmp_path / "g.yaml"))
-    assert sorted({a.name for a in arms}) == [
-        "t-base-cpt",
-        "t-base-pit",
-        "t-base-pit-r0",
-        "t-instruct-cpt",
-        "t-instruct-pit",
-    ]
-    by_exp = {a.exp_name: dict(a.overrides) for a in arms}
-    assert len(by_exp) == len(arms)  # experiment names never clash
-    # only the seeded arm runs once per seed; the others at the first seed
-    assert {e for e in by_exp if e.startswith("t-base-pit-s")} == {"t-base-pit-s3", "t-base-pit-s4"}
-    assert "t-instruct-pit-s3" in by_exp and "t-instruct-pit-s4" not in by_exp
-    r0 = by_exp["t-base-pit-r0-s3"]
-    assert r0 == {"train.lr": 0.001, "model.kind": "base", "train.recipe": "pit", "mix.replay": 0.0, "mix.seed": 3}
-
-
 @pytest.mark.parametrize("grid_file", ["study/grid.yaml", "study/quick.yaml"])
 def test_every_arm_is_a_valid_params_file(grid_file):
     """Each arm's overrides applied to params.yaml must pass the schema (no arm fails at run time)."""
@@ -65,7 +34,7 @@ def test_every_arm_is_a_valid_params_file(grid_file):
     from cptpipe.params import parse_params
 
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for arm in expand(load_grid(ROOT / grid_file)):
+    for arm in study_arms(load_study(ROOT / grid_file)):
         params = yaml.safe_load(yaml.safe_dump(base))
         for key, value in arm.overrides:
             *path, last = key.split(".")
@@ -77,34 +46,6 @@ def test_every_arm_is_a_valid_params_file(grid_file):
         parse_params(params)
 
 
-def test_arms_that_build_their_own_start_queue_first():
-    arms = expand(load_grid(ROOT / "study/grid.yaml"))
-    ordered = queue_order(arms)
-    assert [a.name for a in ordered[:1]] == ["study-instruct-pit"]
-    assert sorted(ordered, key=arms.index) == arms  # a reordering: no arm lost or added
-    assert ordered[1:] == [a for a in arms if a.name != "study-instruct-pit"]  # the rest keep grid order
-    same_start = [a for a in arms if a.name != "study-instruct-pit"]
-    assert queue_order(same_start) == same_start
-
-
-def test_set_args_writes_yaml_scalars():
-    arm = Arm(
-        "x",
-        0,
-        (("mix.replay", 0.0), ("model.scratch.instruct_tune", True), ("train.recipe", "pit"), ("train.lr", None)),
-    )
-    assert set_args(arm) == [
-        "-S",
-        "mix.replay=0.0",
-        "-S",
-        "model.scratch.instruct_tune=true",
-        "-S",
-        "train.recipe=pit",
-        "-S",
-        "train.lr=null",
-    ]
-
-
 def test_grid_errors_name_every_problem_at_once(tmp_path):
     bad = tmp_path / "g.yaml"
     bad.write_text(
@@ -113,37 +54,18 @@ def test_grid_errors_name_every_problem_at_once(tmp_path):
         .replace("from: base-pit", "from: typo-arm")
     )
     with pytest.raises(UserError) as err:
-        expand(load_grid(bad))
+        study_arms(load_study(bad))
     assert "nope" in str(err.value) and "base-pat" in str(err.value) and "typo-arm" in str(err.value)
     bad.write_text(GRID.replace("min_diff: 0.1", "min_diff: -1") + "  - {claim: d, metric: m, a: x}\n")
     with pytest.raises(UserError) as err:
-        load_grid(bad)
+        load_study(bad)
     assert "min_diff must be a number >= 0" in str(err.value) and "'claim': 'd'" in str(err.value)
     bad.write_text(GRID.replace("min_diff: 0.1", "margin: 0.1"))
     with pytest.raises(UserError, match="margin"):
-        load_grid(bad)
-    bad.write_text("axes: {a: {x: {}}}\ntypo: 1\n")
-    with pytest.raises(UserError, match="typo"):
-        load_grid(bad)
-    with pytest.raises(UserError, match="not found"):
-        load_grid(tmp_path / "missing.yaml")
-
-
-def test_queue_status_parses_the_dvc_table():
-    text = """Task     Name               Created    Status
-753b005  quick-base-cpt-s0  04:01 PM   Success
-1ae8b65  quick-base-pit-s0  04:01 PM   Running
-0bbb118  quick-base-pit-s1  04:02 PM   Queued
-9abc001  old-one            03:00 PM   Failed
-
-Worker status: 1 active, 0 idle
-"""
-    assert queue_status(text) == {
-        "quick-base-cpt-s0": "Success",
-        "quick-base-pit-s0": "Running",
-        "quick-base-pit-s1": "Queued",
-        "old-one": "Failed",
-    }
+        load_study(bad)
+    bad.write_text(GRID.replace("name: t", "name: a b").replace("min_diff: 0.1", "min_diff: x"))
+    with pytest.raises(UserError, match=r"min_diff must be a number.*name='a b'"):  # claims and grid at once
+        load_study(bad)
 
 
 def _arms(name: str, seeds: int, kind: str = "base") -> list[Arm]:
@@ -152,26 +74,6 @@ def _arms(name: str, seeds: int, kind: str = "base") -> list[Arm]:
 
 def _rows(values: dict[str, dict[str, float]]) -> dict[str, dict]:
     return {exp: {"metrics": m} for exp, m in values.items()}
-
-
-def test_aggregate_mean_sample_std_and_provenance():
-    arms = _arms("s-a", 3) + _arms("s-b", 2, "instruct") + _arms("s-c", 1)
-    rows = _rows(
-        {
-            "s-a-s0": {"cpt.domain_qa.em": 0.40, "x": 1.0},
-            "s-a-s1": {"cpt.domain_qa.em": 0.42},
-            "s-a-s2": {"cpt.domain_qa.em": 0.44, "x": True},
-            "s-b-s1": {"cpt.domain_qa.em": 0.2},
-        }
-    )  # s-b-s0 failed, s-c never ran
-    agg = aggregate(arms, rows, before={"s-a-s0", "s-a-s2", "s-zzz-s0"})
-    a, b, c = agg["s-a"], agg["s-b"], agg["s-c"]
-    mean, sd = a["stats"]["cpt.domain_qa.em"]
-    assert mean == pytest.approx(0.42) and sd == pytest.approx(0.02)
-    assert (a["n"], a["new"], a["reused"], a["seeds"]) == (3, 1, 2, [0, 1, 2])
-    assert a["stats"]["x"] == (1.0, None)  # booleans are not numbers; one value has no spread
-    assert b["stats"]["cpt.domain_qa.em"] == (0.2, None) and (b["n"], b["new"], b["start"]) == (1, 1, "instruct")
-    assert (c["n"], c["stats"]) == (0, {})
 
 
 def test_clears_needs_a_spread_and_a_reference():
@@ -219,9 +121,9 @@ def test_verdict_says_when_a_seed_spread_is_unknown():
     assert reading(agg, "s", [claim, {**claim, "a": "e"}]) == [verdict(agg, "s", claim), line]
 
 
-def _quick(em: dict[str, float], before: set[str]) -> tuple[dict, Grid]:
-    grid = load_grid(ROOT / "study/quick.yaml")
-    arms = expand(grid)
+def _quick(em: dict[str, float], before: set[str]) -> tuple[dict, Study]:
+    study = load_study(ROOT / "study/quick.yaml")
+    arms = study_arms(study)
     rows = _rows(
         {
             exp: {
@@ -234,14 +136,14 @@ def _quick(em: dict[str, float], before: set[str]) -> tuple[dict, Grid]:
             for exp, v in em.items()
         }
     )
-    return aggregate(arms, rows, before), grid
+    return aggregate(arms, rows, before), study
 
 
 def test_render_labels_reused_runs_and_the_invocation():
-    agg, grid = _quick(
+    agg, study = _quick(
         {"quick-base-cpt-s0": 0.05, "quick-base-pit-s0": 0.1, "quick-base-pit-s1": 0.12}, before={"quick-base-pit-s0"}
     )
-    md = render(agg, grid, "study/quick.yaml", ["quick-base-zzz-s0"], 12.34, "study.png")
+    md = render(agg, study, "study/quick.yaml", ["quick-base-zzz-s0"], 12.34, "study.png")
     # tests/test_e2e.py reads the seed count right after the arm and the headline EM right after it
     assert re.search(r"\| base-pit \| 2 \| 0\.110 ± 0\.014 \| .* \| 0\.250 → 0\.500 ± 0\.000 \| .* \| 1/1 \|", md)
     assert re.search(r"\| base-cpt \| 1 \| 0\.050 \| .* \| 1/0 \|", md)
@@ -253,13 +155,13 @@ def test_render_labels_reused_runs_and_the_invocation():
     assert "Not checkable (one run, so no spread, or no EM): `base-cpt`." in md
     assert "min_diff 0.050) → **agrees, unconfirmed**" in md  # cpt ran once
 
-    agg, grid = _quick({"quick-base-cpt-s0": 0.0, "quick-base-pit-s0": 0.0, "quick-base-pit-s1": 0.0}, set())
-    md = render(agg, grid, "study/quick.yaml", [], 1.0, "study.png")
+    agg, study = _quick({"quick-base-cpt-s0": 0.0, "quick-base-pit-s0": 0.0, "quick-base-pit-s1": 0.0}, set())
+    md = render(agg, study, "study/quick.yaml", [], 1.0, "study.png")
     assert "Every number in the table was measured in this invocation" in md and "Reused numbers" not in md
     assert "No arm's held-out EM exceeds its start's" in md
 
-    agg, grid = _quick({"quick-base-cpt-s0": 0.1, "quick-base-pit-s0": 0.2}, set())  # one seed each
-    md = render(agg, grid, "study/quick.yaml", [], 1.0, "study.png")
+    agg, study = _quick({"quick-base-cpt-s0": 0.1, "quick-base-pit-s0": 0.2}, set())  # one seed each
+    md = render(agg, study, "study/quick.yaml", [], 1.0, "study.png")
     assert "No arm has held-out EM from more than one seed" in md and "`base-cpt`, `base-pit`" in md
     assert "2 runs trained and measured in it, 0 reused" in md
 
@@ -279,7 +181,7 @@ def test_render_states_each_start_model_separately():
                 "cpt.instruct.follow": follow,
             }
         }
-    md = render(aggregate(arms, rows, set()), Grid("t", {}, {"a": {}}), "g.yaml", [], 2.0, "study.png")
+    md = render(aggregate(arms, rows, set()), Study(Grid("t", {}, {"a": {}})), "g.yaml", [], 2.0, "study.png")
     assert (
         "- `base` start: held-out EM 0.000, held-out MC acc 0.250, replay ppl 7,000, instr. follow 0.000 "
         "before CPT; after CPT: `base-cpt` 0.050."
@@ -291,13 +193,7 @@ def test_render_states_each_start_model_separately():
 
 
 def test_plot_draws_arms_with_missing_metrics_and_single_runs(tmp_path):
-    agg, grid = _quick({"quick-base-cpt-s0": 0.05, "quick-base-pit-s0": 0.1, "quick-base-pit-s1": 0.12}, set())
+    agg, study = _quick({"quick-base-cpt-s0": 0.05, "quick-base-pit-s0": 0.1, "quick-base-pit-s1": 0.12}, set())
     agg["quick-base-pit"]["stats"]["forgetting.ppl_ratio"] = (3.0, 0.5)
-    plot(agg, grid.prefix, tmp_path / "study.png")
+    plot(agg, study.grid.prefix, tmp_path / "study.png")
     assert (tmp_path / "study.png").stat().st_size > 5000
-
-
-def test_worker_env_splits_the_cores_between_queue_workers():
-    assert worker_env(2, cores=2)["OMP_NUM_THREADS"] == "1"
-    assert worker_env(1, cores=16)["OMP_NUM_THREADS"] == "16" and worker_env(3, cores=16)["MKL_NUM_THREADS"] == "5"
-    assert worker_env(4, cores=2)["OMP_NUM_THREADS"] == "1"  # never zero threads

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from cptpipe.errors import UserError
-from cptpipe.study import expand
+from cptpipe.runner import expand
 from cptpipe.sweep import (
     Reading,
     as_grid,

@@ -1,34 +1,32 @@
 """`cptpipe study`: the QA-exposure study as queued `dvc exp run`s and one honest comparison table.
 
-A grid file (study/grid.yaml) declares axes of params overrides; every combination is an arm, run
-as a named DVC experiment so `dvc exp show` lists it with its params and metrics. Headline arms run
-once per `mix.seed` value: only the sampling order changes, so their spread is run-to-run noise.
-Arms whose experiment already exists on the current commit are reused (a crashed or interrupted
-study resumes where it stopped) and labelled as reused in the report; `--fresh` removes them first.
+A grid file (study/grid.yaml) declares axes of params overrides and the claims the study tests;
+`cptpipe.runner` turns the axes into arms, runs them as named DVC experiments (headline arms once
+per `mix.seed` value, finished ones on this commit reused unless `--fresh`) and aggregates them
+over seeds. This module checks the claims against those numbers and writes the report: every arm
+with its seed spread, reused runs labelled as reused, the published figures it is read against.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import math
-import os
-import re
-import statistics
-import subprocess
-import sys
-import time
-from collections import Counter
-from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from cptpipe.errors import UserError
 from cptpipe.io import write_text
-from cptpipe.progress import bar
-from cptpipe.report.compare import dvc_bin, exp_show, rows_from_exp_show
+from cptpipe.runner import (
+    Arm,
+    Grid,
+    aggregate,
+    cell,
+    expand,
+    failed_lines,
+    grid_from,
+    mean_of,
+    read_grid,
+    run_grid,
+)
 
 MC_CHANCE = 0.25  # domain_qa_mc has 4 options
 EM = "cpt.domain_qa.em"  # the headline: held-out factual QA, exact match of the generated answer
@@ -68,241 +66,40 @@ PAPER = (
 )
 
 
-@dataclass(frozen=True)
-class Arm:
-    name: str  # the arm without its seed, e.g. base-pit-r6
-    seed: int  # mix.seed
-    overrides: tuple[tuple[str, object], ...]  # params keys -> values, in -S order
-
-    @property
-    def exp_name(self) -> str:
-        return f"{self.name}-s{self.seed}"
-
-
 @dataclass
-class Grid:
-    prefix: str
-    common: dict[str, object]
-    axes: dict[str, dict[str, dict[str, object]]]
-    extra: dict[str, dict] = field(default_factory=dict)
-    seeds: list[int] = field(default_factory=lambda: [0])
-    seeded_arms: list[str] = field(default_factory=list)
+class Study:
+    grid: Grid
     # {claim, metric, a, b[, min_diff]}: "agrees" when b − a > max(min_diff, 2x the larger seed spread)
     claims: list[dict] = field(default_factory=list)
 
 
-def load_grid(path: str | Path) -> Grid:
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"study grid {path} not found; pass --grid FILE (see study/grid.yaml)")
-    raw = yaml.safe_load(path.read_text()) or {}
-    allowed = {"name", "common", "axes", "extra", "seeds", "claims"}
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise UserError(f"{path}: unknown keys {unknown}; allowed: {sorted(allowed)}")
-    if not raw.get("axes"):
-        raise UserError(f"{path}: `axes` is required: {{axis: {{level: {{params.key: value}}}}}}")
-    seeds = raw.get("seeds") or {}
-    grid = Grid(
-        prefix=str(raw.get("name", "study")),
-        common=dict(raw.get("common") or {}),
-        axes={str(a): dict(levels) for a, levels in raw["axes"].items()},
-        extra=dict(raw.get("extra") or {}),
-        seeds=[int(s) for s in seeds.get("values", [0])],
-        seeded_arms=list(seeds.get("arms", [])),
-        claims=list(raw.get("claims") or []),
-    )
+def claim_problems(claims: list) -> list[str]:
+    """What is wrong with each claims entry (its keys, its min_diff), as one line each."""
     problems = []
-    for c in grid.claims:
+    for c in claims:
         if not isinstance(c, dict) or not CLAIM_KEYS <= set(c) <= CLAIM_KEYS | {"min_diff"}:
             problems.append(f"each claims entry needs claim, metric, a, b and optionally min_diff; got {c!r}")
         elif "min_diff" in c and not (isinstance(c["min_diff"], (int, float)) and c["min_diff"] >= 0):
             problems.append(
                 f"claim {c['claim']!r}: min_diff must be a number >= 0 (metric units), got {c['min_diff']!r}"
             )
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_]*", grid.prefix):
-        problems.append(f"name={grid.prefix!r} must be letters, digits and '_' (it prefixes git refs)")
+    return problems
+
+
+def load_study(path: str | Path) -> Study:
+    """The grid file and its claims; every problem of both in one error."""
+    raw = read_grid(path, own_keys={"claims"})
+    claims = list(raw.get("claims") or [])
+    problems = claim_problems(claims)
+    grid = grid_from(raw, problems)
     if problems:
         raise UserError(f"{path}: " + "; ".join(problems))
-    return grid
+    return Study(grid, claims)
 
 
-def expand(grid: Grid) -> list[Arm]:
-    """Every product arm and extra arm; seeded arms once per seed, the others at the first seed."""
-    arms: dict[str, dict[str, object]] = {}
-    for combo in itertools.product(*(levels.items() for levels in grid.axes.values())):
-        name = "-".join(level for level, _ in combo)
-        sets: dict[str, object] = dict(grid.common)
-        for _, overrides in combo:
-            sets.update(overrides or {})
-        arms[name] = sets
-    problems = []
-    for name, spec in grid.extra.items():
-        base = spec.get("from")
-        if base not in arms:
-            problems.append(f"extra arm {name!r}: from={base!r} is not an arm")
-            continue
-        arms[name] = {**arms[base], **(spec.get("set") or {})}
-    if missing := [a for a in grid.seeded_arms if a not in arms]:
-        problems.append(f"seeds.arms {missing} are not arms")
-    for c in grid.claims:
-        if missing := [c[k] for k in ("a", "b") if c[k] not in arms]:
-            problems.append(f"claim {c['claim']!r}: {missing} are not arms")
-    if problems:
-        # a typo found now, not after hours of training
-        raise UserError("study grid: " + "; ".join(problems) + f"; arms: {sorted(arms)}")
-    out = []
-    for name, sets in arms.items():
-        for seed in grid.seeds if name in grid.seeded_arms else grid.seeds[:1]:
-            overrides = tuple(sorted({**sets, "mix.seed": seed}.items()))
-            out.append(Arm(f"{grid.prefix}-{name}", seed, overrides))
-    return out
-
-
-def set_args(arm: Arm) -> list[str]:
-    """`-S key=value` pairs; values as YAML scalars so DVC writes the same types into params.yaml."""
-    args = []
-    for key, value in arm.overrides:
-        text = value if isinstance(value, str) else json.dumps(value)
-        args += ["-S", f"{key}={text}"]
-    return args
-
-
-# ---------------------------------------------------------------------------------------------
-# Running: thin wrappers over the dvc CLI (what a user would type), so the study is inspectable
-# with `dvc queue status`, `dvc queue logs NAME` and `dvc exp show` while it runs.
-
-
-def _run(args: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> str:
-    proc = subprocess.run([dvc_bin(), *args], cwd=cwd, capture_output=True, text=True, check=False, env=env)
-    if check and proc.returncode != 0:
-        raise UserError(f"`dvc {' '.join(args[:3])} …` failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
-    return proc.stdout + proc.stderr
-
-
-def exp_rows(cwd: Path) -> dict[str, dict]:
-    """Experiments of the current commit by name -> {params, metrics} (from `dvc exp show --json`)."""
-    return {r["name"]: r for r in rows_from_exp_show(exp_show(cwd)) if r["metrics"]}
-
-
-def queue_status(text: str) -> dict[str, str]:
-    """Exp name -> Queued/Running/Success/Failed from `dvc queue status` (its table, by column)."""
-    status = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 4 and parts[-1] in ("Queued", "Running", "Success", "Failed"):
-            status[parts[1]] = parts[-1]
-    return status
-
-
-def worker_env(jobs: int, cores: int | None = None) -> dict[str, str]:
-    """The environment of `jobs` queue workers: the cores split between them (OMP/MKL threads each)."""
-    threads = str(max(1, (cores or os.cpu_count() or 1) // jobs))
-    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-
-
-def queue_order(arms: list[Arm]) -> list[Arm]:
-    """Arms that build a start model of their own first, the rest in grid order.
-
-    The start shared by most arms is built once (DVC's run cache); an arm with other `model.*`
-    values builds its own (the instruct start: ~4x a base arm's time); queued last it would run
-    alone on one core at the end.
-    """
-
-    def model_keys(arm: Arm) -> str:
-        return json.dumps([kv for kv in arm.overrides if kv[0].startswith("model.")])
-
-    if not arms:
-        return []
-    shared = Counter(map(model_keys, arms)).most_common(1)[0][0]
-    return sorted(arms, key=lambda a: model_keys(a) == shared)  # stable: grid order within each group
-
-
-def run_arms(
-    arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 5.0, jobs: int = 1, desc: str = "study"
-) -> list[str]:
-    """Queue the arms without results in `done` (exp_rows), run the queue with `jobs` workers, wait;
-    returns the failed names."""
-    todo = queue_order([a for a in arms if a.exp_name not in done])
-    if not todo:
-        return []
-    for arm in todo:
-        # A failed earlier try would clash by name; drop it so the rerun can reuse the name.
-        _run(["exp", "remove", arm.exp_name], cwd, check=False)
-        _run(["exp", "run", "--queue", "-n", arm.exp_name, *set_args(arm)], cwd)
-    # Tiny CPU models use cores poorly: on 2 cores two 1-thread runs train ~1.3x the tokens per second
-    # of one 2-thread run (2 x 2.6k vs 3.9k tok/s), so the cores are split between `jobs` workers.
-    _run(["queue", "start", "-j", str(jobs)], cwd, env=worker_env(jobs))
-    names = {a.exp_name for a in todo}
-    with bar(total=len(todo), desc=desc, unit="exp") as pbar:
-        finished: set[str] = set()
-        while True:
-            status = {k: v for k, v in queue_status(_run(["queue", "status"], cwd, check=False)).items() if k in names}
-            now = {k for k, v in status.items() if v in ("Success", "Failed")}
-            pbar.update(len(now - finished))
-            finished |= now
-            running = [k for k, v in status.items() if v in ("Queued", "Running")]
-            pbar.set_postfix(running=next((k for k, v in status.items() if v == "Running"), "-"))
-            if not running and (finished or not status):
-                break
-            time.sleep(poll_s)
-    failed = sorted(k for k, v in status.items() if v == "Failed")
-    for name in failed:
-        tail = _run(["queue", "logs", name], cwd, check=False).strip().splitlines()[-15:]
-        print(
-            f"{desc}: experiment {name} failed; last lines of `dvc queue logs {name}`:\n  " + "\n  ".join(tail),
-            file=sys.stderr,
-        )
-    return failed
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading: pure functions over the experiments' metrics. A stat is (mean, spread): spread is the
-# sample std over seeds, None for a single run (unknown, which is not the same as zero).
-
-
-def _get(metrics: dict, key: str) -> float | None:
-    v = metrics.get(key)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
-def aggregate(arms: list[Arm], rows: dict[str, dict], before: Container[str]) -> dict[str, dict]:
-    """{arm: {"n", "seeds", "new", "reused", "start", "stats": {metric: (mean, spread)}}}.
-
-    rows: exp_rows after the run; before: the experiment names that had results before this
-    invocation: their runs count as reused, the others as trained ("new") in it."""
-    out: dict[str, dict] = {}
-    for name in dict.fromkeys(a.name for a in arms):
-        mine = [a for a in arms if a.name == name]
-        ran = [a for a in mine if a.exp_name in rows]
-        runs = [rows[a.exp_name]["metrics"] for a in ran]
-        reused = sum(1 for a in ran if a.exp_name in before)
-        stats = {}
-        for key in dict.fromkeys(k for m in runs for k in m):
-            vals = [v for v in (_get(m, key) for m in runs) if v is not None]
-            if vals:
-                stats[key] = (statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else None)
-        out[name] = {
-            "n": len(runs),
-            "seeds": [a.seed for a in ran],
-            "new": len(ran) - reused,
-            "reused": reused,
-            "start": dict(mine[0].overrides).get("model.kind") or "default",
-            "stats": stats,
-        }
-    return out
-
-
-def _mean(e: dict, key: str) -> float | None:
-    stat = e["stats"].get(key)
-    return stat[0] if stat else None
-
-
-def cell(stat: tuple[float, float | None] | None) -> str:
-    if stat is None:
-        return "–"
-    mean, spread = stat
-    return f"{mean:.3f}" if spread is None else f"{mean:.3f} ± {spread:.3f}"
+def study_arms(study: Study) -> list[Arm]:
+    """The grid's arms; a claim naming an arm the grid lacks fails here, before any training."""
+    return expand(study.grid, refs=[(f"claim {c['claim']!r}:", [c["a"], c["b"]]) for c in study.claims])
 
 
 def clears(agg: dict[str, dict], key: str, ref: dict[str, float | None]) -> tuple[list[str], list[str]]:
@@ -399,7 +196,8 @@ def _starts(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
         e = next((e for e in mine.values() if e["stats"]), None)
         if e is None:
             continue
-        vals = {k: _mean(e, k) for k in ("start.domain_qa.em", "start.domain_qa_mc.acc", "start.replay.ppl", FOLLOW[0])}
+        keys = ("start.domain_qa.em", "start.domain_qa_mc.acc", "start.replay.ppl", FOLLOW[0])
+        vals = {k: mean_of(e, k) for k in keys}
         fmt = {k: "–" if v is None else f"{v:,.0f}" if k.endswith("ppl") else f"{v:.3f}" for k, v in vals.items()}
         after = ", ".join(f"`{short[n]}` {cell(x['stats'].get(FOLLOW[1]))}" for n, x in mine.items() if x["n"])
         lines.append(
@@ -414,7 +212,7 @@ def _above(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
     def names(xs: list[str]) -> str:
         return ", ".join(f"`{short[x]}`" for x in xs)
 
-    em_hits, em_skip = clears(agg, EM, {n: _mean(e, "start.domain_qa.em") for n, e in agg.items()})
+    em_hits, em_skip = clears(agg, EM, {n: mean_of(e, "start.domain_qa.em") for n, e in agg.items()})
     mc_hits, _ = clears(agg, MC, dict.fromkeys(agg, MC_CHANCE))
     if len(em_skip) == len(agg):
         lines = ["No arm has held-out EM from more than one seed: none can be checked against a seed spread."]
@@ -436,16 +234,8 @@ def _above(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
     return lines
 
 
-def failed_lines(what: str, rerun: str, failed: list[str]) -> list[str]:
-    """The closing section of a study or sweep report that lists its failed runs (none: nothing)."""
-    if not failed:
-        return []
-    retry = f"{rerun} to retry them (finished {what} are reused): " + ", ".join(f"`{f}`" for f in failed)
-    return ["", f"## Failed {what}", "", retry]
-
-
-def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], minutes: float, png_name: str) -> str:
-    prefix = grid.prefix
+def render(agg: dict[str, dict], study: Study, grid_file: str, failed: list[str], minutes: float, png_name: str) -> str:
+    prefix = study.grid.prefix
     short = {n: n.removeprefix(prefix + "-") for n in agg}
     heads = ["arm", "runs"] + [h for _, h in COLUMNS] + ["trained here/reused"]
     head, note = _provenance(agg, short, failed, minutes)
@@ -479,7 +269,7 @@ def render(agg: dict[str, dict], grid: Grid, grid_file: str, failed: list[str], 
         ]
     lines += ["", "## Above chance?", "", *_above(agg, short)]
     lines += ["", "## The study's claims at this scale", ""] + (
-        reading(agg, prefix, grid.claims) or ["(the grid declares no claims)"]
+        reading(agg, prefix, study.claims) or ["(the grid declares no claims)"]
     )
     lines += [
         "",
@@ -553,23 +343,17 @@ def run_study(
     """Run the grid's missing arms (all of them with fresh=True) and write the report to out_md, its
     figure beside it (.png); both relative to cwd unless absolute."""
     cwd, out_png = Path(cwd), Path(out_md).with_suffix(".png")
-    grid = load_grid(cwd / grid_file if not Path(grid_file).is_absolute() else grid_file)
-    arms = expand(grid)
-    t0 = time.time()
-    before = exp_rows(cwd)
-    if fresh and (old := [a.exp_name for a in arms if a.exp_name in before]):
-        _run(["exp", "remove", *old], cwd)
-        before = exp_rows(cwd)
-    failed = run_arms(arms, cwd, before, jobs=jobs)
-    rows = exp_rows(cwd)
-    agg = aggregate(arms, rows, set(before))
+    study = load_study(cwd / grid_file if not Path(grid_file).is_absolute() else grid_file)
+    arms = study_arms(study)
+    outcome = run_grid(arms, cwd, jobs=jobs, fresh=fresh)
+    agg = aggregate(arms, outcome.rows, outcome.before)
     (cwd / out_png).parent.mkdir(parents=True, exist_ok=True)
-    plot(agg, grid.prefix, cwd / out_png)
-    md = render(agg, grid, str(grid_file), failed, (time.time() - t0) / 60, out_png.name)
+    plot(agg, study.grid.prefix, cwd / out_png)
+    md = render(agg, study, str(grid_file), outcome.failed, outcome.minutes, out_png.name)
     write_text(cwd / out_md, md)
     n = sum(e["n"] for e in agg.values())
     new = sum(e["new"] for e in agg.values())
     return (
-        f"{n}/{len(arms)} runs with metrics, {len(failed)} failed, {new} trained in this invocation, "
+        f"{n}/{len(arms)} runs with metrics, {len(outcome.failed)} failed, {new} trained in this invocation, "
         f"{n - new} reused -> {out_md}, {out_png}"
     )

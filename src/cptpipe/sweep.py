@@ -2,7 +2,7 @@
 
 A sweep file (study/sweep.yaml) names params keys and their values (a full grid) or ranges (a
 seeded random or Latin-hypercube sample). Every point runs once per seed as a named, queued
-`dvc exp run` through the study's runner (finished experiments on this commit are reused), and is
+`dvc exp run` through `cptpipe.runner` (finished experiments on this commit are reused), and is
 read back from `dvc exp show --json`. Each point is then placed by its forgetting (x, lower is
 better) and absorption (y, higher is better): the Pareto front is the set no other point beats on
 both, and the recommended setting is the front member that absorbs most while its forgetting stays
@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import yaml
 
 from cptpipe.errors import UserError
 from cptpipe.io import write_text
-from cptpipe.study import Arm, Grid, aggregate, cell, exp_rows, expand, failed_lines, run_arms
+from cptpipe.runner import Arm, Grid, aggregate, cell, expand, failed_lines, run_grid
 
 SAMPLE_METHODS = ("random", "lhs")
 SPEC_KEYS = {
@@ -539,18 +538,16 @@ def run_sweep(
         sweep.max_forgetting = max_forgetting
     grid = as_grid(sweep, params)
     arms = expand(grid)
-    t0 = time.time()
-    before = exp_rows(cwd)
-    failed = run_arms(arms, cwd, before, jobs=jobs, desc="sweep")
-    reading = read_sweep(sweep, grid, arms, exp_rows(cwd), set(before))
+    outcome = run_grid(arms, cwd, jobs=jobs, desc="sweep")
+    reading = read_sweep(sweep, grid, arms, outcome.rows, outcome.before)
     (cwd / out_png).parent.mkdir(parents=True, exist_ok=True)
     plot(sweep, reading, cwd / out_png)
     md = render(
         sweep,
         reading,
         str(sweep_file),
-        failed,
-        (time.time() - t0) / 60,
+        outcome.failed,
+        outcome.minutes,
         out_png.name,
         repetition_note(sweep, params),
     )
@@ -558,5 +555,5 @@ def run_sweep(
     best = f"recommended {reading.best}" if reading.best else "no point within the forgetting budget"
     return (
         f"{len(reading.stats)}/{len(sweep.points)} points measured, front {reading.front}, {best}, "
-        f"{len(failed)} failed -> {out_md}, {out_png}"
+        f"{len(outcome.failed)} failed -> {out_md}, {out_png}"
     )
