@@ -64,6 +64,13 @@ def test_no_import_cycle_between_cptpipe_packages():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def test_study_and_sweep_share_the_runner_not_each_other():
+    edges = package_imports()
+    assert "runner" in edges["study"] and "runner" in edges["sweep"]
+    assert "sweep" not in edges["study"] and "study" not in edges["sweep"]
+    assert not edges["runner"] & {"study", "sweep", "cli"}  # the runner sits below both
+
+
 def test_model_stage_deps_list_no_training_loop_file():
     import yaml
 
