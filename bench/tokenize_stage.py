@@ -10,7 +10,7 @@ like tests/helpers.py (or models/start when present); raw = `tokenizer(batch)` o
 texts; stage = cptpipe.data.encode.tokenize_source reading the same text from a jsonl folder and
 writing the shard. Both with TOKENIZERS_PARALLELISM=true (as the stage sets it). Best of 2 passes.
 mix: build_mix on data/tokens (the default-size shards of `make repro`) after a ratio change, in a
-fresh process (imports included), i.e. what `dvc exp run -S mix.replay=0.1 -S mix.domain=0.88`
+fresh process (imports included), i.e. what `dvc exp run -S mix.replay=0.1`
 spends before training starts.
 memory: tokenize_source on a --big-mb MB jsonl folder in a child process; its peak RSS vs a 1/10 size run.
 """
@@ -115,10 +115,11 @@ from cptpipe.params import load_params
 from cptpipe.mix.plan import build_mix
 warnings.simplefilter("ignore")
 p = load_params({params!r})
-p.mix.domain, p.mix.replay = 0.88, 0.1
+p.mix.replay = 0.1
 with tempfile.TemporaryDirectory() as d:
     t1 = time.perf_counter()
-    rep = build_mix(Path({tokens!r}), Path(d), mix=p.mix, recipe=p.train.recipe, seq_len=p.tokenize.seq_len,
+    rep = build_mix(Path({tokens!r}), Path(d), mix=p.mix, recipe=p.train.recipe,
+                    spec=p.recipes[p.train.recipe], seq_len=p.tokenize.seq_len,
                     seed=p.seed)
     t2 = time.perf_counter()
 ph = rep["phases"][-1]
@@ -138,7 +139,7 @@ def mix_seconds() -> None:
         s: json.loads((tokens / s / "meta.json").read_text())["tokens"] for s in ("domain", "qa", "replay", "instruct")
     }
     print(
-        f"mix after -S mix.replay=0.1 -S mix.domain=0.88 on data/tokens {sizes}: build_mix {out[0]} s, "
+        f"mix after -S mix.replay=0.1 on data/tokens {sizes}: build_mix {out[0]} s, "
         f"whole process {out[1]} s; {out[2]} tokens in {out[3]} blocks; share used/requested: {' '.join(out[4:])}"
     )
 

@@ -25,6 +25,7 @@ def main(args: argparse.Namespace) -> str:
             tmp,
             mix=p.mix,
             recipe=p.train.recipe,
+            spec=p.recipes[p.train.recipe],
             seq_len=p.tokenize.seq_len,
             seed=p.seed if p.mix.seed is None else p.mix.seed,
         )

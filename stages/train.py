@@ -40,9 +40,10 @@ ARGS = stage_parser(
 
 def describe(s: dict) -> str:
     phases = " -> ".join(f"{ph['name']}({ph['steps']})" for ph in s["phases"])
+    lrs = " / ".join(f"{ph['lr']:g}" for ph in s["phases"])
     resumed = f", resumed from step {s['resumed_from_step']}" if s["resumed_from_step"] else ""
     return (
-        f"recipe {s['recipe']}: {phases}, lr {s['lr']:g} ({s['lr_source']}), loss {s['final_loss']}, "
+        f"recipe {s['recipe']}: {phases}, lr {lrs}, loss {s['final_loss']}, "
         f"{s['tokens_per_second']:.0f} tok/s on {s['world_size']} process(es){resumed}"
     )
 

@@ -15,6 +15,21 @@ def replay_texts(n: int = 200) -> list[str]:
         return [json.loads(line)["text"] for _, line in zip(range(n), f)]
 
 
+@functools.lru_cache(maxsize=1)
+def shipped_recipes() -> dict:
+    """The recipes section of the repository's params.yaml (the six shipped recipes, as data)."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "params.yaml").read_text())["recipes"]
+
+
+def recipe_spec(name: str):
+    """A shipped recipe as the mix stage gets it (cptpipe.params.RecipeParams)."""
+    from cptpipe.params import parse_params
+
+    return parse_params({"recipes": shipped_recipes(), "train": {"recipe": name, "lr": 1e-3}}).recipes[name]
+
+
 def stage_args(stage: str) -> list[str]:
     """The arguments dvc.yaml's cmd passes a (non-foreach) stage after `python -m stages.<name>`."""
     import yaml

@@ -194,7 +194,7 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     assert ran(back) == set(), back
     subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
     dvc(repo, "checkout", "-f")
-    mix = dvc(repo, "exp", "run", "-S", "mix.replay=0.1", "-S", "mix.domain=0.88")
+    mix = dvc(repo, "exp", "run", "-S", "mix.replay=0.1")
     assert ran(mix) == {"mix", "train", "eval@cpt", "report"}
     subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env())
     back = dvc(repo, "repro")
@@ -232,6 +232,50 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     stale = set(json.loads(status.stdout))
     subprocess.run(["git", "checkout", "-q", "--", "src/cptpipe/train/loop.py"], cwd=repo, check=True, env=env())
     assert "train" in stale and "model" not in stale, stale
+
+
+CURRICULUM = {  # a user's own: QA, documents + QA + 5% instructions, a short low-LR instruction pass
+    "phases": {
+        "qa": {"qa": 1},
+        "docs_qa": {"domain": 0.8, "qa": 0.2, "instruct": 0.05},
+        "closing_it": {"instruct": 0.9, "replay": 0.1, "passes": {"instruct": 1}},
+    },
+    "schedule": {"qa": {"lr_scale": 0.3}, "closing_it": {"lr": 2e-4, "warmup": 0.0, "decay": "constant"}},
+}
+
+
+def test_recipes_rerun_only_what_they_change_and_a_curriculum_runs_from_params_alone(repo):
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
+    dvc(repo, "checkout", "-f")
+    selected = yaml.safe_load((repo / "params.yaml").read_text())["train"]["recipe"]
+    assert selected != "mixed"  # an edit of a recipe that is not selected reruns nothing
+    assert ran(dvc(repo, "exp", "run", "-S", "recipes.mixed.phases.docs_qa.replay=0.1")) == set()
+    first = next(iter(yaml.safe_load((repo / "params.yaml").read_text())["recipes"][selected]["phases"]))
+    lr = dvc(repo, "exp", "run", "-S", f"recipes.{selected}.schedule.{first}.lr_scale=0.5")
+    assert ran(lr) == {"train", "eval@cpt", "report"}  # one phase's LR: never mix
+    summary = json.loads((repo / "reports/train/summary.json").read_text())
+    base = yaml.safe_load((repo / "params.yaml").read_text())["train"]["lr"]
+    assert summary["phases"][0]["lr"] == pytest.approx(0.5 * base)
+    subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env())
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["recipes"]["mine"] = CURRICULUM
+    params["train"]["recipe"] = "mine"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = dvc(repo, "repro")
+    assert ran(out) == {"mix", "train", "eval@cpt", "report"}, out
+    summary = json.loads((repo / "reports/train/summary.json").read_text())
+    phases = {p["name"]: p for p in summary["phases"]}
+    assert list(phases) == ["qa", "docs_qa", "closing_it"]
+    assert phases["qa"]["lr"] == pytest.approx(0.3 * base) and phases["docs_qa"]["lr"] == pytest.approx(base)
+    assert phases["closing_it"]["lr"] == 2e-4 and phases["closing_it"]["decay"] == "constant"
+    mix = {p["name"]: p for p in json.loads((repo / "reports/mix.json").read_text())["phases"]}
+    assert mix["qa"]["sources"]["replay"]["used"] > 0  # replay in the QA phase by default
+    assert abs(mix["docs_qa"]["sources"]["instruct"]["share"] - 0.05) < 0.01
+    assert set(mix["closing_it"]["sources"]) == {"instruct", "replay"}
+    report = (repo / "reports/report.md").read_text()
+    assert "| closing_it | 1 passes over instruct |" in report and "–" not in report.split("## What ran")[1]
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
+    dvc(repo, "checkout", "-f")
 
 
 def test_quick_study_queues_experiments_and_writes_the_table(repo):
@@ -279,7 +323,6 @@ def test_sweep_front_and_recommendation_match_dvc_exp_show(repo):
                 "name": "tsweep",
                 "grid": {"mix.replay": [0.0, 0.05, 0.2]},
                 "common": {"train.save_every": 0},
-                "complement": {"mix.domain": ["mix.replay", "mix.instruct"]},
                 "seeds": [0],
                 "axis": "mix.replay",
                 "absorption": "cpt.domain_qa_mc.acc",

@@ -11,7 +11,17 @@ import pytest
 import yaml
 
 from cptpipe.errors import ParamsError
-from cptpipe.params import LR_PRESETS, Bound, Params, TrainParams, load_params, parse_params, resolve_lr, to_dict
+from cptpipe.params import (
+    LR_PRESETS,
+    Bound,
+    Params,
+    RecipeParams,
+    TrainParams,
+    load_params,
+    parse_params,
+    phase_lrs,
+    to_dict,
+)
 from tests.helpers import stage_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,14 +37,16 @@ def problems(mutate) -> list[str]:
 
 
 def bounded_fields(cls: type = Params, prefix: str = "") -> list[tuple[str, Bound, bool]]:
-    """(key, bound, integer) of every field declared with a bound, sections (optional ones too) walked."""
+    """(key, bound, integer) of every field declared with a bound, sections (optional ones too) walked;
+    a mapping of sections (recipes.<name>) is walked under the name x."""
     found = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         inner = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
         section = next((a for a in inner if dataclasses.is_dataclass(a)), None)
+        named = typing.get_origin(hints[f.name]) is dict
         if section is not None:
-            found += bounded_fields(section, f"{prefix}{f.name}.")
+            found += bounded_fields(section, f"{prefix}{f.name}.{'x.' if named else ''}")
         elif "bound" in f.metadata:
             found.append((f"{prefix}{f.name}", f.metadata["bound"], int in inner))
     return found
@@ -72,7 +84,7 @@ def test_shipped_params_are_valid_and_round_trip():
 
 def test_bounds_are_found_in_nested_and_optional_sections():
     keys = {key for key, _, _ in BOUNDED}
-    assert {"train.lr", "mix.domain", "model.rope_scaling.factor", "ingest.filters.max_blob_frac"} <= keys
+    assert {"train.lr", "mix.replay", "model.rope_scaling.factor", "ingest.filters.max_blob_frac"} <= keys
 
 
 @pytest.mark.parametrize(("key", "bound", "integer"), BOUNDED, ids=[k for k, _, _ in BOUNDED])
@@ -105,14 +117,14 @@ def test_every_bound_broken_at_once_is_reported_at_once():
 
 
 def test_a_value_of_the_wrong_type_is_one_problem_and_no_check_compares_it():
-    found = problems(lambda r: (r["model"]["scratch"].update(heads="x"), r["mix"].update(domain="most")))
-    assert found == ["model.scratch.heads: expected an integer, got 'x'", "mix.domain: expected a number, got 'most'"]
+    found = problems(lambda r: (r["model"]["scratch"].update(heads="x"), r["mix"].update(replay="most")))
+    assert found == ["model.scratch.heads: expected an integer, got 'x'", "mix.replay: expected a number, got 'most'"]
 
 
 def test_every_problem_is_reported_at_once_with_its_key():
     def bad(raw):
-        raw["mix"]["domain"] = 0.95
-        raw["mix"]["replay"] = 0.2
+        raw["recipes"]["cpt"]["phases"]["docs"]["replay"] = 0.99
+        raw["recipes"]["pit"]["phases"]["qa"]["passes"] = {"wiki": 1}
         raw["train"]["recipe"] = "foo"
         raw["train"]["lr"] = "fast"
         raw["qa"]["generator"] = "gpt"
@@ -121,18 +133,19 @@ def test_every_problem_is_reported_at_once_with_its_key():
         raw["tokenize"]["seq_len"] = 4096
 
     found = "\n".join(problems(bad))
-    assert "mix.domain + mix.replay + mix.instruct must sum to 1" in found
+    assert "recipes.cpt.phases.docs: replay (0.99) + instruct (0.02) leave nothing for domain" in found
+    assert "recipes.pit.phases.qa.passes: unknown source 'wiki'" in found
     assert "train.warmup: must be in [0, 1), got 1.0" in found
     assert "tokenize.seq_len: 4096 is larger than the model context" in found
     assert "mix.colour: unknown key" in found
-    assert "train.recipe: 'foo' is not allowed" in found and "'pit'" in found
+    assert "train.recipe: 'foo' is not a key of the recipes section" in found and "'pit'" in found
     assert "train.lr: expected" in found
     assert "qa.generator: 'gpt' is not allowed" in found and "'rules'" in found
 
 
-def test_shares_must_sum_to_one():
-    found = problems(lambda r: r["mix"].update(domain=0.95, replay=0.2))
-    assert any("sum to 1" in p and "1.17" in p for p in found)
+def test_replay_and_instruct_must_leave_room_for_a_phases_own_sources():
+    found = problems(lambda r: r["mix"].update(replay=0.9, instruct=0.1))
+    assert any(p.startswith("recipes.cpt.phases.docs: replay (0.9) + instruct (0.1) leave nothing") for p in found)
 
 
 def test_negative_lr_and_seq_len_over_context():
@@ -162,18 +175,29 @@ def test_eval_backend_model_args_and_auto_batch():
 
 
 @pytest.mark.parametrize("kind", sorted(LR_PRESETS))
-def test_lr_is_the_kinds_preset_unless_set_and_warns_outside_its_range(kind):
+def test_phase_lr_is_the_kinds_preset_unless_set_and_a_problem_outside_its_range(kind):
     preset = LR_PRESETS[kind]
-    assert resolve_lr(TrainParams(), kind).lr == preset["default"]
-    assert resolve_lr(TrainParams(), kind).source == f"preset:{kind}"
-    r = resolve_lr(TrainParams(lr=preset["high"] * 2), kind)
-    assert r.lr == preset["high"] * 2 and r.source == "params" and "outside the recommended range" in r.warning
-    assert resolve_lr(TrainParams(lr=preset["low"]), kind).warning is None
+    phases = {"a": {"domain": 1}, "b": {"qa": 1}, "c": {"qa": 1}}
+    recipe = parse_params({"train": {"recipe": "r"}, "recipes": {"r": {"phases": phases}}}).recipes["r"]
+    schedule = {"b": {"lr_scale": 0.5}, "c": {"lr": 2e-3}}
+    recipe.schedule = (
+        parse_params({"train": {"recipe": "r"}, "recipes": {"r": {"phases": phases, "schedule": schedule}}})
+        .recipes["r"]
+        .schedule
+    )
+    lrs = phase_lrs(TrainParams(), recipe, kind)
+    assert lrs["a"].lr == preset["default"] and lrs["a"].source == f"preset:{kind}" and lrs["a"].problem is None
+    assert lrs["b"].lr == preset["default"] * 0.5 and lrs["b"].source == f"preset:{kind} x 0.5"
+    assert lrs["c"].lr == 2e-3 and lrs["c"].source == "recipe"
+    assert (lrs["c"].problem is None) == (kind == "scratch"), lrs["c"].problem  # only scratch learns at 2e-3
+    at = phase_lrs(TrainParams(lr=preset["low"]), recipe, kind)
+    assert at["a"].problem is None and at["a"].source == "params"
+    assert isinstance(recipe, RecipeParams)
 
 
 def test_stage_cli_exits_2_with_short_message_and_writes_nothing(tmp_path):
     raw = copy.deepcopy(RAW)
-    raw["mix"].update(domain=0.95, replay=0.2)
+    raw["mix"].update(replay=0.99, instruct=0.02)
     raw["train"]["recipe"] = "foo"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     (tmp_path / "data/raw").mkdir(parents=True)
@@ -188,6 +212,6 @@ def test_stage_cli_exits_2_with_short_message_and_writes_nothing(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert "train.recipe" in proc.stderr and "sum to 1" in proc.stderr
+    assert "train.recipe" in proc.stderr and "leave nothing for domain" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 6
     assert not (tmp_path / "data/shards").exists() and not (tmp_path / "reports").exists()

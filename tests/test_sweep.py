@@ -34,7 +34,7 @@ def _write(tmp_path, spec: dict) -> Path:
     return path
 
 
-def test_shipped_sweep_is_the_full_grid_per_seed_with_mix_shares_summing_to_one():
+def test_shipped_sweep_is_the_full_grid_per_seed_at_one_budget():
     sweep = load_sweep(ROOT / "study/sweep.yaml", PARAMS)
     arms = expand(as_grid(sweep, PARAMS))
     spec = yaml.safe_load((ROOT / "study/sweep.yaml").read_text())
@@ -45,7 +45,7 @@ def test_shipped_sweep_is_the_full_grid_per_seed_with_mix_shares_summing_to_one(
     }
     for arm in arms:
         o = dict(arm.overrides)
-        assert o["mix.domain"] + o["mix.replay"] + PARAMS["mix"]["instruct"] == pytest.approx(1.0)
+        assert o["mix.replay"] in spec["grid"]["mix.replay"]  # the documents take what replay leaves
     assert "sweep-replay0.25-lr0.001-s1" in {a.exp_name for a in arms}
     assert all(dict(a.overrides)["mix.tokens"] == spec["common"]["mix.tokens"] for a in arms)  # one budget
 

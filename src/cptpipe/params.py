@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -21,10 +22,6 @@ import yaml
 from cptpipe.errors import ParamsError
 
 ModelKind = Literal["base", "instruct"]
-# Recipes (phases in cptpipe.mix.recipes.RECIPES); those listed in QA_MIXING_RECIPES train QA inside
-# the documents phase at share mix.qa.
-Recipe = Literal["cpt", "it_after_cpt", "pit", "mixed", "pit_docs_only", "pit_final_it"]
-QA_MIXING_RECIPES = ("pit", "mixed", "pit_final_it")
 Generator = Literal["rules", "hf", "openai"]
 IngestProfile = Literal["curated", "web"]
 IngestEngine = Literal["local", "ray"]
@@ -32,13 +29,22 @@ QAType = Literal["factual", "reasoning", "summarization"]
 MixSchedule = Literal["constant", "progressive"]
 EvalBackend = Literal["hf", "vllm"]
 LRSchedule = Literal["cosine", "linear", "constant"]
+# The sources a recipe phase can draw from (one tokenize@<source> shard each). Prompt/answer sources are
+# sampled as whole rows; "own" sources share what a phase's replay and instruct shares leave.
+SOURCES = ("domain", "qa", "replay", "instruct")
+OWN_SOURCES = ("domain", "qa")
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 RopeType = Literal["yarn"]
 
-# LR presets by start-model kind (recommended ranges: base 1e-4..5e-4, instruct 2e-5..1e-4).
+# LR presets by start-model kind: the seed's ranges for real models (base 1e-4..5e-4; instruct 2e-5..1e-4,
+# 2-5x lower), and for the ~3M-parameter scratch model the range measured on it (README "Recipes"): it
+# learns documents at 1e-3, and a QA-only phase above ~3e-4 wipes what the documents stored. Every
+# phase's LR must lie in its start kind's range.
 LR_PRESETS: dict[str, dict[str, float]] = {
     "base": {"default": 3e-4, "low": 1e-4, "high": 5e-4},
     "instruct": {"default": 5e-5, "low": 2e-5, "high": 1e-4},
+    "scratch": {"default": 1e-3, "low": 5e-5, "high": 3e-3},
+    "scratch_instruct": {"default": 3e-4, "low": 2e-5, "high": 1e-3},
 }
 
 
@@ -205,14 +211,14 @@ class TokenizeParams:
 
 @dataclass
 class MixParams:
-    domain: float = share(0.92)  # token shares of domain, replay, instruct in a documents phase; must sum to 1
-    replay: float = share(0.06)
-    instruct: float = share(0.02)
-    # share of train-split QA in the documents phase of pit / mixed / pit_final_it
-    qa: float = bounded(0.2, ge=0, le=0.9)
-    tokens: int | None = bounded(2_000_000, ge=1)  # tokens of the documents phase; null: use domain_epochs
+    """Defaults of every recipe phase (a phase's own key wins) and how the index is sampled."""
+
+    replay: float = bounded(0.06, ge=0, lt=1)  # share of general replay text in every phase
+    instruct: float = bounded(0.02, ge=0, lt=1)  # share of instruction rows in every phase
+    # domain+replay+instruct tokens of a phase with documents; null: use domain_epochs
+    tokens: int | None = bounded(2_000_000, ge=1)
     domain_epochs: float | None = bounded(None, gt=0)  # alternative to tokens: passes over domain train tokens
-    # passes over train-split QA in QA-only phases (pit, it_after_cpt), one pair per sequence
+    # passes over train-split QA in a phase with QA and no documents, one pair per sequence
     qa_epochs: float = bounded(2.0, gt=0)
     schedule: MixSchedule = "constant"
     progressive_start: float = share(0.5)  # progressive: domain share at the start of the documents phase
@@ -233,8 +239,48 @@ class LoraParams:
 
 
 @dataclass
+class PhaseParams:
+    """recipes.<recipe>.phases.<phase>: the data of one phase (what the mix stage reads).
+
+    domain and qa are weights of the phase's own sources: they share what replay and instruct leave.
+    replay and instruct are shares of the whole phase (null: mix.replay, mix.instruct). The budget is
+    `passes` over one named source or `tokens`; null: mix.domain_epochs / mix.tokens for a phase with
+    documents, mix.qa_epochs passes over qa for one with QA and no documents.
+    """
+
+    domain: float | None = bounded(None, gt=0)
+    qa: float | None = bounded(None, gt=0)
+    replay: float | None = bounded(None, ge=0, lt=1)
+    instruct: float | None = bounded(None, ge=0, le=1)
+    passes: dict[str, float] | None = None  # {source: passes over its train tokens}, one source
+    tokens: int | None = bounded(None, ge=1)  # domain+replay+instruct tokens (QA rides on top when mixed in)
+
+
+@dataclass
+class PhaseSchedule:
+    """recipes.<recipe>.schedule.<phase>: the optimizer of one phase (what the train stage reads)."""
+
+    lr: float | None = bounded(None, gt=0)  # absolute peak LR; null: lr_scale x train.lr
+    lr_scale: float = bounded(1.0, gt=0)  # used when lr is null
+    warmup: float | None = bounded(None, ge=0, lt=1)  # null: train.warmup
+    decay: LRSchedule | None = None  # null: train.schedule
+
+
+@dataclass
+class RecipeParams:
+    """recipes.<name>: phases in order (dict order), each with an optional schedule entry."""
+
+    phases: dict[str, PhaseParams] = field(default_factory=dict)
+    schedule: dict[str, PhaseSchedule] = field(default_factory=dict)
+
+
+def _default_recipes() -> dict[str, RecipeParams]:
+    return {"cpt": RecipeParams(phases={"docs": PhaseParams(domain=1.0)})}
+
+
+@dataclass
 class TrainParams:
-    recipe: Recipe = "cpt"
+    recipe: str = "cpt"  # a key of the top-level recipes section
     lr: float | None = bounded(None, gt=0)  # null: preset from model.kind
     steps: int | None = bounded(None, gt=0)  # null: one pass over the mix
     warmup: float = bounded(0.05, ge=0, lt=1)  # share of each phase's steps spent warming up
@@ -280,6 +326,7 @@ class Params:
     mix: MixParams = field(default_factory=MixParams)
     train: TrainParams = field(default_factory=TrainParams)
     eval: EvalParams = field(default_factory=EvalParams)
+    recipes: dict[str, RecipeParams] = field(default_factory=_default_recipes)
 
 
 def _describe(tp: Any) -> str:
@@ -327,7 +374,10 @@ def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             problems.append(f"{key}: expected {_describe(tp)} of names to values, got {value!r}")
             return {}
-        return dict(value)
+        inner = get_args(tp)[1] if get_args(tp) else Any
+        if inner is Any:
+            return dict(value)
+        return {k: _convert(v, inner, f"{key}.{k}", problems) for k, v in value.items()}
     if origin is list:
         if not isinstance(value, list):
             problems.append(f"{key}: expected {_describe(tp)}, got {value!r}")
@@ -378,6 +428,10 @@ def _check_bounds(obj: Any, prefix: str, bad: set[str]) -> list[str]:
             continue
         if dataclasses.is_dataclass(value):
             problems.extend(_check_bounds(value, key + ".", bad))
+        if isinstance(value, dict):
+            for name, item in value.items():
+                if dataclasses.is_dataclass(item) and f"{key}.{name}" not in bad:
+                    problems.extend(_check_bounds(item, f"{key}.{name}.", bad))
         bound = f.metadata.get("bound")
         if bound is None or not isinstance(value, (int, float)) or isinstance(value, bool) or bound.admits(value):
             continue
@@ -402,20 +456,83 @@ def _reads(*keys: str) -> Callable[[CrossCheck], CrossCheck]:
     return register
 
 
-@_reads("mix.domain", "mix.replay", "mix.instruct")
-def _shares_sum_to_one(p: Params) -> Iterator[str]:
-    total = p.mix.domain + p.mix.replay + p.mix.instruct
-    if abs(total - 1.0) > 1e-6:
-        yield f"mix.domain + mix.replay + mix.instruct must sum to 1 (±1e-6), got {total:.6g}"
+PHASE_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # a phase name is part of its index file name
 
 
-@_reads("mix.qa", "train.recipe")
-def _qa_share_for_recipe(p: Params) -> Iterator[str]:
-    if p.mix.qa == 0 and p.train.recipe in QA_MIXING_RECIPES:
+@_reads("train.recipe")
+def _recipe_is_defined(p: Params) -> Iterator[str]:
+    if p.train.recipe not in p.recipes:
         yield (
-            f"mix.qa: train.recipe {p.train.recipe!r} mixes QA into the documents phase, so mix.qa must be > 0 "
-            f"(e.g. 0.2); for QA first and then documents alone use train.recipe: pit_docs_only"
+            f"train.recipe: {p.train.recipe!r} is not a key of the recipes section; use one of "
+            + ", ".join(repr(r) for r in p.recipes)
         )
+
+
+def phase_problems(key: str, phase: PhaseParams, mix: MixParams) -> Iterator[str]:
+    """What is wrong with one phase (`key` is recipes.<recipe>.phases.<phase>)."""
+    own = [s for s in OWN_SOURCES if getattr(phase, s) is not None]
+    replay = mix.replay if phase.replay is None else phase.replay
+    instruct = mix.instruct if phase.instruct is None else phase.instruct
+    if own and replay + instruct >= 1:
+        yield (
+            f"{key}: replay ({replay:g}) + instruct ({instruct:g}) leave nothing for {' and '.join(own)}; "
+            "lower them (a phase's own key wins over mix.replay / mix.instruct)"
+        )
+    if not own and phase.instruct is None:
+        yield f"{key}: the phase has no source; give domain and/or qa weights, or an instruct share"
+    elif not own and abs(replay + instruct - 1) > 1e-6:
+        yield f"{key}: a phase of replay and instructions only needs replay + instruct = 1, got {replay + instruct:g}"
+    present = {s for s in SOURCES if {"replay": replay, "instruct": instruct}.get(s, getattr(phase, s)) or 0}
+    if phase.passes is not None:
+        if phase.tokens is not None:
+            yield f"{key}: set passes or tokens, not both"
+        if len(phase.passes) != 1:
+            yield f"{key}.passes: name exactly one source, e.g. {{domain: 20}}, got {phase.passes}"
+        for source, n in phase.passes.items():
+            if source not in SOURCES:
+                yield f"{key}.passes: unknown source {source!r}; use one of {', '.join(SOURCES)}"
+            elif source not in present:
+                yield f"{key}.passes: {source!r} has no share in this phase"
+            if not isinstance(n, (int, float)) or isinstance(n, bool) or n <= 0:
+                yield f"{key}.passes.{source}: must be a positive number, got {n!r}"
+    elif phase.tokens is None and not own and phase.instruct is not None:
+        yield f"{key}: no budget; set passes (e.g. {{instruct: 1}}) or tokens"
+
+
+def _numbers(phase: PhaseParams) -> bool:
+    """Whether a phase's shares have their types (a wrong one is a problem of its own already)."""
+    return all(isinstance(getattr(phase, s), (int, float, type(None))) for s in SOURCES)
+
+
+# Reads only mix.*: each recipe and phase is checked unless it failed to parse, so one typo in one
+# phase does not hide the problems of every other.
+@_reads("mix.replay", "mix.instruct")
+def _recipes_well_formed(p: Params) -> Iterator[str]:
+    if not isinstance(p.recipes, dict):
+        return
+    for name, recipe in p.recipes.items():
+        key = f"recipes.{name}"
+        if not isinstance(recipe, RecipeParams):
+            continue
+        if not recipe.phases:
+            yield f"{key}.phases: a recipe needs at least one phase"
+        for phase_name, phase in recipe.phases.items():
+            if not PHASE_NAME.match(phase_name):
+                yield f"{key}.phases.{phase_name}: a phase name uses letters, digits and _ only"
+            if isinstance(phase, PhaseParams) and _numbers(phase):
+                yield from phase_problems(f"{key}.phases.{phase_name}", phase, p.mix)
+        for extra in recipe.schedule.keys() - recipe.phases.keys():
+            yield (f"{key}.schedule.{extra}: no phase of that name; the phases are " + ", ".join(recipe.phases))
+
+
+@_reads("train.recipe", "train.lr", "recipes", "model.kind", "model.name_or_path")
+def _phase_lrs_in_range(p: Params) -> Iterator[str]:
+    if p.train.recipe not in p.recipes:
+        return
+    kind = lr_kind(p.model.kind, scratch=p.model.name_or_path is None)
+    for phase, lr in phase_lrs(p.train, p.recipes[p.train.recipe], kind).items():
+        if lr.problem:
+            yield f"recipes.{p.train.recipe}.schedule.{phase}: {lr.problem}"
 
 
 @_reads("model.name_or_path", "model.scratch.context", "model.rope_scaling", "tokenize.seq_len")
@@ -456,19 +573,14 @@ def _one_mix_budget(p: Params) -> Iterator[str]:
         )
 
 
-@_reads("mix.domain_epochs", "mix.domain")
-def _epochs_need_domain(p: Params) -> Iterator[str]:
-    if p.mix.domain_epochs is not None and p.mix.domain == 0:
-        yield "mix.domain_epochs: needs mix.domain > 0 (the budget is domain tokens / mix.domain)"
-
-
-@_reads("mix.schedule", "mix.progressive_start", "mix.domain")
+@_reads("mix.schedule", "mix.progressive_start", "mix.replay", "mix.instruct")
 def _progressive_ramps_up(p: Params) -> Iterator[str]:
     m = p.mix
-    if m.schedule == "progressive" and m.progressive_start > m.domain:
+    domain = 1 - m.replay - m.instruct
+    if m.schedule == "progressive" and m.progressive_start > domain + 1e-9:
         yield (
-            f"mix.progressive_start: {m.progressive_start} is above mix.domain={m.domain}; "
-            "a progressive schedule ramps the domain share up"
+            f"mix.progressive_start: {m.progressive_start} is above the documents' share {domain:g} "
+            "(1 - mix.replay - mix.instruct); a progressive schedule ramps the domain share up"
         )
 
 
@@ -578,24 +690,49 @@ def to_dict(obj: Any) -> Any:
     return dataclasses.asdict(obj)
 
 
+def lr_kind(kind: str, scratch: bool) -> str:
+    """The LR_PRESETS key of a start model: its kind, prefixed for the scratch model."""
+    if not scratch:
+        return kind
+    return "scratch" if kind == "base" else "scratch_instruct"
+
+
 @dataclass(frozen=True)
 class ResolvedLR:
     lr: float
-    source: str  # "params" or "preset:<kind>"
+    source: str  # "recipe", "params" or "preset:<kind>"
     low: float
     high: float
-    warning: str | None
+    problem: str | None  # outside the kind's range: a validation problem
+
+    @property
+    def warning(self) -> str | None:
+        return self.problem
 
 
-def resolve_lr(train: TrainParams, kind: str) -> ResolvedLR:
-    """The LR that really runs: train.lr, or the preset of model.kind; warn outside the kind's range."""
+def phase_lrs(train: TrainParams, recipe: RecipeParams, kind: str) -> dict[str, ResolvedLR]:
+    """Each phase's peak LR: its schedule's lr, else lr_scale x (train.lr, else the kind's preset)."""
     preset = LR_PRESETS[kind]
-    if train.lr is None:
-        return ResolvedLR(preset["default"], f"preset:{kind}", preset["low"], preset["high"], None)
-    warning = None
-    if not preset["low"] <= train.lr <= preset["high"]:
-        warning = (
-            f"train.lr={train.lr:g} is outside the recommended range for a {kind} model "
-            f"({preset['low']:g}..{preset['high']:g})"
-        )
-    return ResolvedLR(train.lr, "params", preset["low"], preset["high"], warning)
+    out = {}
+    for name in recipe.phases:
+        sched = recipe.schedule.get(name, PhaseSchedule())
+        if sched.lr is not None:
+            lr, source = sched.lr, "recipe"
+        elif train.lr is not None:
+            lr, source = (
+                train.lr * sched.lr_scale,
+                "params" if sched.lr_scale == 1 else f"train.lr x {sched.lr_scale:g}",
+            )
+        else:
+            lr, source = (
+                preset["default"] * sched.lr_scale,
+                f"preset:{kind}" + ("" if sched.lr_scale == 1 else f" x {sched.lr_scale:g}"),
+            )
+        problem = None
+        if not preset["low"] * (1 - 1e-9) <= lr <= preset["high"] * (1 + 1e-9):
+            problem = (
+                f"LR {lr:g} ({source}) is outside the range for a {kind} start model "
+                f"({preset['low']:g}..{preset['high']:g}); set lr or lr_scale (or train.lr) inside it"
+            )
+        out[name] = ResolvedLR(lr, source, preset["low"], preset["high"], problem)
+    return out

@@ -6,9 +6,11 @@ import pytest
 from cptpipe.data.tokens import TokenSource
 from cptpipe.mix.index import build_phase, pack, pack_rows, sample_source
 from cptpipe.mix.plan import MixBlocks, build_mix
-from cptpipe.mix.recipes import RECIPES, phase_budgets
-from cptpipe.params import QA_MIXING_RECIPES, MixParams
-from tests.helpers import tiny_tokenizer
+from cptpipe.mix.recipes import plan_phase
+from cptpipe.params import MixParams, PhaseParams
+from tests.helpers import recipe_spec, tiny_tokenizer
+
+DOCS_QA = PhaseParams(domain=0.8, qa=0.2)  # QA 0.2 x 0.92 of the phase
 
 
 def test_sample_source_hits_budget_exactly_and_skips_heldout():
@@ -58,44 +60,28 @@ def test_pack_rows_puts_one_pair_per_block():
     assert padding == 3 * 24 - 42
 
 
-def test_phase_budgets_follow_recipes():
-    mix = MixParams(tokens=1000, qa_epochs=2.0, qa=0.2)
-    phases = {r: [p for p, _ in phase_budgets(r, mix, 300)] for r in RECIPES}
-    assert phases == {
-        "cpt": ["docs"],
-        "it_after_cpt": ["docs", "qa"],
-        "pit": ["qa", "docs_qa"],
-        "mixed": ["docs_qa"],
-        "pit_docs_only": ["qa", "docs"],
-        "pit_final_it": ["qa", "docs_qa", "final_it"],
-    }
-    docs = dict(phase_budgets("cpt", mix, 300))["docs"]
-    assert docs == {"domain": 920, "replay": 60, "instruct": 20}  # mix.qa is not used by cpt
-    assert dict(phase_budgets("pit", mix, 300))["qa"] == {"qa": 600}
-    mixed = dict(phase_budgets("pit", mix, 300))["docs_qa"]
-    assert mixed == {**docs, "qa": 250}  # the same documents as cpt, QA on top at 20% of the phase
-    assert set(QA_MIXING_RECIPES) == {r for r, p in RECIPES.items() if "docs_qa" in p}
-
-
 def test_mix_shares_exact_and_deterministic(token_dir, tmp_path):
-    mix = MixParams(domain=0.7, replay=0.2, instruct=0.1, tokens=5000)
+    mix = MixParams(replay=0.2, instruct=0.1, tokens=5000)
+    spec = recipe_spec("pit")
     reports = []
     for run in ("a", "b"):
         (tmp_path / run).mkdir()
-        reports.append(build_mix(token_dir, tmp_path / run, mix=mix, recipe="pit", seq_len=64, seed=3))
+        reports.append(build_mix(token_dir, tmp_path / run, mix=mix, recipe="pit", spec=spec, seq_len=64, seed=3))
     docs = reports[0]["phases"][1]
     assert docs["name"] == "docs_qa"
-    for src, want in (("domain", 0.7), ("replay", 0.2), ("instruct", 0.1)):
-        assert abs(docs["sources"][src]["share"] - want * (1 - mix.qa)) < 0.005  # QA is mix.qa of the phase
+    for src in ("domain", "qa", "replay", "instruct"):  # the requested shares, as the phase's report says
+        assert abs(docs["sources"][src]["share"] - docs["shares"][src]) < 0.005
     assert (tmp_path / "a/0-qa.parquet").read_bytes() == (tmp_path / "b/0-qa.parquet").read_bytes()
     other = tmp_path / "c"
     other.mkdir()
-    build_mix(token_dir, other, mix=mix, recipe="pit", seq_len=64, seed=4)
+    build_mix(token_dir, other, mix=mix, recipe="pit", spec=spec, seq_len=64, seed=4)
     assert (tmp_path / "a/1-docs_qa.parquet").read_bytes() != (other / "1-docs_qa.parquet").read_bytes()
 
 
 def test_blocks_mask_prompts_reset_positions_and_never_use_heldout(token_dir, tmp_path):
-    build_mix(token_dir, tmp_path, mix=MixParams(tokens=3000), recipe="pit", seq_len=64, seed=0)
+    build_mix(
+        token_dir, tmp_path, mix=MixParams(tokens=3000), recipe="pit", spec=recipe_spec("pit"), seq_len=64, seed=0
+    )
     tok = tiny_tokenizer()
     qa_len = json.loads((tmp_path / "phases.json").read_text())["phases"][0]["seq_len"]
     qa_blocks = MixBlocks(tmp_path / "0-qa.parquet", token_dir, qa_len, tok.pad_token_id)
@@ -127,10 +113,12 @@ def test_blocks_mask_prompts_reset_positions_and_never_use_heldout(token_dir, tm
 def test_mix_qa_puts_train_qa_into_the_documents_phase(token_dir, tmp_path):
     """pit / mixed: QA of training docs inside the documents phase, as its own one-pair-per-block stream
     interleaved with the document blocks; held-out QA never."""
-    mix = MixParams(domain=0.7, replay=0.2, instruct=0.1, qa=0.1, tokens=5000)
-    report = build_mix(token_dir, tmp_path, mix=mix, recipe="pit", seq_len=64, seed=0)
+    mix = MixParams(replay=0.2, instruct=0.1, tokens=5000)
+    spec = recipe_spec("pit")
+    spec.phases["docs_qa"] = PhaseParams(domain=0.9, qa=0.1)
+    report = build_mix(token_dir, tmp_path, mix=mix, recipe="pit", spec=spec, seq_len=64, seed=0)
     docs = report["phases"][1]
-    assert abs(docs["sources"]["qa"]["share"] - 0.1) < 0.01 and docs["interleaved_qa"]["blocks"] > 0
+    assert abs(docs["sources"]["qa"]["share"] - 0.07) < 0.01 and docs["interleaved_qa"]["blocks"] > 0
     entry = json.loads((tmp_path / "phases.json").read_text())["phases"][1]
     blocks = MixBlocks(tmp_path / entry["file"], token_dir, 64, tiny_tokenizer().pad_token_id)
     assert "qa" not in set(blocks.source.tolist())
@@ -141,7 +129,7 @@ def test_mix_qa_puts_train_qa_into_the_documents_phase(token_dir, tmp_path):
     heldout = [(o, o + n) for o, n, s in zip(rows["offset"], rows["length"], rows["split"]) if s == "heldout"]
     assert set(zip(qa.start.tolist(), qa.length.tolist())) <= whole  # never cut
     assert not any(lo <= st < hi for st in qa.start for lo, hi in heldout)
-    assert dict(phase_budgets("cpt", mix, 300))["docs"].get("qa") is None
+    assert "qa" not in plan_phase("docs", PhaseParams(domain=1), mix, {"domain": 900}).budgets
 
 
 def test_a_domain_document_that_fits_a_block_is_never_split_across_two():

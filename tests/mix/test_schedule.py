@@ -13,14 +13,14 @@ from cptpipe.io import write_json
 from cptpipe.mix.index import ramp_slope
 from cptpipe.mix.plan import MixBlocks, build_mix
 from cptpipe.params import MixParams, parse_params
-from tests.helpers import tiny_model, tiny_tokenizer
+from tests.helpers import recipe_spec, tiny_model, tiny_tokenizer
 
 
 def mix_report(token_dir, out, **kw) -> dict:
     out.mkdir(exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tiny shards are repeated; the warning is tested elsewhere
-        rep = build_mix(token_dir, out, mix=MixParams(**kw), recipe="cpt", seq_len=64, seed=1)
+        rep = build_mix(token_dir, out, mix=MixParams(**kw), recipe="cpt", spec=recipe_spec("cpt"), seq_len=64, seed=1)
     write_json(out / "mix.json", rep)  # what stages/mix.py writes to reports/mix.json
     return json.loads((out / "mix.json").read_text())
 
@@ -28,8 +28,8 @@ def mix_report(token_dir, out, **kw) -> dict:
 @pytest.mark.parametrize(
     "kw",
     [
-        dict(domain=0.88, replay=0.1, instruct=0.02, tokens=30_000),
-        dict(domain=0.5, replay=0.3, instruct=0.2, tokens=7_777),
+        dict(replay=0.1, instruct=0.02, tokens=30_000),
+        dict(replay=0.3, instruct=0.2, tokens=7_777),
         dict(schedule="progressive", tokens=30_000, progressive_start=0.3),
     ],
 )
@@ -45,7 +45,8 @@ def test_report_shares_within_half_a_percent(token_dir, tmp_path, kw):
             assert v["requested"] <= v["used"] < v["requested"] + longest_pair
         else:
             assert v["used"] == v["requested"]
-        assert abs(v["share"] - getattr(mix, src)) <= 0.005
+        want = 1 - mix.replay - mix.instruct if src == "domain" else getattr(mix, src)
+        assert abs(v["share"] - want) <= 0.005
         assert abs(v["share"] - v["share_requested"]) <= 0.005
     assert docs["padding_tokens"] == docs["blocks"] * 64 - docs["tokens"]
     index = MixBlocks(tmp_path / "0-docs.parquet", token_dir, 64, 0)
@@ -61,7 +62,7 @@ def test_report_shares_within_half_a_percent(token_dir, tmp_path, kw):
 
 def test_domain_epochs_sets_the_phase_size(token_dir, tmp_path):
     train = sum(TokenSource(token_dir / "domain").meta["tokens_by_split"].values())  # both splits train
-    rep = mix_report(token_dir, tmp_path, tokens=None, domain_epochs=2.0, domain=0.8, replay=0.15, instruct=0.05)
+    rep = mix_report(token_dir, tmp_path, tokens=None, domain_epochs=2.0, replay=0.15, instruct=0.05)
     docs = rep["phases"][0]
     assert abs(docs["sources"]["domain"]["used"] - 2 * train) <= 1
     assert docs["sources"]["domain"]["repeats"] == pytest.approx(1.0, abs=1e-3)
@@ -75,7 +76,6 @@ def test_progressive_schedule_ramps_monotonically_with_exact_totals(token_dir, t
         schedule="progressive",
         progressive_start=start,
         tokens=60_000,
-        domain=share,
         replay=round(1 - share - 0.02, 6),
         instruct=0.02,
     )
@@ -103,7 +103,7 @@ def test_progressive_is_deterministic(token_dir, tmp_path):
 
 
 def test_doc_attention_mask_isolates_documents_in_a_block(token_dir, tmp_path):
-    mix_report(token_dir, tmp_path, tokens=3000, domain=0.6, replay=0.2, instruct=0.2, doc_attention_mask=True)
+    mix_report(token_dir, tmp_path, tokens=3000, replay=0.2, instruct=0.2, doc_attention_mask=True)
     tok = tiny_tokenizer()
     data = MixBlocks(tmp_path / "0-docs.parquet", token_dir, 64, tok.pad_token_id)
     assert data.doc_attention_mask  # read from phases.json
@@ -139,8 +139,5 @@ def test_mix_params_checks():
     assert "mix.replay_take" in problems({"replay_source": "hf:wikitext@train"})
     assert "hf:name[:config]@split" in problems({"replay_source": "hf:wikitext", "replay_take": 10})
     assert "mix.progressive_start" in problems({"schedule": "progressive", "progressive_start": 0.95})
-    with pytest.raises(ParamsError, match="pit_docs_only"):  # pit without QA in the documents phase
-        parse_params({"mix": {"qa": 0.0}, "train": {"recipe": "pit"}})
-    assert parse_params({"mix": {"qa": 0.0}, "train": {"recipe": "it_after_cpt"}}).mix.qa == 0.0
     p = parse_params({"mix": {"tokens": None, "domain_epochs": 3.0, "schedule": "progressive"}})
     assert p.mix.domain_epochs == 3.0

@@ -43,6 +43,7 @@ def test_report_has_table_ranges_warnings_and_readable_plots(tmp_path):
             "start_kind": "base",
             "lr": 3e-4,
             "lr_source": "preset:base",
+            "lr_range": [1e-4, 5e-4],
             "steps": 20,
             "tokens": 1000,
             "batch_size": 4,
@@ -50,8 +51,26 @@ def test_report_has_table_ranges_warnings_and_readable_plots(tmp_path):
             "seq_len": 64,
             "warnings": ["train.lr=0.001 is outside the recommended range"],
             "phases": [
-                {"name": "qa", "first_step": 1, "last_step": 8, "steps": 8},
-                {"name": "docs", "first_step": 9, "last_step": 20, "steps": 12},
+                {
+                    "name": "qa",
+                    "first_step": 1,
+                    "last_step": 8,
+                    "steps": 8,
+                    "lr": 1e-4,
+                    "lr_source": "recipe",
+                    "warmup": 0.05,
+                    "decay": "cosine",
+                },
+                {
+                    "name": "docs",
+                    "first_step": 9,
+                    "last_step": 20,
+                    "steps": 12,
+                    "lr": 3e-4,
+                    "lr_source": "preset:base",
+                    "warmup": 0.05,
+                    "decay": "linear",
+                },
             ],
         },
     )
@@ -63,12 +82,19 @@ def test_report_has_table_ranges_warnings_and_readable_plots(tmp_path):
         r / "mix.json",
         {
             "phases": [
-                {"name": "qa", "sources": {"qa": {"used": 500, "requested": 500, "share": 1.0, "repeats": 2.0}}},
+                {
+                    "name": "qa",
+                    "budget": "2 passes over qa",
+                    "tokens": 500,
+                    "sources": {"qa": {"used": 500, "requested": 500, "share": 1.0, "share_requested": 1.0}},
+                },
                 {
                     "name": "docs",
+                    "budget": "1000 tokens",
+                    "tokens": 1000,
                     "sources": {
-                        "domain": {"used": 920, "requested": 920, "share": 0.92, "repeats": 0.0},
-                        "replay": {"used": 80, "requested": 80, "share": 0.08, "repeats": 0.0},
+                        "domain": {"used": 920, "requested": 920, "share": 0.92, "share_requested": 0.92},
+                        "replay": {"used": 80, "requested": 80, "share": 0.08, "share_requested": 0.08},
                     },
                 },
             ]
@@ -79,7 +105,9 @@ def test_report_has_table_ranges_warnings_and_readable_plots(tmp_path):
     assert "| held-out QA multiple choice acc | 0.25 | 0.5 | 0.25 |" in md
     assert "0.90-0.95" in md and "0.0001..0.0005" in md
     assert "lm-eval task `hellaswag` skipped" in md and "outside the recommended range" in md
-    assert "| qa | 8 |" in md and "| docs | 12 |" in md
+    assert "| qa | 2 passes over qa | 0 | 100.0% (100.0%) | 0 | 0 | 500 | 8 | 0.0001 (recipe) | 0.05, cosine |" in md
+    assert "| docs | 1000 tokens | 92.0% (92.0%) | 0 | 8.0% (8.0%) | 0 | 1000 | 12 | 0.0003 (preset:base) |" in md
+    assert "–" not in md.split("## What ran")[1].split("## Warnings")[0]
     for png in ("train_loss.png", "qa_by_type.png", "qa_by_kind.png", "forgetting.png"):
         assert (r / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 

@@ -13,7 +13,7 @@ import yaml
 from cptpipe.data.tokens import encode_documents, encode_pairs, write_token_shard
 from cptpipe.mix.plan import build_mix
 from cptpipe.params import MixParams, parse_params
-from tests.helpers import ROOT, replay_texts, stage_args, tiny_model, tiny_tokenizer
+from tests.helpers import ROOT, recipe_spec, replay_texts, shipped_recipes, stage_args, tiny_model, tiny_tokenizer
 
 SEQ_LEN = 64
 QA_KINDS = ("factual", "factual", "reasoning")  # QA type of row i: i % 3
@@ -53,6 +53,7 @@ def make_workspace(
         root / "data/mix",
         mix=MixParams(tokens=mix_tokens, qa_epochs=1.0),
         recipe=recipe,
+        spec=recipe_spec(recipe),
         seq_len=SEQ_LEN,
         seed=0,
     )
@@ -68,6 +69,7 @@ def make_workspace(
             **(model or {}),
         },
         "train": {"recipe": recipe, **TRAIN, **(train or {})},
+        "recipes": shipped_recipes(),
     }
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return root

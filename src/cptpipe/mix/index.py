@@ -103,7 +103,7 @@ def pack_rows(pieces: list[tuple[str, int, int, int]]) -> tuple[pa.Table, int, i
     epoch has as many sequences as pairs). Returns the table, the block length (the longest piece,
     rounded up to a multiple of 8) and the padding tokens."""
     lengths = np.array([p[2] for p in pieces], np.int64)
-    seq_len = int(-(-int(lengths.max(initial=1)) // 8) * 8)
+    seq_len = row_block_len(lengths.tolist())
     cols = {
         "block": np.arange(len(pieces), dtype=np.int64),
         "source": [p[0] for p in pieces],
@@ -186,23 +186,41 @@ def eligible_rows(name: str, split: np.ndarray) -> np.ndarray:
     return np.ones(len(split), bool) if name in ALL_SPLITS_SOURCES else split == "train"
 
 
+def row_block_len(lengths) -> int:
+    """Block length of a phase of one piece per block: the longest piece, rounded up to a multiple of 8."""
+    return int(-(-int(max(lengths, default=1)) // 8) * 8)
+
+
 def sample_pieces(
-    sources: dict, budgets: dict[str, int], seq_len: int, rng: np.random.Generator, pair_sources: frozenset[str]
+    sources: dict,
+    budgets: dict[str, int],
+    seq_len: int,
+    rng: np.random.Generator,
+    pair_sources: frozenset[str],
+    one_per_block: bool = False,
 ) -> tuple[list[tuple[str, int, int, int]], dict[str, dict]]:
     """Every source's sampled pieces (source, start, length, pos0), sources in name order, and
-    their accounting (requested, used, available, repeats, pieces); warns on repeats and empty sources."""
+    their accounting (requested, used, available, repeats, pieces); warns on repeats and empty sources.
+
+    With one_per_block (a phase of pairs, e.g. QA with replay), pair sources are sampled first and the
+    other sources' rows are cut into pieces of the pairs' block length, so a replay piece fills one
+    block as a pair does and the blocks stay short.
+    """
     pieces: list[tuple[str, int, int, int]] = []
     accounting: dict[str, dict] = {}
-    for name in sorted(budgets):
+    order = sorted(budgets, key=lambda n: (one_per_block and n not in pair_sources, n))
+    for name in order:
         rows = sources[name]
+        whole = name in pair_sources
+        piece_len = seq_len if whole or not one_per_block else min(seq_len, row_block_len(p[2] for p in pieces))
         s = sample_source(
             rows["offset"],
             rows["length"],
             eligible_rows(name, rows["split"]),
             budgets[name],
-            seq_len,
+            piece_len,
             rng,
-            whole_rows=name in pair_sources,
+            whole_rows=whole,
         )
         if s.repeats > 0 and name not in pair_sources:  # QA phases repeat by design (mix.qa_epochs)
             warnings.warn(
@@ -248,10 +266,11 @@ def build_phase(
 
     constant: pieces of all sources interleaved uniformly at random. progressive (phases with domain
     and another source): the domain share ramps from progressive_start (see progressive_order).
-    A phase of pair sources only is packed one pair per block (`pack_rows`); the report's seq_len
-    is the phase's block length.
+    A phase without documents is packed one piece per block (`pack_rows`: a pair, or a replay piece of
+    the pairs' length); the report's seq_len is the phase's block length.
     """
-    pieces, accounting = sample_pieces(sources, budgets, seq_len, rng, pair_sources)
+    one_per_block = bool(budgets) and not (set(budgets) & UNSPLIT_SOURCES) and bool(set(budgets) & pair_sources)
+    pieces, accounting = sample_pieces(sources, budgets, seq_len, rng, pair_sources, one_per_block)
     report: dict = {"sources": accounting}
     order = rng.permutation(len(pieces))
     progressive = schedule == "progressive" and "domain" in budgets and len(budgets) > 1
@@ -261,7 +280,6 @@ def build_phase(
         lengths = np.array([p[2] for p in shuffled], np.int64)
         order = order[progressive_order(is_domain, lengths, progressive_start)]
     ordered = [pieces[i] for i in order]
-    one_per_block = bool(budgets) and set(budgets) <= pair_sources
     if one_per_block:
         table, seq_len, padding = pack_rows(ordered)
     else:
@@ -275,7 +293,7 @@ def build_phase(
         padding_tokens=padding,
         padding_fraction=round(padding / max(1, n_blocks * seq_len), 6),
         seq_len=seq_len,
-        packing="one pair per block" if one_per_block else "packed",
+        packing="one piece per block" if one_per_block else "packed",
         schedule="progressive" if progressive else "constant",
     )
     if "domain" in budgets:

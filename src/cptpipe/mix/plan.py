@@ -11,13 +11,16 @@ import pyarrow.parquet as pq
 from cptpipe.data.tokens import TokenSource
 from cptpipe.errors import UserError
 from cptpipe.mix.index import build_phase, eligible_rows
-from cptpipe.mix.recipes import PAIR_SOURCES, phase_budgets
-from cptpipe.params import MixParams
+from cptpipe.mix.recipes import PAIR_SOURCES, plan_recipe
+from cptpipe.params import SOURCES, MixParams, RecipeParams
 
 
-def build_mix(tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, seq_len: int, seed: int) -> dict:
+def build_mix(
+    tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, spec: RecipeParams, seq_len: int, seed: int
+) -> dict:
+    """Write one sampling index per phase of `spec` (the recipe named `recipe`) and phases.json."""
     sources = {}
-    for name in ("domain", "qa", "replay", "instruct"):
+    for name in SOURCES:
         if not (tokens_dir / name / "meta.json").exists():
             raise UserError(f"{tokens_dir / name}: no token shard; run `dvc repro tokenize@{name}`")
         sources[name] = TokenSource(tokens_dir / name).row_arrays()
@@ -31,12 +34,12 @@ def build_mix(tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, s
         "phases": [],
         "doc_attention_mask": mix.doc_attention_mask,
     }
-    for i, (phase, budgets) in enumerate(phase_budgets(recipe, mix, train_tokens["qa"], train_tokens["domain"])):
-        name = f"{i}-{phase}"
+    for i, plan in enumerate(plan_recipe(spec, mix, train_tokens)):
+        phase, budgets, name = plan.name, dict(plan.budgets), f"{i}-{plan.name}"
         # QA inside a documents phase is its own stream of one-pair blocks, interleaved with the document
-        # blocks batch by batch (cptpipe.train.data.Interleaved): packed among documents, a QA answer
+        # blocks batch by batch (cptpipe.train.interleave.Interleaved): packed among documents, a QA answer
         # would be ~2% of a batch's loss tokens and barely trained.
-        qa_budget = {"qa": budgets.pop("qa")} if phase == "docs_qa" and "qa" in budgets else None
+        qa_budget = plan.interleave
         table, rep = build_phase(
             sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start, pair_sources=PAIR_SOURCES
         )
@@ -65,7 +68,7 @@ def build_mix(tokens_dir: Path, out_dir: Path, *, mix: MixParams, recipe: str, s
             }
             rep = _merge_reports(rep, qa_rep)
         phases.append(entry)
-        report["phases"].append({"name": phase, **rep})
+        report["phases"].append({"name": phase, "budget": plan.budget, "shares": plan.shares, **rep})
     (out_dir / "phases.json").write_text(
         json.dumps(
             {"recipe": recipe, "seq_len": seq_len, "phases": phases, "doc_attention_mask": mix.doc_attention_mask},

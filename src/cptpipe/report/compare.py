@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cptpipe.errors import UserError
 
-KEY_PARAMS = ("train.recipe", "model.kind", "train.lr", "mix.domain", "mix.replay", "mix.instruct", "mix.qa", "seed")
+KEY_PARAMS = ("train.recipe", "model.kind", "train.lr", "mix.replay", "mix.instruct", "mix.domain_epochs", "seed")
 KEY_METRICS = (
     "start.domain_qa.em",
     "cpt.domain_qa.em",

@@ -10,15 +10,14 @@ from types import SimpleNamespace
 
 from cptpipe.metric_table import report_rows
 from cptpipe.model.context import config_context
-from cptpipe.params import LR_PRESETS
 from cptpipe.report.metrics import combine
 from cptpipe.report.plots import plot_bars, plot_loss
 
-RANGES = {  # recommended ranges, printed beside the chosen values
-    "mix.domain": "0.90-0.95",
-    "mix.replay": "0.05-0.10",
-    "mix.instruct": "0.01-0.05",
-    "mix.qa": "0 (cpt) or a few % (PIT++)",
+RANGES = {  # the seed's recommended share of each source in a phase, printed beside the actual one
+    "domain": "0.90-0.95",
+    "qa": "by recipe",
+    "replay": "0.05-0.10",
+    "instruct": "0.01-0.05",
 }
 
 
@@ -183,39 +182,50 @@ def _examples_lines(n: dict) -> list[str]:
     return lines
 
 
+def _pct(v: float | None) -> str:
+    return "0" if not v else f"{v:.1%}"
+
+
 def _what_ran_lines(train: dict, mix: dict) -> list[str]:
-    lines: list[str] = []
-    preset = LR_PRESETS.get(train.get("start_kind", "base"), {})
-    lines += [
+    """Settings, then one row per phase: its budget, every source's actual (requested) share, tokens,
+    steps and the LR schedule that really ran."""
+    lines = [
         "## What ran",
         "",
-        "| setting | value | recommended |",
-        "|---|---|---|",
-        f"| train.lr | {_fmt(train.get('lr'))} ({train.get('lr_source', '?')}) | "
-        f"{_fmt(preset.get('low'))}..{_fmt(preset.get('high'))} |",
-        f"| steps | {train.get('steps', '?')} | one pass over the mix |",
-        f"| tokens trained | {train.get('tokens', '?')} | |",
+        "| setting | value |",
+        "|---|---|",
+        f"| recipe | {train.get('recipe', '?')} ({len(mix.get('phases', []))} phases) |",
+        f"| LR range of the start ({train.get('start_kind', '?')}) | {_fmt((train.get('lr_range') or ['?'])[0])}"
+        f"..{_fmt((train.get('lr_range') or ['?', '?'])[1])} |",
+        f"| steps | {train.get('steps', '?')} |",
+        f"| tokens trained (loss-carrying) | {train.get('tokens', '?')} |",
         f"| batch | {train.get('batch_size', '?')} x {train.get('grad_accum', '?')} x "
-        f"{train.get('seq_len', '?')} tokens | |",
-    ]
-    docs = next((ph for ph in mix.get("phases", []) if ph["name"] == "docs"), None)
-    for k in ("domain", "replay", "instruct", "qa"):
-        share = docs["sources"].get(k, {}).get("share", 0.0) if docs else None
-        lines.append(f"| mix.{k} (actual share) | {_fmt(share)} | {RANGES[f'mix.{k}']} |")
-    lines += [
+        f"{train.get('seq_len', '?')} tokens |",
         "",
         "### Phases",
         "",
-        "| phase | steps | tokens by source (used / requested, repeats) |",
-        "|---|---:|---|",
+        "Shares are of the tokens the phase's index holds: actual (requested). Recommended: "
+        + ", ".join(f"{k} {v}" for k, v in RANGES.items())
+        + ".",
+        "",
+        "| phase | budget | domain | qa | replay | instruct | tokens | steps | LR (source) | warmup, decay |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    steps = {p["name"]: p["steps"] for p in train.get("phases", [])}
+    ran = {p["name"]: p for p in train.get("phases", [])}
     for ph in mix.get("phases", []):
-        parts = ", ".join(
-            f"{s}: {v['used']}/{v['requested']} ({v['share']:.1%}, x{v['repeats'] + 1:.2f})"
-            for s, v in ph["sources"].items()
+        t = ran.get(ph["name"], {})
+        cells = [
+            f"{_pct(ph['sources'][s]['share'])} ({_pct(ph['sources'][s]['share_requested'])})"
+            if s in ph["sources"]
+            else "0"
+            for s in RANGES
+        ]
+        lr = f"{t['lr']:.3g} ({t.get('lr_source', '?')})" if "lr" in t else "not trained"
+        sched = f"{t['warmup']:g}, {t['decay']}" if "warmup" in t else "not trained"
+        lines.append(
+            f"| {ph['name']} | {ph.get('budget', '?')} | {' | '.join(cells)} | {ph['tokens']} | "
+            f"{t.get('steps', 0)} | {lr} | {sched} |"
         )
-        lines.append(f"| {ph['name']} | {steps.get(ph['name'], '?')} | {parts} |")
     return lines
 
 

@@ -45,7 +45,9 @@ class Phase:
     name: str
     data: Dataset
     steps: int
-    lr: float
+    lr: float  # peak LR of the phase (re-warmed at its start)
+    warmup: float | None = None  # share of the phase's steps warming up; None: LoopConfig.warmup
+    decay: str | None = None  # cosine | linear | constant; None: LoopConfig.schedule
 
 
 _TRAIN = TrainParams()  # the train.* defaults: one owner
@@ -285,8 +287,8 @@ class _Run:
                 step,
                 phase.steps,
                 lr=phase.lr,
-                warmup=cfg.warmup,
-                schedule=cfg.schedule,
+                warmup=cfg.warmup if phase.warmup is None else phase.warmup,
+                schedule=cfg.schedule if phase.decay is None else phase.decay,
                 min_lr_ratio=cfg.min_lr_ratio,
             )
             loss_sum = self.optimizer_step(phase, step, lr)
@@ -308,6 +310,8 @@ class _Run:
                         "last_step": g,
                         "steps": phase.steps,
                         "lr": phase.lr,
+                        "warmup": cfg.warmup if phase.warmup is None else phase.warmup,
+                        "decay": cfg.schedule if phase.decay is None else phase.decay,
                         "blocks": len(phase.data),
                         "tokens": self.state.tokens - self.state.phase_tokens0,
                     }

@@ -15,7 +15,7 @@ from cptpipe.mix.plan import MixBlocks
 from cptpipe.model.context import check_context
 from cptpipe.model.scratch import apply_rope_scaling
 from cptpipe.model.start import PIN_FILE, load_model, load_tokenizer, model_location, start_tokenizer
-from cptpipe.params import Params, resolve_lr, to_dict
+from cptpipe.params import Params, PhaseSchedule, ResolvedLR, lr_kind, phase_lrs, to_dict
 from cptpipe.train import checkpoint
 from cptpipe.train.absorption import AbsorptionProbes
 from cptpipe.train.ewc import EWCPenalty
@@ -147,13 +147,26 @@ def checkpoint_dir(params: Params, root: Path, start_dir: Path, mix_dir: Path, t
     )
 
 
-def recipe_phases(mix_dir: Path, tokens_dir: Path, t, lr: float, pad_id: int) -> tuple[list[Phase], int]:
-    """The loop's phases of data/mix's phases.json (their datasets and step counts) and the block length."""
+def recipe_phases(
+    mix_dir: Path, tokens_dir: Path, t, recipe, lrs: dict[str, ResolvedLR], pad_id: int
+) -> tuple[list[Phase], int]:
+    """The loop's phases of data/mix's phases.json (their datasets, step counts and the recipe's
+    schedule of each) and the block length."""
     meta = json.loads((mix_dir / "phases.json").read_text())
     seq_len = meta["seq_len"]
+    names = [ph["name"] for ph in meta["phases"]]
+    if names != list(recipe.phases):
+        raise RuntimeError(
+            f"{mix_dir}/phases.json has phases {names}, recipes.{t.recipe} has {list(recipe.phases)}; "
+            "run `dvc repro mix` first"
+        )
     datasets = [phase_data(mix_dir, tokens_dir, ph, seq_len, pad_id, t.batch_size) for ph in meta["phases"]]
     steps = steps_per_phase([len(d) for d in datasets], t.batch_size * t.grad_accum, t.steps)
-    return [Phase(ph["name"], d, s, lr) for ph, d, s in zip(meta["phases"], datasets, steps)], seq_len
+    phases = []
+    for name, data, n in zip(names, datasets, steps):
+        sched = recipe.schedule.get(name, PhaseSchedule())
+        phases.append(Phase(name, data, n, lrs[name].lr, sched.warmup, sched.decay))
+    return phases, seq_len
 
 
 def live_logger(live_dir: Path):
@@ -171,16 +184,17 @@ def live_logger(live_dir: Path):
     return log, live
 
 
-def train_summary(params: Params, kind: str, lr, result, seq_len: int, extra: dict) -> dict:
+def train_summary(params: Params, kind: str, lrs: dict[str, ResolvedLR], result, seq_len: int, extra: dict) -> dict:
     """reports/train/summary.json: what ran, how fast, and the last held-out losses and probes."""
     t = params.train
+    first = next(iter(lrs.values()))
     return {
         "recipe": t.recipe,
         "start_kind": kind,
-        "lr": lr.lr,
-        "lr_source": lr.source,
-        "lr_range": [lr.low, lr.high],
-        "warnings": [lr.warning] if lr.warning else [],
+        "lr": first.lr,  # the first phase's; every phase's LR and its source are in "phases"
+        "lr_source": first.source,
+        "lr_range": [first.low, first.high],
+        "warnings": [f"phase {n}: {v.warning}" for n, v in lrs.items() if v.warning],
         "steps": result.steps,
         "tokens": result.tokens,
         "final_loss": round(result.final_loss, 4),
@@ -221,11 +235,14 @@ def run_train(
     t = params.train
     main = process_state().is_main_process
     kind = start_kind(start_dir, params.model.kind)
-    lr = resolve_lr(t, kind)
-    if lr.warning and main:
-        print(f"warning: {lr.warning}")
+    recipe = params.recipes[t.recipe]
+    # the start's own kind (a scratch model tuned on instructions is "instruct") picks the LR range
+    lrs = phase_lrs(t, recipe, lr_kind(kind, scratch=params.model.name_or_path is None))
+    for name, lr in lrs.items():
+        if lr.warning and main:
+            print(f"warning: phase {name}: {lr.warning}")
     tok = load_tokenizer(start_dir)
-    phases, seq_len = recipe_phases(mix_dir, tokens_dir, t, lr.lr, tok.pad_token_id)
+    phases, seq_len = recipe_phases(mix_dir, tokens_dir, t, recipe, lrs, tok.pad_token_id)
     model = load_start(start_dir, params.model.rope_scaling, seq_len, params.eval.passkey_lengths)
     penalty = None
     if t.ewc > 0:
@@ -248,8 +265,9 @@ def run_train(
     )
     for ph, phase in zip(result.phases, phases):
         ph["sources"] = phase_sources(phase.data)
+        ph["lr_source"] = lrs[phase.name].source
     extra = {"ewc_fisher_seconds": penalty.seconds if penalty else 0.0, "absorption": absorption.describe()}
-    summary = train_summary(params, kind, lr, result, seq_len, extra)
+    summary = train_summary(params, kind, lrs, result, seq_len, extra)
     if not main:
         return summary
     if t.lora is not None:
