@@ -197,7 +197,7 @@ def test_phase_lr_is_the_kinds_preset_unless_set_and_a_problem_outside_its_range
 
 def test_stage_cli_exits_2_with_short_message_and_writes_nothing(tmp_path):
     raw = copy.deepcopy(RAW)
-    raw["mix"].update(replay=0.99, instruct=0.02)
+    raw["recipes"]["pit"]["phases"]["qa"]["replay"] = 0.99
     raw["train"]["recipe"] = "foo"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     (tmp_path / "data/raw").mkdir(parents=True)
@@ -212,6 +212,6 @@ def test_stage_cli_exits_2_with_short_message_and_writes_nothing(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert "train.recipe" in proc.stderr and "leave nothing for domain" in proc.stderr
+    assert "train.recipe" in proc.stderr and "leave nothing for qa" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 6
     assert not (tmp_path / "data/shards").exists() and not (tmp_path / "reports").exists()

@@ -86,12 +86,13 @@ def test_read_grid_allows_the_callers_keys_and_refuses_others(tmp_path):
 
 
 def test_arms_that_build_their_own_start_queue_first():
-    arms = expand(grid_from(read_grid(ROOT / "study/grid.yaml", own_keys={"claims"}), []))
+    arms = expand(grid_from(read_grid(ROOT / "study/grid.yaml", own_keys={"claims", "labelled", "sanity"}), []))
     ordered = queue_order(arms)
-    assert [a.name for a in ordered[:1]] == ["study-instruct-pit"]
+    own = ["study-instruct-pit", "study-residual-pit"]  # each builds its own start model
+    assert [a.name for a in ordered[:2]] == own
     assert sorted(ordered, key=arms.index) == arms  # a reordering: no arm lost or added
-    assert ordered[1:] == [a for a in arms if a.name != "study-instruct-pit"]  # the rest keep grid order
-    same_start = [a for a in arms if a.name != "study-instruct-pit"]
+    assert ordered[2:] == [a for a in arms if a.name not in own]  # the rest keep grid order
+    same_start = [a for a in arms if a.name not in own]
     assert queue_order(same_start) == same_start
 
 

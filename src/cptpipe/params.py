@@ -125,6 +125,9 @@ class ModelParams:
     revision: str | None = None  # hub revision to pin; null = resolve "main" once
     scratch: ScratchParams = field(default_factory=ScratchParams)
     rope_scaling: RopeScalingParams | None = None  # context extension applied at train time; null = none
+    # also store (instruct - base) weights in models/start for train.instruct_residual (Jindal et al. 2024)
+    instruct_residual: bool = False
+    instruct_name_or_path: str | None = None  # the instruct sibling of a hub/local start (scratch: tuned here)
 
 
 @dataclass
@@ -299,6 +302,8 @@ class TrainParams:
     gradient_checkpointing: bool = False  # less activation memory, ~30% more compute
     compile: bool = False  # torch.compile the model (inductor)
     accelerate_config: str | None = None  # accelerate config file: the stage runs under `accelerate launch`
+    # after training, weights += this x (instruct - base) from models/start; 0: off
+    instruct_residual: float = bounded(0.0, ge=0, le=2)
 
 
 @dataclass
@@ -544,6 +549,26 @@ def _seq_len_fits_context(p: Params) -> Iterator[str]:
             f"tokenize.seq_len: {p.tokenize.seq_len} is larger than the model context model.scratch.context={context}"
             + (f" x model.rope_scaling.factor={factor:g}" if rope else "")
             + "; lower seq_len, raise context or set model.rope_scaling: {type: yarn, factor: N}"
+        )
+
+
+@_reads(
+    "train.instruct_residual",
+    "model.instruct_residual",
+    "model.instruct_name_or_path",
+    "model.name_or_path",
+    "model.scratch.instruct_tune",
+)
+def _instruct_residual_needs(p: Params) -> Iterator[str]:
+    m = p.model
+    if p.train.instruct_residual > 0 and not m.instruct_residual:
+        yield "train.instruct_residual: needs model.instruct_residual: true (the model stage stores the residual)"
+    if m.instruct_residual and m.name_or_path is not None and not m.instruct_name_or_path:
+        yield "model.instruct_name_or_path: model.instruct_residual needs the instruct sibling of model.name_or_path"
+    if m.instruct_residual and m.name_or_path is None and m.scratch.instruct_tune:
+        yield (
+            "model.instruct_residual: the residual is taken against a base start; "
+            "set model.scratch.instruct_tune: false (the instruct tuning goes into the residual)"
         )
 
 

@@ -48,6 +48,10 @@ COLUMNS = (
     ("absorption.em_gain", "EM gain over start"),
 )
 CLAIM_KEYS = {"claim", "metric", "a", "b"}  # required; min_diff is optional
+RECALL = "cpt.domain_recall.em"
+# A baseline that forgets is broken, not a finding: every arm not labelled as a control must keep
+# forgetting and storage within these before any claim is read (grid key `sanity` overrides).
+SANITY = {"max_ppl_ratio": 3.0, "recall_of": "base-cpt", "min_recall_share": 0.5}
 
 # Published figures the study is read against (quoted, not reproduced).
 PAPER = (
@@ -71,6 +75,8 @@ class Study:
     grid: Grid
     # {claim, metric, a, b[, min_diff]}: "agrees" when b − a > max(min_diff, 2x the larger seed spread)
     claims: list[dict] = field(default_factory=list)
+    labelled: dict[str, str] = field(default_factory=dict)  # arm -> why it may fail the sanity check
+    sanity: dict = field(default_factory=lambda: dict(SANITY))
 
 
 def claim_problems(claims: list) -> list[str]:
@@ -88,18 +94,65 @@ def claim_problems(claims: list) -> list[str]:
 
 def load_study(path: str | Path) -> Study:
     """The grid file and its claims; every problem of both in one error."""
-    raw = read_grid(path, own_keys={"claims"})
+    raw = read_grid(path, own_keys={"claims", "labelled", "sanity"})
     claims = list(raw.get("claims") or [])
     problems = claim_problems(claims)
+    labelled = raw.get("labelled") or {}
+    if not isinstance(labelled, dict):
+        problems.append(f"labelled: a mapping of arm name to why it may forget, got {labelled!r}")
+        labelled = {}
+    sanity = {**SANITY, **(raw.get("sanity") or {})}
+    if set(sanity) != set(SANITY):
+        problems.append(f"sanity: keys are {', '.join(SANITY)}; got {', '.join(sorted(sanity))}")
     grid = grid_from(raw, problems)
     if problems:
         raise UserError(f"{path}: " + "; ".join(problems))
-    return Study(grid, claims)
+    return Study(grid, claims, {str(k): str(v) for k, v in labelled.items()}, sanity)
 
 
 def study_arms(study: Study) -> list[Arm]:
-    """The grid's arms; a claim naming an arm the grid lacks fails here, before any training."""
-    return expand(study.grid, refs=[(f"claim {c['claim']!r}:", [c["a"], c["b"]]) for c in study.claims])
+    """The grid's arms; a claim, a label or the sanity reference naming an arm the grid lacks fails
+    here, before any training."""
+    refs = [(f"claim {c['claim']!r}:", [c["a"], c["b"]]) for c in study.claims]
+    refs += [("labelled:", list(study.labelled)), ("sanity.recall_of:", [study.sanity["recall_of"]])]
+    return expand(study.grid, refs=refs)
+
+
+def sanity_lines(agg: dict[str, dict], prefix: str, study: Study) -> list[str]:
+    """Every arm not labelled a control: replay ppl ratio and held-out recall within the sanity bounds."""
+    s = study.sanity
+    ref_arm = agg.get(f"{prefix}-{s['recall_of']}")
+    ref = mean_of(ref_arm, RECALL) if ref_arm else None
+    floor = None if ref is None else s["min_recall_share"] * ref
+    failing, lines = [], []
+    for name, e in agg.items():
+        arm = name.removeprefix(prefix + "-")
+        if arm in study.labelled or not e["n"]:
+            continue
+        ratio, recall = mean_of(e, "forgetting.ppl_ratio"), mean_of(e, RECALL)
+        bad = []
+        if ratio is None or ratio > s["max_ppl_ratio"]:
+            bad.append(f"replay ppl ratio {cell(e['stats'].get('forgetting.ppl_ratio'))} > {s['max_ppl_ratio']:g}")
+        if floor is None or recall is None or recall < floor:
+            bad.append(
+                f"held-out recall {cell(e['stats'].get(RECALL))} < {floor if floor is None else round(floor, 3)}"
+            )
+        if bad:
+            failing.append(f"`{arm}` ({'; '.join(bad)})")
+    head = (
+        f"Every arm not labelled a control must keep replay ppl ratio ≤ {s['max_ppl_ratio']:g} and held-out "
+        f"recall ≥ {s['min_recall_share']:g}× `{s['recall_of']}`'s ({'–' if ref is None else f'{ref:.3f}'}): "
+        "a baseline that forgets makes any recipe look good."
+    )
+    lines.append(head + (f" **Fails for:** {', '.join(failing)}." if failing else " **Holds for every such arm.**"))
+    for arm, why in study.labelled.items():
+        e = agg.get(f"{prefix}-{arm}")
+        if e and e["n"]:
+            lines.append(
+                f"- labelled `{arm}` ({why}): replay ppl ratio {cell(e['stats'].get('forgetting.ppl_ratio'))}, "
+                f"held-out recall {cell(e['stats'].get(RECALL))}."
+            )
+    return lines
 
 
 def clears(agg: dict[str, dict], key: str, ref: dict[str, float | None]) -> tuple[list[str], list[str]]:
@@ -267,6 +320,7 @@ def render(agg: dict[str, dict], study: Study, grid_file: str, failed: list[str]
             "",
             *starts,
         ]
+    lines += ["", "## Sanity: no arm forgets catastrophically", "", *sanity_lines(agg, prefix, study)]
     lines += ["", "## Above chance?", "", *_above(agg, short)]
     lines += ["", "## The study's claims at this scale", ""] + (
         reading(agg, prefix, study.claims) or ["(the grid declares no claims)"]

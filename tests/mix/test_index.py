@@ -79,9 +79,9 @@ def test_mix_shares_exact_and_deterministic(token_dir, tmp_path):
 
 
 def test_blocks_mask_prompts_reset_positions_and_never_use_heldout(token_dir, tmp_path):
-    build_mix(
-        token_dir, tmp_path, mix=MixParams(tokens=3000), recipe="pit", spec=recipe_spec("pit"), seq_len=64, seed=0
-    )
+    spec = recipe_spec("pit")
+    spec.phases["qa"] = PhaseParams(qa=1, replay=0, instruct=0)  # QA alone: every block's mask is the QA shard's
+    build_mix(token_dir, tmp_path, mix=MixParams(tokens=3000), recipe="pit", spec=spec, seq_len=64, seed=0)
     tok = tiny_tokenizer()
     qa_len = json.loads((tmp_path / "phases.json").read_text())["phases"][0]["seq_len"]
     qa_blocks = MixBlocks(tmp_path / "0-qa.parquet", token_dir, qa_len, tok.pad_token_id)
@@ -108,6 +108,24 @@ def test_blocks_mask_prompts_reset_positions_and_never_use_heldout(token_dir, tm
     idx = qa_blocks
     for st in idx.start:
         assert not any(a <= st < b for a, b in heldout_ranges)
+
+
+def test_replay_in_a_qa_phase_fills_one_block_of_the_pairs_length(token_dir, tmp_path):
+    """QA-only phases carry replay by default: replay pieces cut to the pairs' block length, one piece
+    per block, so blocks stay short and replay is trained on every token."""
+    spec = recipe_spec("pit")
+    spec.phases["qa"] = PhaseParams(qa=1, replay=0.2, instruct=0)
+    report = build_mix(token_dir, tmp_path, mix=MixParams(tokens=3000), recipe="pit", spec=spec, seq_len=64, seed=0)
+    qa = report["phases"][0]
+    assert qa["packing"] == "one piece per block" and set(qa["sources"]) == {"qa", "replay"}
+    assert abs(qa["sources"]["replay"]["share"] - 0.2) < 0.02
+    blocks = MixBlocks(tmp_path / "0-qa.parquet", token_dir, qa["seq_len"], 0)
+    assert (blocks.bounds[1:] - blocks.bounds[:-1] == 1).all() and qa["seq_len"] < 64
+    replay = blocks.source == "replay"
+    pair_len = int(blocks.length[~replay].max())
+    assert qa["seq_len"] == -(-pair_len // 8) * 8 and blocks.length[replay].max() == qa["seq_len"]
+    _, labels, _, _ = blocks.arrays(int(np.flatnonzero(replay)[0]))
+    assert (labels != -100).all()  # general text carries loss on every token
 
 
 def test_mix_qa_puts_train_qa_into_the_documents_phase(token_dir, tmp_path):

@@ -13,7 +13,8 @@ import numpy as np
 from cptpipe.data.sources import read_instruct, read_replay
 from cptpipe.data.tokens import encode_pairs, pack_stream
 from cptpipe.model.context import check_context
-from cptpipe.model.pretrain import PretrainPhase, block_rows, pretrain
+from cptpipe.model.pretrain import PretrainPhase, block_rows, pretrain, run_phase
+from cptpipe.model.residual import save_residual
 from cptpipe.model.scratch import build_scratch_model
 from cptpipe.model.start import PIN_FILE, pin_model
 from cptpipe.model.tokenizer import build_tokenizer, check_round_trip
@@ -158,6 +159,8 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
         pin = pin_model(m.name_or_path, m.revision)
         check_start_context(m, pin, params)
         pin["kind"] = m.kind
+        if m.instruct_residual:
+            pin["instruct_residual"] = pin_model(m.instruct_name_or_path, None)
         (out_dir / PIN_FILE).write_text(json.dumps(pin, indent=2, sort_keys=True) + "\n")
         return pin
     sc = params.model.scratch
@@ -176,6 +179,12 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
         phases.append(instruct_phase(sc, tok, texts, blocks, instruct, params.seed))
     t0 = time.perf_counter()
     done = pretrain(model, tok, phases, max_len=sc.context, seed=params.seed)
+    if m.instruct_residual:  # tune a copy as the instruct start is tuned; keep the base as the start
+        base = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        tuning = instruct_phase(sc, tok, texts, blocks, read_instruct(instruct_dir, "train"), params.seed)
+        done.append({**run_phase(model, tok, tuning, max_len=sc.context, seed=params.seed), "kept": "residual"})
+        save_residual(model.state_dict(), base, out_dir)
+        model.load_state_dict(base)
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     summary = {
@@ -186,6 +195,7 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
         "pretrain_tokens": sum(p["tokens"] for p in done),
         "steps": sum(p["steps"] for p in done),
         "final_loss": done[-1]["final_loss"],
+        "instruct_residual": bool(m.instruct_residual),
         "phases": done,
     }
     # No wall-clock time in the output: a rebuild with equal weights must hash equal, so that a change

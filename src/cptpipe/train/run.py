@@ -13,6 +13,7 @@ import torch
 from cptpipe.data.tokens import TokenSource, pack_stream
 from cptpipe.mix.plan import MixBlocks
 from cptpipe.model.context import check_context
+from cptpipe.model.residual import add_residual, load_residual
 from cptpipe.model.scratch import apply_rope_scaling
 from cptpipe.model.start import PIN_FILE, load_model, load_tokenizer, model_location, start_tokenizer
 from cptpipe.params import Params, PhaseSchedule, ResolvedLR, lr_kind, phase_lrs, to_dict
@@ -133,6 +134,11 @@ def phase_sources(data) -> dict[str, int]:
         for i, n in enumerate(names):
             out[str(n)] = out.get(str(n), 0) + int(part.length[inverse == i].sum())
     return out
+
+
+def add_instruct_residual(model, start_dir: Path, scale: float) -> int:
+    """Add scale x (instruct - base) of models/start to the trained weights; returns the tensors changed."""
+    return add_residual(model, load_residual(start_dir), scale)
 
 
 def checkpoint_dir(params: Params, root: Path, start_dir: Path, mix_dir: Path, tokens_dir: Path) -> Path:
@@ -272,6 +278,11 @@ def run_train(
         return summary
     if t.lora is not None:
         model = model.merge_and_unload()
+    if t.instruct_residual > 0:
+        summary["instruct_residual"] = {
+            "scale": t.instruct_residual,
+            "tensors": add_instruct_residual(model, start_dir, t.instruct_residual),
+        }
     model.save_pretrained(out_dir, safe_serialization=True)
     start_tokenizer(start_dir).save_pretrained(out_dir)  # as shipped: no pad token added, chat template kept
     live.summary.update(
