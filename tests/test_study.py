@@ -9,7 +9,7 @@ import pytest
 
 from cptpipe.errors import UserError
 from cptpipe.runner import Arm, Grid, aggregate
-from cptpipe.study import Study, clears, load_study, plot, reading, render, study_arms, verdict
+from cptpipe.study import Study, clears, load_study, plot, reading, render, sanity_lines, study_arms, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,3 +197,24 @@ def test_plot_draws_arms_with_missing_metrics_and_single_runs(tmp_path):
     agg["quick-base-pit"]["stats"]["forgetting.ppl_ratio"] = (3.0, 0.5)
     plot(agg, study.grid.prefix, tmp_path / "study.png")
     assert (tmp_path / "study.png").stat().st_size > 5000
+
+
+def test_sanity_names_every_unlabelled_arm_that_forgets_and_reports_the_labelled_ones():
+    arms = _arms("s-base-cpt", 2) + _arms("s-good", 1) + _arms("s-forgets", 1) + _arms("s-naive", 1)
+    metrics = {
+        "s-base-cpt-s0": (1.2, 0.40),
+        "s-base-cpt-s1": (1.3, 0.44),
+        "s-good-s0": (2.9, 0.30),  # within both bounds: ratio <= 3, recall >= 0.5 x 0.42
+        "s-forgets-s0": (3.5, 0.05),
+        "s-naive-s0": (2600.0, 0.02),
+    }
+    rows = _rows({k: {"forgetting.ppl_ratio": r, "cpt.domain_recall.em": m} for k, (r, m) in metrics.items()})
+    agg = aggregate(arms, rows, set())
+    grid = load_study(ROOT / "study/quick.yaml").grid
+    study = Study(grid, [], {"naive": "QA phase at the documents' LR"})
+    lines = sanity_lines(agg, "s", study)
+    assert "**Fails for:** `forgets` (replay ppl ratio 3.500 > 3; held-out recall 0.050 < 0.21)." in lines[0]
+    assert "`good`" not in lines[0] and "`naive`" not in lines[0]
+    assert lines[1].startswith("- labelled `naive` (QA phase at the documents' LR): replay ppl ratio 2600")
+    study.labelled["forgets"] = "control"
+    assert "**Holds for every such arm.**" in sanity_lines(agg, "s", study)[0]

@@ -35,7 +35,8 @@ def test_pit_trains_on_qa_before_documents_mixed_with_qa(tmp_path):
     s = train(root)
     assert [p["name"] for p in s["phases"]] == ["qa", "docs_qa"]
     qa, docs = s["phases"]
-    assert set(qa["sources"]) == {"qa"} and docs["sources"]["qa"] > 0  # the documents phase keeps the QA
+    assert set(qa["sources"]) == {"qa", "replay", "instruct"}  # replay and instructions in every phase
+    assert qa["sources"]["qa"] > 10 * qa["sources"]["replay"] > 0 and docs["sources"]["qa"] > 0
     assert docs["sources"]["domain"] > docs["sources"]["replay"] > 0
     assert (qa["first_step"], docs["first_step"], docs["last_step"]) == (1, qa["last_step"] + 1, s["steps"])
     assert qa["tokens"] + docs["tokens"] == s["tokens"]
@@ -45,6 +46,30 @@ def test_pit_trains_on_qa_before_documents_mixed_with_qa(tmp_path):
     for name in ("train/loss", "train/lr", "train/tokens", "train/grad_norm", "eval/replay_loss", "eval/domain_loss"):
         assert len((curves / f"{name}.tsv").read_text().splitlines()) >= 3, name
     assert math.isfinite(s["eval"]["eval/domain_loss"])
+
+
+def test_instruct_residual_is_added_to_the_trained_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    from cptpipe.model.residual import RESIDUAL_FILE
+
+    plain = make_workspace(tmp_path / "plain", recipe="cpt", mix_tokens=2000)
+    train(plain)
+    root = make_workspace(
+        tmp_path / "res",
+        recipe="cpt",
+        mix_tokens=2000,
+        train={"instruct_residual": 0.5},
+        model={"instruct_residual": True},
+    )
+    name = "model.norm.weight"
+    save_file({name: torch.full((32,), 0.25)}, str(root / "models/start" / RESIDUAL_FILE))
+    s = train(root)
+    assert s["instruct_residual"] == {"scale": 0.5, "tensors": 1}
+    a = AutoModelForCausalLM.from_pretrained(plain / "out").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(root / "out").state_dict()
+    assert torch.allclose(b[name], a[name] + 0.125)  # the same training, then 0.5 x the residual
+    assert all(torch.equal(a[k], b[k]) for k in a if k != name)
 
 
 def test_lora_ewc_run_saves_a_merged_checkpoint_that_differs_from_start(tmp_path):
