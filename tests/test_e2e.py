@@ -254,8 +254,9 @@ def test_recipes_rerun_only_what_they_change_and_a_curriculum_runs_from_params_a
     lr = dvc(repo, "exp", "run", "-S", f"recipes.{selected}.schedule.{first}.lr_scale=0.5")
     assert ran(lr) == {"train", "eval@cpt", "report"}  # one phase's LR: never mix
     summary = json.loads((repo / "reports/train/summary.json").read_text())
-    base = yaml.safe_load((repo / "params.yaml").read_text())["train"]["lr"]
+    base = 1e-3  # train.lr: null -> the scratch start's preset
     assert summary["phases"][0]["lr"] == pytest.approx(0.5 * base)
+    assert summary["phases"][0]["lr_source"] == "preset:scratch x 0.5"
     subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env())
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["recipes"]["mine"] = CURRICULUM
@@ -267,6 +268,7 @@ def test_recipes_rerun_only_what_they_change_and_a_curriculum_runs_from_params_a
     phases = {p["name"]: p for p in summary["phases"]}
     assert list(phases) == ["qa", "docs_qa", "closing_it"]
     assert phases["qa"]["lr"] == pytest.approx(0.3 * base) and phases["docs_qa"]["lr"] == pytest.approx(base)
+    assert phases["closing_it"]["lr_source"] == "recipe"
     assert phases["closing_it"]["lr"] == 2e-4 and phases["closing_it"]["decay"] == "constant"
     mix = {p["name"]: p for p in json.loads((repo / "reports/mix.json").read_text())["phases"]}
     assert mix["qa"]["sources"]["replay"]["used"] > 0  # replay in the QA phase by default

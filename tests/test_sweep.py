@@ -119,6 +119,8 @@ def test_monotone_fit_and_budget_crossing():
     )
     assert crossing(grid, fitted, 1.5) == pytest.approx(0.05 + 0.05 * 0.5 / 0.85)
     assert crossing(grid, fitted, 20.0) == 0.0 and crossing(grid, fitted, 1.0) is None
+    rising = np.array([1.2, 1.3, 1.7])  # forgetting along an LR axis
+    assert crossing(np.array([0.1, 0.3, 1.0]), rising, 1.5) == pytest.approx(0.3 + 0.7 * 0.2 / 0.4)
 
 
 def test_report_marks_front_and_recommendation_and_prints_apply(tmp_path):

@@ -728,11 +728,7 @@ class ResolvedLR:
     source: str  # "recipe", "params" or "preset:<kind>"
     low: float
     high: float
-    problem: str | None  # outside the kind's range: a validation problem
-
-    @property
-    def warning(self) -> str | None:
-        return self.problem
+    problem: str | None  # outside the kind's range: a validation problem (a warning at train time)
 
 
 def phase_lrs(train: TrainParams, recipe: RecipeParams, kind: str) -> dict[str, ResolvedLR]:

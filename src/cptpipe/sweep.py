@@ -242,12 +242,13 @@ def monotone_fit(xs: list[float], ys: list[float]) -> tuple[np.ndarray, np.ndarr
 
 
 def crossing(grid: np.ndarray, fitted: np.ndarray, budget: float) -> float | None:
-    """The smallest axis value where the fitted curve is at or below `budget` (linear between
-    fitted points); None if it never is."""
-    if fitted[0] <= budget:
+    """Where the fitted curve crosses `budget` (linear between fitted points), falling (replay: more
+    of it, less forgetting) or rising (LR); the first axis value when it is within everywhere; None
+    if it never is within."""
+    if np.all(fitted <= budget):
         return float(grid[0])
     for (x0, y0), (x1, y1) in zip(zip(grid, fitted), zip(grid[1:], fitted[1:])):
-        if y1 <= budget < y0:
+        if (y1 <= budget < y0) or (y0 <= budget < y1):
             return float(x0 + (y0 - budget) * (x1 - x0) / (y0 - y1))
     return None
 
@@ -360,7 +361,7 @@ def _recommendation_lines(sweep: Sweep, reading: Reading, budget: str) -> list[s
         lines += [
             f"`{reading.best}`: absorption {cell(s['y'])} at forgetting {cell(s['x'])} (budget {budget}).",
             "",
-            "Adopt it in the workspace (seed 0's run; then commit params.yaml and dvc.lock):",
+            f"Adopt it in the workspace (its `mix.seed` {sweep.seeds[0]} run; then commit params.yaml and dvc.lock):",
             "",
             f"    dvc exp apply {sweep.prefix}-{reading.best}-s{sweep.seeds[0]}",
             "",
@@ -388,11 +389,13 @@ def _fit_lines(sweep: Sweep, reading: Reading, budget: str) -> list[str]:
         lines.append("(fewer than two axis values with both metrics: no fit)")
     for f in reading.fits:
         where = ", ".join(f"`{k}={_fmt(v)}`" for k, v in f["group"].items()) or "all points"
-        cross = f.get("crossing")
+        cross, fitted = f.get("crossing"), f["x"]["fitted"]
         budget_text = (
             ""
             if sweep.max_forgetting is None
-            else f" Forgetting reaches the budget {budget} at `{sweep.axis}` ≈ {cross:.3g}."
+            else f" The fitted forgetting stays within the budget {budget} over the swept range."
+            if max(fitted) <= sweep.max_forgetting
+            else f" The fitted forgetting crosses the budget {budget} at `{sweep.axis}` ≈ {cross:.3g}."
             if cross is not None
             else f" The fitted forgetting never falls to {budget} in the swept range."
         )

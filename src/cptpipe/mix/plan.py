@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from cptpipe.data.tokens import TokenSource
 from cptpipe.errors import UserError
 from cptpipe.mix.index import build_phase, eligible_rows
-from cptpipe.mix.recipes import PAIR_SOURCES, plan_recipe
+from cptpipe.mix.recipes import PAIR_SOURCES, PhasePlan, plan_recipe
 from cptpipe.params import SOURCES, MixParams, RecipeParams
 
 
@@ -35,40 +35,9 @@ def build_mix(
         "doc_attention_mask": mix.doc_attention_mask,
     }
     for i, plan in enumerate(plan_recipe(spec, mix, train_tokens)):
-        phase, budgets, name = plan.name, dict(plan.budgets), f"{i}-{plan.name}"
-        # QA inside a documents phase is its own stream of one-pair blocks, interleaved with the document
-        # blocks batch by batch (cptpipe.train.interleave.Interleaved): packed among documents, a QA answer
-        # would be ~2% of a batch's loss tokens and barely trained.
-        qa_budget = plan.interleave
-        table, rep = build_phase(
-            sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start, pair_sources=PAIR_SOURCES
-        )
-        # Pairs packed beside other pieces see only their own tokens: the answer is conditioned on its
-        # question alone, as in evaluation.
-        rep["doc_attention_mask"] = mix.doc_attention_mask or (
-            rep["packing"] == "packed" and bool(PAIR_SOURCES & set(budgets))
-        )
-        pq.write_table(table, out_dir / f"{name}.parquet")
-        entry = {
-            "name": phase,
-            "file": f"{name}.parquet",
-            "blocks": rep["blocks"],
-            "tokens": rep["tokens"],
-            "seq_len": rep["seq_len"],
-            "doc_attention_mask": rep["doc_attention_mask"],
-        }
-        if qa_budget is not None:
-            qa_table, qa_rep = build_phase(sources, qa_budget, seq_len, rng, pair_sources=PAIR_SOURCES)
-            pq.write_table(qa_table, out_dir / f"{name}.qa.parquet")
-            entry["interleave"] = {
-                "file": f"{name}.qa.parquet",
-                "blocks": qa_rep["blocks"],
-                "tokens": qa_rep["tokens"],
-                "seq_len": qa_rep["seq_len"],
-            }
-            rep = _merge_reports(rep, qa_rep)
+        entry, rep = write_phase(out_dir, f"{i}-{plan.name}", plan, sources, mix, seq_len, rng)
         phases.append(entry)
-        report["phases"].append({"name": phase, "budget": plan.budget, "shares": plan.shares, **rep})
+        report["phases"].append({"name": plan.name, "budget": plan.budget, "shares": plan.shares, **rep})
     (out_dir / "phases.json").write_text(
         json.dumps(
             {"recipe": recipe, "seq_len": seq_len, "phases": phases, "doc_attention_mask": mix.doc_attention_mask},
@@ -78,6 +47,44 @@ def build_mix(
         + "\n"
     )
     return report
+
+
+def write_phase(
+    out_dir: Path, stem: str, plan: PhasePlan, sources: dict, mix: MixParams, seq_len: int, rng: np.random.Generator
+) -> tuple[dict, dict]:
+    """One phase's index file(s) in out_dir: its phases.json entry and its report."""
+    budgets = dict(plan.budgets)
+    table, rep = build_phase(
+        sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start, pair_sources=PAIR_SOURCES
+    )
+    # Pairs packed beside other pieces see only their own tokens: the answer is conditioned on its
+    # question alone, as in evaluation.
+    rep["doc_attention_mask"] = mix.doc_attention_mask or (
+        rep["packing"] == "packed" and bool(PAIR_SOURCES & set(budgets))
+    )
+    pq.write_table(table, out_dir / f"{stem}.parquet")
+    entry = {
+        "name": plan.name,
+        "file": f"{stem}.parquet",
+        "blocks": rep["blocks"],
+        "tokens": rep["tokens"],
+        "seq_len": rep["seq_len"],
+        "doc_attention_mask": rep["doc_attention_mask"],
+    }
+    # QA inside a documents phase is its own stream of one-pair blocks, interleaved with the document
+    # blocks batch by batch (cptpipe.train.interleave.Interleaved): packed among documents, a QA answer
+    # would be ~2% of a batch's loss tokens and barely trained.
+    if plan.interleave is not None:
+        qa_table, qa_rep = build_phase(sources, plan.interleave, seq_len, rng, pair_sources=PAIR_SOURCES)
+        pq.write_table(qa_table, out_dir / f"{stem}.qa.parquet")
+        entry["interleave"] = {
+            "file": f"{stem}.qa.parquet",
+            "blocks": qa_rep["blocks"],
+            "tokens": qa_rep["tokens"],
+            "seq_len": qa_rep["seq_len"],
+        }
+        rep = _merge_reports(rep, qa_rep)
+    return entry, rep
 
 
 def _merge_reports(docs: dict, qa: dict) -> dict:

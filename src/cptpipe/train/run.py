@@ -136,9 +136,29 @@ def phase_sources(data) -> dict[str, int]:
     return out
 
 
-def add_instruct_residual(model, start_dir: Path, scale: float) -> int:
-    """Add scale x (instruct - base) of models/start to the trained weights; returns the tensors changed."""
-    return add_residual(model, load_residual(start_dir), scale)
+def resolve_lrs(params: Params, kind: str, main: bool) -> dict[str, ResolvedLR]:
+    """Each phase's LR in the start's own kind's range (a scratch start tuned on instructions is
+    "instruct"); outside it only when that kind differs from model.kind, which validation checked."""
+    scratch = params.model.name_or_path is None
+    lrs = phase_lrs(params.train, params.recipes[params.train.recipe], lr_kind(kind, scratch=scratch))
+    for name, lr in lrs.items():
+        if lr.problem and main:
+            print(f"warning: phase {name}: {lr.problem}")
+    return lrs
+
+
+def final_weights(model, t, start_dir: Path, summary: dict):
+    """The weights to save: LoRA merged, scale x (instruct - base) of models/start added (recorded in
+    summary) when train.instruct_residual is set."""
+    if t.lora is not None:
+        model = model.merge_and_unload()
+    if t.instruct_residual > 0:
+        residual = load_residual(start_dir)
+        summary["instruct_residual"] = {
+            "scale": t.instruct_residual,
+            "tensors": add_residual(model, residual, t.instruct_residual),
+        }
+    return model
 
 
 def checkpoint_dir(params: Params, root: Path, start_dir: Path, mix_dir: Path, tokens_dir: Path) -> Path:
@@ -200,7 +220,7 @@ def train_summary(params: Params, kind: str, lrs: dict[str, ResolvedLR], result,
         "lr": first.lr,  # the first phase's; every phase's LR and its source are in "phases"
         "lr_source": first.source,
         "lr_range": [first.low, first.high],
-        "warnings": [f"phase {n}: {v.warning}" for n, v in lrs.items() if v.warning],
+        "warnings": [f"phase {n}: {v.problem}" for n, v in lrs.items() if v.problem],
         "steps": result.steps,
         "tokens": result.tokens,
         "final_loss": round(result.final_loss, 4),
@@ -242,11 +262,7 @@ def run_train(
     main = process_state().is_main_process
     kind = start_kind(start_dir, params.model.kind)
     recipe = params.recipes[t.recipe]
-    # the start's own kind (a scratch model tuned on instructions is "instruct") picks the LR range
-    lrs = phase_lrs(t, recipe, lr_kind(kind, scratch=params.model.name_or_path is None))
-    for name, lr in lrs.items():
-        if lr.warning and main:
-            print(f"warning: phase {name}: {lr.warning}")
+    lrs = resolve_lrs(params, kind, main)
     tok = load_tokenizer(start_dir)
     phases, seq_len = recipe_phases(mix_dir, tokens_dir, t, recipe, lrs, tok.pad_token_id)
     model = load_start(start_dir, params.model.rope_scaling, seq_len, params.eval.passkey_lengths)
@@ -276,13 +292,7 @@ def run_train(
     summary = train_summary(params, kind, lrs, result, seq_len, extra)
     if not main:
         return summary
-    if t.lora is not None:
-        model = model.merge_and_unload()
-    if t.instruct_residual > 0:
-        summary["instruct_residual"] = {
-            "scale": t.instruct_residual,
-            "tensors": add_instruct_residual(model, start_dir, t.instruct_residual),
-        }
+    model = final_weights(model, t, start_dir, summary)
     model.save_pretrained(out_dir, safe_serialization=True)
     start_tokenizer(start_dir).save_pretrained(out_dir)  # as shipped: no pad token added, chat template kept
     live.summary.update(
