@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from cptpipe.timings import TIMINGS_DIR, read_timings
+
 ROOT = Path(__file__).resolve().parents[1]
 CURVES = Path("reports/train/plots/metrics")
 PRISTINE = ".bench-params.yaml"  # the copied params.yaml, the base of every run's overrides
@@ -156,6 +158,9 @@ def run_recipe(repo: Path, recipe: str, overrides: dict[str, object]) -> tuple[l
         )
         return None
     rows, summary = curve_table(repo)
+    # the probe's seconds vary per run, so the stage logs them beside the repo, not in summary.json
+    timed = read_timings("train", repo / TIMINGS_DIR) or {}
+    summary.setdefault("absorption", {})["seconds"] = timed.get("absorption.seconds", float("nan"))
     return rows, summary, seconds
 
 

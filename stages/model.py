@@ -7,6 +7,7 @@ from cptpipe.cli import run_stage, stage_parser
 from cptpipe.io import atomic_dir
 from cptpipe.model.prepare import build_start
 from cptpipe.params import load_params
+from cptpipe.timings import write_timings
 
 ARGS = stage_parser(
     __doc__,
@@ -20,7 +21,8 @@ def main(args: argparse.Namespace) -> str:
     params = load_params()
     with atomic_dir(args.out) as tmp:
         s = build_start(params, args.replay, args.instruct, tmp)
-    if s["source"] == "scratch":
+    if s["source"] == "scratch":  # START.json has no seconds: equal weights must hash equal
+        write_timings("model", {"pretrain_seconds": round(s["seconds"], 2)})
         return (
             f"scratch Llama {s['params'] / 1e6:.2f}M params, vocab {s['vocab_size']}, "
             f"{s['pretrain_tokens']} tokens, loss {s['final_loss']}, {s['seconds']:.0f} s"

@@ -8,6 +8,7 @@ from cptpipe.data.engine import cluster_engine
 from cptpipe.io import write_json
 from cptpipe.params import load_params
 from cptpipe.qa.generate import build_qa, write_qa
+from cptpipe.timings import split_timings, write_timings
 
 ARGS = stage_parser(
     __doc__,
@@ -24,7 +25,9 @@ def main(args: argparse.Namespace) -> str:
     with cluster_engine(params.ingest) as engine:
         rows, report = build_qa(docs, params.qa, params.seed, engine=engine)
     write_qa(rows, args.out)
-    write_json(args.report, report)
+    tracked, timings = split_timings(report, ("seconds",))  # wall-clock: not part of the tracked report
+    write_json(args.report, tracked)
+    write_timings("qa", timings)
     return (
         f"{report['pairs']} pairs ({report['pairs_per_doc']}/doc, {report['paraphrase_rows']} paraphrases), "
         f"by split {report['by_split']}, {report['seconds']} s"

@@ -20,9 +20,10 @@ from pathlib import Path
 from cptpipe.cli import run_stage, stage_parser
 from cptpipe.io import atomic_dir
 from cptpipe.params import load_params
+from cptpipe.timings import read_timings, split_timings, write_timings
 from cptpipe.train.launch import launch_command
 from cptpipe.train.loop import process_state
-from cptpipe.train.run import run_train
+from cptpipe.train.run import TIMED, run_train
 
 # The stage's arguments, set in the processes that `accelerate launch` starts: in the environment,
 # since on the command line the launcher's parser would take --start for its own --start-method.
@@ -54,7 +55,7 @@ def launch(config: str, args: argparse.Namespace) -> str:
     rc = subprocess.run(cmd, env={**os.environ, **env, LAUNCHED: shlex.join(sys.argv[1:])}).returncode
     if rc != 0:
         raise SystemExit(rc)
-    return describe(json.loads((args.live / "summary.json").read_text()))
+    return describe({**json.loads((args.live / "summary.json").read_text()), **(read_timings("train") or {})})
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -66,7 +67,9 @@ def train(args: argparse.Namespace) -> dict:
             return run_train(*inputs, Path(scratch), Path(scratch) / "live", ckpt_root=args.checkpoints)
     shutil.rmtree(args.live, ignore_errors=True)
     with atomic_dir(args.out) as tmp:
-        return run_train(*inputs, tmp, args.live, ckpt_root=args.checkpoints)
+        summary = run_train(*inputs, tmp, args.live, ckpt_root=args.checkpoints)
+    write_timings("train", split_timings(summary, TIMED)[1])  # summary.json leaves them out
+    return summary
 
 
 def main(args: argparse.Namespace) -> str:

@@ -108,6 +108,10 @@ def dvc(repo: Path, *args: str) -> str:
     return out
 
 
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, env=env(), capture_output=True, text=True, check=True).stdout
+
+
 def ran(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
@@ -186,6 +190,14 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     dvc(repo, "commit", "-f")  # the first repro's lock into git so experiments branch from it
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env())
     subprocess.run(["git", "commit", "-qm", "run"], cwd=repo, check=True, env=env())
+    # outputs are a function of the inputs: stages that measure their own time (ingest, qa, train) and
+    # draw PNGs (report) rerun to the same bytes; their seconds go to the untracked logs/timings/
+    lock = (repo / "dvc.lock").read_text()
+    forced = dvc(repo, "repro", "-f", "-s", "ingest", "qa", "train", "report")
+    assert ran(forced) == {"ingest", "qa", "train", "report"}
+    assert (repo / "dvc.lock").read_text() == lock
+    assert git(repo, "status", "--porcelain") == ""
+    assert {"ingest.json", "qa.json", "train.json"} <= {p.name for p in (repo / "logs/timings").iterdir()}
     lr = dvc(repo, "exp", "run", "-S", "train.lr=0.0002")
     assert ran(lr) == {"train", "eval@cpt", "report"}
     # the way back is a restore from the run-cache: every stage ran before with these deps and params
@@ -201,9 +213,20 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     assert ran(back) == set(), back
     subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
     dvc(repo, "checkout", "-f")
-    # a key the base build ignores rebuilds models/start with equal bytes: nothing downstream reruns
+    recipe = dvc(repo, "exp", "run", "-S", "train.recipe=cpt")
+    assert ran(recipe) == {"mix", "train", "eval@cpt", "report"}
+    subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env())
+    back = dvc(repo, "repro")
+    assert ran(back) == set(), back
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
+    dvc(repo, "checkout", "-f")
+    # a key the base build ignores rebuilds models/start with equal bytes: nothing downstream reruns,
+    # and the way back restores the committed start model instead of pretraining it again
     unused = dvc(repo, "exp", "run", "-S", "model.scratch.instruct_lr=0.002")
     assert ran(unused) == {"model"}
+    subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env())
+    back = dvc(repo, "repro")
+    assert ran(back) == set(), back
     table = json.loads(dvc(repo, "exp", "show", "--json"))
     exps = [e for rev in table for e in (rev.get("experiments") or [])]
     assert len(exps) >= 2

@@ -73,6 +73,9 @@ def run_phase(model, tokenizer, phase: PretrainPhase, *, max_len: int, seed: int
             remove_unused_columns=False,
             use_cpu=not torch.cuda.is_available(),
             dataloader_num_workers=0,
+            # deterministic kernels (torch.use_deterministic_algorithms, cuDNN/cuBLAS settings): the
+            # start model's bytes depend on the inputs and the CPU kind only (README "Reproducibility")
+            full_determinism=True,
         )
         collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
         trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)

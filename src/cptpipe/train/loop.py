@@ -11,6 +11,7 @@ batches an uninterrupted one would have seen.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -221,6 +222,17 @@ def evaluate(
     return out
 
 
+def deterministic_torch() -> None:
+    """Deterministic kernels: equal inputs train equal bytes on one CPU kind (README "Reproducibility").
+
+    warn_only: a GPU op without a deterministic kernel warns instead of failing the run. The cuBLAS
+    workspace setting must be in place before the first GPU matmul; on CPU it does nothing.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
 class _Run:
     """One train_phases call: the prepared model and optimizer, the state, the curve bookkeeping."""
 
@@ -228,6 +240,7 @@ class _Run:
         from accelerate import Accelerator
         from accelerate.utils import set_seed
 
+        deterministic_torch()
         self.accelerator = Accelerator(
             mixed_precision=resolve_precision(cfg.precision),
             gradient_accumulation_steps=cfg.grad_accum,

@@ -11,12 +11,14 @@ import numpy as np
 import torch
 
 from cptpipe.data.tokens import TokenSource, pack_stream
+from cptpipe.io import write_json
 from cptpipe.mix.plan import MixBlocks
 from cptpipe.model.context import check_context
 from cptpipe.model.residual import add_residual, load_residual
 from cptpipe.model.scratch import apply_rope_scaling
 from cptpipe.model.start import PIN_FILE, load_model, load_tokenizer, model_location, start_tokenizer
 from cptpipe.params import Params, PhaseSchedule, ResolvedLR, lr_kind, phase_lrs, to_dict
+from cptpipe.timings import split_timings
 from cptpipe.train import checkpoint
 from cptpipe.train.absorption import AbsorptionProbes
 from cptpipe.train.ewc import EWCPenalty
@@ -25,6 +27,8 @@ from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, process_state, re
 
 EWC_BLOCKS = 32
 EVAL_BLOCKS = 16  # held-out blocks per source for the eval curves (cheap: a few forward passes)
+# summary keys that vary run to run: returned (the stage logs them), never written to summary.json
+TIMED = ("seconds", "tokens_per_second", "ewc_fisher_seconds", "absorption.seconds")
 
 
 def start_kind(start_dir: Path, default: str) -> str:
@@ -211,7 +215,7 @@ def live_logger(live_dir: Path):
 
 
 def train_summary(params: Params, kind: str, lrs: dict[str, ResolvedLR], result, seq_len: int, extra: dict) -> dict:
-    """reports/train/summary.json: what ran, how fast, and the last held-out losses and probes."""
+    """reports/train/summary.json (less TIMED): what ran, how fast, and the last held-out losses and probes."""
     t = params.train
     first = next(iter(lrs.values()))
     return {
@@ -299,7 +303,7 @@ def run_train(
         {"final_loss": summary["final_loss"], "steps": result.steps, "tokens": result.tokens, **result.eval}
     )
     live.end()
-    (live_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_json(live_dir / "summary.json", split_timings(summary, TIMED)[0])
     if ckpt_dir is not None:  # the final model is saved: intermediate checkpoints are no longer needed
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return summary
