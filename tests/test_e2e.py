@@ -190,11 +190,12 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     dvc(repo, "commit", "-f")  # the first repro's lock into git so experiments branch from it
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env())
     subprocess.run(["git", "commit", "-qm", "run"], cwd=repo, check=True, env=env())
-    # outputs are a function of the inputs: stages that measure their own time (ingest, qa, train) and
-    # draw PNGs (report) rerun to the same bytes; their seconds go to the untracked logs/timings/
+    # outputs are a function of the inputs: stages that measure their own time (ingest, qa, train),
+    # write through a temp dir (eval) or draw PNGs (report) rerun to the same bytes; their seconds go
+    # to the untracked logs/timings/
     lock = (repo / "dvc.lock").read_text()
-    forced = dvc(repo, "repro", "-f", "-s", "ingest", "qa", "train", "report")
-    assert ran(forced) == {"ingest", "qa", "train", "report"}
+    forced = dvc(repo, "repro", "-f", "-s", "ingest", "qa", "train", "eval@start", "report")
+    assert ran(forced) == {"ingest", "qa", "train", "eval@start", "report"}
     assert (repo / "dvc.lock").read_text() == lock
     assert git(repo, "status", "--porcelain") == ""
     assert {"ingest.json", "qa.json", "train.json"} <= {p.name for p in (repo / "logs/timings").iterdir()}

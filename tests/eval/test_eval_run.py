@@ -114,6 +114,9 @@ def test_generated_tasks_run_by_hand_with_the_lm_eval_cli_after_the_atomic_renam
     evaluate_checkpoint(model_dir, params, eval_inputs(Path(".")), tmp, published_dir=published)
     tmp.rename(published)
     assert "reports/eval/cpt/tasks/domain_qa_mc.jsonl" in (published / "tasks/domain_qa_mc.yaml").read_text()
+    # results.json names the published task files too: a rerun (another temp name) writes the same bytes
+    results_json = (published / "results.json").read_text()
+    assert "reports/eval/cpt/tasks/domain_qa_mc.jsonl" in results_json and str(tmp) not in results_json
     lm_eval = Path(sys.executable).with_name("lm_eval")
     proc = subprocess.run(
         [

@@ -42,6 +42,7 @@ def test_pit_trains_on_qa_before_documents_mixed_with_qa(tmp_path):
     assert qa["tokens"] + docs["tokens"] == s["tokens"]
     written = json.loads((root / "live/summary.json").read_text())
     assert written["phases"] == s["phases"] and written["lr_source"] == "params"
+    assert s["seconds"] > 0 and not {"seconds", "tokens_per_second"} & set(written)  # run-varying: logged, not written
     curves = root / "live/plots/metrics"
     for name in ("train/loss", "train/lr", "train/tokens", "train/grad_norm", "eval/replay_loss", "eval/domain_loss"):
         assert len((curves / f"{name}.tsv").read_text().splitlines()) >= 3, name

@@ -165,6 +165,15 @@ def qa_metrics(results: dict, samples: dict, trained_qa: Path) -> dict:
     return metrics
 
 
+def _repath(obj, old: str, new: str):
+    """obj with `old` replaced by `new` in every string (the temp dir's name by the published one)."""
+    if isinstance(obj, dict):
+        return {k: _repath(v, old, new) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_repath(v, old, new) for v in obj]
+    return obj.replace(old, new) if isinstance(obj, str) else obj
+
+
 def write_outputs(out_dir: Path, results: dict, configs: dict, samples: dict, counts: dict, skipped: list) -> None:
     """results.json (lm-eval's raw results) and one samples_<task>.jsonl per task."""
     (out_dir / "results.json").write_text(
@@ -212,6 +221,9 @@ def evaluate_checkpoint(
     metrics["n"] = counts
     if skipped:
         metrics["skipped"] = skipped
+    # lm-eval's configs name the task files under out_dir: a temp dir with a random name would make
+    # results.json differ on every run (the eval stage's hash with it), so they name the final place
+    configs = _repath(_jsonable(configs), str(out_dir), str(published_dir or out_dir))
     write_outputs(out_dir, results, configs, samples, counts, skipped)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cptpipe.determinism import deterministic_torch
+
 WARMUP = 0.05  # share of a phase's steps spent warming up
 MIN_LR_RATE = 0.1  # the cosine ends at this share of the peak LR
 LOG_EVERY = 50
@@ -52,6 +54,8 @@ def run_phase(model, tokenizer, phase: PretrainPhase, *, max_len: int, seed: int
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
+    # not TrainingArguments(full_determinism=True): it fails on a GPU op without a deterministic kernel
+    deterministic_torch()
     data = as_dataset(phase.rows, max_len)
     with tempfile.TemporaryDirectory(prefix="cptpipe-pretrain-") as tmp:
         args = TrainingArguments(
@@ -73,9 +77,6 @@ def run_phase(model, tokenizer, phase: PretrainPhase, *, max_len: int, seed: int
             remove_unused_columns=False,
             use_cpu=not torch.cuda.is_available(),
             dataloader_num_workers=0,
-            # deterministic kernels (torch.use_deterministic_algorithms, cuDNN/cuBLAS settings): the
-            # start model's bytes depend on the inputs and the CPU kind only (README "Reproducibility")
-            full_determinism=True,
         )
         collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
         trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)

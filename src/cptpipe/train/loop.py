@@ -11,7 +11,6 @@ batches an uninterrupted one would have seen.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from cptpipe.determinism import deterministic_torch
 from cptpipe.params import TrainParams
 from cptpipe.progress import bar
 from cptpipe.train import checkpoint
@@ -220,17 +220,6 @@ def evaluate(
     for name, probe in probes.items():
         out[f"eval/{name}"] = round(float(probe(model)), 6)
     return out
-
-
-def deterministic_torch() -> None:
-    """Deterministic kernels: equal inputs train equal bytes on one CPU kind (README "Reproducibility").
-
-    warn_only: a GPU op without a deterministic kernel warns instead of failing the run. The cuBLAS
-    workspace setting must be in place before the first GPU matmul; on CPU it does nothing.
-    """
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":16:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
 
 
 class _Run:
