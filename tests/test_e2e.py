@@ -184,6 +184,18 @@ def test_report_numbers_equal_lm_eval_raw_results(repo):
     assert metrics["cpt"]["replay"]["ppl"] == pytest.approx(raw["replay_ppl"]["word_perplexity,none"], rel=1e-6)
 
 
+def experiment_and_back(repo: Path, *sets: str) -> set[str]:
+    """`dvc exp run -S ...`, then `git checkout params.yaml && dvc repro` runs no stage (asserted) and the
+    workspace is restored; returns the stages the experiment ran."""
+    out = dvc(repo, "exp", "run", *(a for kv in sets for a in ("-S", kv)))
+    subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env())
+    back = dvc(repo, "repro")
+    assert ran(back) == set(), back
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
+    dvc(repo, "checkout", "-f")
+    return ran(out)
+
+
 def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     again = dvc(repo, "repro")
     assert ran(again) == set()
@@ -199,28 +211,10 @@ def test_nothing_reruns_and_experiments_rerun_only_what_changed(repo):
     assert (repo / "dvc.lock").read_text() == lock
     assert git(repo, "status", "--porcelain") == ""
     assert {"ingest.json", "qa.json", "train.json"} <= {p.name for p in (repo / "logs/timings").iterdir()}
-    lr = dvc(repo, "exp", "run", "-S", "train.lr=0.0002")
-    assert ran(lr) == {"train", "eval@cpt", "report"}
     # the way back is a restore from the run-cache: every stage ran before with these deps and params
-    subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env())
-    back = dvc(repo, "repro")
-    assert ran(back) == set(), back
-    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
-    dvc(repo, "checkout", "-f")
-    mix = dvc(repo, "exp", "run", "-S", "mix.replay=0.1")
-    assert ran(mix) == {"mix", "train", "eval@cpt", "report"}
-    subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env())
-    back = dvc(repo, "repro")
-    assert ran(back) == set(), back
-    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
-    dvc(repo, "checkout", "-f")
-    recipe = dvc(repo, "exp", "run", "-S", "train.recipe=cpt")
-    assert ran(recipe) == {"mix", "train", "eval@cpt", "report"}
-    subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env())
-    back = dvc(repo, "repro")
-    assert ran(back) == set(), back
-    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True, env=env())
-    dvc(repo, "checkout", "-f")
+    assert experiment_and_back(repo, "train.lr=0.0002") == {"train", "eval@cpt", "report"}
+    assert experiment_and_back(repo, "mix.replay=0.1") == {"mix", "train", "eval@cpt", "report"}
+    assert experiment_and_back(repo, "train.recipe=cpt") == {"mix", "train", "eval@cpt", "report"}
     # a key the base build ignores rebuilds models/start with equal bytes: nothing downstream reruns,
     # and the way back restores the committed start model instead of pretraining it again
     unused = dvc(repo, "exp", "run", "-S", "model.scratch.instruct_lr=0.002")

@@ -487,7 +487,8 @@ def phase_problems(key: str, phase: PhaseParams, mix: MixParams) -> Iterator[str
         yield f"{key}: the phase has no source; give domain and/or qa weights, or an instruct share"
     elif not own and abs(replay + instruct - 1) > 1e-6:
         yield f"{key}: a phase of replay and instructions only needs replay + instruct = 1, got {replay + instruct:g}"
-    present = {s for s in SOURCES if {"replay": replay, "instruct": instruct}.get(s, getattr(phase, s)) or 0}
+    shares = {"domain": phase.domain, "qa": phase.qa, "replay": replay, "instruct": instruct}
+    present = {s for s, v in shares.items() if v}
     if phase.passes is not None:
         if phase.tokens is not None:
             yield f"{key}: set passes or tokens, not both"
