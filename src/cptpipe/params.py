@@ -170,6 +170,8 @@ class IngestParams:
     max_file_mb: int = bounded(256, ge=1)
     shard_mb: int = bounded(256, ge=1)  # text MB per output shard (with shard_docs, whichever comes first)
     workers: int | None = bounded(None, ge=1)  # processes reading files; null: all cores
+    # hash partitions of the dedup passes; null: 4 per worker, and one per 256 MB of input beyond that
+    partitions: int | None = bounded(None, ge=1)
     # where ingest's tasks run: local (this machine's cores) | ray (pip install -e ".[ray]"); same shards either way
     engine: IngestEngine = "local"
     # ray only: cluster address (auto, head:6379); null: RAY_ADDRESS, else a local runtime of `workers` CPUs

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from cptpipe.data.documents import Drop
-from cptpipe.data.drops import drop_alarm, format_alarm
+from cptpipe.data.drops import DropLog, drop_alarm, format_alarm
 from cptpipe.data.ingest import build_documents, run_ingest
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
@@ -38,9 +38,9 @@ def test_alarm_names_reason_files_and_key(tmp_path):
 
 def test_no_alarm_under_the_share_or_for_readmes():
     drops = [("a.txt", Drop("a.txt", "too_short", "", 50)), ("README.md", Drop("README.md", "readme"))]
-    assert drop_alarm(drops, docs_kept=9, chars_kept=10_000, max_share=0.2) is None
+    assert drop_alarm(DropLog.of(drops), docs_kept=9, chars_kept=10_000, max_share=0.2) is None
     big = [("a.txt", Drop("a.txt", "near_duplicate", "kept b.txt", 90_000))]
-    alarm = drop_alarm(big, docs_kept=9, chars_kept=10_000, max_share=0.2)  # 10% of docs but 90% of text
+    alarm = drop_alarm(DropLog.of(big), docs_kept=9, chars_kept=10_000, max_share=0.2)  # 10% of docs but 90% of text
     assert alarm["dropped_bytes_share"] == pytest.approx(0.9) and alarm["top_reasons"][0]["key"] == "ingest.dedup.near"
 
 

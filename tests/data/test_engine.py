@@ -76,8 +76,8 @@ def test_planted_duplicates_same_shards_and_report_on_any_engine(tmp_path):
     # small shards: many shard-writing tasks, each cut where a sequential writer would cut
     kw = dict(dedup=DedupParams(exact=True, near=0.8), shard_docs=200, min_chars=100)
     local = ingest_with(raw, tmp_path / "local", engine="local", workers=1, **kw)
-    local2 = ingest_with(raw, tmp_path / "local2", engine="local", workers=2, **kw)
-    on_ray = ingest_with(raw, tmp_path / "ray", engine="ray", **kw)
+    local2 = ingest_with(raw, tmp_path / "local2", engine="local", workers=2, partitions=3, **kw)
+    on_ray = ingest_with(raw, tmp_path / "ray", engine="ray", partitions=11, **kw)
     assert local == local2 == on_ray
     report = on_ray[1]
     assert report["duplicates"]["exact"] == planted["exact"]

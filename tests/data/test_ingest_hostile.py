@@ -20,6 +20,7 @@ from tests.data.ingest_corpus import prose
 from tests.helpers import stage_args
 
 ROOT = Path(__file__).resolve().parents[2]
+HOW_IT_RAN = ("seconds", "mb_per_s", "engine")
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0  # chmod 000 does not stop root from reading
 
 
@@ -82,14 +83,21 @@ def test_rows_carry_the_titles_and_metadata_the_readers_found(outcome):
     assert {r["split"] for r in rows} == {"train", "heldout"}
 
 
-def test_output_is_byte_identical_between_runs_and_worker_counts(hostile, outcome, tmp_path):
-    _, _, first = outcome
+def test_output_is_byte_identical_between_runs_worker_and_partition_counts(hostile, outcome, tmp_path):
+    report, _, first = outcome
     again = tmp_path / "again"
     run(hostile, again, workers=2)
     assert shard_digests(again) == shard_digests(first)
     inline = tmp_path / "inline"
     run(hostile, inline, workers=1)
     assert shard_digests(inline) == shard_digests(first)
+    for partitions in (1, 5, 64):  # one partition holds everything; 64 leave most of them empty
+        out = tmp_path / f"parts{partitions}"
+        other = run(hostile, out, workers=2, partitions=partitions)
+        assert shard_digests(out) == shard_digests(first), partitions
+        assert {k: v for k, v in other.items() if k not in HOW_IT_RAN} == {
+            k: v for k, v in report.items() if k not in HOW_IT_RAN
+        }
     manifest = json.loads((first / "manifest.json").read_text())
     assert [s["md5"] for s in manifest["shards"]] == [shard_digests(first)[s["file"]] for s in manifest["shards"]]
 

@@ -3,12 +3,9 @@
 import random
 from pathlib import Path
 
-import numpy as np
-
-from cptpipe.data.dedup import shingle_hashes, signature
-from cptpipe.data.documents import Doc, doc_id_of
+from cptpipe.data.documents import Doc
 from cptpipe.data.ingest import build_documents
-from cptpipe.data.steps import DEDUP_STEPS, DOC_STEPS, KEEP, Index, run_dedup, run_steps
+from cptpipe.data.steps import DOC_STEPS, KEEP, run_steps
 from cptpipe.params import DedupParams, FilterParams, IngestParams
 from tests.data.ingest_corpus import near_copy, prose
 
@@ -74,18 +71,19 @@ def test_shipped_corpus_passes_the_default_steps():
     assert flagged < len(paths) / 2
 
 
-def test_each_dedup_step_sees_the_survivors_of_the_ones_before():
+def test_each_dedup_step_sees_the_survivors_of_the_ones_before(tmp_path):
     rng = random.Random(3)
     a, b = prose(rng, 250), prose(rng, 250)
-    texts = [a, a, near_copy(a, rng), b]
-    ix = Index(
-        [(doc_id_of(t), f"s{i}") for i, t in enumerate(texts)],
-        np.stack([signature(shingle_hashes(t)) for t in texts]),
-        texts.__getitem__,
-    )
-    dropped = run_dedup(ix, DEDUP_STEPS, IngestParams())
-    assert dropped[1] == ("exact_duplicate", 0)  # the lower source of two equal texts stays
-    near = {i: v for i, v in dropped.items() if v[0] == "near_duplicate"}
-    assert len(near) == 1 and {*near, near[min(near)][1]} == {0, 2}  # a and its near copy: one stays
-    dropped = run_dedup(ix, DEDUP_STEPS, IngestParams(dedup=DedupParams(exact=False)))
-    assert [reason for reason, _ in dropped.values()] == ["near_duplicate"] * 2 and 3 not in dropped
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, text in {"s0.txt": a, "s1.txt": a, "s2.txt": near_copy(a, rng), "s3.txt": b}.items():
+        (raw / name).write_text(text)
+    for partitions in (1, 3):
+        _, report = build_documents(raw, IngestParams(partitions=partitions), seed=0)
+        drops = {d["source"]: (d["reason"], d["detail"]) for d in report["drops"]}
+        assert drops["s1.txt"] == ("exact_duplicate", "kept s0.txt")  # the lower source of two equal texts stays
+        near = [s for s, (reason, _) in drops.items() if reason == "near_duplicate"]
+        assert len(near) == 1 and {near[0], drops[near[0]][1][5:]} == {"s0.txt", "s2.txt"}  # a ~ its copy: one stays
+    _, report = build_documents(raw, IngestParams(dedup=DedupParams(exact=False)), seed=0)
+    assert sorted(d["reason"] for d in report["drops"]) == ["near_duplicate"] * 2
+    assert "s3.txt" not in {d["source"] for d in report["drops"]}

@@ -4,12 +4,10 @@ ends its way with a reason; the row it becomes in an Arrow table; their text hel
 from __future__ import annotations
 
 import hashlib
-import heapq
 import re
 import unicodedata
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,30 +245,6 @@ class RunTexts:
                 self.readers[task] = pa.ipc.open_file(pa.memory_map(str(run_path(self.spill_dir, task))))
             self.last = key, self.readers[task].get_batch(key[1]).column("text")
         return self.last[1][row % RUN_BATCH].as_py()
-
-
-def merged_rows(run_files: list[Path], keep: set[str]) -> Iterator[dict]:
-    """Kept rows of all runs in (doc_id, source) order; memory holds one batch per run."""
-
-    def rows(path: Path) -> Iterator[dict]:
-        with pa.ipc.open_file(path) as reader:
-            for i in range(reader.num_record_batches):
-                yield from (r for r in reader.get_batch(i).to_pylist() if r["source"] in keep)
-
-    return heapq.merge(*(rows(f) for f in run_files), key=lambda r: (r["doc_id"], r["source"]))
-
-
-def shard_sizes(n_chars: Iterable[int], shard_docs: int, shard_bytes: int = 256 << 20) -> list[int]:
-    """Documents per shard, for rows of these text lengths in order: a shard closes before the row that
-    would follow shard_docs documents or shard_bytes of text (planned up front, so shards can be
-    written in parallel and still cut where a sequential writer would)."""
-    sizes, n, nbytes = [], 0, 0
-    for chars in n_chars:
-        if n and (n >= shard_docs or nbytes >= shard_bytes):
-            sizes.append(n)
-            n, nbytes = 0, 0
-        n, nbytes = n + 1, nbytes + chars
-    return sizes + [n] if n else sizes
 
 
 def write_shard(rows: list[dict], path: Path) -> dict:

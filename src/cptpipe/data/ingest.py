@@ -1,16 +1,17 @@
 """The ingest stage: data/raw -> normalized, filtered, deduplicated Parquet shards + manifest.
 
-Three passes, each a set of tasks on the engine (ingest.engine: local cores or Ray, data/engine.py);
-the main process holds only the index of documents (~0.7 KB each), never the corpus or the signatures:
+Passes of tasks on the engine (ingest.engine: local cores or Ray, data/engine.py); the stage's own
+process holds a few numbers per task and per partition, never the corpus, its index or its signatures:
 1. scan: read each file or piece of a big file and run each document through the steps
    (cptpipe.data.steps.DOC_STEPS: normalize, filters); each task spills the rows of its survivors as
-   one sorted Arrow run file and their MinHash signatures beside it (data/spill.py), and returns
-   only (doc_id, source, file, chars) per document plus its drops.
-2. decide: the dedup steps (steps.DEDUP_STEPS: exact duplicates by doc_id in this process, then
-   near-duplicates per LSH band as tasks); the kept copy is always the lowest (doc_id, source).
-3. write: shards cut in (doc_id, source) order, planned here, each written by a task.
+   one sorted Arrow run file, their MinHash signatures and their index beside it (data/spill.py,
+   data/partitions.py), and returns its row count and its log of drops (bounded, data/drops.py).
+2. dedup, partitioned by content hash (data/partitions.py): exact duplicates per partition, near
+   duplicates per LSH band and bucket, confirmed per pair bucket; the kept copy is always the lowest
+   (doc_id, source).
+3. write: shards cut in (doc_id, source) order, streaming one partition at a time, each written by a task.
 Every step depends only on the set of inputs and every task's results are sorted before use, so the
-shards are byte-identical between runs, engines and any number of workers.
+shards are byte-identical between runs, engines, and any number of workers or partitions.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from cptpipe.data.dedup import shingle_hashes, signature
 from cptpipe.data.documents import (
@@ -32,28 +34,38 @@ from cptpipe.data.documents import (
     doc_id_of,
     normalize_text,
     run_path,
-    shard_sizes,
     split_key,
     split_of,
     title_of,
     write_run,
 )
-from cptpipe.data.drops import drop_alarm, format_alarm
+from cptpipe.data.drops import REPORT_CAP, STRICT_REASONS, DropLog, drop_alarm, format_alarm
 from cptpipe.data.engine import LocalEngine, RayEngine, open_engine
 from cptpipe.data.inputs import list_inputs, select_files
+from cptpipe.data.partitions import (
+    Layout,
+    PartResult,
+    auto_partitions,
+    band_task,
+    confirm_task,
+    cut_shards,
+    exact_task,
+    final_task,
+    resolve_task,
+    write_index,
+    write_shard_task,
+)
 from cptpipe.data.readers import Piece, file_size, plan_pieces, read_piece
 from cptpipe.data.sections import section_spans
-from cptpipe.data.spill import Spill, SpillSigs, SpillTexts, rows_at, sig_path, write_shard_task
-from cptpipe.data.steps import DEDUP_STEPS, DOC_STEPS, Index, Step, run_dedup, run_steps
+from cptpipe.data.spill import Spill, sig_path
+from cptpipe.data.steps import DOC_STEPS, Step, run_steps
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
 from cptpipe.progress import bar
 
-STRICT_REASONS = {"undecodable", "malformed", "unreadable"}
 PIECE_BYTES = 32 << 20  # big JSONL/Parquet files are split into pieces of about this size
 TASK_BYTES = 16 << 20  # small files are grouped into tasks of up to this size (one spill run each)
 INLINE_BYTES = 4 << 20  # below this a local worker pool costs more (process start-up) than it saves
-REPORT_CAP = 1000  # drop details listed per reason in reports/ingest.json (all are counted)
 
 
 def plan_tasks(files: list[Path], raw_dir: Path, task_bytes: int, piece_bytes: int = PIECE_BYTES) -> list[list[Piece]]:
@@ -77,42 +89,45 @@ def plan_tasks(files: list[Path], raw_dir: Path, task_bytes: int, piece_bytes: i
 @dataclass
 class TaskResult:
     index: int
-    records: list[tuple[str, str, str, int]] = field(default_factory=list)  # (doc_id, source, file, n_chars)
-    drops: list[tuple[str, Drop]] = field(default_factory=list)  # (file, drop)
+    rows: int = 0  # documents kept by the steps (rows of its spill run)
+    drops: DropLog = field(default_factory=DropLog)
     docs_read: int = 0
     unread: int = 0  # inputs the reader dropped before a document existed
-    flagged: list[tuple[str, str, str]] = field(default_factory=list)  # (file, source, quality flag), kept docs
 
 
-def process_task(shared: tuple[IngestParams, int, Path, Sequence[Step]], job: tuple[int, list[Piece]]) -> TaskResult:
+ScanShared = tuple[IngestParams, int, Path, Sequence[Step], int]  # params, seed, spill folder, steps, partitions
+
+
+def process_task(shared: ScanShared, job: tuple[int, list[Piece]]) -> TaskResult:
     """Read every document of a task and run it through the steps; spill the kept rows as one sorted
-    run and their signatures beside it."""
+    run, their signatures and their index beside it."""
     index, pieces = job
-    params, seed, spill_dir, steps = shared
+    params, seed, spill_dir, steps, parts = shared
     near = params.dedup.near is not None
-    result, rows, sigs = TaskResult(index), [], []
+    result, rows, sigs, records = TaskResult(index), [], [], []
     for piece in pieces:
         for doc in read_piece(piece, params.text_field, params.max_file_mb << 20):
             if isinstance(doc, Drop):  # the reader's own drop (unreadable, malformed): one input not read
                 result.unread += 1
-                result.drops.append((piece.rel, doc))
+                result.drops.add(piece.rel, doc)
                 continue
             result.docs_read += 1
             drop = run_steps(doc, steps, params)
             if drop is not None:
-                result.drops.append((piece.rel, drop))
+                result.drops.add(piece.rel, drop)
                 continue
             row, sig = to_row(doc, params, seed, want_signature=near)
-            result.flagged += [(piece.rel, row["source"], f) for f in doc.flags]
             rows.append(row)
-            result.records.append((row["doc_id"], row["source"], piece.rel, row["n_chars"]))
+            records.append((row["doc_id"], row["source"], piece.rel, row["n_chars"], ",".join(doc.flags)))
             sigs.append(sig)
     if rows:
         order = sorted(range(len(rows)), key=lambda i: (rows[i]["doc_id"], rows[i]["source"]))
         write_run(run_path(spill_dir, index), [rows[i] for i in order])
-        result.records = [result.records[i] for i in order]
+        write_index(spill_dir, index, [records[i] for i in order], parts)
         if near:
             np.save(sig_path(spill_dir, index), np.stack([sigs[i] for i in order]))
+    result.rows = len(rows)
+    result.drops.trimmed()
     return result
 
 
@@ -147,8 +162,10 @@ def scan(
     spill_dir: Path,
     steps: Sequence[Step],
     engine: LocalEngine | RayEngine,
+    parts: int,
+    log: DropLog,
 ) -> list[TaskResult]:
-    """Run every task on the engine; results in task order."""
+    """Run every task on the engine, merging its drops into `log`; results (without drops) in task order."""
     total = sum(file_size(p) for p in files)
     task_bytes = max(1 << 20, min(TASK_BYTES, total // (4 * engine.workers) + 1))  # >= 4 tasks per worker
     tasks = plan_tasks(files, raw_dir, task_bytes)
@@ -157,7 +174,10 @@ def scan(
     results: list[TaskResult] = []
     progress = bar(total=total, desc="ingest", unit="B", unit_scale=True)
     try:
-        for res in engine.map(process_task, (params, seed, spill_dir, steps), jobs, small=total < INLINE_BYTES):
+        shared = (params, seed, spill_dir, steps, parts)
+        for res in engine.map(process_task, shared, jobs, small=total < INLINE_BYTES):
+            log.merge(res.drops)
+            res.drops = DropLog()
             results.append(res)
             progress.update(sum(p.size for p in tasks[res.index]))
     finally:
@@ -165,53 +185,71 @@ def scan(
     return sorted(results, key=lambda r: r.index)
 
 
-# ---- decide --------------------------------------------------------------------------
+# ---- dedup: passes over partitions (data/partitions.py) ----------------------------------------
 
 
-def decide(
-    results: list[TaskResult], params: IngestParams, spill_dir: Path, engine: LocalEngine | RayEngine
-) -> tuple[list[bool], list[tuple[str, Drop]]]:
-    """Whether to keep each record (in results order), and a drop (with its file) for each duplicate removed."""
-    records = [r for res in results for r in res.records]
-    keys = [(doc_id, source) for doc_id, source, _, _ in records]
-    with_rows = [res for res in results if res.records]
-    starts = np.cumsum([0] + [len(res.records) for res in with_rows]).tolist()
-    spill = Spill(spill_dir, tuple(res.index for res in with_rows), tuple(starts))
-    sigs = SpillSigs(spill) if params.dedup.near is not None and records else None
-    dropped = run_dedup(Index(keys, sigs, SpillTexts(spill), engine), DEDUP_STEPS, params)
-    drops = [
-        (records[i][2], Drop(records[i][1], reason, f"kept {records[k][1]}", records[i][3]))
-        for i, (reason, k) in sorted(dropped.items())
-    ]
-    return [i not in dropped for i in range(len(records))], drops
+@dataclass
+class Kept:
+    """What the dedup passes kept, summed over partitions; the shards are cut from the partitions' files."""
+
+    layout: Layout
+    docs: int = 0
+    chars: int = 0
+    files: Counter = field(default_factory=Counter)  # input file -> kept documents
+    flags: Counter = field(default_factory=Counter)
+    flagged_files: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, part: PartResult) -> None:
+        self.docs += part.docs
+        self.chars += part.chars
+        self.files.update(part.kept_files)
+        self.flags.update(part.flags)
+        for flag, fs in part.flagged_files.items():
+            merged = self.flagged_files.get(flag, set()) | fs
+            self.flagged_files[flag] = set(sorted(merged)[:REPORT_CAP])
 
 
-def kept_order(results: list[TaskResult], keep: list[bool]) -> list[tuple[int, int, int]]:
-    """(task, row, chars) of every kept document in (doc_id, source) order: the order of the shards."""
-    positions = [(r[0], r[1], res.index, row, r[3]) for res in results for row, r in enumerate(res.records)]
-    return [(t, row, n) for (_, _, t, row, n), k in sorted(zip(positions, keep)) if k]
+def run_pass(engine: LocalEngine | RayEngine, fn, layout: Layout, jobs: list, small: bool, desc: str) -> list:
+    progress = bar(total=len(jobs), desc=desc, unit="task")
+    out = []
+    try:
+        for res in engine.map(fn, layout, jobs, small):
+            out.append(res)
+            progress.update()
+    finally:
+        progress.close()
+    return out
 
 
-def write_all_shards(
-    kept: list[tuple[int, int, int]],
-    spill_dir: Path,
-    out_dir: Path,
-    params: IngestParams,
-    engine: LocalEngine | RayEngine,
-) -> dict:
+def dedup(layout: Layout, engine: LocalEngine | RayEngine, small: bool, log: DropLog) -> Kept:
+    """Exact, then near duplicates (each step sees the survivors of the one before); the kept documents."""
+    parts = list(range(layout.parts))
+    for res in run_pass(engine, exact_task, layout, parts, small, "dedup exact"):
+        log.merge(res.drops)
+    if layout.near is not None:
+        jobs = [(b, q) for b in range(len(layout.bands)) for q in parts]
+        run_pass(engine, band_task, layout, jobs, small, "dedup near: bands")
+        run_pass(engine, confirm_task, layout, parts, small, "dedup near: confirm")
+        run_pass(engine, resolve_task, layout, [0], small, "dedup near: resolve")
+    kept = Kept(layout)
+    for res in run_pass(engine, final_task, layout, parts, small, "dedup kept"):
+        log.merge(res.drops)
+        kept.add(res)
+    return kept
+
+
+def write_all_shards(kept: Kept, out_dir: Path, params: IngestParams, engine: LocalEngine | RayEngine) -> dict:
     """Cut the kept documents into shards (shard_docs / shard_mb) and write each as a task; the manifest."""
-    jobs, start = [], 0
-    for k, size in enumerate(shard_sizes((n for _, _, n in kept), params.shard_docs, params.shard_mb << 20)):
-        jobs.append((f"shard-{k:05d}.parquet", [(t, row) for t, row, _ in kept[start : start + size]]))
-        start += size
-    small = sum(n for _, _, n in kept) < INLINE_BYTES
-    done = sorted(engine.map(write_shard_task, (spill_dir, out_dir), jobs, small), key=lambda d: d[0]["file"])
+    cuts = cut_shards(kept.layout, params.shard_docs, params.shard_mb << 20)
+    jobs = [(f"shard-{k:05d}.parquet", segments) for k, segments in enumerate(cuts)]
+    small = kept.chars < INLINE_BYTES
+    done = run_pass(engine, write_shard_task, (kept.layout, out_dir), jobs, small, "shards")  # type: ignore[arg-type]
+    done.sort(key=lambda d: d[0]["file"])
     splits: Counter = Counter()
-    for _, shard_splits, _ in done:
+    for _, shard_splits in done:
         splits.update(shard_splits)
-    shards = [entry for entry, _, _ in done]
-    chars = sum(c for _, _, c in done)
-    return {"docs": sum(s["docs"] for s in shards), "chars": chars, "splits": dict(splits), "shards": shards}
+    shards = [entry for entry, _ in done]
+    return {"docs": kept.docs, "chars": kept.chars, "splits": dict(splits), "shards": shards}
 
 
 # ---- the stage ---------------------------------------------------------------------------------
@@ -224,44 +262,43 @@ def ingest(
     work_dir: Path,
     engine: LocalEngine | RayEngine,
     steps: Sequence[Step] = DOC_STEPS,
-) -> tuple[list[tuple[int, int, int]], dict]:
-    """Scan and decide; return the kept documents' (task, row, chars) in shard order and the report (no timings)."""
+) -> tuple[Kept, dict]:
+    """Scan and deduplicate; return what was kept (its files in work_dir) and the report (no timings)."""
     files, list_drops = list_inputs(raw_dir)
     files, not_included = select_files(files, raw_dir, params.include)
-    results = scan(raw_dir, files, params, seed, work_dir, steps, engine)
-    drops = [(d.source, d) for d in list_drops] + [d for res in results for d in res.drops]
+    bytes_in = sum(file_size(p) for p in files)
+    parts = params.partitions or auto_partitions(bytes_in, engine.workers)
+    log = DropLog.of((d.source, d) for d in list_drops)
+    results = scan(raw_dir, files, params, seed, work_dir, steps, engine, parts, log)
     if params.strict:  # before dedup: no point deduplicating a corpus the user must fix first
-        check_strict([d for _, d in drops])
-    keep_flags, dup_drops = decide(results, params, work_dir, engine)
-    drops += dup_drops
-    records = [r for res in results for r in res.records]
-    keep = {source for (_, source, _, _), k in zip(records, keep_flags) if k}
-    kept_files = Counter(f for _, source, f, _ in records if source in keep)
+        check_strict(log)
+    with_rows = [res for res in results if res.rows]
+    starts = np.cumsum([0] + [res.rows for res in with_rows]).tolist()
+    spill = Spill(work_dir, tuple(res.index for res in with_rows), tuple(starts))
+    layout = Layout(spill, parts, params.dedup.exact, params.dedup.near)
+    kept = dedup(layout, engine, bytes_in < INLINE_BYTES, log)
     report = make_report(
-        files, len(list_drops), drops, kept_files, len(keep), sum(res.docs_read + res.unread for res in results)
+        files, len(list_drops), log, kept.files, kept.docs, sum(res.docs_read + res.unread for res in results)
     )
-    report["bytes_in"] = sum(file_size(p) for p in files)
+    report["bytes_in"] = bytes_in
     report["profile"] = params.profile
-    flagged = [(f, flag) for res in results for f, source, flag in res.flagged if source in keep]
-    report["flagged"] = dict(sorted(Counter(flag for _, flag in flagged).items()))
-    report["flagged_files"] = {
-        flag: sorted({f for f, g in flagged if g == flag})[:REPORT_CAP] for flag in report["flagged"]
-    }
-    kept_chars = sum(n for _, source, _, n in records if source in keep)
-    alarm = drop_alarm(drops, len(keep), kept_chars, params.max_drop_share)
+    report["flagged"] = dict(sorted(kept.flags.items()))
+    report["flagged_files"] = {flag: sorted(kept.flagged_files[flag]) for flag in report["flagged"]}
+    alarm = drop_alarm(log, kept.docs, kept.chars, params.max_drop_share)
     report = {"drop_alarm": alarm, **report} if alarm else report  # at the top: the first thing a reader sees
     if params.include is not None:
         report["not_included"] = not_included
-    return kept_order(results, keep_flags), report
+    return kept, report
 
 
-def check_strict(drops: list[Drop]) -> None:
-    bad = sorted((d for d in drops if d.reason in STRICT_REASONS), key=lambda d: d.source)
-    if bad:
+def check_strict(log: DropLog) -> None:
+    n = log.count(STRICT_REASONS)
+    if n:
+        bad = sorted(log.shown(STRICT_REASONS), key=lambda d: d.source)
         listing = "\n".join(f"  - {d.source}: {d.reason}" + (f" ({d.detail})" if d.detail else "") for d in bad[:20])
-        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        more = f"\n  ... and {n - 20} more" if n > 20 else ""
         raise UserError(
-            f"ingest.strict is true and {len(bad)} input(s) could not be read:\n{listing}{more}\n"
+            f"ingest.strict is true and {n} input(s) could not be read:\n{listing}{more}\n"
             "fix or remove these files, or set ingest.strict: false to drop them "
             "(each is then listed in reports/ingest.json)"
         )
@@ -270,43 +307,27 @@ def check_strict(drops: list[Drop]) -> None:
 def make_report(
     files: list[Path],
     n_list_drops: int,
-    drops: list[tuple[str, Drop]],
+    log: DropLog,
     kept_files: Counter,
     docs_kept: int,
     records_seen: int,
 ) -> dict:
     """Counts per reason, and for every input file how many of its documents went where."""
-    per_file: dict[str, Counter] = defaultdict(Counter)
+    per_file = {f: Counter(c) for f, c in log.per_file.items()}
     for f, n in kept_files.items():
-        per_file[f]["kept"] += n
-    by_reason: dict[str, list[Drop]] = defaultdict(list)
-    files_by_reason: dict[str, set[str]] = defaultdict(set)
-    for f, d in drops:
-        per_file[f][d.reason] += 1
-        by_reason[d.reason].append(d)
-        files_by_reason[d.reason].add(f)
-    left_out = {r: len(ds) - REPORT_CAP for r, ds in by_reason.items() if len(ds) > REPORT_CAP}
-    details = [vars(d) for r in sorted(by_reason) for d in sorted(by_reason[r], key=_source_order)[:REPORT_CAP]]
+        per_file.setdefault(f, Counter())["kept"] += n
+    left_out = {r: n - REPORT_CAP for r, n in log.counts.items() if n > REPORT_CAP}
     return {
         "files_seen": len(files) + n_list_drops,
         "records_seen": records_seen,
         "docs_kept": docs_kept,
-        "dropped": {r: len(ds) for r, ds in sorted(by_reason.items())},
-        "duplicates": {
-            "exact": len(by_reason.get("exact_duplicate", [])),
-            "near": len(by_reason.get("near_duplicate", [])),
-        },
-        "dropped_files": {r: sorted(fs)[:REPORT_CAP] for r, fs in sorted(files_by_reason.items())},
+        "dropped": {r: n for r, n in sorted(log.counts.items()) if n},
+        "duplicates": {"exact": log.counts["exact_duplicate"], "near": log.counts["near_duplicate"]},
+        "dropped_files": {r: sorted(fs)[:REPORT_CAP] for r, fs in sorted(log.files.items()) if fs},
         "files": {f: dict(sorted(c.items())) for f, c in sorted(per_file.items())},
-        "drops": sorted(details, key=lambda d: (d["source"], d["reason"])),
+        "drops": sorted((vars(d) for d in log.shown()), key=lambda d: (d["source"], d["reason"])),
         **({"drops_left_out": left_out} if left_out else {}),
     }
-
-
-def _source_order(d: Drop) -> tuple[str, int]:
-    # "a.jsonl:10" after "a.jsonl:9"
-    base, _, num = d.source.rpartition(":")
-    return (base, int(num)) if num.isdigit() else (d.source, -1)
 
 
 def build_documents(
@@ -314,9 +335,13 @@ def build_documents(
 ) -> tuple[list[dict], dict]:
     """All kept rows in memory, and the report: for tests and small corpora."""
     with tempfile.TemporaryDirectory(prefix="cptpipe-ingest-") as work, open_engine(params) as engine:
-        kept, report = ingest(raw_dir, params, seed, Path(work), engine, steps)
-        rows = rows_at(Path(work), [(t, row) for t, row, _ in kept])
-    report["splits"] = dict(Counter(r["split"] for r in rows))
+        spill, out = Path(work) / "spill", Path(work) / "shards"
+        spill.mkdir()
+        out.mkdir()
+        kept, report = ingest(raw_dir, params, seed, spill, engine, steps)
+        manifest = write_all_shards(kept, out, params, engine)
+        rows = [r for s in manifest["shards"] for r in pq.read_table(out / s["file"]).to_pylist()]
+    report["splits"] = manifest["splits"]
     return rows, report
 
 
@@ -333,12 +358,12 @@ def run_ingest(raw_dir: Path, out_dir: Path, params: IngestParams, seed: int) ->
                 format_alarm(report["drop_alarm"]) + "\ningest.fail_on_drop is true, so the stage stops; "
                 "change the keys above, or set ingest.fail_on_drop: false to go on with the kept documents"
             )
-        if not kept:
+        if not kept.docs:
             raise UserError(
                 f"{raw_dir}: no document survived ingest (dropped: {report['dropped']}); "
                 "check ingest.min_chars, ingest.filters and the input formats"
             )
-        manifest = write_all_shards(kept, Path(work), out_dir, params, engine)
+        manifest = write_all_shards(kept, out_dir, params, engine)
         workers = engine.workers
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     report["splits"] = manifest["splits"]

@@ -1,5 +1,6 @@
 """The scan's spill folder, read back by any worker: per task a sorted Arrow run of the kept rows
-(documents.write_run) and their MinHash signatures (sig-*.npy, same order).
+(documents.write_run) and their MinHash signatures (sig-*.npy, same order); the dedup passes'
+files beside them (data/partitions.py).
 
 A document's global index is its row in the concatenation of all runs in task order (the order of
 ingest's index). Workers, not the main process, read signatures and texts from here, so no process
@@ -9,14 +10,13 @@ holds all signatures; on a cluster the folder must be on storage every node moun
 from __future__ import annotations
 
 import bisect
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
-from cptpipe.data.documents import RUN_BATCH, RunTexts, run_path, write_shard
+from cptpipe.data.documents import RUN_BATCH, RunTexts, run_path
 
 
 def sig_path(spill_dir: Path, task: int) -> Path:
@@ -35,23 +35,6 @@ class Spill:
         """(task, row in its run) of global index i."""
         k = bisect.bisect_right(self.starts, i) - 1
         return self.tasks[k], i - self.starts[k]
-
-
-class SpillSigs:
-    """Signature rows by global index: sigs[ids, lo:hi] reads only those columns of each task's file."""
-
-    def __init__(self, spill: Spill):
-        self.spill = spill
-
-    def __getitem__(self, key: tuple[np.ndarray, slice]) -> np.ndarray:
-        ids, cols = key
-        parts = []
-        bounds = np.searchsorted(ids, self.spill.starts)  # ids ascending: one slice per task
-        for k, task in enumerate(self.spill.tasks):
-            local = ids[bounds[k] : bounds[k + 1]] - self.spill.starts[k]
-            if len(local):
-                parts.append(np.load(sig_path(self.spill.dir, task), mmap_mode="r")[local, cols])
-        return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.uint32)
 
 
 class SpillTexts:
@@ -83,12 +66,3 @@ def rows_at(spill_dir: Path, where: list[tuple[int, int]]) -> list[dict]:
                     batch = reader.get_batch(b).to_pylist()
                     found.update(((task, r), batch[r % RUN_BATCH]) for r in rows)
     return [found[w] for w in where]
-
-
-def write_shard_task(shared: tuple[Path, Path], job: tuple[str, list[tuple[int, int]]]) -> tuple[dict, Counter, int]:
-    """Write one shard from its rows' spill positions (a task); its manifest entry, splits and chars."""
-    spill_dir, out_dir = shared
-    name, where = job
-    rows = rows_at(spill_dir, where)
-    entry = write_shard(rows, out_dir / name)
-    return entry, Counter(r["split"] for r in rows), sum(r["n_chars"] for r in rows)

@@ -1,0 +1,336 @@
+"""Dedup and shard order as tasks over hash partitions: the stage's own process holds per task and per
+partition a few numbers, never per document.
+
+doc_id is a content hash, so partitioning by its leading bits is at once a hash partition (even sizes;
+exact duplicates meet in one partition) and a range partition (every key of partition p sorts before
+every key of p + 1): the shards' global (doc_id, source) order is the partitions' orders, concatenated.
+Every file below lives in the spill folder, which on a cluster must be storage every node mounts.
+
+    scan, task t      run-t.arrow, sig-t.npy (ingest.process_task) and idx-t.arrow: each kept
+                      document's key, source, file, chars and flags, in run order, whose rows per
+                      partition bounds-t.npy gives
+    exact, part p     partition p's rows from every idx file, sorted; exact duplicates dropped for the
+                      lowest key -> alive-p.arrow; with near-dedup, each LSH band's signature columns
+                      of the survivors, bucketed by a hash of the band -> band-p-b.npy + bands-p.npy
+    band (b, q)       bucket q of band b from every partition: the candidate pairs (equal band rows),
+                      bucketed by pair -> pairs-b-q.npy + its bounds
+    confirm, bucket r the unique candidates of pair bucket r that reach the threshold in exact Jaccard
+                      -> edges-r.npy, with the keys of their documents -> nodes-r.arrow
+    resolve (1 task)  the key-order decision over every confirmed pair (dedup.resolve_near): its memory
+                      grows with the near duplicates, not the corpus -> near-p.arrow per partition
+    final, part p     partition p's survivors: kept-p.npy (global ids, shard order), chars-p.npy
+    cut (the stage)   shard boundaries, streaming one partition's chars-p.npy at a time
+
+A document's global id is its row in the concatenation of the scan's runs in task order (spill.Spill),
+the same id the one-process reference uses, so candidates, decisions and shards do not depend on the
+number of partitions, tasks or workers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cptpipe.data.dedup import band_pairs, jaccard, lsh_bands, resolve_near, shingle_hashes
+from cptpipe.data.documents import Drop, write_shard
+from cptpipe.data.drops import REPORT_CAP, DropLog
+from cptpipe.data.spill import Spill, SpillTexts, rows_at, sig_path
+
+INDEX_SCHEMA = pa.schema(
+    [
+        ("key", pa.uint64()),  # doc_id as a number: 16 hex digits sort as the uint64 they spell
+        ("source", pa.string()),
+        ("file", pa.string()),
+        ("n_chars", pa.int64()),
+        ("flags", pa.string()),  # quality flags of a kept document under profile curated, comma-joined
+    ]
+)
+PARTITION_BYTES = 256 << 20  # input bytes per partition (auto): bounds what one partition task holds
+PARTS_PER_WORKER = 4  # at least this many partitions per worker (auto), so no core idles
+_BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], np.uint64)
+
+
+def auto_partitions(bytes_in: int, workers: int) -> int:
+    return max(PARTS_PER_WORKER * workers, -(-bytes_in // PARTITION_BYTES), 1)
+
+
+def partition_of(keys: np.ndarray, parts: int) -> np.ndarray:
+    """Partition of each uint64 key: its leading 32 bits scaled to [0, parts); monotone in the key."""
+    return ((keys >> np.uint64(32)).astype(np.uint64) * np.uint64(parts) >> np.uint64(32)).astype(np.int64)
+
+
+def bucket_of(rows: np.ndarray, buckets: int) -> np.ndarray:
+    """A hash of each row of band columns (uint32), mod buckets; the same in every process."""
+    h = np.zeros(len(rows), np.uint64)
+    for j in range(rows.shape[1]):
+        h = (h ^ rows[:, j].astype(np.uint64)) * _BAND_MULT[j % len(_BAND_MULT)]
+    return (h % np.uint64(buckets)).astype(np.int64)
+
+
+def sorted_bounds(labels: np.ndarray, n: int) -> np.ndarray:
+    """Start of each label 0..n-1 in an array sorted by label, then its length."""
+    return np.searchsorted(labels, np.arange(n + 1), side="left").astype(np.int64)
+
+
+# ---- files -------------------------------------------------------------------------------------
+
+
+def idx_path(spill: Path, task: int) -> Path:
+    return spill / f"idx-{task:06d}.arrow"
+
+
+def bounds_path(spill: Path, task: int) -> Path:
+    return spill / f"bounds-{task:06d}.npy"
+
+
+def write_index(spill: Path, task: int, records: list[tuple[str, str, str, int, str]], parts: int) -> None:
+    """A scan task's index (records in run order: doc_id, source, file, n_chars, flags) and its partition bounds."""
+    keys = np.array([int(r[0], 16) for r in records], dtype=np.uint64)
+    columns = [pa.array(keys)] + [pa.array([r[k] for r in records], INDEX_SCHEMA.field(k).type) for k in range(1, 5)]
+    table = pa.table(columns, schema=INDEX_SCHEMA)
+    write_arrow(idx_path(spill, task), table)
+    np.save(bounds_path(spill, task), sorted_bounds(partition_of(keys, parts), parts))
+
+
+def write_arrow(path: Path, table: pa.Table) -> None:
+    with pa.ipc.new_file(path, table.schema) as w:
+        w.write_table(table)
+
+
+def read_arrow(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+# ---- the passes: each function is one task ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What every task reads: the spill folder's runs and the partition counts (picklable, O(tasks))."""
+
+    spill: Spill
+    parts: int
+    exact: bool
+    near: float | None
+
+    @property
+    def dir(self) -> Path:
+        return self.spill.dir
+
+    @property
+    def bands(self) -> list[tuple[int, int]]:
+        return lsh_bands(self.near) if self.near is not None else []
+
+
+@dataclass
+class PartResult:
+    part: int
+    docs: int = 0
+    chars: int = 0
+    drops: DropLog = field(default_factory=DropLog)
+    kept_files: Counter = field(default_factory=Counter)
+    flags: Counter = field(default_factory=Counter)  # flag -> kept documents with it
+    flagged_files: dict[str, set[str]] = field(default_factory=dict)  # flag -> the REPORT_CAP first files
+
+
+def exact_task(layout: Layout, part: int) -> PartResult:
+    """Partition `part`'s rows from every scan task, sorted by key; exact duplicates dropped (the lowest
+    (key, source) of equal texts stays); survivors -> alive-p.arrow and, with near-dedup, band files."""
+    pieces = []
+    for k, task in enumerate(layout.spill.tasks):
+        lo, hi = (int(x) for x in np.load(bounds_path(layout.dir, task), mmap_mode="r")[part : part + 2])
+        if hi > lo:
+            t = read_arrow(idx_path(layout.dir, task)).slice(lo, hi - lo)
+            gids = np.arange(lo, hi, dtype=np.int64) + layout.spill.starts[k]
+            pieces.append(t.append_column("gid", pa.array(gids)))
+    result = PartResult(part)
+    if not pieces:
+        table = pa.table({**{f.name: pa.array([], f.type) for f in INDEX_SCHEMA}, "gid": pa.array([], pa.int64())})
+    else:
+        table = pa.concat_tables(pieces).sort_by([("key", "ascending"), ("source", "ascending")])
+    if layout.exact and table.num_rows:
+        keys = table["key"].to_numpy()
+        dup = np.zeros(len(keys), dtype=bool)
+        dup[1:] = keys[1:] == keys[:-1]
+        first = np.maximum.accumulate(np.where(dup, 0, np.arange(len(keys))))  # the group's lowest (key, source)
+        sources, files, chars = (table[c].to_pylist() for c in ("source", "file", "n_chars"))
+        for i in np.flatnonzero(dup).tolist():
+            result.drops.add(files[i], Drop(sources[i], "exact_duplicate", f"kept {sources[first[i]]}", chars[i]))
+        table = table.filter(pa.array(~dup))
+    write_arrow(layout.dir / f"alive-{part:06d}.arrow", table)
+    if layout.near is not None:
+        write_bands(layout, part, table["gid"].to_numpy())
+    result.drops.trimmed()
+    return result
+
+
+def signature_rows(spill: Spill, gids: np.ndarray) -> np.ndarray:
+    """The MinHash signatures of these global ids (any order), read from the scan's sig files."""
+    out = None
+    task_of = np.searchsorted(np.asarray(spill.starts), gids, side="right") - 1
+    for k in np.unique(task_of).tolist():
+        sel = np.flatnonzero(task_of == k)
+        sigs = np.load(sig_path(spill.dir, spill.tasks[k]), mmap_mode="r")
+        if out is None:
+            out = np.empty((len(gids), sigs.shape[1]), dtype=sigs.dtype)
+        out[sel] = sigs[gids[sel] - spill.starts[k]]
+    return out if out is not None else np.empty((0, 0), dtype=np.uint32)
+
+
+def write_bands(layout: Layout, part: int, gids: np.ndarray) -> None:
+    """Per LSH band: the survivors' band columns with their ids, sorted by bucket (band-p-b.npy), and
+    where each bucket starts (bands-p.npy: one row per band)."""
+    sigs = signature_rows(layout.spill, gids)
+    bounds = []
+    for b, (lo, hi) in enumerate(layout.bands):
+        rows = np.ascontiguousarray(sigs[:, lo:hi]) if len(gids) else np.empty((0, hi - lo), np.uint32)
+        bucket = bucket_of(rows, layout.parts)
+        order = np.argsort(bucket, kind="stable")
+        rec = np.empty(len(gids), dtype=[("gid", "<i8"), ("band", "<u4", (hi - lo,))])
+        rec["gid"], rec["band"] = gids[order], rows[order]
+        np.save(layout.dir / f"band-{part:06d}-{b:03d}.npy", rec)
+        bounds.append(sorted_bounds(bucket[order], layout.parts))
+    np.save(layout.dir / f"bands-{part:06d}.npy", np.stack(bounds) if bounds else np.zeros((0, layout.parts + 1)))
+
+
+def band_task(layout: Layout, job: tuple[int, int]) -> int:
+    """Candidate pairs of bucket q of band b, from every partition; written bucketed by pair. Returns their number."""
+    b, q = job
+    recs = []
+    for part in range(layout.parts):
+        lo, hi = (int(x) for x in np.load(layout.dir / f"bands-{part:06d}.npy", mmap_mode="r")[b, q : q + 2])
+        if hi > lo:
+            recs.append(np.load(layout.dir / f"band-{part:06d}-{b:03d}.npy", mmap_mode="r")[lo:hi])
+    rec = np.concatenate(recs) if recs else np.empty(0, dtype=[("gid", "<i8"), ("band", "<u4", (1,))])
+    pairs = band_pairs(np.ascontiguousarray(rec["band"]), np.ascontiguousarray(rec["gid"]))
+    bucket = pairs[:, 0] % layout.parts
+    order = np.argsort(bucket, kind="stable")
+    np.save(layout.dir / f"pairs-{b:03d}-{q:06d}.npy", pairs[order])
+    np.save(layout.dir / f"pairs-{b:03d}-{q:06d}-bounds.npy", sorted_bounds(bucket[order], layout.parts))
+    return len(pairs)
+
+
+def confirm_task(layout: Layout, r: int) -> int:
+    """The unique candidates of pair bucket r whose exact shingle Jaccard reaches the threshold (edges-r.npy),
+    and the keys of their documents (nodes-r.arrow). Returns the number of edges."""
+    found = []
+    for b in range(len(layout.bands)):
+        for q in range(layout.parts):
+            stem = layout.dir / f"pairs-{b:03d}-{q:06d}"
+            lo, hi = (int(x) for x in np.load(f"{stem}-bounds.npy", mmap_mode="r")[r : r + 2])
+            if hi > lo:
+                found.append(np.load(f"{stem}.npy", mmap_mode="r")[lo:hi])
+    pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), dtype=np.int64)
+    text = SpillTexts(layout.spill)
+
+    @lru_cache(maxsize=4096)
+    def shingles(i: int) -> np.ndarray:
+        return shingle_hashes(text(i))
+
+    keep = np.array([jaccard(shingles(a), shingles(b)) >= layout.near for a, b in pairs.tolist()], dtype=bool)
+    edges = pairs[keep] if len(pairs) else pairs
+    nodes = np.unique(edges).tolist()
+    rows = rows_at(layout.dir, [layout.spill.locate(i) for i in nodes])
+    np.save(layout.dir / f"edges-{r:06d}.npy", edges.astype(np.int64))
+    write_arrow(
+        layout.dir / f"nodes-{r:06d}.arrow",
+        pa.table(
+            {
+                "gid": pa.array(nodes, pa.int64()),
+                "doc_id": pa.array([x["doc_id"] for x in rows], pa.string()),
+                "source": pa.array([x["source"] for x in rows], pa.string()),
+            }
+        ),
+    )
+    return len(edges)
+
+
+def resolve_task(layout: Layout, _job: int) -> int:
+    """The key-order decision over all confirmed pairs; each partition's drops -> near-p.arrow. Returns their number."""
+    edges = np.concatenate([np.load(layout.dir / f"edges-{r:06d}.npy") for r in range(layout.parts)])
+    keys: dict[int, tuple[str, str]] = {}
+    for r in range(layout.parts):
+        nodes = read_arrow(layout.dir / f"nodes-{r:06d}.arrow").to_pydict()
+        keys.update(zip(nodes["gid"], zip(nodes["doc_id"], nodes["source"])))
+    dropped = resolve_near(keys, edges.reshape(-1, 2))
+    by_part: dict[int, list[tuple[int, str]]] = {}
+    for i, k in dropped.items():
+        part = int(partition_of(np.array([int(keys[i][0], 16)], np.uint64), layout.parts)[0])
+        by_part.setdefault(part, []).append((i, keys[k][1]))
+    for part, drops in by_part.items():
+        gid, kept = zip(*sorted(drops))
+        write_arrow(
+            layout.dir / f"near-{part:06d}.arrow",
+            pa.table({"gid": pa.array(gid, pa.int64()), "kept": pa.array(kept, pa.string())}),
+        )
+    return len(dropped)
+
+
+def final_task(layout: Layout, part: int) -> PartResult:
+    """Partition `part`'s survivors of both dedup steps, in shard order: kept-p.npy (global ids) and
+    chars-p.npy; the counts the report needs."""
+    table = read_arrow(layout.dir / f"alive-{part:06d}.arrow")
+    result = PartResult(part)
+    near = layout.dir / f"near-{part:06d}.arrow"
+    if near.exists():
+        dropped = read_arrow(near)
+        gone = pc.is_in(table["gid"], value_set=dropped["gid"])
+        kept_source = dict(zip(dropped["gid"].to_pylist(), dropped["kept"].to_pylist()))
+        for row in table.filter(gone).to_pylist():
+            detail = f"kept {kept_source[row['gid']]}"
+            result.drops.add(row["file"], Drop(row["source"], "near_duplicate", detail, row["n_chars"]))
+        table = table.filter(pc.invert(gone))
+    np.save(layout.dir / f"kept-{part:06d}.npy", table["gid"].to_numpy())
+    chars = table["n_chars"].to_numpy()
+    np.save(layout.dir / f"chars-{part:06d}.npy", chars)
+    result.docs, result.chars = table.num_rows, int(chars.sum())
+    result.kept_files = Counter(table["file"].to_pylist())
+    for f, flags in zip(table["file"].to_pylist(), table["flags"].to_pylist()):
+        for flag in flags.split(",") if flags else ():
+            result.flags[flag] += 1
+            result.flagged_files.setdefault(flag, set()).add(f)
+    result.flagged_files = {g: set(sorted(fs)[:REPORT_CAP]) for g, fs in result.flagged_files.items()}
+    result.drops.trimmed()
+    return result
+
+
+# ---- the cut: the one serial step, streaming -----------------------------------------------------
+
+
+def cut_shards(layout: Layout, shard_docs: int, shard_bytes: int) -> Iterator[list[tuple[int, int, int]]]:
+    """Each shard as (partition, lo, hi) ranges of kept-p.npy, cut where a sequential writer would cut the
+    concatenated order: a shard closes before the row that would follow shard_docs documents or
+    shard_bytes of text. Holds one partition's chars at a time."""
+    segments: list[tuple[int, int, int]] = []
+    n = nbytes = 0
+    for part in range(layout.parts):
+        chars = np.load(layout.dir / f"chars-{part:06d}.npy").tolist()
+        lo = 0
+        for i, c in enumerate(chars):
+            if n and (n >= shard_docs or nbytes >= shard_bytes):
+                if i > lo:
+                    segments.append((part, lo, i))
+                yield segments
+                segments, n, nbytes, lo = [], 0, 0, i
+            n, nbytes = n + 1, nbytes + c
+        if len(chars) > lo:
+            segments.append((part, lo, len(chars)))
+    if n:
+        yield segments
+
+
+def write_shard_task(shared: tuple[Layout, Path], job: tuple[str, list[tuple[int, int, int]]]) -> tuple[dict, Counter]:
+    """Write one shard from its (partition, lo, hi) ranges of kept ids (a task); its manifest entry and splits."""
+    layout, out_dir = shared
+    name, segments = job
+    gids = np.concatenate([np.load(layout.dir / f"kept-{p:06d}.npy", mmap_mode="r")[lo:hi] for p, lo, hi in segments])
+    rows = rows_at(layout.dir, [layout.spill.locate(int(g)) for g in gids])
+    return write_shard(rows, out_dir / name), Counter(r["split"] for r in rows)
