@@ -13,7 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+import cptpipe.data.partitions as partitions_module
 from cptpipe.data.ingest import build_documents, run_ingest
+from cptpipe.data.partitions import BAND_DOCS
 from cptpipe.errors import UserError
 from cptpipe.params import IngestParams
 from tests.data.ingest_corpus import prose
@@ -83,7 +85,7 @@ def test_rows_carry_the_titles_and_metadata_the_readers_found(outcome):
     assert {r["split"] for r in rows} == {"train", "heldout"}
 
 
-def test_output_is_byte_identical_between_runs_worker_and_partition_counts(hostile, outcome, tmp_path):
+def test_output_is_byte_identical_between_runs_worker_and_partition_counts(hostile, outcome, tmp_path, monkeypatch):
     report, _, first = outcome
     again = tmp_path / "again"
     run(hostile, again, workers=2)
@@ -91,7 +93,8 @@ def test_output_is_byte_identical_between_runs_worker_and_partition_counts(hosti
     inline = tmp_path / "inline"
     run(hostile, inline, workers=1)
     assert shard_digests(inline) == shard_digests(first)
-    for partitions in (1, 5, 64):  # one partition holds everything; 64 leave most of them empty
+    for partitions, band_docs in ((1, BAND_DOCS), (5, 7), (64, 3)):  # 64: most partitions empty
+        monkeypatch.setattr(partitions_module, "BAND_DOCS", band_docs)  # 7: a dozen buckets per band
         out = tmp_path / f"parts{partitions}"
         other = run(hostile, out, workers=2, partitions=partitions)
         assert shard_digests(out) == shard_digests(first), partitions

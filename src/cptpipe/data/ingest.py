@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from cptpipe.data.dedup import shingle_hashes, signature
+from cptpipe.data.dedup import lsh_bands, shingle_hashes, signature
 from cptpipe.data.documents import (
     Doc,
     Drop,
@@ -46,8 +46,8 @@ from cptpipe.data.partitions import (
     Layout,
     PartResult,
     auto_partitions,
+    band_buckets,
     band_task,
-    confirm_task,
     cut_shards,
     exact_task,
     final_task,
@@ -227,9 +227,8 @@ def dedup(layout: Layout, engine: LocalEngine | RayEngine, small: bool, log: Dro
     for res in run_pass(engine, exact_task, layout, parts, small, "dedup exact"):
         log.merge(res.drops)
     if layout.near is not None:
-        jobs = [(b, q) for b in range(len(layout.bands)) for q in parts]
+        jobs = [(b, q) for b in range(len(layout.bands)) for q in range(layout.buckets)]
         run_pass(engine, band_task, layout, jobs, small, "dedup near: bands")
-        run_pass(engine, confirm_task, layout, parts, small, "dedup near: confirm")
         run_pass(engine, resolve_task, layout, [0], small, "dedup near: resolve")
     kept = Kept(layout)
     for res in run_pass(engine, final_task, layout, parts, small, "dedup kept"):
@@ -275,7 +274,9 @@ def ingest(
     with_rows = [res for res in results if res.rows]
     starts = np.cumsum([0] + [res.rows for res in with_rows]).tolist()
     spill = Spill(work_dir, tuple(res.index for res in with_rows), tuple(starts))
-    layout = Layout(spill, parts, params.dedup.exact, params.dedup.near)
+    bands = len(lsh_bands(params.dedup.near)) if params.dedup.near is not None else 0
+    buckets = band_buckets(spill.starts[-1], bands, engine.workers)
+    layout = Layout(spill, parts, params.dedup.exact, params.dedup.near, buckets)
     kept = dedup(layout, engine, bytes_in < INLINE_BYTES, log)
     report = make_report(
         files, len(list_drops), log, kept.files, kept.docs, sum(res.docs_read + res.unread for res in results)

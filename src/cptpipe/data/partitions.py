@@ -12,10 +12,9 @@ Every file below lives in the spill folder, which on a cluster must be storage e
     exact, part p     partition p's rows from every idx file, sorted; exact duplicates dropped for the
                       lowest key -> alive-p.arrow; with near-dedup, each LSH band's signature columns
                       of the survivors, bucketed by a hash of the band -> band-p-b.npy + bands-p.npy
-    band (b, q)       bucket q of band b from every partition: the candidate pairs (equal band rows),
-                      bucketed by pair -> pairs-b-q.npy + its bounds
-    confirm, bucket r the unique candidates of pair bucket r that reach the threshold in exact Jaccard
-                      -> edges-r.npy, with the keys of their documents -> nodes-r.arrow
+    band (b, q)       bucket q of band b from every partition: the candidate pairs (equal band rows)
+                      that no earlier band yields, confirmed by exact Jaccard -> edges-b-q.npy, with
+                      the keys of their documents -> nodes-b-q.arrow
     resolve (1 task)  the key-order decision over every confirmed pair (dedup.resolve_near): its memory
                       grows with the near duplicates, not the corpus -> near-p.arrow per partition
     final, part p     partition p's survivors: kept-p.npy (global ids, shard order), chars-p.npy
@@ -54,11 +53,17 @@ INDEX_SCHEMA = pa.schema(
 )
 PARTITION_BYTES = 256 << 20  # input bytes per partition (auto): bounds what one partition task holds
 PARTS_PER_WORKER = 4  # at least this many partitions per worker (auto), so no core idles
+BAND_DOCS = 1_000_000  # documents per band task at most: bounds its memory (~50 MB of band columns and ids)
 _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], np.uint64)
 
 
 def auto_partitions(bytes_in: int, workers: int) -> int:
     return max(PARTS_PER_WORKER * workers, -(-bytes_in // PARTITION_BYTES), 1)
+
+
+def band_buckets(docs: int, bands: int, workers: int) -> int:
+    """Buckets per band: at most BAND_DOCS documents in one, and enough band tasks for every worker."""
+    return max(-(-docs // BAND_DOCS), -(-workers // max(bands, 1)), 1)
 
 
 def partition_of(keys: np.ndarray, parts: int) -> np.ndarray:
@@ -117,9 +122,10 @@ class Layout:
     """What every task reads: the spill folder's runs and the partition counts (picklable, O(tasks))."""
 
     spill: Spill
-    parts: int
+    parts: int  # hash partitions of the documents (exact dedup, shard order)
     exact: bool
     near: float | None
+    buckets: int = 1  # buckets per LSH band (near-dedup): one band task each
 
     @property
     def dir(self) -> Path:
@@ -192,73 +198,71 @@ def write_bands(layout: Layout, part: int, gids: np.ndarray) -> None:
     bounds = []
     for b, (lo, hi) in enumerate(layout.bands):
         rows = np.ascontiguousarray(sigs[:, lo:hi]) if len(gids) else np.empty((0, hi - lo), np.uint32)
-        bucket = bucket_of(rows, layout.parts)
+        bucket = bucket_of(rows, layout.buckets)
         order = np.argsort(bucket, kind="stable")
         rec = np.empty(len(gids), dtype=[("gid", "<i8"), ("band", "<u4", (hi - lo,))])
         rec["gid"], rec["band"] = gids[order], rows[order]
         np.save(layout.dir / f"band-{part:06d}-{b:03d}.npy", rec)
-        bounds.append(sorted_bounds(bucket[order], layout.parts))
-    np.save(layout.dir / f"bands-{part:06d}.npy", np.stack(bounds) if bounds else np.zeros((0, layout.parts + 1)))
+        bounds.append(sorted_bounds(bucket[order], layout.buckets))
+    np.save(layout.dir / f"bands-{part:06d}.npy", np.stack(bounds) if bounds else np.zeros((0, layout.buckets + 1)))
 
 
-def band_task(layout: Layout, job: tuple[int, int]) -> int:
-    """Candidate pairs of bucket q of band b, from every partition; written bucketed by pair. Returns their number."""
+def band_task(layout: Layout, job: tuple[int, int]) -> tuple[int, int]:
+    """Bucket q of band b from every partition: its candidate pairs (equal band rows), less those an earlier
+    band already yields (every pair is confirmed once, by the first band it shares), confirmed by exact
+    shingle Jaccard -> edges-b-q.npy and the keys of their documents -> nodes-b-q.arrow. Returns the
+    numbers of candidates and edges."""
     b, q = job
     recs = []
     for part in range(layout.parts):
         lo, hi = (int(x) for x in np.load(layout.dir / f"bands-{part:06d}.npy", mmap_mode="r")[b, q : q + 2])
         if hi > lo:
             recs.append(np.load(layout.dir / f"band-{part:06d}-{b:03d}.npy", mmap_mode="r")[lo:hi])
-    rec = np.concatenate(recs) if recs else np.empty(0, dtype=[("gid", "<i8"), ("band", "<u4", (1,))])
+    if not recs:
+        return 0, 0
+    rec = np.concatenate(recs)
     pairs = band_pairs(np.ascontiguousarray(rec["band"]), np.ascontiguousarray(rec["gid"]))
-    bucket = pairs[:, 0] % layout.parts
-    order = np.argsort(bucket, kind="stable")
-    np.save(layout.dir / f"pairs-{b:03d}-{q:06d}.npy", pairs[order])
-    np.save(layout.dir / f"pairs-{b:03d}-{q:06d}-bounds.npy", sorted_bounds(bucket[order], layout.parts))
-    return len(pairs)
-
-
-def confirm_task(layout: Layout, r: int) -> int:
-    """The unique candidates of pair bucket r whose exact shingle Jaccard reaches the threshold (edges-r.npy),
-    and the keys of their documents (nodes-r.arrow). Returns the number of edges."""
-    found = []
-    for b in range(len(layout.bands)):
-        for q in range(layout.parts):
-            stem = layout.dir / f"pairs-{b:03d}-{q:06d}"
-            lo, hi = (int(x) for x in np.load(f"{stem}-bounds.npy", mmap_mode="r")[r : r + 2])
-            if hi > lo:
-                found.append(np.load(f"{stem}.npy", mmap_mode="r")[lo:hi])
-    pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), dtype=np.int64)
+    if len(pairs) and b:
+        nodes, inverse = np.unique(pairs, return_inverse=True)
+        sigs = signature_rows(layout.spill, nodes)
+        a, c = sigs[inverse.reshape(-1, 2)[:, 0]], sigs[inverse.reshape(-1, 2)[:, 1]]
+        seen = np.zeros(len(pairs), dtype=bool)
+        for lo, hi in layout.bands[:b]:
+            seen |= (a[:, lo:hi] == c[:, lo:hi]).all(axis=1)
+        pairs = pairs[~seen]
+    candidates = len(pairs)
     text = SpillTexts(layout.spill)
 
     @lru_cache(maxsize=4096)
     def shingles(i: int) -> np.ndarray:
         return shingle_hashes(text(i))
 
-    keep = np.array([jaccard(shingles(a), shingles(b)) >= layout.near for a, b in pairs.tolist()], dtype=bool)
-    edges = pairs[keep] if len(pairs) else pairs
-    nodes = np.unique(edges).tolist()
-    rows = rows_at(layout.dir, [layout.spill.locate(i) for i in nodes])
-    np.save(layout.dir / f"edges-{r:06d}.npy", edges.astype(np.int64))
-    write_arrow(
-        layout.dir / f"nodes-{r:06d}.arrow",
-        pa.table(
-            {
-                "gid": pa.array(nodes, pa.int64()),
-                "doc_id": pa.array([x["doc_id"] for x in rows], pa.string()),
-                "source": pa.array([x["source"] for x in rows], pa.string()),
-            }
-        ),
-    )
-    return len(edges)
+    keep = np.array([jaccard(shingles(x), shingles(y)) >= layout.near for x, y in pairs.tolist()], dtype=bool)
+    edges = pairs[keep] if candidates else pairs
+    if len(edges):
+        nodes = np.unique(edges).tolist()
+        rows = rows_at(layout.dir, [layout.spill.locate(i) for i in nodes])
+        np.save(layout.dir / f"edges-{b:03d}-{q:06d}.npy", edges.astype(np.int64))
+        write_arrow(
+            layout.dir / f"nodes-{b:03d}-{q:06d}.arrow",
+            pa.table(
+                {
+                    "gid": pa.array(nodes, pa.int64()),
+                    "doc_id": pa.array([x["doc_id"] for x in rows], pa.string()),
+                    "source": pa.array([x["source"] for x in rows], pa.string()),
+                }
+            ),
+        )
+    return candidates, len(edges)
 
 
 def resolve_task(layout: Layout, _job: int) -> int:
     """The key-order decision over all confirmed pairs; each partition's drops -> near-p.arrow. Returns their number."""
-    edges = np.concatenate([np.load(layout.dir / f"edges-{r:06d}.npy") for r in range(layout.parts)])
+    found = sorted(layout.dir.glob("edges-*.npy"))
+    edges = np.concatenate([np.load(f) for f in found]) if found else np.empty((0, 2), dtype=np.int64)
     keys: dict[int, tuple[str, str]] = {}
-    for r in range(layout.parts):
-        nodes = read_arrow(layout.dir / f"nodes-{r:06d}.arrow").to_pydict()
+    for f in found:
+        nodes = read_arrow(f.with_name(f.name.replace("edges-", "nodes-")).with_suffix(".arrow")).to_pydict()
         keys.update(zip(nodes["gid"], zip(nodes["doc_id"], nodes["source"])))
     dropped = resolve_near(keys, edges.reshape(-1, 2))
     by_part: dict[int, list[tuple[int, str]]] = {}
