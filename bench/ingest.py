@@ -4,6 +4,7 @@
     .venv/bin/python bench/ingest.py --mb 20       # a smaller corpus
     .venv/bin/python bench/ingest.py --keep DIR    # build (or reuse) the corpus in DIR and keep it
     .venv/bin/python bench/ingest.py --engine ray  # one engine (default: both, local and a local Ray runtime)
+    .venv/bin/python bench/ingest.py --docs 100000,500000,1000000   # scale: small documents, the driver's slopes
 
 corpus: Zipf-distributed pseudo-words (20k vocabulary, 2% with Latin-1 accents) as prose documents of
 300-1500 words: ~30% small .txt/.md files in nested folders (5% of them Latin-1), ~15% .html pages
@@ -14,7 +15,10 @@ Each ingest runs `run_ingest` with the default params.yaml ingest section (worke
 child process, with ingest.engine local and ray (a local Ray runtime of `workers` CPUs started by the
 stage); peak RSS, sampled every 0.1 s, is reported for the driver (the stage's process), the sum of
 its workers, the largest worker, and Ray's own daemons. A projection to 1 TB / 100 M documents on N
-nodes follows from the per-document costs measured on the Ray run (assumptions printed with it).
+nodes follows from the costs measured (assumptions printed with it).
+Scale mode (--docs): corpora of small documents (~0.6 KB, JSONL files of 10,000, 2% planted copies),
+ingested with the default params; prints per size the driver's peak RSS and CPU and the largest
+worker, then the slopes per document between the smallest and the largest size and the projection.
 Dedup quality: a planted pair counts as found when one side is dropped as a duplicate of the other;
 precision is over all duplicate drops (a drop pairing two unplanted documents is a false merge).
 """
@@ -179,7 +183,7 @@ def near_threshold() -> float:
     return load_params(ROOT / "params.yaml").ingest.dedup.near
 
 
-def child(raw: str, out: str, near: str, engine: str) -> None:
+def child(raw: str, out: str, near: str, engine: str, partitions: str = "auto") -> None:
     """One ingest in this process (and its workers), with the repository's params."""
     import psutil
 
@@ -190,6 +194,7 @@ def child(raw: str, out: str, near: str, engine: str) -> None:
     params.dedup.near = None if near == "none" else params.dedup.near
     params.engine = engine
     params.workers = params.workers or os.cpu_count()
+    params.partitions = None if partitions == "auto" else int(partitions)
     if engine == "ray":  # started here, the stage joins it: its start-up is in "wall s", not in "seconds"
         import ray
 
@@ -198,7 +203,10 @@ def child(raw: str, out: str, near: str, engine: str) -> None:
     base_rss, base_cpu = psutil.Process().memory_info().rss, _cpu_seconds()
     Path(out).mkdir(parents=True)
     report = run_ingest(Path(raw), Path(out), params, seed=0)
-    report.update(driver_base_rss=base_rss, driver_cpu_s=_cpu_seconds() - base_cpu)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the local pool's workers, joined by now
+    report.update(
+        driver_base_rss=base_rss, driver_cpu_s=_cpu_seconds() - base_cpu, workers_cpu_s=kids.ru_utime + kids.ru_stime
+    )
     (Path(out) / "report.json").write_text(json.dumps(report))
 
 
@@ -207,13 +215,13 @@ def _cpu_seconds() -> float:
     return cpu.ru_utime + cpu.ru_stime
 
 
-def measured_run(raw: Path, out: Path, near: str, engine: str) -> tuple[dict, dict, float]:
+def measured_run(raw: Path, out: Path, near: str, engine: str, partitions: str = "auto") -> tuple[dict, dict, float]:
     """(report, peak RSS in bytes of the driver / all its workers summed / the largest worker / the Ray
     runtime's own daemons, wall seconds incl. start-up), sampled every 0.1 s."""
     import psutil
 
     t0 = time.time()
-    cmd = [sys.executable, __file__, "--child", str(raw), str(out), near, engine]
+    cmd = [sys.executable, __file__, "--child", str(raw), str(out), near, engine, partitions]
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     ps, peak = psutil.Process(proc.pid), dict(driver=0, workers=0, worker_max=0, runtime=0)
     while proc.poll() is None:
@@ -286,62 +294,109 @@ def print_runs(rows: list[tuple]) -> None:
         )
 
 
-def index_bytes_per_doc(n: int = 200_000) -> float:
-    """RSS per document of the index the driver holds (ingest.ingest/decide/kept_order: record tuples,
-    keys, kept sources, shard order), built for n synthetic documents with bench-like paths. On a small
-    corpus the driver's measured RSS per document is dominated by fixed buffers; this is the slope."""
-    import hashlib
-
-    import psutil
-
-    before = psutil.Process().memory_info().rss
-    ids = [hashlib.sha256(str(i).encode()).hexdigest()[:16] for i in range(n)]
-    records = [
-        (d, f"wiki/section{i % 40:02d}/page{i:06d}.md", f"wiki/s{i % 40:02d}/p{i:06d}.md", i) for i, d in enumerate(ids)
-    ]
-    keys = [(d, s) for d, s, _, _ in records]
-    keep = {s for _, s, _, _ in records}
-    order = sorted((d, s, i // 500, i % 500, c) for i, (d, s, _, c) in enumerate(records))
-    kept = [(t, row, c) for _, _, t, row, c in order]
-    held = (records, keys, keep, kept)
-    return (psutil.Process().memory_info().rss - before) / n if held else 0.0
+def build_small_docs(raw: Path, n: int, seed: int = 0) -> None:
+    """n small documents (40-160 words, ~0.6 KB) in JSONL files of 10,000; 1% exact and 1% near copies."""
+    gen = Prose(seed)
+    raw.mkdir(parents=True)
+    originals: list[str] = []
+    for start in range(0, n, 10_000):
+        with open(raw / f"part-{start // 10_000:05d}.jsonl", "w") as f:
+            for i in range(start, min(n, start + 10_000)):
+                if originals and i % 50 == 0:  # 2%: a copy of an earlier document, every other one a near copy
+                    src = originals[int(gen.rng.integers(len(originals)))]
+                    text = gen.near(src) if i % 100 == 0 else src
+                else:
+                    text = gen.doc(int(gen.rng.integers(40, 160)))
+                    if len(originals) < 10_000:
+                        originals.append(text)
+                f.write(json.dumps({"text": text}) + "\n")
 
 
-def projection(report: dict, peak: dict, workers: int) -> None:
-    """Per-document costs measured here, scaled to TARGET_BYTES / TARGET_DOCS on N nodes."""
-    from cptpipe.data.dedup import NUM_PERM, lsh_bands
+def scale(work: Path, sizes: list[int], docs_per_partition: int | None) -> dict[int, tuple]:
+    """Ingest synthetic corpora of these document counts (local engine, near-dedup on); per size the report
+    and peak RSS. Prints the driver's slopes: what the stage's own process holds and spends per document."""
+    runs = {}
+    for n in sizes:
+        raw = work / f"docs-{n}"
+        if not raw.exists():
+            t0 = time.time()
+            build_small_docs(raw, n)
+            print(f"built {n:,} documents in {time.time() - t0:.0f}s", flush=True)
+        out = work / f"out-docs-{n}"
+        shutil.rmtree(out, ignore_errors=True)
+        parts = str(-(-n // docs_per_partition)) if docs_per_partition else "auto"
+        runs[n] = (*measured_run(raw, out, "on", "local", parts), parts)
+        shutil.rmtree(out, ignore_errors=True)
+    mb = lambda b: f"{b / 2**20:,.0f}"  # noqa: E731
+    print(
+        f"\n{'documents':>10} {'MB':>6} {'partitions':>10} {'seconds':>8} {'driver MB':>9} {'driver CPU s':>12} "
+        f"{'CPU-us/doc':>10} {'workers CPU s':>13} {'largest worker MB':>17}"
+    )
+    for report, peak, _, parts in runs.values():
+        grown = max(0, peak["driver"] - report["driver_base_rss"])
+        per_doc = report["driver_cpu_s"] / report["records_seen"] * 1e6
+        print(
+            f"{report['records_seen']:>10,} {report['bytes_in'] / 1e6:>6.0f} {parts:>10} {report['seconds']:>8.1f} "
+            f"{mb(grown):>9} {report['driver_cpu_s']:>12.2f} {per_doc:>10.1f} "
+            f"{report['workers_cpu_s']:>13.1f} {mb(peak['worker_max']):>17}"
+        )
+    (lo, a), (hi, b) = (sizes[0], runs[sizes[0]]), (sizes[-1], runs[sizes[-1]])
+    docs = b[0]["records_seen"] - a[0]["records_seen"]
+    rss_slope = (b[1]["driver"] - a[1]["driver"]) / docs
+    cpu_slope = (b[0]["driver_cpu_s"] - a[0]["driver_cpu_s"]) / docs
+    worker_slope = (b[1]["worker_max"] - a[1]["worker_max"]) / docs
+    print(
+        f"slopes from {lo:,} to {hi:,} documents: driver peak RSS {rss_slope / 1e3:+.4f} KB per document, driver CPU "
+        f"{cpu_slope * 1e6:.2f} us per document, largest worker {worker_slope / 1e3:+.4f} KB per document"
+    )
+    return {"rss_per_doc": rss_slope, "cpu_per_doc": cpu_slope, "runs": runs}
 
-    bands = lsh_bands(near_threshold())
-    rows_per_band = bands[0][1] - bands[0][0]
-    cpu_per_mb = report["seconds"] * workers / (report["bytes_in"] / 1e6)  # all stage time counted as parallel
-    driver_measured = max(0, peak["driver"] - report["driver_base_rss"]) / report["records_seen"]
-    driver_per_doc = index_bytes_per_doc()
-    driver_cpu_per_doc = report["driver_cpu_s"] / report["records_seen"]
-    near_per_doc = report["duplicates"]["near"] / report["records_seen"]
-    band_task = TARGET_DOCS * (rows_per_band * 4 * 3 + 8)  # band columns, np.unique's sorted copy + inverse; ids
-    shuffle = TARGET_DOCS * (NUM_PERM * 4 * 2 + 8 * len(bands) + 16 * len(bands) * near_per_doc)
+
+CORES_PER_NODE = 32  # projection: a common CPU node
+TARGET_BYTES, TARGET_DOCS = 1e12, 100e6  # 1 TB of text in 100 M documents (10 KB each)
+SLICE_READ_S = 2e-3  # projection: one shuffle read (open + read a slice of a spill file) on shared storage
+
+
+def projection(cpu_per_mb: float, driver_cpu_per_doc: float, driver_bytes_per_doc: float, worker_max: float) -> None:
+    """Measured per-MB and per-document costs, scaled to TARGET_BYTES / TARGET_DOCS on N nodes."""
+    from cptpipe.data.dedup import lsh_bands
+    from cptpipe.data.ingest import TASK_BYTES
+    from cptpipe.data.partitions import auto_partitions, band_buckets
+
+    bands = len(lsh_bands(near_threshold()))
+    tasks = TARGET_BYTES / TASK_BYTES
     print(
         f"\nprojection to {TARGET_BYTES / 1e12:.0f} TB / {TARGET_DOCS / 1e6:.0f} M documents, {CORES_PER_NODE} cores "
-        f"per node, engine ray; measured here: {cpu_per_mb:.2f} CPU-s per MB; driver {driver_cpu_per_doc * 1e6:.0f} "
-        f"CPU-us per document, its index {driver_per_doc:.0f} B per document ({driver_measured:.0f} B over this "
-        f"run: fixed buffers included); {len(bands)} LSH bands of {rows_per_band} rows"
+        f"per node, engine ray; measured here: {cpu_per_mb:.2f} CPU-s per MB (all processes), the driver "
+        f"{driver_cpu_per_doc * 1e6:.2f} CPU-us and {driver_bytes_per_doc:.1f} B of peak RSS per document"
     )
-    print(f"{'nodes':>5} {'hours':>6} {'driver GB':>9} {'scan worker GB':>14} {'band task GB':>12} {'shuffle GB':>10}")
+    print(
+        f"{'nodes':>5} {'hours':>6} {'vs linear':>9} {'driver s':>8} {'driver GB':>9} {'partitions':>10} "
+        f"{'shuffle reads':>13}"
+    )
+    first = None
     for nodes in (1, 4, 16, 64):
-        parallel = cpu_per_mb * TARGET_BYTES / 1e6 / (nodes * CORES_PER_NODE)
-        hours = (parallel + driver_cpu_per_doc * TARGET_DOCS) / 3600
+        workers = nodes * CORES_PER_NODE
+        parts = auto_partitions(int(TARGET_BYTES), workers)
+        buckets = band_buckets(int(TARGET_DOCS), bands, workers)
+        reads = tasks * parts + bands * buckets * parts  # scan -> partitions, partitions -> band buckets
+        parallel = (cpu_per_mb * TARGET_BYTES / 1e6 + reads * SLICE_READ_S) / workers
+        serial = driver_cpu_per_doc * TARGET_DOCS
+        hours = (parallel + serial) / 3600
+        first = first or (hours, nodes)
+        linear = first[0] * first[1] / nodes
         print(
-            f"{nodes:>5} {hours:>6.1f} {driver_per_doc * TARGET_DOCS / 1e9:>9.1f} "
-            f"{peak['worker_max'] / 2**30:>14.2f} {band_task / 1e9:>12.1f} {shuffle / 1e9:>10.0f}"
+            f"{nodes:>5} {hours:>6.2f} {hours / linear:>8.2f}x {serial:>8.0f} "
+            f"{max(0.0, driver_bytes_per_doc) * TARGET_DOCS / 1e9:>9.2f} {parts:>10,} {reads:>13,.0f}"
         )
     print(
-        "assumptions: CPU cost scales with bytes (per-byte cost of this corpus's mix of formats), perfectly parallel "
-        "but for the driver's own CPU (serial, per document); a scan worker's memory is bounded by its task "
-        f"(<= 16 MB of input) and does not grow with the corpus; a band task holds its band for all documents "
-        f"(no sub-partitioning); shuffle = signatures written and read once ({NUM_PERM * 4} B/doc each way), the ids "
-        "sent to each band task, candidate pairs ~ near duplicates x bands (16 B each); the spill runs (the corpus, "
-        "lz4) are written once and read once by the shard writers on shared storage, not counted; Ray's own "
-        "scheduling overhead at 100 M documents, stragglers and storage bandwidth are not modelled"
+        "assumptions: CPU cost scales with bytes (this corpus's per-byte cost, conservative for 10 KB documents: "
+        "per-document overheads weigh more in small ones) and runs in parallel but for the driver's own CPU (serial); "
+        f"each shuffle read (a slice of a spill file) costs {SLICE_READ_S * 1e3:.0f} ms of a worker's time on shared "
+        f"storage; a scan worker's memory is bounded by its task (<= {TASK_BYTES >> 20} MB of input, "
+        f"{worker_max / 2**30:.2f} GB measured), a partition task by its partition (<= 128 MB of "
+        "input), a band task by its bucket (<= 1 M documents); Ray's scheduling overhead, stragglers and storage "
+        "bandwidth are not modelled"
     )
 
 
@@ -351,11 +406,27 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=400, help="planted exact and near duplicate pairs (each)")
     ap.add_argument("--keep", type=Path, default=None, help="build/reuse the corpus here and keep it")
     ap.add_argument("--engine", choices=["local", "ray", "both"], default="both", help="ingest.engine(s) to run")
-    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--docs", default=None, help="scale mode: comma-separated document counts, e.g. 100000,500000,1000000"
+    )
+    ap.add_argument("--docs-per-partition", type=int, default=None, help="scale mode: ingest.partitions = docs / this")
+    ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(*args.child)
     work = args.keep or Path(tempfile.mkdtemp(prefix="cptpipe-bench-ingest-"))
+    if args.docs:
+        try:
+            print(f"machine: {os.cpu_count()} cores")
+            out = scale(work, [int(x) for x in args.docs.split(",")], args.docs_per_partition)
+            report = out["runs"][max(out["runs"])][0]
+            cpu_per_mb = (report["driver_cpu_s"] + report["workers_cpu_s"]) / (report["bytes_in"] / 1e6)
+            worker_max = max(r[1]["worker_max"] for r in out["runs"].values())
+            projection(cpu_per_mb, out["cpu_per_doc"], out["rss_per_doc"], worker_max)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
+        return
     raw = work / "raw"
     try:
         t0 = time.time()
@@ -378,8 +449,10 @@ def main() -> None:
             f"precision {q['precision']:.3f} ({q['false_merges']} false merges)"
         )
         print("dropped (near-dedup on):", r0["dropped"])
-        on = [r for r in rows if r[1] == "on"]
-        projection(on[-1][2], on[-1][3], r0["engine"]["workers"])
+        report, peak = [r for r in rows if r[1] == "on"][-1][2:4]
+        cpu_per_mb = (report["driver_cpu_s"] + report["workers_cpu_s"]) / (report["bytes_in"] / 1e6)
+        driver_bytes = max(0, peak["driver"] - report["driver_base_rss"]) / report["records_seen"]
+        projection(cpu_per_mb, report["driver_cpu_s"] / report["records_seen"], driver_bytes, peak["worker_max"])
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

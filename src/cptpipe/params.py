@@ -170,7 +170,7 @@ class IngestParams:
     max_file_mb: int = bounded(256, ge=1)
     shard_mb: int = bounded(256, ge=1)  # text MB per output shard (with shard_docs, whichever comes first)
     workers: int | None = bounded(None, ge=1)  # processes reading files; null: all cores
-    # hash partitions of the dedup passes; null: 4 per worker, and one per 256 MB of input beyond that
+    # hash partitions of the dedup passes and shard order; null: one per 128 MB of input, at least one per worker
     partitions: int | None = bounded(None, ge=1)
     # where ingest's tasks run: local (this machine's cores) | ray (pip install -e ".[ray]"); same shards either way
     engine: IngestEngine = "local"

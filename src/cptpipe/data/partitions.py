@@ -51,14 +51,17 @@ INDEX_SCHEMA = pa.schema(
         ("flags", pa.string()),  # quality flags of a kept document under profile curated, comma-joined
     ]
 )
-PARTITION_BYTES = 256 << 20  # input bytes per partition (auto): bounds what one partition task holds
-PARTS_PER_WORKER = 4  # at least this many partitions per worker (auto), so no core idles
+# Input bytes per partition (auto): bounds what one partition task holds (~0.7 KB per document). Not
+# smaller: every partition reads a slice of every scan task's index, so the shuffle's reads grow as
+# scan tasks x partitions (bench/ingest.py projects their cost).
+PARTITION_BYTES = 128 << 20
 BAND_DOCS = 1_000_000  # documents per band task at most: bounds its memory (~50 MB of band columns and ids)
 _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], np.uint64)
 
 
 def auto_partitions(bytes_in: int, workers: int) -> int:
-    return max(PARTS_PER_WORKER * workers, -(-bytes_in // PARTITION_BYTES), 1)
+    """One partition per PARTITION_BYTES of input, and at least one per worker."""
+    return max(workers, -(-bytes_in // PARTITION_BYTES), 1)
 
 
 def band_buckets(docs: int, bands: int, workers: int) -> int:
