@@ -28,7 +28,7 @@ number of partitions, tasks or workers.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -313,23 +313,33 @@ def final_task(layout: Layout, part: int) -> PartResult:
 
 
 def cut_shards(layout: Layout, shard_docs: int, shard_bytes: int) -> Iterator[list[tuple[int, int, int]]]:
-    """Each shard as (partition, lo, hi) ranges of kept-p.npy, cut where a sequential writer would cut the
-    concatenated order: a shard closes before the row that would follow shard_docs documents or
-    shard_bytes of text. Holds one partition's chars at a time."""
+    """Each shard as (partition, lo, hi) ranges of kept-p.npy; reads one partition's chars at a time."""
+    chars = (np.load(layout.dir / f"chars-{p:06d}.npy") for p in range(layout.parts))
+    return shard_cuts(chars, shard_docs, shard_bytes)
+
+
+def shard_cuts(parts: Iterable[np.ndarray], shard_docs: int, shard_bytes: int) -> Iterator[list[tuple[int, int, int]]]:
+    """Shards over the concatenated rows of these per-partition text lengths, cut where a sequential
+    writer would: a shard closes before the row that would follow shard_docs documents or shard_bytes
+    of text. Each shard as (partition, lo, hi) ranges; one search per shard, not a step per document."""
     segments: list[tuple[int, int, int]] = []
-    n = nbytes = 0
-    for part in range(layout.parts):
-        chars = np.load(layout.dir / f"chars-{part:06d}.npy").tolist()
-        lo = 0
-        for i, c in enumerate(chars):
-            if n and (n >= shard_docs or nbytes >= shard_bytes):
-                if i > lo:
-                    segments.append((part, lo, i))
-                yield segments
-                segments, n, nbytes, lo = [], 0, 0, i
-            n, nbytes = n + 1, nbytes + c
-        if len(chars) > lo:
-            segments.append((part, lo, len(chars)))
+    n = nbytes = 0  # the open shard's documents and text so far
+    for part, chars in enumerate(parts):
+        cum = np.concatenate([[0], np.cumsum(chars, dtype=np.int64)])
+        m, lo = len(chars), 0
+        while lo < m:
+            first = lo if n else lo + 1  # a shard never closes empty
+            by_docs = lo + max(shard_docs - n, 0)
+            by_bytes = int(np.searchsorted(cum, shard_bytes - nbytes + cum[lo], side="left"))
+            close = max(first, min(by_docs, by_bytes))
+            if close >= m:  # the shard stays open past this partition
+                n, nbytes = n + m - lo, nbytes + int(cum[m] - cum[lo])
+                segments.append((part, lo, m))
+                break
+            if close > lo:
+                segments.append((part, lo, close))
+            yield segments
+            segments, n, nbytes, lo = [], 0, 0, close
     if n:
         yield segments
 
