@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from cptpipe.data.tokens import TokenSource
 from cptpipe.errors import UserError
 from cptpipe.mix.index import build_phase, eligible_rows
+from cptpipe.mix.pack import Segments
 from cptpipe.mix.recipes import PAIR_SOURCES, PhasePlan, plan_recipe
 from cptpipe.params import SOURCES, MixParams, RecipeParams
 
@@ -23,7 +23,7 @@ def build_mix(
     for name in SOURCES:
         if not (tokens_dir / name / "meta.json").exists():
             raise UserError(f"{tokens_dir / name}: no token shard; run `dvc repro tokenize@{name}`")
-        sources[name] = TokenSource(tokens_dir / name).row_arrays()
+        sources[name] = read_rows(tokens_dir / name)
     train_tokens = {k: int(v["length"][eligible_rows(k, v["split"])].sum()) for k, v in sources.items()}
     rng = np.random.default_rng(seed)
     phases = []
@@ -49,12 +49,28 @@ def build_mix(
     return report
 
 
+def read_rows(source_dir: Path) -> dict[str, np.ndarray]:
+    """offset, length and split of every row of one token shard (data/tokens/<source>/rows.parquet).
+
+    Only the three columns the mix reads: TokenSource.row_arrays converts every column, doc_id and
+    kind included, to Python objects (~100 bytes a row; gigabytes for a source of tens of millions of
+    rows). split comes as an object array whose items are the few split names, shared.
+    """
+    table = pq.read_table(source_dir / "rows.parquet", columns=["offset", "length", "split"], read_dictionary=["split"])
+    split = np.empty(table.num_rows, object)
+    at = 0
+    for chunk in table.column("split").chunks:
+        split[at : at + len(chunk)] = np.asarray(chunk.dictionary.to_pylist(), object)[chunk.indices.to_numpy()]
+        at += len(chunk)
+    return {c: table.column(c).to_numpy() for c in ("offset", "length")} | {"split": split}
+
+
 def write_phase(
     out_dir: Path, stem: str, plan: PhasePlan, sources: dict, mix: MixParams, seq_len: int, rng: np.random.Generator
 ) -> tuple[dict, dict]:
     """One phase's index file(s) in out_dir: its phases.json entry and its report."""
     budgets = dict(plan.budgets)
-    table, rep = build_phase(
+    segments, rep = build_phase(
         sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start, pair_sources=PAIR_SOURCES
     )
     # Pairs packed beside other pieces see only their own tokens: the answer is conditioned on its
@@ -62,7 +78,8 @@ def write_phase(
     rep["doc_attention_mask"] = mix.doc_attention_mask or (
         rep["packing"] == "packed" and bool(PAIR_SOURCES & set(budgets))
     )
-    pq.write_table(table, out_dir / f"{stem}.parquet")
+    segments.write(out_dir / f"{stem}.parquet")
+    del segments
     entry = {
         "name": plan.name,
         "file": f"{stem}.parquet",
@@ -75,8 +92,8 @@ def write_phase(
     # blocks batch by batch (cptpipe.train.interleave.Interleaved): packed among documents, a QA answer
     # would be ~2% of a batch's loss tokens and barely trained.
     if plan.interleave is not None:
-        qa_table, qa_rep = build_phase(sources, plan.interleave, seq_len, rng, pair_sources=PAIR_SOURCES)
-        pq.write_table(qa_table, out_dir / f"{stem}.qa.parquet")
+        qa_segments, qa_rep = build_phase(sources, plan.interleave, seq_len, rng, pair_sources=PAIR_SOURCES)
+        qa_segments.write(out_dir / f"{stem}.qa.parquet")
         entry["interleave"] = {
             "file": f"{stem}.qa.parquet",
             "blocks": qa_rep["blocks"],
@@ -120,6 +137,9 @@ class MixBlocks:
     each item also has `attention_mask`: a (1, seq_len, seq_len) boolean block-causal mask, True
     where a token may attend, so no token sees another document of its block. transformers passes
     a 4D mask to the attention as is; boolean masks need the sdpa (default) or flex attention.
+
+    The index is held as numpy columns: 17 bytes a segment (start, length, pos0, source code) and 4
+    a block (where its segments begin); the token shards are memory-mapped.
     """
 
     def __init__(
@@ -128,20 +148,27 @@ class MixBlocks:
         if doc_attention_mask is None:
             doc_attention_mask = bool(phase_entry(index_file).get("doc_attention_mask"))
         self.doc_attention_mask = doc_attention_mask
-        t = pq.read_table(index_file)
-        self.block = t.column("block").to_numpy()
-        self.source = np.asarray(t.column("source").to_pylist())
-        self.start = t.column("start").to_numpy()
-        self.length = t.column("length").to_numpy()
-        self.pos0 = t.column("pos0").to_numpy()
-        self.n_blocks = int(self.block[-1]) + 1 if len(self.block) else 0
-        self.bounds = np.searchsorted(self.block, np.arange(self.n_blocks + 1))
-        self.tokens = {}
-        self.masks = {}
-        for name in set(self.source.tolist()):
-            src = TokenSource(tokens_dir / name)
-            self.tokens[name], self.masks[name] = src.tokens, src.mask
+        index = Segments.read(index_file)
+        self.names, self.codes = index.names, index.source
+        self.start, self.length, self.pos0 = index.start, index.length, index.pos0
+        self.n_blocks = index.n_blocks
+        bounds = np.searchsorted(index.block, np.arange(self.n_blocks + 1))
+        self.bounds = bounds.astype(np.int32) if len(index) < 2**31 else bounds
+        del index, bounds
+        # token shards as tokenize lays them out (cptpipe.data.tokens), without TokenSource's rows table
+        self.tokens = [np.load(tokens_dir / name / "tokens.npy", mmap_mode="r") for name in self.names]
+        self.masks = [np.load(tokens_dir / name / "mask.npy", mmap_mode="r") for name in self.names]
         self.seq_len, self.pad_id = seq_len, pad_id
+
+    @property
+    def source(self) -> np.ndarray:
+        """Source name of every segment (a new array of strings: for inspection, not the training path)."""
+        return np.asarray(self.names)[self.codes]
+
+    @property
+    def block(self) -> np.ndarray:
+        """Block of every segment (a new array)."""
+        return np.repeat(np.arange(self.n_blocks), np.diff(self.bounds))
 
     def __len__(self) -> int:
         return self.n_blocks
@@ -152,12 +179,12 @@ class MixBlocks:
         pos = np.zeros(self.seq_len, np.int64)
         at, names = 0, []
         for j in range(self.bounds[i], self.bounds[i + 1]):
-            name, s, n = self.source[j], self.start[j], self.length[j]
-            tok = np.asarray(self.tokens[name][s : s + n], np.int64)
+            c, s, n = self.codes[j], int(self.start[j]), int(self.length[j])
+            tok = np.asarray(self.tokens[c][s : s + n], np.int64)
             ids[at : at + n] = tok
-            labels[at : at + n] = np.where(np.asarray(self.masks[name][s : s + n]) > 0, tok, -100)
+            labels[at : at + n] = np.where(np.asarray(self.masks[c][s : s + n]) > 0, tok, -100)
             pos[at : at + n] = self.pos0[j] + np.arange(n)
-            names.append(name)
+            names.append(self.names[c])
             at += n
         return ids, labels, pos, names
 
