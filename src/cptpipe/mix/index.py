@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cptpipe.mix.pack import CHUNK, Pieces, Segments, pack, pack_rows, row_block_len
+from cptpipe.mix.pack import CHUNK, Pieces, Segments, narrow, pack, pack_rows, row_block_len
 
 
 @dataclass
@@ -268,8 +268,11 @@ def sample_pieces(
             "pieces": len(s.lengths),
         }
     codes = np.repeat(np.arange(len(names), dtype=np.uint8), [len(x) for x in lengths])
-    join = (lambda xs: xs[0]) if len(names) == 1 else np.concatenate
-    return Pieces(names, codes, join(starts), join(lengths)), accounting
+    length = np.concatenate([np.zeros(0, np.int64), *lengths])
+    del lengths
+    return Pieces(
+        names, codes, np.concatenate([np.zeros(0, np.int64), *starts]), length.astype(narrow(length))
+    ), accounting
 
 
 def add_shares(accounting: dict[str, dict]) -> tuple[int, int]:

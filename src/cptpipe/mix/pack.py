@@ -65,36 +65,9 @@ class Segments:
         sl = slice(lo, hi)
         codes = pa.array(self.source[sl].astype(np.int32))
         source = pa.DictionaryArray.from_arrays(codes, pa.array(self.names, pa.string()))
-        cols = {"block": self.block[sl], "source": source.cast(pa.string()), "start": self.start[sl]}
+        cols = {"block": self.block[sl].astype(np.int64), "source": source.cast(pa.string()), "start": self.start[sl]}
         cols.update(length=self.length[sl].astype(np.int64), pos0=self.pos0[sl].astype(np.int64))
         return pa.table({k: cols[k] for k in SEGMENT_SCHEMA.names}, schema=SEGMENT_SCHEMA)
-
-    @classmethod
-    def read(cls, path: Path) -> Segments:
-        """An index file as compact columns (source as uint8 codes, length and pos0 as int32), read one
-        row group at a time so no full Arrow copy is held beside them."""
-        f = pq.ParquetFile(path, read_dictionary=["source"])
-        n = f.metadata.num_rows
-        out = cls((), *(np.empty(n, t) for t in (np.int64, np.uint8, np.int64, np.int32, np.int32)))
-        names: list[str] = []
-        at = 0
-        for g in range(f.num_row_groups):
-            t = f.read_row_group(g)
-            for chunk in t.column("source").chunks:
-                local = chunk.dictionary.to_pylist()
-                names.extend(v for v in local if v not in names)
-                remap = np.array([names.index(v) for v in local], np.uint8)
-                out.source[at : at + len(chunk)] = remap[chunk.indices.to_numpy()]
-                at += len(chunk)
-            sl = slice(at - t.num_rows, at)
-            out.block[sl], out.start[sl] = t.column("block").to_numpy(), t.column("start").to_numpy()
-            for name in ("length", "pos0"):
-                values = t.column(name).to_numpy()
-                if len(values) and not (values.min() >= 0 and values.max() < 2**31):
-                    raise ValueError(f"{path}: {name} outside 0..2**31 in row group {g}; not a mix index")
-                getattr(out, name)[sl] = values
-        out.names = tuple(names)
-        return out
 
     def write(self, path: Path) -> None:
         """The index as Parquet, one row group at a time (bytes as pq.write_table(self.table()) writes)."""
@@ -103,6 +76,55 @@ class Segments:
                 w.write_table(self.table())
             for lo in range(0, len(self), ROW_GROUP):
                 w.write_table(self.table(lo, lo + ROW_GROUP))
+
+
+@dataclass
+class BlockIndex:
+    """An index file as training reads it: segment columns and where each block's segments begin.
+
+    17 bytes a segment (start int64, length and pos0 int32, source uint8) and 4 a block; no Python
+    object per segment or block.
+    """
+
+    names: tuple[str, ...]
+    source: np.ndarray  # uint8 codes into names
+    start: np.ndarray
+    length: np.ndarray
+    pos0: np.ndarray
+    bounds: np.ndarray  # block b is segments [bounds[b], bounds[b+1])
+
+    @classmethod
+    def read(cls, path: Path) -> BlockIndex:
+        """Read one row group at a time, so no whole-file Arrow table is held beside the columns."""
+        f = pq.ParquetFile(path, read_dictionary=["source"])
+        n = f.metadata.num_rows
+        index = _index_dtype(n + 1)
+        out = cls((), *(np.empty(n, t) for t in (np.uint8, np.int64, np.int32, np.int32)), np.zeros(0, index))
+        names: list[str] = []
+        firsts, last, at = [], -1, 0
+        for g in range(f.num_row_groups):
+            t = f.read_row_group(g)
+            sl = slice(at, at + t.num_rows)
+            for chunk in t.column("source").chunks:
+                local = chunk.dictionary.to_pylist()
+                names.extend(v for v in local if v not in names)
+                remap = np.array([names.index(v) for v in local], np.uint8)
+                out.source[at : at + len(chunk)] = remap[chunk.indices.to_numpy()]
+                at += len(chunk)
+            out.start[sl] = t.column("start").to_numpy()
+            for name in ("length", "pos0"):
+                values = t.column(name).to_numpy()
+                if len(values) and not (values.min() >= 0 and values.max() < 2**31):
+                    raise ValueError(f"{path}: {name} outside 0..2**31 in row group {g}; not a mix index")
+                getattr(out, name)[sl] = values
+            step = np.diff(t.column("block").to_numpy(), prepend=last)
+            if len(step) and not ((step == 0) | (step == 1)).all():
+                raise ValueError(f"{path}: blocks not in order 0, 1, 2, ... in row group {g}; not a mix index")
+            firsts.append((sl.start + np.flatnonzero(step)).astype(index))
+            last += int(step.sum())
+        out.names, out.bounds = tuple(names), np.concatenate([*firsts, np.array([n], index)])
+        pa.default_memory_pool().release_unused()  # the decoded row groups' buffers
+        return out
 
 
 def padded_starts(length: np.ndarray, whole: np.ndarray, seq_len: int) -> np.ndarray:
@@ -116,21 +138,31 @@ def padded_starts(length: np.ndarray, whole: np.ndarray, seq_len: int) -> np.nda
     and the chain of resets from piece 0 is followed by pointer doubling (`_chain`). The result is
     checked against the rule piece by piece before it is returned.
     """
-    length = np.asarray(length, np.int64)
-    end = np.cumsum(length)
+    end = np.cumsum(length, dtype=np.int64)
     start = end - length
     if not whole.any():
         return start
-    candidates = np.union1d([0], np.flatnonzero(whole))
+    index = _index_dtype(len(length) + 1)
+    candidates = np.flatnonzero(whole).astype(index)  # a pad moves only a whole piece
+    if not whole[0]:  # piece 0 starts the first block
+        candidates = np.concatenate([np.zeros(1, index), candidates])
     nxt = _next_reset(start, end, whole, seq_len, candidates)
-    resets = candidates[_chain(np.searchsorted(candidates, nxt))]
+    del end
+    resets = candidates[_chain(np.searchsorted(candidates, nxt).astype(index))]
+    del candidates, nxt
     # blocks between two resets: the unpadded distance rounded up (the pad closes the last one)
     gap = np.diff(start[resets])
     shift = np.concatenate([[0], np.cumsum(-(-gap // seq_len))]) * seq_len - start[resets]  # padding before
-    padded = start + np.repeat(shift, np.diff(np.append(resets, len(length))))
-    if not _follows_rule(padded, length, whole, seq_len):
+    for lo in range(0, len(start), CHUNK):  # start becomes the padded start, in place
+        reset = np.searchsorted(resets, np.arange(lo, min(len(start), lo + CHUNK)), side="right") - 1
+        start[lo : lo + CHUNK] += shift[reset]
+    if not _follows_rule(start, length, whole, seq_len):
         raise AssertionError("mix: vectorized packing disagrees with the packing rule (a bug; please report)")
-    return padded
+    return start
+
+
+def _index_dtype(n: int) -> np.dtype:
+    return np.dtype(np.int32) if n < 2**31 else np.dtype(np.int64)
 
 
 def _next_reset(
@@ -141,18 +173,19 @@ def _next_reset(
     straddling the edge is padded when it is whole and started inside that block, else it is split (or
     ends exactly there) and the blocks go on with the same phase."""
     n = len(start)
-    out = np.full(len(candidates), n, np.int64)
-    todo = np.arange(len(candidates))
-    k = 1
-    while len(todo):
-        edge = start[candidates[todo]] + k * seq_len
-        m = np.searchsorted(end, edge, side="right")  # first piece ending past the edge
-        inside = m < n
-        todo, edge, m = todo[inside], edge[inside], m[inside]
-        pad = whole[m] & (start[m] > edge - seq_len) & (start[m] < edge)
-        out[todo[pad]] = m[pad]
-        todo = todo[~pad]
-        k += 1
+    out = np.full(len(candidates), n, candidates.dtype)
+    for lo in range(0, len(candidates), CHUNK):
+        todo = np.arange(lo, min(len(candidates), lo + CHUNK))
+        k = 1
+        while len(todo):
+            edge = start[candidates[todo]] + k * seq_len
+            m = np.searchsorted(end, edge, side="right")  # first piece ending past the edge
+            inside = m < n
+            todo, edge, m = todo[inside], edge[inside], m[inside]
+            pad = whole[m] & (start[m] > edge - seq_len) & (start[m] < edge)
+            out[todo[pad]] = m[pad]
+            todo = todo[~pad]
+            k += 1
     return out
 
 
@@ -160,7 +193,7 @@ def _chain(nxt: np.ndarray) -> np.ndarray:
     """Indices reached from 0 by following nxt (nxt[i] > i; values >= len(nxt) end the chain), sorted,
     by pointer doubling: after round t the set holds the first 2**(t+1) links."""
     n = len(nxt)
-    jump = np.append(np.minimum(nxt, n), n)  # n: a sink that points at itself
+    jump = np.append(np.minimum(nxt, n), n).astype(nxt.dtype)  # n: a sink that points at itself
     reached = np.zeros(n + 1, bool)
     reached[0] = True
     while jump[0] < n:
@@ -173,10 +206,15 @@ def _follows_rule(padded: np.ndarray, length: np.ndarray, whole: np.ndarray, seq
     """Whether every piece starts where the piece-by-piece packing rule puts it, given the one before."""
     if not len(padded) or padded[0] != 0:
         return not len(padded)
-    after = padded[:-1] + length[:-1]  # where piece i would start without a pad
-    fill = after % seq_len
-    pad = whole[1:] & (fill > 0) & (fill + length[1:] > seq_len)
-    return bool((padded[1:] == after + np.where(pad, seq_len - fill, 0)).all())
+    for lo in range(1, len(padded), CHUNK):
+        hi = min(len(padded), lo + CHUNK)
+        sl, prev = slice(lo, hi), slice(lo - 1, hi - 1)
+        after = padded[prev] + length[prev]  # where piece i starts if not padded
+        fill = after % seq_len
+        pad = whole[sl] & (fill > 0) & (fill + length[sl] > seq_len)
+        if not (padded[sl] == after + np.where(pad, seq_len - fill, 0)).all():
+            return False
+    return True
 
 
 def pack(pieces: Pieces, seq_len: int, whole: frozenset[str] = frozenset()) -> tuple[Segments, int]:
@@ -188,23 +226,26 @@ def pack(pieces: Pieces, seq_len: int, whole: frozenset[str] = frozenset()) -> t
     answer without question, and half a document states facts without naming whose they are.
     Returns the segments and the number of padding tokens.
     """
-    length = np.asarray(pieces.length, np.int64)
+    length = pieces.length
     padded = padded_starts(length, np.isin(pieces.source, pieces.codes_of(whole)), seq_len)
-    # blocks each piece touches (a zero-length piece none)
-    count = np.where(length > 0, (padded + length - 1) // seq_len - padded // seq_len + 1, 0)
-    total = int(count.sum())
+    count = np.empty(len(length), np.int32)  # blocks each piece touches (a zero-length piece none)
+    for lo in range(0, len(length), CHUNK):
+        p, n = padded[lo : lo + CHUNK], length[lo : lo + CHUNK].astype(np.int64)
+        count[lo : lo + CHUNK] = np.where(n > 0, (p + n - 1) // seq_len - p // seq_len + 1, 0)
+    total = int(count.sum(dtype=np.int64))
+    n_blocks = int(padded[-1] + length[-1] + seq_len - 1) // seq_len if len(length) else 0
+    small = narrow(length)
     segs = Segments(
         pieces.names,
-        np.empty(total, np.int64),
+        np.empty(total, _index_dtype(n_blocks)),
         np.empty(total, pieces.source.dtype),
         np.empty(total, np.int64),
-        np.empty(total, _narrow(length)),
-        np.empty(total, _narrow(length)),
+        np.empty(total, small),
+        np.empty(total, small),
     )
     at = 0
     for lo in range(0, len(length), CHUNK):  # in chunks: the temporaries are a few arrays of CHUNK
-        sl = slice(lo, lo + CHUNK)
-        c = count[sl]
+        c = count[lo : lo + CHUNK]
         piece = np.repeat(np.arange(lo, lo + len(c)), c)
         p0 = padded[piece]
         block = p0 // seq_len + np.arange(len(piece)) - np.repeat(np.cumsum(c) - c, c)
@@ -214,11 +255,11 @@ def pack(pieces: Pieces, seq_len: int, whole: frozenset[str] = frozenset()) -> t
         segs.block[out], segs.source[out] = block, pieces.source[piece]
         segs.start[out], segs.length[out], segs.pos0[out] = pieces.start[piece] + first - p0, end - first, first - p0
         at += len(piece)
-    return segs, segs.n_blocks * seq_len - int(length.sum())
+    return segs, segs.n_blocks * seq_len - int(length.sum(dtype=np.int64))
 
 
-def _narrow(values: np.ndarray) -> np.dtype:
-    """int32 when every value (and every part of one) fits, else int64."""
+def narrow(values: np.ndarray) -> np.dtype:
+    """int32 when every value fits, else int64."""
     return np.dtype(np.int32) if not len(values) or int(values.max()) < 2**31 else np.dtype(np.int64)
 
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from cptpipe.errors import UserError
 from cptpipe.mix.index import build_phase, eligible_rows
-from cptpipe.mix.pack import Segments
+from cptpipe.mix.pack import BlockIndex
 from cptpipe.mix.recipes import PAIR_SOURCES, PhasePlan, plan_recipe
 from cptpipe.params import SOURCES, MixParams, RecipeParams
 
@@ -148,13 +148,10 @@ class MixBlocks:
         if doc_attention_mask is None:
             doc_attention_mask = bool(phase_entry(index_file).get("doc_attention_mask"))
         self.doc_attention_mask = doc_attention_mask
-        index = Segments.read(index_file)
-        self.names, self.codes = index.names, index.source
+        index = BlockIndex.read(index_file)
+        self.names, self.codes, self.bounds = index.names, index.source, index.bounds
         self.start, self.length, self.pos0 = index.start, index.length, index.pos0
-        self.n_blocks = index.n_blocks
-        bounds = np.searchsorted(index.block, np.arange(self.n_blocks + 1))
-        self.bounds = bounds.astype(np.int32) if len(index) < 2**31 else bounds
-        del index, bounds
+        self.n_blocks = len(self.bounds) - 1
         # token shards as tokenize lays them out (cptpipe.data.tokens), without TokenSource's rows table
         self.tokens = [np.load(tokens_dir / name / "tokens.npy", mmap_mode="r") for name in self.names]
         self.masks = [np.load(tokens_dir / name / "mask.npy", mmap_mode="r") for name in self.names]
