@@ -15,9 +15,12 @@ mix: `build_mix` (the stage's library call: read row metadata, sample, order, pa
 in a child process, recipe --recipe with mix.tokens = --tokens (cpt: one documents phase of 92%
 domain, 6% replay, 2% instruct). read: `MixBlocks` over every index file the mix wrote (what the
 train stage builds before its first step), in another child, then --read blocks read in order.
-Peak RSS is the child's ru_maxrss; "base" is its RSS after imports (interpreter, numpy, pyarrow),
-"index" the peak above it. pieces = sampled pieces (rows or seq_len cuts of rows), segments = rows
-of the index files, blocks = training sequences.
+Peak RSS is the child's ru_maxrss (for the reader: after loading, before reading blocks); "base" is
+its RSS after imports (interpreter, numpy, pyarrow), "above_base" the peak above it, and
+bytes_per_piece / bytes_per_segment that figure divided by the count. read_mapped_mb: file-backed
+pages of the memory-mapped token shards after reading (kernel readahead included): shared between
+processes and reclaimable, so not the index's memory. pieces = sampled pieces (rows, or seq_len cuts
+of rows), segments = rows of the index files, blocks = training sequences.
 """
 
 from __future__ import annotations
@@ -42,7 +45,14 @@ PAIRS = {"qa", "instruct"}
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process so far (MB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def resident() -> dict[str, float]:
+    """Resident memory now (MB): anonymous (heap: the index) and file-backed (mapped files)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return {k: int(status[k].split()[0]) / 1024 for k in ("RssAnon", "RssFile")}
 
 
 def sparse_npy(path: Path, dtype: np.dtype, n: int) -> None:
@@ -154,6 +164,7 @@ def child_read(mix_dir: str, tokens_dir: str, n_read: int) -> None:
                 MixBlocks(Path(mix_dir) / ph["interleave"]["file"], Path(tokens_dir), ph["interleave"]["seq_len"], 0)
             )
     load = time.perf_counter() - t0
+    peak = rss_mb()  # loading is where the index's memory peaks
     segments = sum(int(d.length.shape[0]) for d in datasets)
     big = max(datasets, key=len)
     t0 = time.perf_counter()
@@ -161,14 +172,18 @@ def child_read(mix_dir: str, tokens_dir: str, n_read: int) -> None:
     for i in range(first, min(len(big), first + n_read)):
         big.arrays(i)
     per_block = (time.perf_counter() - t0) / max(1, min(n_read, len(big) - first))
+    # file-backed pages of the memory-mapped token shards that reading touched (readahead included):
+    # shared with every process mapping them and dropped by the kernel under pressure
+    mapped = resident()["RssFile"]
     print(
         json.dumps(
             {
                 "load_seconds": load,
                 "per_block_us": per_block * 1e6,
                 "base_mb": base,
-                "peak_mb": rss_mb(),
+                "peak_mb": peak,
                 "segments": segments,
+                "mapped_mb": mapped,
             }
         )
     )
@@ -208,6 +223,7 @@ def bench(tokens: int, args: argparse.Namespace, root: Path) -> dict:
         "read_peak_mb": round(r["peak_mb"]),
         "read_above_base_mb": round(r["peak_mb"] - r["base_mb"]),
         "read_us_per_block": round(r["per_block_us"], 1),
+        "read_mapped_mb": round(r["mapped_mb"]),
         "index_disk_mb": round(disk / 1e6, 1),
     }
     row["mix_bytes_per_piece"] = round((m["peak_mb"] - m["base_mb"]) * 2**20 / max(1, m["pieces"]), 1)

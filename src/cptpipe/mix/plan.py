@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cptpipe.errors import UserError
 from cptpipe.mix.index import build_phase, eligible_rows
-from cptpipe.mix.pack import BlockIndex
+from cptpipe.mix.pack import CHUNK, BlockIndex
 from cptpipe.mix.recipes import PAIR_SOURCES, PhasePlan, plan_recipe
 from cptpipe.params import SOURCES, MixParams, RecipeParams
 
@@ -56,13 +57,18 @@ def read_rows(source_dir: Path) -> dict[str, np.ndarray]:
     kind included, to Python objects (~100 bytes a row; gigabytes for a source of tens of millions of
     rows). split comes as an object array whose items are the few split names, shared.
     """
-    table = pq.read_table(source_dir / "rows.parquet", columns=["offset", "length", "split"], read_dictionary=["split"])
-    split = np.empty(table.num_rows, object)
+    f = pq.ParquetFile(source_dir / "rows.parquet", read_dictionary=["split"])
+    n = f.metadata.num_rows
+    rows = {"offset": np.empty(n, np.int64), "length": np.empty(n, np.int64), "split": np.empty(n, object)}
     at = 0
-    for chunk in table.column("split").chunks:
-        split[at : at + len(chunk)] = np.asarray(chunk.dictionary.to_pylist(), object)[chunk.indices.to_numpy()]
-        at += len(chunk)
-    return {c: table.column(c).to_numpy() for c in ("offset", "length")} | {"split": split}
+    for batch in f.iter_batches(batch_size=CHUNK, columns=["offset", "length", "split"]):  # bounded buffers
+        sl = slice(at, at + batch.num_rows)
+        rows["offset"][sl], rows["length"][sl] = batch.column("offset"), batch.column("length")
+        split = batch.column("split")
+        rows["split"][sl] = np.asarray(split.dictionary.to_pylist(), object)[split.indices.to_numpy()]
+        at += batch.num_rows
+    pa.default_memory_pool().release_unused()
+    return rows
 
 
 def write_phase(
