@@ -15,7 +15,7 @@ mix: `build_mix` (the stage's library call: read row metadata, sample, order, pa
 in a child process, recipe --recipe with mix.tokens = --tokens (cpt: one documents phase of 92%
 domain, 6% replay, 2% instruct). read: `MixBlocks` over every index file the mix wrote (what the
 train stage builds before its first step), in another child, then --read blocks read in order.
-Peak RSS is the child's ru_maxrss (for the reader: after loading, before reading blocks); "base" is
+Peak RSS is the child's VmHWM (for the reader: after loading, before reading blocks); "base" is
 its RSS after imports (interpreter, numpy, pyarrow), "above_base" the peak above it, and
 bytes_per_piece / bytes_per_segment that figure divided by the count. read_mapped_mb: file-backed
 pages of the memory-mapped token shards after reading (kernel readahead included): shared between
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -44,15 +43,16 @@ SHARES = {"domain": 1.0, "replay": 0.1, "qa": 0.02, "instruct": 0.02}  # source 
 PAIRS = {"qa", "instruct"}
 
 
-def rss_mb() -> float:
-    """Peak resident memory of this process so far (MB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def resident() -> dict[str, float]:
-    """Resident memory now (MB): anonymous (heap: the index) and file-backed (mapped files)."""
+def status_mb() -> dict[str, float]:
+    """VmHWM (peak resident memory), RssAnon (heap: the index) and RssFile (mapped files), in MB."""
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return {k: int(status[k].split()[0]) / 1024 for k in ("RssAnon", "RssFile")}
+    return {k: int(status[k].split()[0]) / 1024 for k in ("VmHWM", "RssAnon", "RssFile")}
+
+
+def rss_mb() -> float:
+    """Peak resident memory of this process so far (MB). Not ru_maxrss: Linux carries the parent's peak
+    over fork and exec into a child's ru_maxrss."""
+    return status_mb()["VmHWM"]
 
 
 def sparse_npy(path: Path, dtype: np.dtype, n: int) -> None:
@@ -174,7 +174,7 @@ def child_read(mix_dir: str, tokens_dir: str, n_read: int) -> None:
     per_block = (time.perf_counter() - t0) / max(1, min(n_read, len(big) - first))
     # file-backed pages of the memory-mapped token shards that reading touched (readahead included):
     # shared with every process mapping them and dropped by the kernel under pressure
-    mapped = resident()["RssFile"]
+    mapped = status_mb()["RssFile"]
     print(
         json.dumps(
             {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cptpipe.mix.pack import CHUNK, Pieces, Segments, narrow, pack, pack_rows, row_block_len
+from cptpipe.mix.pack import CHUNK, Pieces, Segments, pack, pack_rows, row_block_len
 
 
 @dataclass
@@ -44,20 +44,14 @@ def sample_source(
     rows = np.flatnonzero(eligible)
     avail = int(lengths[rows].sum())
     if budget <= 0 or avail == 0:
-        return Sampled(np.zeros(0, np.int64), np.zeros(0, np.int64), 0.0, avail)
+        return Sampled(np.zeros(0, np.int64), np.zeros(0, np.int32), 0.0, avail)
     starts, lens = [], []
     need = budget
     while need > 0:
         order = rng.permutation(rows)  # one pass
-        n = lengths[order].astype(np.int64)
-        cum = np.cumsum(np.minimum(n, seq_len) if whole_rows else n)
-        if cum[-1] >= need:  # the budget runs out in this pass, at the first row that reaches it
-            last = int(np.searchsorted(cum, need))
-            order, n = order[: last + 1], n[: last + 1]
-            if not whole_rows:
-                n[last] -= int(cum[last]) - need
-        del cum
-        s, ln = cut_rows(offsets[order], n, seq_len, whole_rows)
+        taken, last = pass_end(order, lengths, need, seq_len, whole_rows)
+        s, ln = cut_rows(offsets, lengths, order[:taken], seq_len, whole_rows, last)
+        del order
         starts.append(s)
         lens.append(ln)
         need -= int(ln.sum())
@@ -69,24 +63,49 @@ def sample_source(
     )
 
 
+def pass_end(
+    order: np.ndarray, lengths: np.ndarray, need: int, seq_len: int, whole_rows: bool
+) -> tuple[int, int | None]:
+    """How many rows of a pass (in `order`) reach `need` tokens (all of them if they do not), and, for
+    documents, the tokens taken from the last of those rows (cut to hit `need` exactly; None: whole)."""
+    have = 0
+    for lo in range(0, len(order), CHUNK):
+        n = lengths[order[lo : lo + CHUNK]].astype(np.int64)
+        cum = have + np.cumsum(np.minimum(n, seq_len) if whole_rows else n)
+        if cum[-1] >= need:
+            i = int(np.searchsorted(cum, need))  # the first row that reaches it
+            return lo + i + 1, None if whole_rows else int(n[i] - (cum[i] - need))
+        have = int(cum[-1])
+    return len(order), None
+
+
 def cut_rows(
-    offsets: np.ndarray, lengths: np.ndarray, seq_len: int, whole_rows: bool = False
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    rows: np.ndarray,
+    seq_len: int,
+    whole_rows: bool = False,
+    last: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, lengths) of the pieces of rows in order: a row's consecutive seq_len cuts (none for an
-    empty row), or with whole_rows one piece per row, truncated to seq_len."""
-    offsets, lengths = np.asarray(offsets, np.int64), np.asarray(lengths, np.int64)
-    if whole_rows:
-        return offsets, np.minimum(lengths, seq_len)
-    count = -(-lengths // seq_len)
-    starts = np.empty(int(count.sum()), np.int64)
-    lens = np.empty(len(starts), np.int64)
+    """(starts, lengths) of the pieces of `rows` in order: a row's consecutive seq_len cuts (none for an
+    empty row), or with whole_rows one piece per row, truncated to seq_len. `last`: tokens taken from
+    the last row (the budget's cut). Works through the rows in chunks: no per-row temporary is whole."""
+
+    def chunk(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # offsets, lengths, pieces per row
+        n = lengths[rows[lo : lo + CHUNK]].astype(np.int64)
+        if last is not None and lo + CHUNK >= len(rows):
+            n[-1] = last
+        return offsets[rows[lo : lo + CHUNK]], n, np.ones(len(n), np.int64) if whole_rows else -(-n // seq_len)
+
+    total = sum(int(chunk(lo)[2].sum()) for lo in range(0, len(rows), CHUNK))
+    starts, lens = np.empty(total, np.int64), np.empty(total, np.int32 if seq_len < 2**31 else np.int64)
     at = 0
-    for lo in range(0, len(lengths), CHUNK):
-        c = count[lo : lo + CHUNK]
-        row = np.repeat(np.arange(lo, lo + len(c)), c)
+    for lo in range(0, len(rows), CHUNK):
+        off, n, c = chunk(lo)
+        row = np.repeat(np.arange(len(c)), c)
         cut = (np.arange(len(row)) - np.repeat(np.cumsum(c) - c, c)) * seq_len
-        starts[at : at + len(row)] = offsets[row] + cut
-        lens[at : at + len(row)] = np.minimum(seq_len, lengths[row] - cut)
+        starts[at : at + len(row)] = off[row] + cut
+        lens[at : at + len(row)] = np.minimum(seq_len, n[row] - cut)
         at += len(row)
     return starts, lens
 
@@ -268,11 +287,9 @@ def sample_pieces(
             "pieces": len(s.lengths),
         }
     codes = np.repeat(np.arange(len(names), dtype=np.uint8), [len(x) for x in lengths])
-    length = np.concatenate([np.zeros(0, np.int64), *lengths])
-    del lengths
-    return Pieces(
-        names, codes, np.concatenate([np.zeros(0, np.int64), *starts]), length.astype(narrow(length))
-    ), accounting
+    start = np.concatenate([np.zeros(0, np.int64), *starts])
+    del starts
+    return Pieces(names, codes, start, np.concatenate([np.zeros(0, np.int32), *lengths])), accounting
 
 
 def add_shares(accounting: dict[str, dict]) -> tuple[int, int]:
@@ -309,7 +326,7 @@ def build_phase(
     if progressive:
         is_domain = np.isin(pieces.source[order], pieces.codes_of({"domain"}))
         order = order[progressive_order(is_domain, pieces.length[order], progressive_start)]
-    pieces = pieces.take(order)
+    pieces.reorder(order)
     del order
     if one_per_block:
         segments, seq_len, padding = pack_rows(pieces)

@@ -34,8 +34,12 @@ class Pieces:
     def __len__(self) -> int:
         return len(self.length)
 
-    def take(self, order: np.ndarray) -> Pieces:
-        return Pieces(self.names, self.source[order], self.start[order], self.length[order])
+    def reorder(self, order: np.ndarray) -> None:
+        """Put the pieces in `order`, in place, one column at a time (a column's old copy goes before
+        the next is gathered)."""
+        self.source = self.source[order]
+        self.start = self.start[order]
+        self.length = self.length[order]
 
     def codes_of(self, names) -> np.ndarray:
         """Codes of the given source names (those present)."""
@@ -143,12 +147,15 @@ def padded_starts(length: np.ndarray, whole: np.ndarray, seq_len: int) -> np.nda
     if not whole.any():
         return start
     index = _index_dtype(len(length) + 1)
-    candidates = np.flatnonzero(whole).astype(index)  # a pad moves only a whole piece
-    if not whole[0]:  # piece 0 starts the first block
-        candidates = np.concatenate([np.zeros(1, index), candidates])
+    # a pad moves only a whole piece; piece 0 starts the first block
+    candidates = [np.zeros(0 if whole[0] else 1, index)]
+    candidates += [(lo + np.flatnonzero(whole[lo : lo + CHUNK])).astype(index) for lo in range(0, len(whole), CHUNK)]
+    candidates = np.concatenate(candidates)
     nxt = _next_reset(start, end, whole, seq_len, candidates)
     del end
-    resets = candidates[_chain(np.searchsorted(candidates, nxt).astype(index))]
+    for lo in range(0, len(nxt), CHUNK):  # piece index -> candidate index, in place
+        nxt[lo : lo + CHUNK] = np.searchsorted(candidates, nxt[lo : lo + CHUNK])
+    resets = candidates[_chain(nxt)]
     del candidates, nxt
     # blocks between two resets: the unpadded distance rounded up (the pad closes the last one)
     gap = np.diff(start[resets])
