@@ -209,13 +209,16 @@ def _progressive_order_stepwise(ramp_idx: np.ndarray, other_idx: np.ndarray, ram
 
 def share_by_tenth(segments: Segments, source: str) -> list[float]:
     """Share of `source` tokens in each tenth of a phase's blocks (the schedule as it really is)."""
-    blocks = segments.block
-    if not len(blocks):
+    n_blocks = segments.n_blocks
+    if not n_blocks:
         return []
-    tenth = np.minimum(blocks * 10 // (int(blocks[-1]) + 1), 9)
-    mine = np.isin(segments.source, [i for i, n in enumerate(segments.names) if n == source])
-    all_t = np.bincount(tenth, weights=segments.length, minlength=10)
-    src_t = np.bincount(tenth, weights=segments.length * mine, minlength=10)
+    mine = [i for i, n in enumerate(segments.names) if n == source]
+    all_t, src_t = np.zeros(10), np.zeros(10)
+    for lo in range(0, len(segments), CHUNK):
+        tenth = np.minimum(segments.block[lo : lo + CHUNK].astype(np.int64) * 10 // n_blocks, 9)
+        length = segments.length[lo : lo + CHUNK]
+        all_t += np.bincount(tenth, weights=length, minlength=10)
+        src_t += np.bincount(tenth, weights=length * np.isin(segments.source[lo : lo + CHUNK], mine), minlength=10)
     return [round(float(a / b), 4) if b else 0.0 for a, b in zip(src_t, all_t)]
 
 

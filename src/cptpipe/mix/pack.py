@@ -142,8 +142,9 @@ def padded_starts(length: np.ndarray, whole: np.ndarray, seq_len: int) -> np.nda
     and the chain of resets from piece 0 is followed by pointer doubling (`_chain`). The result is
     checked against the rule piece by piece before it is returned.
     """
-    end = np.cumsum(length, dtype=np.int64)
-    start = end - length
+    start = np.cumsum(length, dtype=np.int64)
+    total = int(start[-1]) if len(start) else 0
+    start -= length
     if not whole.any():
         return start
     index = _index_dtype(len(length) + 1)
@@ -151,8 +152,7 @@ def padded_starts(length: np.ndarray, whole: np.ndarray, seq_len: int) -> np.nda
     candidates = [np.zeros(0 if whole[0] else 1, index)]
     candidates += [(lo + np.flatnonzero(whole[lo : lo + CHUNK])).astype(index) for lo in range(0, len(whole), CHUNK)]
     candidates = np.concatenate(candidates)
-    nxt = _next_reset(start, end, whole, seq_len, candidates)
-    del end
+    nxt = _next_reset(start, total, whole, seq_len, candidates)
     for lo in range(0, len(nxt), CHUNK):  # piece index -> candidate index, in place
         nxt[lo : lo + CHUNK] = np.searchsorted(candidates, nxt[lo : lo + CHUNK])
     resets = candidates[_chain(nxt)]
@@ -172,13 +172,12 @@ def _index_dtype(n: int) -> np.dtype:
     return np.dtype(np.int32) if n < 2**31 else np.dtype(np.int64)
 
 
-def _next_reset(
-    start: np.ndarray, end: np.ndarray, whole: np.ndarray, seq_len: int, candidates: np.ndarray
-) -> np.ndarray:
+def _next_reset(start: np.ndarray, total: int, whole: np.ndarray, seq_len: int, candidates: np.ndarray) -> np.ndarray:
     """For a block starting at each candidate piece, the next piece that a pad moves to a block start
     (len(start) if none). Block k after the candidate ends at edge = start + k*seq_len; the piece
     straddling the edge is padded when it is whole and started inside that block, else it is split (or
-    ends exactly there) and the blocks go on with the same phase."""
+    ends exactly there) and the blocks go on with the same phase. Pieces are contiguous, so the first
+    piece ending past a position is the last one starting at or before it (`total`: where the last ends)."""
     n = len(start)
     out = np.full(len(candidates), n, candidates.dtype)
     for lo in range(0, len(candidates), CHUNK):
@@ -186,8 +185,8 @@ def _next_reset(
         k = 1
         while len(todo):
             edge = start[candidates[todo]] + k * seq_len
-            m = np.searchsorted(end, edge, side="right")  # first piece ending past the edge
-            inside = m < n
+            m = np.searchsorted(start, edge, side="right") - 1  # the piece ending past the edge
+            inside = edge < total
             todo, edge, m = todo[inside], edge[inside], m[inside]
             pad = whole[m] & (start[m] > edge - seq_len) & (start[m] < edge)
             out[todo[pad]] = m[pad]

@@ -52,7 +52,8 @@ def build_mix(
 
 
 def read_rows(source_dir: Path) -> dict[str, np.ndarray]:
-    """offset, length and split of every row of one token shard (data/tokens/<source>/rows.parquet).
+    """offset, length (int32 while rows are shorter than 2**31 tokens) and split of every row of one
+    token shard (data/tokens/<source>/rows.parquet).
 
     Only the three columns the mix reads: TokenSource.row_arrays converts every column, doc_id and
     kind included, to Python objects (~100 bytes a row; gigabytes for a source of tens of millions of
@@ -60,11 +61,14 @@ def read_rows(source_dir: Path) -> dict[str, np.ndarray]:
     """
     f = pq.ParquetFile(source_dir / "rows.parquet", read_dictionary=["split"])
     n = f.metadata.num_rows
-    rows = {"offset": np.empty(n, np.int64), "length": np.empty(n, np.int64), "split": np.empty(n, object)}
+    rows = {"offset": np.empty(n, np.int64), "length": np.empty(n, np.int32), "split": np.empty(n, object)}
     at = 0
     for batch in f.iter_batches(batch_size=CHUNK, columns=["offset", "length", "split"]):  # bounded buffers
         sl = slice(at, at + batch.num_rows)
-        rows["offset"][sl], rows["length"][sl] = batch.column("offset"), batch.column("length")
+        rows["offset"][sl], length = batch.column("offset"), batch.column("length").to_numpy()
+        if len(length) and length.max() >= 2**31 and rows["length"].dtype == np.int32:  # a row of 2**31 tokens
+            rows["length"] = rows["length"].astype(np.int64)
+        rows["length"][sl] = length
         split = batch.column("split")
         rows["split"][sl] = np.asarray(split.dictionary.to_pylist(), object)[split.indices.to_numpy()]
         at += batch.num_rows
