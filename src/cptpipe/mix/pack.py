@@ -155,7 +155,7 @@ def padded_starts(length: np.ndarray, whole: np.ndarray, seq_len: int) -> np.nda
     nxt = _next_reset(start, total, whole, seq_len, candidates)
     for lo in range(0, len(nxt), CHUNK):  # piece index -> candidate index, in place
         nxt[lo : lo + CHUNK] = np.searchsorted(candidates, nxt[lo : lo + CHUNK])
-    resets = candidates[_chain(nxt)]
+    resets = candidates[_chain(nxt)]  # nxt is used up
     del candidates, nxt
     # blocks between two resets: the unpadded distance rounded up (the pad closes the last one)
     gap = np.diff(start[resets])
@@ -179,7 +179,7 @@ def _next_reset(start: np.ndarray, total: int, whole: np.ndarray, seq_len: int, 
     ends exactly there) and the blocks go on with the same phase. Pieces are contiguous, so the first
     piece ending past a position is the last one starting at or before it (`total`: where the last ends)."""
     n = len(start)
-    out = np.full(len(candidates), n, candidates.dtype)
+    out = np.full(len(candidates) + 1, n, candidates.dtype)  # + 1: room for _chain's sink
     for lo in range(0, len(candidates), CHUNK):
         todo = np.arange(lo, min(len(candidates), lo + CHUNK))
         k = 1
@@ -195,16 +195,20 @@ def _next_reset(start: np.ndarray, total: int, whole: np.ndarray, seq_len: int, 
     return out
 
 
-def _chain(nxt: np.ndarray) -> np.ndarray:
-    """Indices reached from 0 by following nxt (nxt[i] > i; values >= len(nxt) end the chain), sorted,
-    by pointer doubling: after round t the set holds the first 2**(t+1) links."""
-    n = len(nxt)
-    jump = np.append(np.minimum(nxt, n), n).astype(nxt.dtype)  # n: a sink that points at itself
+def _chain(jump: np.ndarray) -> np.ndarray:
+    """Indices reached from 0 by following jump[:-1] (jump[i] > i; values >= n = len(jump) - 1 end the
+    chain), sorted, by pointer doubling: after round t the set holds the first 2**(t+1) links. The
+    array is overwritten (its last item is room for a sink)."""
+    n = len(jump) - 1
+    np.minimum(jump, n, out=jump)
+    jump[n] = n  # a sink that points at itself
     reached = np.zeros(n + 1, bool)
     reached[0] = True
+    spare = np.empty_like(jump)
     while jump[0] < n:
         reached[jump[reached]] = True
-        jump = jump[jump]
+        np.take(jump, jump, out=spare, mode="clip")  # jump twice as far ("raise" would buffer a copy)
+        jump, spare = spare, jump
     return np.flatnonzero(reached[:n])
 
 
@@ -234,11 +238,12 @@ def pack(pieces: Pieces, seq_len: int, whole: frozenset[str] = frozenset()) -> t
     """
     length = pieces.length
     padded = padded_starts(length, np.isin(pieces.source, pieces.codes_of(whole)), seq_len)
-    count = np.empty(len(length), np.int32)  # blocks each piece touches (a zero-length piece none)
-    for lo in range(0, len(length), CHUNK):
+
+    def touched(lo: int) -> np.ndarray:  # blocks each piece of a chunk touches (a zero-length piece none)
         p, n = padded[lo : lo + CHUNK], length[lo : lo + CHUNK].astype(np.int64)
-        count[lo : lo + CHUNK] = np.where(n > 0, (p + n - 1) // seq_len - p // seq_len + 1, 0)
-    total = int(count.sum(dtype=np.int64))
+        return np.where(n > 0, (p + n - 1) // seq_len - p // seq_len + 1, 0)
+
+    total = sum(int(touched(lo).sum()) for lo in range(0, len(length), CHUNK))
     n_blocks = int(padded[-1] + length[-1] + seq_len - 1) // seq_len if len(length) else 0
     small = narrow(length)
     segs = Segments(
@@ -251,7 +256,7 @@ def pack(pieces: Pieces, seq_len: int, whole: frozenset[str] = frozenset()) -> t
     )
     at = 0
     for lo in range(0, len(length), CHUNK):  # in chunks: the temporaries are a few arrays of CHUNK
-        c = count[lo : lo + CHUNK]
+        c = touched(lo)
         piece = np.repeat(np.arange(lo, lo + len(c)), c)
         p0 = padded[piece]
         block = p0 // seq_len + np.arange(len(piece)) - np.repeat(np.cumsum(c) - c, c)
