@@ -205,11 +205,13 @@ def _chain(jump: np.ndarray) -> np.ndarray:
     reached = np.zeros(n + 1, bool)
     reached[0] = True
     spare = np.empty_like(jump)
-    while jump[0] < n:
+    for _ in range(n.bit_length() + 1):  # a chain of at most n links ends within that many rounds
+        if jump[0] >= n:
+            return np.flatnonzero(reached[:n])
         reached[jump[reached]] = True
         np.take(jump, jump, out=spare, mode="clip")  # jump twice as far ("raise" would buffer a copy)
         jump, spare = spare, jump
-    return np.flatnonzero(reached[:n])
+    raise AssertionError("mix: packing found a cycle among block starts (a bug; please report)")
 
 
 def _follows_rule(padded: np.ndarray, length: np.ndarray, whole: np.ndarray, seq_len: int) -> bool:
