@@ -19,7 +19,7 @@ from cptpipe.mix.pack import CHUNK, Pieces, Segments, pack, pack_rows, row_block
 @dataclass
 class Sampled:
     starts: np.ndarray  # absolute token offsets in the source shard
-    lengths: np.ndarray
+    lengths: np.ndarray  # int32 (a piece is at most seq_len long)
     repeats: float  # passes over the eligible rows beyond the first
     eligible_tokens: int
 
@@ -196,7 +196,7 @@ def _follows_ramp_rule(is_other: np.ndarray, ramp_next) -> bool:
 
 
 def _progressive_order_stepwise(ramp_idx: np.ndarray, other_idx: np.ndarray, ramp_next) -> np.ndarray:
-    """The ordering rule applied one piece at a time (the reference progressive_order is checked against)."""
+    """The ordering rule applied one piece at a time: the fallback (slow, a numpy call per piece)."""
     order = np.empty(len(ramp_idx) + len(other_idx), np.int64)
     i = j = 0
     for n in range(len(order)):
@@ -245,8 +245,8 @@ def sample_pieces(
     pair_sources: frozenset[str],
     one_per_block: bool = False,
 ) -> tuple[Pieces, dict[str, dict]]:
-    """Every source's sampled pieces, sources in name order, and
-    their accounting (requested, used, available, repeats, pieces); warns on repeats and empty sources.
+    """Every source's sampled pieces, sources in name order, and their accounting (requested, used,
+    available, repeats, pieces); warns on repeats and empty sources.
 
     With one_per_block (a phase of pairs, e.g. QA with replay), pair sources are sampled first and the
     other sources' rows are cut into pieces of the pairs' block length, so a replay piece fills one

@@ -29,7 +29,7 @@ class Pieces:
     names: tuple[str, ...]  # source of code c is names[c]
     source: np.ndarray  # uint8 codes into names
     start: np.ndarray  # int64 token offset in the source shard
-    length: np.ndarray  # int64
+    length: np.ndarray  # int32 when sampled (a piece is at most a block long)
 
     def __len__(self) -> int:
         return len(self.length)
@@ -286,8 +286,8 @@ def pack_rows(pieces: Pieces) -> tuple[Segments, int, int]:
     """One piece per block (QA phases: one pair per sequence, so every pair is its own example and an
     epoch has as many sequences as pairs). Returns the segments, the block length (the longest piece,
     rounded up to a multiple of 8) and the padding tokens."""
-    length = np.asarray(pieces.length, np.int64)
+    n, length = len(pieces), pieces.length
     seq_len = row_block_len(length)
-    block = np.arange(len(length), dtype=np.int64)
-    segs = Segments(pieces.names, block, pieces.source, pieces.start, length, np.zeros(len(length), np.int64))
-    return segs, seq_len, int(len(length) * seq_len - length.sum())
+    block = np.arange(n, dtype=_index_dtype(n))
+    segs = Segments(pieces.names, block, pieces.source, pieces.start, length, np.zeros(n, narrow(length)))
+    return segs, seq_len, n * seq_len - int(length.sum(dtype=np.int64))

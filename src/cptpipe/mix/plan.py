@@ -144,9 +144,9 @@ def map_random(path: Path) -> np.ndarray:
     """A 1-D .npy file memory-mapped read-only for random access.
 
     A block's segments lie at random places in the shards, and the kernel's default readahead turns
-    each page fault into a read of up to ~128 KB around it: on a 20 GB sparse shard (bench/mix.py)
-    reading a block took ~20 ms, with MADV_RANDOM ~7 us per segment; on a cold disk it is the same
-    amplification in I/O.
+    each page fault into a read of up to ~128 KB around it: on the 20 GB sparse shard of bench/mix.py
+    a block (~4 segments) took ~22 ms to read, with MADV_RANDOM ~0.1 ms; on a cold disk the default
+    is the same amplification in I/O.
     """
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
