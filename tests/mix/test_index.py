@@ -4,13 +4,21 @@ import numpy as np
 import pytest
 
 from cptpipe.data.tokens import TokenSource
-from cptpipe.mix.index import build_phase, pack, pack_rows, sample_source
+from cptpipe.mix.index import build_phase, sample_source
+from cptpipe.mix.pack import Pieces, pack, pack_rows
 from cptpipe.mix.plan import MixBlocks, build_mix
 from cptpipe.mix.recipes import plan_phase
 from cptpipe.params import MixParams, PhaseParams
 from tests.helpers import recipe_spec, tiny_tokenizer
 
 DOCS_QA = PhaseParams(domain=0.8, qa=0.2)  # QA 0.2 x 0.92 of the phase
+
+
+def pieces(*rows: tuple[str, int, int]) -> Pieces:
+    """Pieces from (source, start, length) rows."""
+    names = tuple(dict.fromkeys(r[0] for r in rows))
+    cols = [np.array([r[k] for r in rows], np.int64) for k in (1, 2)]
+    return Pieces(names, np.array([names.index(r[0]) for r in rows], np.uint8), *cols)
 
 
 def test_sample_source_hits_budget_exactly_and_skips_heldout():
@@ -29,9 +37,9 @@ def test_every_piece_starts_at_position_zero():
     """Pieces of long documents restart their positions: none reaches the context (GPT-2's n_positions)."""
     lengths = np.array([1000, 700])
     s = sample_source(np.array([0, 1000]), lengths, np.ones(2, bool), 5000, 256, np.random.default_rng(0))
-    assert (s.pos0 == 0).all() and s.lengths.max() <= 256
-    table, _ = pack(list(zip(["d"] * len(s.starts), s.starts, s.lengths, s.pos0)), seq_len=256)
-    ends = table.column("pos0").to_numpy() + table.column("length").to_numpy()
+    assert s.lengths.max() <= 256
+    segments, _ = pack(Pieces(("d",), np.zeros(len(s.starts), np.uint8), s.starts, s.lengths), seq_len=256)
+    ends = segments.table().column("pos0").to_numpy() + segments.table().column("length").to_numpy()
     assert ends.max() <= 256
 
 
@@ -44,19 +52,19 @@ def test_whole_rows_are_never_cut():
 
 
 def test_pack_splits_documents_but_moves_a_pair_that_does_not_fit_to_the_next_block():
-    table, padding = pack([("a", 0, 5, 0), ("b", 100, 6, 0)], seq_len=4)
-    rows = [(r["block"], r["source"], r["start"], r["length"], r["pos0"]) for r in table.to_pylist()]
+    segments, padding = pack(pieces(("a", 0, 5), ("b", 100, 6)), seq_len=4)
+    rows = [(r["block"], r["source"], r["start"], r["length"], r["pos0"]) for r in segments.table().to_pylist()]
     assert rows == [(0, "a", 0, 4, 0), (1, "a", 4, 1, 4), (1, "b", 100, 3, 0), (2, "b", 103, 3, 3)]
     assert padding == 1
-    table, padding = pack([("a", 0, 5, 0), ("q", 100, 3, 0), ("q", 200, 2, 0)], seq_len=4, whole=frozenset({"q"}))
-    rows = [(r["block"], r["source"], r["start"], r["length"]) for r in table.to_pylist()]
+    segments, padding = pack(pieces(("a", 0, 5), ("q", 100, 3), ("q", 200, 2)), seq_len=4, whole=frozenset({"q"}))
+    rows = [(r["block"], r["source"], r["start"], r["length"]) for r in segments.table().to_pylist()]
     assert rows == [(0, "a", 0, 4), (1, "a", 4, 1), (1, "q", 100, 3), (2, "q", 200, 2)]
     assert padding == 2
 
 
 def test_pack_rows_puts_one_pair_per_block():
-    table, seq_len, padding = pack_rows([("qa", 0, 13, 0), ("qa", 13, 20, 0), ("qa", 33, 9, 0)])
-    assert table.column("block").to_pylist() == [0, 1, 2] and seq_len == 24
+    segments, seq_len, padding = pack_rows(pieces(("qa", 0, 13), ("qa", 13, 20), ("qa", 33, 9)))
+    assert segments.table().column("block").to_pylist() == [0, 1, 2] and seq_len == 24
     assert padding == 3 * 24 - 42
 
 
@@ -161,8 +169,8 @@ def test_a_domain_document_that_fits_a_block_is_never_split_across_two():
         }
         for name, ln in lengths.items()
     }
-    table, report = build_phase(sources, {"domain": 2000, "replay": 600}, 512, np.random.default_rng(3))
-    rows = table.to_pylist()
+    segments, report = build_phase(sources, {"domain": 2000, "replay": 600}, 512, np.random.default_rng(3))
+    rows = segments.table().to_pylist()
     domain = [r for r in rows if r["source"] == "domain"]
     assert {r["length"] for r in domain} <= {300, 180, 250, 90}  # whole documents only
     assert all(r["pos0"] == 0 for r in domain)

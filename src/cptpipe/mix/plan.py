@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import mmap
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cptpipe.data.tokens import TokenSource
 from cptpipe.errors import UserError
 from cptpipe.mix.index import build_phase, eligible_rows
+from cptpipe.mix.pack import CHUNK, BlockIndex
 from cptpipe.mix.recipes import PAIR_SOURCES, PhasePlan, plan_recipe
 from cptpipe.params import SOURCES, MixParams, RecipeParams
 
@@ -23,7 +25,7 @@ def build_mix(
     for name in SOURCES:
         if not (tokens_dir / name / "meta.json").exists():
             raise UserError(f"{tokens_dir / name}: no token shard; run `dvc repro tokenize@{name}`")
-        sources[name] = TokenSource(tokens_dir / name).row_arrays()
+        sources[name] = read_rows(tokens_dir / name)
     train_tokens = {k: int(v["length"][eligible_rows(k, v["split"])].sum()) for k, v in sources.items()}
     rng = np.random.default_rng(seed)
     phases = []
@@ -49,12 +51,37 @@ def build_mix(
     return report
 
 
+def read_rows(source_dir: Path) -> dict[str, np.ndarray]:
+    """offset, length (int32 while rows are shorter than 2**31 tokens) and split of every row of one
+    token shard (data/tokens/<source>/rows.parquet).
+
+    Only the three columns the mix reads: TokenSource.row_arrays converts every column, doc_id and
+    kind included, to Python objects (~100 bytes a row; gigabytes for a source of tens of millions of
+    rows). split comes as an object array whose items are the few split names, shared.
+    """
+    f = pq.ParquetFile(source_dir / "rows.parquet", read_dictionary=["split"])
+    n = f.metadata.num_rows
+    rows = {"offset": np.empty(n, np.int64), "length": np.empty(n, np.int32), "split": np.empty(n, object)}
+    at = 0
+    for batch in f.iter_batches(batch_size=CHUNK, columns=["offset", "length", "split"]):  # bounded buffers
+        sl = slice(at, at + batch.num_rows)
+        rows["offset"][sl], length = batch.column("offset"), batch.column("length").to_numpy()
+        if len(length) and length.max() >= 2**31 and rows["length"].dtype == np.int32:  # a row of 2**31 tokens
+            rows["length"] = rows["length"].astype(np.int64)
+        rows["length"][sl] = length
+        split = batch.column("split")
+        rows["split"][sl] = np.asarray(split.dictionary.to_pylist(), object)[split.indices.to_numpy()]
+        at += batch.num_rows
+    pa.default_memory_pool().release_unused()
+    return rows
+
+
 def write_phase(
     out_dir: Path, stem: str, plan: PhasePlan, sources: dict, mix: MixParams, seq_len: int, rng: np.random.Generator
 ) -> tuple[dict, dict]:
     """One phase's index file(s) in out_dir: its phases.json entry and its report."""
     budgets = dict(plan.budgets)
-    table, rep = build_phase(
+    segments, rep = build_phase(
         sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start, pair_sources=PAIR_SOURCES
     )
     # Pairs packed beside other pieces see only their own tokens: the answer is conditioned on its
@@ -62,7 +89,8 @@ def write_phase(
     rep["doc_attention_mask"] = mix.doc_attention_mask or (
         rep["packing"] == "packed" and bool(PAIR_SOURCES & set(budgets))
     )
-    pq.write_table(table, out_dir / f"{stem}.parquet")
+    segments.write(out_dir / f"{stem}.parquet")
+    del segments
     entry = {
         "name": plan.name,
         "file": f"{stem}.parquet",
@@ -75,8 +103,8 @@ def write_phase(
     # blocks batch by batch (cptpipe.train.interleave.Interleaved): packed among documents, a QA answer
     # would be ~2% of a batch's loss tokens and barely trained.
     if plan.interleave is not None:
-        qa_table, qa_rep = build_phase(sources, plan.interleave, seq_len, rng, pair_sources=PAIR_SOURCES)
-        pq.write_table(qa_table, out_dir / f"{stem}.qa.parquet")
+        qa_segments, qa_rep = build_phase(sources, plan.interleave, seq_len, rng, pair_sources=PAIR_SOURCES)
+        qa_segments.write(out_dir / f"{stem}.qa.parquet")
         entry["interleave"] = {
             "file": f"{stem}.qa.parquet",
             "blocks": qa_rep["blocks"],
@@ -112,6 +140,27 @@ def phase_entry(index_file: Path) -> dict:
     return next((ph for ph in json.loads(meta.read_text())["phases"] if ph["file"] == Path(index_file).name), {})
 
 
+def map_random(path: Path) -> np.ndarray:
+    """A 1-D .npy file memory-mapped read-only for random access.
+
+    A block's segments lie at random places in the shards, and the kernel's default readahead turns
+    each page fault into a read of up to ~128 KB around it: on the 20 GB sparse shard of bench/mix.py
+    a block (~4 segments) took ~22 ms to read, with MADV_RANDOM ~0.1 ms; on a cold disk the default
+    is the same amplification in I/O.
+    """
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    if len(shape) != 1 or fortran:
+        raise ValueError(f"{path}: not a 1-D token array")
+    if hasattr(mmap, "MADV_RANDOM"):
+        mapped.madvise(mmap.MADV_RANDOM)
+    return np.frombuffer(mapped, dtype, shape[0], offset)
+
+
 class MixBlocks:
     """A torch Dataset over one phase index: block i -> input_ids, labels, position_ids.
 
@@ -120,6 +169,9 @@ class MixBlocks:
     each item also has `attention_mask`: a (1, seq_len, seq_len) boolean block-causal mask, True
     where a token may attend, so no token sees another document of its block. transformers passes
     a 4D mask to the attention as is; boolean masks need the sdpa (default) or flex attention.
+
+    The index is held as numpy columns: 17 bytes a segment (start, length, pos0, source code) and 4
+    a block (where its segments begin); the token shards are memory-mapped.
     """
 
     def __init__(
@@ -128,20 +180,24 @@ class MixBlocks:
         if doc_attention_mask is None:
             doc_attention_mask = bool(phase_entry(index_file).get("doc_attention_mask"))
         self.doc_attention_mask = doc_attention_mask
-        t = pq.read_table(index_file)
-        self.block = t.column("block").to_numpy()
-        self.source = np.asarray(t.column("source").to_pylist())
-        self.start = t.column("start").to_numpy()
-        self.length = t.column("length").to_numpy()
-        self.pos0 = t.column("pos0").to_numpy()
-        self.n_blocks = int(self.block[-1]) + 1 if len(self.block) else 0
-        self.bounds = np.searchsorted(self.block, np.arange(self.n_blocks + 1))
-        self.tokens = {}
-        self.masks = {}
-        for name in set(self.source.tolist()):
-            src = TokenSource(tokens_dir / name)
-            self.tokens[name], self.masks[name] = src.tokens, src.mask
+        index = BlockIndex.read(index_file)
+        self.names, self.codes, self.bounds = index.names, index.source, index.bounds
+        self.start, self.length, self.pos0 = index.start, index.length, index.pos0
+        self.n_blocks = len(self.bounds) - 1
+        # token shards as tokenize lays them out (cptpipe.data.tokens), without TokenSource's rows table
+        self.tokens = [map_random(tokens_dir / name / "tokens.npy") for name in self.names]
+        self.masks = [map_random(tokens_dir / name / "mask.npy") for name in self.names]
         self.seq_len, self.pad_id = seq_len, pad_id
+
+    @property
+    def source(self) -> np.ndarray:
+        """Source name of every segment (a new array of strings: for inspection, not the training path)."""
+        return np.asarray(self.names)[self.codes]
+
+    @property
+    def block(self) -> np.ndarray:
+        """Block of every segment (a new array)."""
+        return np.repeat(np.arange(self.n_blocks), np.diff(self.bounds))
 
     def __len__(self) -> int:
         return self.n_blocks
@@ -152,12 +208,12 @@ class MixBlocks:
         pos = np.zeros(self.seq_len, np.int64)
         at, names = 0, []
         for j in range(self.bounds[i], self.bounds[i + 1]):
-            name, s, n = self.source[j], self.start[j], self.length[j]
-            tok = np.asarray(self.tokens[name][s : s + n], np.int64)
+            c, s, n = self.codes[j], int(self.start[j]), int(self.length[j])
+            tok = np.asarray(self.tokens[c][s : s + n], np.int64)
             ids[at : at + n] = tok
-            labels[at : at + n] = np.where(np.asarray(self.masks[name][s : s + n]) > 0, tok, -100)
+            labels[at : at + n] = np.where(np.asarray(self.masks[c][s : s + n]) > 0, tok, -100)
             pos[at : at + n] = self.pos0[j] + np.arange(n)
-            names.append(name)
+            names.append(self.names[c])
             at += n
         return ids, labels, pos, names
 

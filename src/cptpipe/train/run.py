@@ -133,10 +133,11 @@ def phase_sources(data) -> dict[str, int]:
     """Tokens per source in one phase index (what the phase really trains on)."""
     parts = [data.a, data.b] if isinstance(data, Interleaved) else [data]
     out: dict[str, int] = {}
-    for part in parts:
-        names, inverse = np.unique(part.source, return_inverse=True)
-        for i, n in enumerate(names):
-            out[str(n)] = out.get(str(n), 0) + int(part.length[inverse == i].sum())
+    for part in parts:  # per source code: no array of names per segment
+        segments = np.bincount(part.codes, minlength=len(part.names))
+        tokens = np.bincount(part.codes, weights=part.length, minlength=len(part.names))
+        for name in sorted(n for n, k in zip(part.names, segments) if k):
+            out[name] = out.get(name, 0) + int(tokens[part.names.index(name)])
     return out
 
 
