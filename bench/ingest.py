@@ -355,6 +355,10 @@ def scale(work: Path, sizes: list[int], docs_per_partition: int | None) -> dict[
         f"slopes from {lo:,} to {hi:,} documents: driver peak RSS {rss_slope / 1e3:+.4f} KB per document, driver CPU "
         f"{cpu_slope * 1e6:.2f} us per document, largest worker {worker_slope / 1e3:+.4f} KB per document"
     )
+    if len(sizes) > 2:  # once partitions reach their size (PARTITION_BYTES), no task grows with the corpus
+        c = runs[sizes[-2]]
+        tail = (b[1]["worker_max"] - c[1]["worker_max"]) / (b[0]["records_seen"] - c[0]["records_seen"])
+        print(f"largest worker from {sizes[-2]:,} to {hi:,} documents: {tail / 1e3:+.4f} KB per document")
     return {"rss_per_doc": rss_slope, "cpu_per_doc": cpu_slope, "runs": runs}
 
 
@@ -401,7 +405,7 @@ def projection(cpu_per_mb: float, driver_cpu_per_doc: float, driver_bytes_per_do
         f"each shuffle read (a slice of a spill file) costs {SLICE_READ_S * 1e3:.0f} ms of a worker's time on shared "
         f"storage; a scan worker's memory is bounded by its task (<= {TASK_BYTES >> 20} MB of input, "
         f"{worker_max / 2**30:.2f} GB measured), a partition task by its partition (<= 128 MB of "
-        "input), a band task by its bucket (<= 1 M documents); Ray's scheduling overhead, stragglers and storage "
+        "input), a band task by its bucket (<= 250 k documents); Ray's scheduling overhead, stragglers and storage "
         "bandwidth are not modelled"
     )
 

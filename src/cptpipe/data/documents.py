@@ -231,19 +231,19 @@ def write_run(path: Path, rows: list[dict]) -> None:
 
 
 class RunTexts:
-    """The text of row `row` of task `task`'s spill run, for exact Jaccard of LSH candidates."""
+    """The text of row `row` of task `task`'s spill run, for exact Jaccard of LSH candidates. Reads one
+    record batch at a time through a plain file, not a memory map: a map would leave every page it
+    touched in the reader's resident memory, and the candidates touch runs all over the corpus."""
 
     def __init__(self, spill_dir: Path):
         self.spill_dir = spill_dir
-        self.readers: dict[int, pa.ipc.RecordBatchFileReader] = {}
         self.last: tuple[tuple[int, int], pa.Array] | None = None
 
     def text(self, task: int, row: int) -> str:
         key = (task, row // RUN_BATCH)
         if self.last is None or self.last[0] != key:
-            if task not in self.readers:
-                self.readers[task] = pa.ipc.open_file(pa.memory_map(str(run_path(self.spill_dir, task))))
-            self.last = key, self.readers[task].get_batch(key[1]).column("text")
+            with pa.OSFile(str(run_path(self.spill_dir, task))) as f:
+                self.last = key, pa.ipc.open_file(f).get_batch(key[1]).column("text")
         return self.last[1][row % RUN_BATCH].as_py()
 
 

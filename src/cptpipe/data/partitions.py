@@ -55,7 +55,7 @@ INDEX_SCHEMA = pa.schema(
 # smaller: every partition reads a slice of every scan task's index, so the shuffle's reads grow as
 # scan tasks x partitions (bench/ingest.py projects their cost).
 PARTITION_BYTES = 128 << 20
-BAND_DOCS = 1_000_000  # documents per band task at most: bounds its memory (~50 MB of band columns and ids)
+BAND_DOCS = 250_000  # documents per band task at most: bounds its memory (band columns, ids, their sort)
 _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], np.uint64)
 
 
@@ -170,9 +170,10 @@ def exact_task(layout: Layout, part: int) -> PartResult:
         dup = np.zeros(len(keys), dtype=bool)
         dup[1:] = keys[1:] == keys[:-1]
         first = np.maximum.accumulate(np.where(dup, 0, np.arange(len(keys))))  # the group's lowest (key, source)
-        sources, files, chars = (table[c].to_pylist() for c in ("source", "file", "n_chars"))
-        for i in np.flatnonzero(dup).tolist():
-            result.drops.add(files[i], Drop(sources[i], "exact_duplicate", f"kept {sources[first[i]]}", chars[i]))
+        where = np.flatnonzero(dup)
+        gone = table.take(where).select(["source", "file", "n_chars"]).to_pylist()  # only the duplicates as objects
+        for row, kept in zip(gone, table["source"].take(first[where]).to_pylist()):
+            result.drops.add(row["file"], Drop(row["source"], "exact_duplicate", f"kept {kept}", row["n_chars"]))
         table = table.filter(pa.array(~dup))
     write_arrow(layout.dir / f"alive-{part:06d}.arrow", table)
     if layout.near is not None:
@@ -181,26 +182,25 @@ def exact_task(layout: Layout, part: int) -> PartResult:
     return result
 
 
-def signature_rows(spill: Spill, gids: np.ndarray) -> np.ndarray:
-    """The MinHash signatures of these global ids (any order), read from the scan's sig files."""
+def signature_rows(spill: Spill, gids: np.ndarray, cols: slice = slice(None)) -> np.ndarray:
+    """These columns of the MinHash signatures of these global ids (any order), read from the scan's sig files."""
     out = None
     task_of = np.searchsorted(np.asarray(spill.starts), gids, side="right") - 1
     for k in np.unique(task_of).tolist():
         sel = np.flatnonzero(task_of == k)
         sigs = np.load(sig_path(spill.dir, spill.tasks[k]), mmap_mode="r")
         if out is None:
-            out = np.empty((len(gids), sigs.shape[1]), dtype=sigs.dtype)
-        out[sel] = sigs[gids[sel] - spill.starts[k]]
+            out = np.empty((len(gids), sigs[:1, cols].shape[1]), dtype=sigs.dtype)
+        out[sel] = sigs[gids[sel] - spill.starts[k], cols]
     return out if out is not None else np.empty((0, 0), dtype=np.uint32)
 
 
 def write_bands(layout: Layout, part: int, gids: np.ndarray) -> None:
     """Per LSH band: the survivors' band columns with their ids, sorted by bucket (band-p-b.npy), and
-    where each bucket starts (bands-p.npy: one row per band)."""
-    sigs = signature_rows(layout.spill, gids)
+    where each bucket starts (bands-p.npy: one row per band). Reads one band's columns at a time."""
     bounds = []
     for b, (lo, hi) in enumerate(layout.bands):
-        rows = np.ascontiguousarray(sigs[:, lo:hi]) if len(gids) else np.empty((0, hi - lo), np.uint32)
+        rows = signature_rows(layout.spill, gids, slice(lo, hi)) if len(gids) else np.empty((0, hi - lo), np.uint32)
         bucket = bucket_of(rows, layout.buckets)
         order = np.argsort(bucket, kind="stable")
         rec = np.empty(len(gids), dtype=[("gid", "<i8"), ("band", "<u4", (hi - lo,))])

@@ -60,7 +60,7 @@ def rows_at(spill_dir: Path, where: list[tuple[int, int]]) -> list[dict]:
         batches[(task, row // RUN_BATCH)].append(row)
     found: dict[tuple[int, int], dict] = {}
     for task in sorted({t for t, _ in batches}):
-        with pa.ipc.open_file(pa.memory_map(str(run_path(spill_dir, task)))) as reader:
+        with pa.OSFile(str(run_path(spill_dir, task))) as f, pa.ipc.open_file(f) as reader:  # no map: see RunTexts
             for (t, b), rows in batches.items():
                 if t == task:
                     batch = reader.get_batch(b).to_pylist()
