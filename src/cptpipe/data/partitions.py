@@ -55,6 +55,7 @@ INDEX_SCHEMA = pa.schema(
 # smaller: every partition reads a slice of every scan task's index, so the shuffle's reads grow as
 # scan tasks x partitions (bench/ingest.py projects their cost).
 PARTITION_BYTES = 128 << 20
+INDEX_BATCH = 4096  # rows per record batch of an index file: the unit a partition task reads
 BAND_DOCS = 250_000  # documents per band task at most: bounds its memory (band columns, ids, their sort)
 _BAND_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], np.uint64)
 
@@ -109,7 +110,18 @@ def write_index(spill: Path, task: int, records: list[tuple[str, str, str, int, 
 
 def write_arrow(path: Path, table: pa.Table) -> None:
     with pa.ipc.new_file(path, table.schema) as w:
-        w.write_table(table)
+        w.write_table(table, max_chunksize=INDEX_BATCH)
+
+
+def read_rows(path: Path, lo: int, hi: int) -> pa.Table:
+    """Rows lo..hi of a file write_arrow wrote, reading only the record batches that hold them: every
+    partition reads a slice of every scan task's index, so reading whole files would cost each
+    partition task the size of the whole index."""
+    with pa.OSFile(str(path)) as f:
+        reader = pa.ipc.open_file(f)
+        first, last = lo // INDEX_BATCH, (hi - 1) // INDEX_BATCH
+        batches = [reader.get_batch(i) for i in range(first, last + 1)]
+    return pa.Table.from_batches(batches, reader.schema).slice(lo - first * INDEX_BATCH, hi - lo)
 
 
 def read_arrow(path: Path) -> pa.Table:
@@ -157,7 +169,7 @@ def exact_task(layout: Layout, part: int) -> PartResult:
     for k, task in enumerate(layout.spill.tasks):
         lo, hi = (int(x) for x in np.load(bounds_path(layout.dir, task), mmap_mode="r")[part : part + 2])
         if hi > lo:
-            t = read_arrow(idx_path(layout.dir, task)).slice(lo, hi - lo)
+            t = read_rows(idx_path(layout.dir, task), lo, hi)
             gids = np.arange(lo, hi, dtype=np.int64) + layout.spill.starts[k]
             pieces.append(t.append_column("gid", pa.array(gids)))
     result = PartResult(part)
