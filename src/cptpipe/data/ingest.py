@@ -21,13 +21,13 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from cptpipe.data.dedup import lsh_bands, shingle_hashes, signature
+from cptpipe.data.dedup import shingle_hashes, signature
 from cptpipe.data.documents import (
     Doc,
     Drop,
@@ -274,9 +274,8 @@ def ingest(
     with_rows = [res for res in results if res.rows]
     starts = np.cumsum([0] + [res.rows for res in with_rows]).tolist()
     spill = Spill(work_dir, tuple(res.index for res in with_rows), tuple(starts))
-    bands = len(lsh_bands(params.dedup.near)) if params.dedup.near is not None else 0
-    buckets = band_buckets(spill.starts[-1], bands, engine.workers)
-    layout = Layout(spill, parts, params.dedup.exact, params.dedup.near, buckets)
+    layout = Layout(spill, parts, params.dedup.exact, params.dedup.near)
+    layout = replace(layout, buckets=band_buckets(spill.starts[-1], len(layout.bands), engine.workers))
     kept = dedup(layout, engine, bytes_in < INLINE_BYTES, log)
     report = make_report(
         files, len(list_drops), log, kept.files, kept.docs, sum(res.docs_read + res.unread for res in results)

@@ -174,7 +174,7 @@ def exact_task(layout: Layout, part: int) -> PartResult:
             pieces.append(t.append_column("gid", pa.array(gids)))
     result = PartResult(part)
     if not pieces:
-        table = pa.table({**{f.name: pa.array([], f.type) for f in INDEX_SCHEMA}, "gid": pa.array([], pa.int64())})
+        table = INDEX_SCHEMA.empty_table().append_column("gid", pa.array([], pa.int64()))
     else:
         table = pa.concat_tables(pieces).sort_by([("key", "ascending"), ("source", "ascending")])
     if layout.exact and table.num_rows:
@@ -197,7 +197,7 @@ def exact_task(layout: Layout, part: int) -> PartResult:
 def signature_rows(spill: Spill, gids: np.ndarray, cols: slice = slice(None)) -> np.ndarray:
     """These columns of the MinHash signatures of these global ids (any order), read from the scan's sig files."""
     out = None
-    task_of = np.searchsorted(np.asarray(spill.starts), gids, side="right") - 1
+    task_of = spill.run_of(gids)
     for k in np.unique(task_of).tolist():
         sel = np.flatnonzero(task_of == k)
         sigs = np.load(sig_path(spill.dir, spill.tasks[k]), mmap_mode="r")
@@ -240,7 +240,8 @@ def band_task(layout: Layout, job: tuple[int, int]) -> tuple[int, int]:
     if len(pairs) and b:
         nodes, inverse = np.unique(pairs, return_inverse=True)
         sigs = signature_rows(layout.spill, nodes)
-        a, c = sigs[inverse.reshape(-1, 2)[:, 0]], sigs[inverse.reshape(-1, 2)[:, 1]]
+        ends = inverse.reshape(-1, 2)
+        a, c = sigs[ends[:, 0]], sigs[ends[:, 1]]
         seen = np.zeros(len(pairs), dtype=bool)
         for lo, hi in layout.bands[:b]:
             seen |= (a[:, lo:hi] == c[:, lo:hi]).all(axis=1)
@@ -256,7 +257,7 @@ def band_task(layout: Layout, job: tuple[int, int]) -> tuple[int, int]:
     edges = pairs[keep] if candidates else pairs
     if len(edges):
         nodes = np.unique(edges).tolist()
-        rows = rows_at(layout.dir, [layout.spill.locate(i) for i in nodes])
+        rows = rows_at(layout.dir, layout.spill.locate_all(np.asarray(nodes, dtype=np.int64)))
         np.save(layout.dir / f"edges-{b:03d}-{q:06d}.npy", edges.astype(np.int64))
         write_arrow(
             layout.dir / f"nodes-{b:03d}-{q:06d}.arrow",
@@ -361,5 +362,5 @@ def write_shard_task(shared: tuple[Layout, Path], job: tuple[str, list[tuple[int
     layout, out_dir = shared
     name, segments = job
     gids = np.concatenate([np.load(layout.dir / f"kept-{p:06d}.npy", mmap_mode="r")[lo:hi] for p, lo, hi in segments])
-    rows = rows_at(layout.dir, [layout.spill.locate(int(g)) for g in gids])
+    rows = rows_at(layout.dir, layout.spill.locate_all(gids))
     return write_shard(rows, out_dir / name), Counter(r["split"] for r in rows)

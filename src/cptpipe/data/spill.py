@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from cptpipe.data.documents import RUN_BATCH, RunTexts, run_path
@@ -35,6 +36,15 @@ class Spill:
         """(task, row in its run) of global index i."""
         k = bisect.bisect_right(self.starts, i) - 1
         return self.tasks[k], i - self.starts[k]
+
+    def run_of(self, ids: np.ndarray) -> np.ndarray:
+        """locate's first step for many global indexes: the position in `tasks` of each one's run."""
+        return np.searchsorted(np.asarray(self.starts), ids, side="right") - 1
+
+    def locate_all(self, ids: np.ndarray) -> list[tuple[int, int]]:
+        """locate for many global indexes at once."""
+        k = self.run_of(ids)
+        return list(zip(np.asarray(self.tasks)[k].tolist(), (ids - np.asarray(self.starts)[k]).tolist()))
 
 
 class SpillTexts:
