@@ -568,11 +568,6 @@ def _instruct_residual_needs(p: Params) -> Iterator[str]:
         yield "train.instruct_residual: needs model.instruct_residual: true (the model stage stores the residual)"
     if m.instruct_residual and m.name_or_path is not None and not m.instruct_name_or_path:
         yield "model.instruct_name_or_path: model.instruct_residual needs the instruct sibling of model.name_or_path"
-    if m.instruct_residual and m.name_or_path is None and m.scratch.instruct_tune:
-        yield (
-            "model.instruct_residual: the residual is taken against a base start; "
-            "set model.scratch.instruct_tune: false (the instruct tuning goes into the residual)"
-        )
 
 
 @_reads("model.scratch.hidden_size", "model.scratch.heads")

@@ -17,7 +17,8 @@ from tests.model.test_instruct_start import _params, small_data  # noqa: F401 - 
 def test_residual_is_the_instruct_start_minus_the_base_start(small_data, tmp_path):  # noqa: F811
     replay, instruct = small_data
     builds = {}
-    for name, tune, residual in (("base", False, False), ("tuned", True, False), ("both", False, True)):
+    cases = (("base", False, False), ("tuned", True, False), ("both", False, True), ("tuned_both", True, True))
+    for name, tune, residual in cases:
         p = _params(tune)
         p.model.instruct_residual = residual
         (tmp_path / name).mkdir()
@@ -34,6 +35,12 @@ def test_residual_is_the_instruct_start_minus_the_base_start(small_data, tmp_pat
     # base + (instruct - base) is the instruct start, to float rounding
     assert max((back[k] - tuned[k]).abs().max().item() for k in tuned) < 1e-5
     assert max(v.abs().max().item() for v in residual.values()) > 1e-3  # the tuning moved the weights
+    # an instruct start that keeps its residual: the tuned weights, and the same residual
+    tuned_both = load("tuned_both")
+    assert all(torch.equal(tuned[k], tuned_both[k]) for k in tuned)
+    kept = load_file(tmp_path / "tuned_both" / RESIDUAL_FILE)
+    assert all(torch.equal(kept[k], residual[k]) for k in residual)
+    assert json.loads((tmp_path / "tuned_both/START.json").read_text())["kind"] == "instruct"
 
 
 def test_weight_delta_refuses_models_of_other_shapes():
@@ -48,5 +55,7 @@ def test_residual_params_need_each_other():
         parse_params({"train": {"instruct_residual": 1.0}})
     with pytest.raises(ParamsError, match="model.instruct_name_or_path"):
         parse_params({"model": {"name_or_path": "org/base", "instruct_residual": True}})
-    with pytest.raises(ParamsError, match="set model.scratch.instruct_tune: false"):
-        parse_params({"model": {"instruct_residual": True, "scratch": {"instruct_tune": True}}})
+    # an instruct start may keep its residual: a residual arm then shares its tuning
+    parse_params(
+        {"model": {"instruct_residual": True, "scratch": {"instruct_tune": True}}, "train": {"instruct_residual": 1.0}}
+    )

@@ -66,10 +66,42 @@ def test_instruct_residual_is_added_to_the_trained_weights(tmp_path):
     name = "model.norm.weight"
     save_file({name: torch.full((32,), 0.25)}, str(root / "models/start" / RESIDUAL_FILE))
     s = train(root)
-    assert s["instruct_residual"] == {"scale": 0.5, "tensors": 1}
+    assert s["instruct_residual"] == {"scale": 0.5, "trained": "start", "tensors": 1}
     a = AutoModelForCausalLM.from_pretrained(plain / "out").state_dict()
     b = AutoModelForCausalLM.from_pretrained(root / "out").state_dict()
     assert torch.allclose(b[name], a[name] + 0.125)  # the same training, then 0.5 x the residual
+    assert all(torch.equal(a[k], b[k]) for k in a if k != name)
+
+
+def test_an_instruct_start_with_its_residual_trains_the_base_under_it(tmp_path):
+    """A scratch instruct start stores (instruct - base): train.instruct_residual trains start - residual
+    (at the base's LR preset), then adds the residual back, as on a base start with it stored beside."""
+    from safetensors.torch import save_file
+
+    from cptpipe.model.residual import RESIDUAL_FILE
+
+    name = "model.norm.weight"
+    plain = make_workspace(tmp_path / "plain", recipe="cpt", mix_tokens=2000)
+    train(plain)
+    root = make_workspace(
+        tmp_path / "res",
+        recipe="cpt",
+        mix_tokens=2000,
+        train={"instruct_residual": 1.0},
+        model={"instruct_residual": True},
+    )
+    start = root / "models/start"
+    instruct = AutoModelForCausalLM.from_pretrained(start)
+    with torch.no_grad():
+        instruct.state_dict()[name].add_(0.25)  # the "tuning": base + residual
+    instruct.save_pretrained(start)
+    save_file({name: torch.full((32,), 0.25)}, str(start / RESIDUAL_FILE))
+    (start / "START.json").write_text(json.dumps({"kind": "instruct", "instruct_residual": True}))
+    s = train(root)
+    assert s["start_kind"] == "base" and s["instruct_residual"]["trained"] == "base under the instruct start"
+    a = AutoModelForCausalLM.from_pretrained(plain / "out").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(root / "out").state_dict()
+    assert torch.allclose(b[name], a[name] + 0.25)  # the base's training, then the residual
     assert all(torch.equal(a[k], b[k]) for k in a if k != name)
 
 

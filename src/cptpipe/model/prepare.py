@@ -174,17 +174,19 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
     token_lists = tok(texts, add_special_tokens=False)["input_ids"]
     blocks = pack_stream(token_lists, tok.eos_token_id, sc.context, sc.pretrain_tokens, params.seed)
     phases = [PretrainPhase("pretrain", block_rows(blocks), sc.pretrain_lr, PRETRAIN_BATCH)]
-    if sc.instruct_tune:
-        instruct = read_instruct(instruct_dir, "train")
-        phases.append(instruct_phase(sc, tok, texts, blocks, instruct, params.seed))
     t0 = time.perf_counter()
     done = pretrain(model, tok, phases, max_len=sc.context, seed=params.seed)
-    if m.instruct_residual:  # tune a copy as the instruct start is tuned; keep the base as the start
-        base = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if sc.instruct_tune or m.instruct_residual:
+        base = {k: v.detach().clone() for k, v in model.state_dict().items()} if m.instruct_residual else None
         tuning = instruct_phase(sc, tok, texts, blocks, read_instruct(instruct_dir, "train"), params.seed)
-        done.append({**run_phase(model, tok, tuning, max_len=sc.context, seed=params.seed), "kept": "residual"})
-        save_residual(model.state_dict(), base, out_dir)
-        model.load_state_dict(base)
+        done.append(run_phase(model, tok, tuning, max_len=sc.context, seed=params.seed))
+        if base is not None:
+            # An instruct start keeps its residual too: a residual arm then shares its (costly) tuning
+            # and trains the base under it (train.instruct_residual), as Jindal et al. CPT the base.
+            save_residual(model.state_dict(), base, out_dir)
+            if not sc.instruct_tune:
+                done[-1]["kept"] = "residual"
+                model.load_state_dict(base)
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     summary = {

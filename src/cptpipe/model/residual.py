@@ -49,6 +49,16 @@ def add_residual(model, residual: dict, scale: float) -> int:
     return changed
 
 
+def residual_in_start(start_dir: Path) -> bool:
+    """True for a scratch instruct start that stored its residual: its weights are base + residual, so a
+    run with train.instruct_residual trains the base under it (start - residual)."""
+    import json
+
+    f = Path(start_dir) / "START.json"
+    info = json.loads(f.read_text()) if f.exists() else {}
+    return info.get("kind") == "instruct" and bool(info.get("instruct_residual"))
+
+
 def load_residual(start_dir: Path) -> dict:
     """The residual the model stage stored in models/start, or (instruct sibling - start) of a pin."""
     import json

@@ -14,7 +14,7 @@ from cptpipe.data.tokens import TokenSource, pack_stream
 from cptpipe.io import write_json
 from cptpipe.mix.plan import MixBlocks
 from cptpipe.model.context import check_context
-from cptpipe.model.residual import add_residual, load_residual
+from cptpipe.model.residual import add_residual, load_residual, residual_in_start
 from cptpipe.model.scratch import apply_rope_scaling
 from cptpipe.model.start import PIN_FILE, load_model, load_tokenizer, model_location, start_tokenizer
 from cptpipe.params import Params, PhaseSchedule, ResolvedLR, lr_kind, phase_lrs, to_dict
@@ -161,6 +161,7 @@ def final_weights(model, t, start_dir: Path, summary: dict):
         residual = load_residual(start_dir)
         summary["instruct_residual"] = {
             "scale": t.instruct_residual,
+            "trained": "base under the instruct start" if residual_in_start(start_dir) else "start",
             "tensors": add_residual(model, residual, t.instruct_residual),
         }
     return model
@@ -266,11 +267,16 @@ def run_train(
     t = params.train
     main = process_state().is_main_process
     kind = start_kind(start_dir, params.model.kind)
+    under = t.instruct_residual > 0 and residual_in_start(start_dir)
+    if under:  # the base under an instruct start is trained, at the base's LR preset
+        kind = "base"
     recipe = params.recipes[t.recipe]
     lrs = resolve_lrs(params, kind, main)
     tok = load_tokenizer(start_dir)
     phases, seq_len = recipe_phases(mix_dir, tokens_dir, t, recipe, lrs, tok.pad_token_id)
     model = load_start(start_dir, params.model.rope_scaling, seq_len, params.eval.passkey_lengths)
+    if under:
+        add_residual(model, load_residual(start_dir), -1.0)
     penalty = None
     if t.ewc > 0:
         penalty = EWCPenalty(model, replay_batches(tokens_dir, seq_len, EWC_BLOCKS, t.batch_size, params.seed), t.ewc)
