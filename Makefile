@@ -54,14 +54,16 @@ bench: setup
 
 # The QA-exposure study: every arm of study/grid.yaml as a queued `dvc exp run` -> reports/study.md
 # (+ study.png). Reruns reuse finished arms. STUDY_ARGS=--quick runs the small test grid; --jobs 1 on a GPU.
+# Not after `repro`: every arm is an experiment of HEAD that builds what it needs (the run cache shares
+# it), so the default run's training is not needed first.
 STUDY_ARGS ?= --jobs 2
-study: repro
+study: setup
 	$(BIN)/cptpipe study --out reports/study.md $(STUDY_ARGS)
 
 # Replay x LR grid of study/sweep.yaml -> reports/sweep.md + .png: the absorption-forgetting front and
 # the recommended setting (SWEEP_ARGS="--max-forgetting 1.5 --grid FILE" to change).
 SWEEP_ARGS ?= --jobs 2
-sweep: repro
+sweep: setup
 	$(BIN)/cptpipe sweep --out reports/sweep.md $(SWEEP_ARGS)
 
 compare: setup

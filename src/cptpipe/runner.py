@@ -167,20 +167,31 @@ def worker_env(jobs: int, cores: int | None = None) -> dict[str, str]:
 
 
 def queue_order(arms: list[Arm]) -> list[Arm]:
-    """Arms that build a start model of their own first, the rest in grid order.
+    """One arm per start of its own first, then the arms of the shared start, then the rest.
 
-    The start shared by most arms is built once (DVC's run cache); an arm with other `model.*`
-    values builds its own (the instruct start: ~4x a base arm's time); queued last it would run
-    alone on one core at the end.
+    The start shared by most arms is built once (or checked out from `make repro`'s dvc.lock); an arm
+    with other `model.*` values builds its own (the instruct start: ~4x a base arm's time), so one
+    such arm per start goes first: queued last it would run alone on one core at the end. The other
+    arms of that start go last, when DVC's run cache holds it: queued beside its builder they would
+    build it a second time.
     """
 
     def model_keys(arm: Arm) -> str:
-        return json.dumps([kv for kv in arm.overrides if kv[0].startswith("model.")])
+        return json.dumps(sorted((k, v) for k, v in arm.overrides if k.startswith("model.")))
 
     if not arms:
         return []
     shared = Counter(map(model_keys, arms)).most_common(1)[0][0]
-    return sorted(arms, key=lambda a: model_keys(a) == shared)  # stable: grid order within each group
+    builders: dict[str, Arm] = {}
+    for arm in arms:
+        if model_keys(arm) != shared:
+            builders.setdefault(model_keys(arm), arm)
+    first = list(builders.values())
+    return (
+        first
+        + [a for a in arms if model_keys(a) == shared]
+        + [a for a in arms if a not in first and model_keys(a) != shared]
+    )
 
 
 def _wait(names: set[str], cwd: Path, poll_s: float, desc: str) -> dict[str, str]:
