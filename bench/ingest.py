@@ -17,8 +17,9 @@ stage); peak RSS, sampled every 0.1 s, is reported for the driver (the stage's p
 its workers, the largest worker, and Ray's own daemons. A projection to 1 TB / 100 M documents on N
 nodes follows from the costs measured (assumptions printed with it).
 Scale mode (--docs): corpora of small documents (~0.6 KB, JSONL files of 10,000, 2% planted copies),
-ingested with the default params; prints per size the driver's peak RSS and CPU and the largest
-worker, then the slopes per document between the smallest and the largest size and the projection.
+ingested with the default params; prints per size the driver's peak RSS and CPU, the largest worker
+(sampled) and per pass the largest task's peak RSS (its process's ru_maxrss: a local task runs in a
+fresh process), then the slopes per document between the smallest and the largest size and the projection.
 Dedup quality: a planted pair counts as found when one side is dropped as a duplicate of the other;
 precision is over all duplicate drops (a drop pairing two unplanted documents is a false merge).
 """
@@ -362,6 +363,8 @@ def scale(work: Path, sizes: list[int], docs_per_partition: int | None) -> dict[
         c = runs[sizes[-2]]
         tail = (b[1]["worker_max"] - c[1]["worker_max"]) / (b[0]["records_seen"] - c[0]["records_seen"])
         print(f"largest worker from {sizes[-2]:,} to {hi:,} documents: {tail / 1e3:+.4f} KB per document")
+    task_slope = (largest_task(b[0]) - largest_task(a[0])) * 2**20 / docs
+    print(f"largest task from {lo:,} to {hi:,} documents: {task_slope / 1e3:+.4f} KB per document")
     return {"rss_per_doc": rss_slope, "cpu_per_doc": cpu_slope, "runs": runs}
 
 

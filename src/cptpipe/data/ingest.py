@@ -66,11 +66,12 @@ from cptpipe.progress import bar
 PIECE_BYTES = 32 << 20  # big JSONL/Parquet files are split into pieces of about this size
 TASK_BYTES = 16 << 20  # small files are grouped into tasks of up to this size (one spill run each)
 INLINE_BYTES = 4 << 20  # below this a local worker pool costs more (process start-up) than it saves
-# Input per task below which local workers run many tasks each, not a fresh process per task: a worker
-# keeps ~200 MB between tasks, which matters only where it grows with the corpus, and a big corpus has
-# big tasks (TASK_BYTES, PARTITION_BYTES); tiny tasks (many partitions of a small corpus) would pay
-# ~50 ms of process start each.
+# Input (scan, shards) or documents (dedup passes) per task below which local workers run many tasks
+# each, not a fresh process per task: what a worker keeps between tasks matters only where it grows with
+# the corpus, and a big corpus has big tasks (TASK_BYTES, PARTITION_BYTES, BAND_DOCS); tiny tasks (many
+# partitions of a small corpus) would pay ~50 ms of process start each.
 LIGHT_BYTES = 8 << 20
+LIGHT_DOCS = 10_000
 
 
 def plan_tasks(files: list[Path], raw_dir: Path, task_bytes: int, piece_bytes: int = PIECE_BYTES) -> list[list[Piece]]:
@@ -228,14 +229,16 @@ def run_pass(
     return out
 
 
-def dedup(layout: Layout, engine: LocalEngine | RayEngine, small: bool, log: DropLog, light: bool = False) -> Kept:
+def dedup(layout: Layout, engine: LocalEngine | RayEngine, small: bool, log: DropLog) -> Kept:
     """Exact, then near duplicates (each step sees the survivors of the one before); the kept documents."""
     parts = list(range(layout.parts))
+    docs = layout.spill.starts[-1]
+    light = docs < LIGHT_DOCS * layout.parts
     for res in run_pass(engine, exact_task, layout, parts, small, "dedup exact", light):
         log.merge(res.drops)
     if layout.near is not None:
         jobs = [(b, q) for b in range(len(layout.bands)) for q in range(layout.buckets)]
-        run_pass(engine, band_task, layout, jobs, small, "dedup near: bands", light)
+        run_pass(engine, band_task, layout, jobs, small, "dedup near: bands", docs < LIGHT_DOCS * layout.buckets)
         run_pass(engine, resolve_task, layout, [0], small, "dedup near: resolve")
     kept = Kept(layout)
     for res in run_pass(engine, final_task, layout, parts, small, "dedup kept", light):
@@ -283,7 +286,7 @@ def ingest(
     spill = Spill(work_dir, tuple(res.index for res in with_rows), tuple(starts))
     layout = Layout(spill, parts, params.dedup.exact, params.dedup.near)
     layout = replace(layout, buckets=band_buckets(spill.starts[-1], len(layout.bands), engine.workers))
-    kept = dedup(layout, engine, bytes_in < INLINE_BYTES, log, bytes_in < LIGHT_BYTES * parts)
+    kept = dedup(layout, engine, bytes_in < INLINE_BYTES, log)
     report = make_report(
         files, len(list_drops), log, kept.files, kept.docs, sum(res.docs_read + res.unread for res in results)
     )
