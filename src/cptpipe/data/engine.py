@@ -6,10 +6,10 @@ every result is sorted by the caller, so the engine and the number of workers ne
 byte. `shared` is what every job reads (params, the spill folder): sent with each worker process
 (local) or put once in Ray's object store.
 
-Locally every task runs in a fresh process, so a task's memory is its own partition's: a reused worker
-kept 180-220 MB from its earlier tasks (allocator and Arrow pool high-water marks that trimming did not
-return), and what it kept grew with the number of tasks, that is with the corpus. A fresh process also
-makes its peak RSS (ru_maxrss) that one task's, which `peaks` records per task function.
+Locally every task runs in a fresh process, so a task's memory is its own partition's: in a reused
+worker a later task started from what earlier ones left (183-218 MB, malloc_trim or not), so the largest
+worker grew with the number of tasks, that is with the corpus. A fresh process also makes its peak RSS
+(ru_maxrss) that one task's, which `peaks` records per task function.
 """
 
 from __future__ import annotations
