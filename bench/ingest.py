@@ -17,8 +17,9 @@ stage); peak RSS, sampled every 0.1 s, is reported for the driver (the stage's p
 its workers, the largest worker, and Ray's own daemons. A projection to 1 TB / 100 M documents on N
 nodes follows from the costs measured (assumptions printed with it).
 Scale mode (--docs): corpora of small documents (~0.6 KB, JSONL files of 10,000, 2% planted copies),
-ingested with the default params; prints per size the driver's peak RSS and CPU and the largest
-worker, then the slopes per document between the smallest and the largest size and the projection.
+ingested with the default params; prints per size the driver's peak RSS and CPU, the largest worker
+(sampled) and per pass the largest task's peak RSS (its process's ru_maxrss: a local task runs in a
+fresh process), then the slopes per document between the smallest and the largest size and the projection.
 Dedup quality: a planted pair counts as found when one side is dropped as a duplicate of the other;
 precision is over all duplicate drops (a drop pairing two unplanted documents is a false merge).
 """
@@ -203,10 +204,12 @@ def child(raw: str, out: str, near: str, engine: str, partitions: str = "auto") 
     base_rss, base_cpu = psutil.Process().memory_info().rss, _cpu_seconds()
     Path(out).mkdir(parents=True)
     report = run_ingest(Path(raw), Path(out), params, seed=0)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the local pool's workers, joined by now
-    report.update(
-        driver_base_rss=base_rss, driver_cpu_s=_cpu_seconds() - base_cpu, workers_cpu_s=kids.ru_utime + kids.ru_stime
-    )
+    # each pooled task's own process reports its CPU (local engine: forked from a fork server, not this
+    # process's child, so RUSAGE_CHILDREN misses them); a local engine's inline tasks count as the driver's
+    tasks = report["engine"]["tasks"]
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # ray's workers (joined by now); ~0 for local
+    workers_cpu = sum(t["cpu_s"] for t in tasks.values()) + kids.ru_utime + kids.ru_stime
+    report.update(driver_base_rss=base_rss, driver_cpu_s=_cpu_seconds() - base_cpu, workers_cpu_s=workers_cpu)
     (Path(out) / "report.json").write_text(json.dumps(report))
 
 
@@ -336,7 +339,7 @@ def scale(work: Path, sizes: list[int], docs_per_partition: int | None) -> dict[
     mb = lambda b: f"{b / 2**20:,.0f}"  # noqa: E731
     print(
         f"\n{'documents':>10} {'MB':>6} {'partitions':>10} {'seconds':>8} {'driver MB':>9} {'driver CPU s':>12} "
-        f"{'CPU-us/doc':>10} {'workers CPU s':>13} {'largest worker MB':>17}"
+        f"{'CPU-us/doc':>10} {'workers CPU s':>13} {'largest worker MB':>17} {'largest task MB':>15}"
     )
     for report, peak, _, parts in runs.values():
         grown = max(0, peak["driver"] - report["driver_base_rss"])
@@ -344,8 +347,9 @@ def scale(work: Path, sizes: list[int], docs_per_partition: int | None) -> dict[
         print(
             f"{report['records_seen']:>10,} {report['bytes_in'] / 1e6:>6.0f} {parts:>10} {report['seconds']:>8.1f} "
             f"{mb(grown):>9} {report['driver_cpu_s']:>12.2f} {per_doc:>10.1f} "
-            f"{report['workers_cpu_s']:>13.1f} {mb(peak['worker_max']):>17}"
+            f"{report['workers_cpu_s']:>13.1f} {mb(peak['worker_max']):>17} {largest_task(report):>15.0f}"
         )
+    print_task_peaks({n: r[0] for n, r in runs.items()})
     (lo, a), (hi, b) = (sizes[0], runs[sizes[0]]), (sizes[-1], runs[sizes[-1]])
     docs = b[0]["records_seen"] - a[0]["records_seen"]
     rss_slope = (b[1]["driver"] - a[1]["driver"]) / docs
@@ -359,7 +363,25 @@ def scale(work: Path, sizes: list[int], docs_per_partition: int | None) -> dict[
         c = runs[sizes[-2]]
         tail = (b[1]["worker_max"] - c[1]["worker_max"]) / (b[0]["records_seen"] - c[0]["records_seen"])
         print(f"largest worker from {sizes[-2]:,} to {hi:,} documents: {tail / 1e3:+.4f} KB per document")
+    task_slope = (largest_task(b[0]) - largest_task(a[0])) * 2**20 / docs
+    print(f"largest task from {lo:,} to {hi:,} documents: {task_slope / 1e3:+.4f} KB per document")
     return {"rss_per_doc": rss_slope, "cpu_per_doc": cpu_slope, "runs": runs}
+
+
+def largest_task(report: dict) -> float:
+    """The largest peak RSS of one pooled task (MB), over every pass."""
+    return max((t["peak_rss_mb"] for t in report["engine"]["tasks"].values()), default=0.0)
+
+
+def print_task_peaks(reports: dict[int, dict]) -> None:
+    """Per pass (task function) and corpus size: the pooled tasks and the largest one's peak RSS. A task runs
+    in a fresh process, so its peak (ru_maxrss) is its own, imports included."""
+    names = list(dict.fromkeys(name for r in reports.values() for name in r["engine"]["tasks"]))
+    print(f"\nlargest task per pass, peak RSS MB (tasks): {'  '.join(f'{n:>22}' for n in names)}")
+    for n, report in reports.items():
+        tasks = report["engine"]["tasks"]
+        cells = [f"{tasks[k]['peak_rss_mb']:>8.0f} ({tasks[k]['tasks']:>4})" if k in tasks else "-" for k in names]
+        print(f"{n:>42,}: {'  '.join(f'{c:>22}' for c in cells)}")
 
 
 CORES_PER_NODE = 32  # projection: a common CPU node

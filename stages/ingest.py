@@ -23,7 +23,7 @@ def main(args: argparse.Namespace) -> str:
     with atomic_dir(args.out) as tmp:
         report = run_ingest(args.raw, tmp, params.ingest, params.seed)
     # how long it took and on how many workers is not what it made: kept out of the tracked report
-    tracked, timings = split_timings(report, ("seconds", "mb_per_s", "engine.workers"))
+    tracked, timings = split_timings(report, ("seconds", "mb_per_s", "engine.workers", "engine.tasks"))
     write_json(args.report, tracked)
     write_timings("ingest", timings)
     if report.get("drop_alarm"):  # loud, before the summary line: a silent mass drop trains on scraps

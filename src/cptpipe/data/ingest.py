@@ -66,6 +66,12 @@ from cptpipe.progress import bar
 PIECE_BYTES = 32 << 20  # big JSONL/Parquet files are split into pieces of about this size
 TASK_BYTES = 16 << 20  # small files are grouped into tasks of up to this size (one spill run each)
 INLINE_BYTES = 4 << 20  # below this a local worker pool costs more (process start-up) than it saves
+# Input (scan, shards) or documents (dedup passes) per task below which local workers run many tasks
+# each, not a fresh process per task: what a worker keeps between tasks matters only where it grows with
+# the corpus, and a big corpus has big tasks (TASK_BYTES, PARTITION_BYTES, BAND_DOCS); tiny tasks (many
+# partitions of a small corpus) would pay ~50 ms of process start each.
+LIGHT_BYTES = 8 << 20
+LIGHT_DOCS = 10_000
 
 
 def plan_tasks(files: list[Path], raw_dir: Path, task_bytes: int, piece_bytes: int = PIECE_BYTES) -> list[list[Piece]]:
@@ -175,7 +181,7 @@ def scan(
     progress = bar(total=total, desc="ingest", unit="B", unit_scale=True)
     try:
         shared = (params, seed, spill_dir, steps, parts)
-        for res in engine.map(process_task, shared, jobs, small=total < INLINE_BYTES):
+        for res in engine.map(process_task, shared, jobs, total < INLINE_BYTES, task_bytes < LIGHT_BYTES):
             log.merge(res.drops)
             res.drops = DropLog()
             results.append(res)
@@ -209,11 +215,13 @@ class Kept:
             self.flagged_files[flag] = set(sorted(merged)[:REPORT_CAP])
 
 
-def run_pass(engine: LocalEngine | RayEngine, fn, layout: Layout, jobs: list, small: bool, desc: str) -> list:
+def run_pass(
+    engine: LocalEngine | RayEngine, fn, layout: Layout, jobs: list, small: bool, desc: str, light: bool = False
+) -> list:
     progress = bar(total=len(jobs), desc=desc, unit="task")
     out = []
     try:
-        for res in engine.map(fn, layout, jobs, small):
+        for res in engine.map(fn, layout, jobs, small, light):
             out.append(res)
             progress.update()
     finally:
@@ -224,14 +232,16 @@ def run_pass(engine: LocalEngine | RayEngine, fn, layout: Layout, jobs: list, sm
 def dedup(layout: Layout, engine: LocalEngine | RayEngine, small: bool, log: DropLog) -> Kept:
     """Exact, then near duplicates (each step sees the survivors of the one before); the kept documents."""
     parts = list(range(layout.parts))
-    for res in run_pass(engine, exact_task, layout, parts, small, "dedup exact"):
+    docs = layout.spill.starts[-1]
+    light = docs < LIGHT_DOCS * layout.parts
+    for res in run_pass(engine, exact_task, layout, parts, small, "dedup exact", light):
         log.merge(res.drops)
     if layout.near is not None:
         jobs = [(b, q) for b in range(len(layout.bands)) for q in range(layout.buckets)]
-        run_pass(engine, band_task, layout, jobs, small, "dedup near: bands")
+        run_pass(engine, band_task, layout, jobs, small, "dedup near: bands", docs < LIGHT_DOCS * layout.buckets)
         run_pass(engine, resolve_task, layout, [0], small, "dedup near: resolve")
     kept = Kept(layout)
-    for res in run_pass(engine, final_task, layout, parts, small, "dedup kept"):
+    for res in run_pass(engine, final_task, layout, parts, small, "dedup kept", light):
         log.merge(res.drops)
         kept.add(res)
     return kept
@@ -241,8 +251,8 @@ def write_all_shards(kept: Kept, out_dir: Path, params: IngestParams, engine: Lo
     """Cut the kept documents into shards (shard_docs / shard_mb) and write each as a task; the manifest."""
     cuts = cut_shards(kept.layout, params.shard_docs, params.shard_mb << 20)
     jobs = [(f"shard-{k:05d}.parquet", segments) for k, segments in enumerate(cuts)]
-    small = kept.chars < INLINE_BYTES
-    done = run_pass(engine, write_shard_task, (kept.layout, out_dir), jobs, small, "shards")  # type: ignore[arg-type]
+    small, light = kept.chars < INLINE_BYTES, kept.chars < LIGHT_BYTES * len(jobs)
+    done = run_pass(engine, write_shard_task, (kept.layout, out_dir), jobs, small, "shards", light)  # type: ignore[arg-type]
     done.sort(key=lambda d: d[0]["file"])
     splits: Counter = Counter()
     for _, shard_splits in done:
@@ -364,11 +374,12 @@ def run_ingest(raw_dir: Path, out_dir: Path, params: IngestParams, seed: int) ->
                 "check ingest.min_chars, ingest.filters and the input formats"
             )
         manifest = write_all_shards(kept, out_dir, params, engine)
-        workers = engine.workers
+        workers, tasks = engine.workers, {name: peak.as_dict() for name, peak in engine.peaks.items()}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     report["splits"] = manifest["splits"]
     report["bytes_out"] = sum(s["bytes"] for s in manifest["shards"])
     report["seconds"] = round(time.time() - t0, 2)
     report["mb_per_s"] = round(report["bytes_in"] / 1e6 / max(report["seconds"], 1e-9), 2)
-    report["engine"] = {"name": params.engine, "workers": workers}  # how it ran, like seconds: not what it made
+    # how it ran, like seconds: not what it made. tasks: per task function, the largest one's peak RSS
+    report["engine"] = {"name": params.engine, "workers": workers, "tasks": tasks}
     return report

@@ -121,7 +121,10 @@ def read_rows(path: Path, lo: int, hi: int) -> pa.Table:
         reader = pa.ipc.open_file(f)
         first, last = lo // INDEX_BATCH, (hi - 1) // INDEX_BATCH
         batches = [reader.get_batch(i) for i in range(first, last + 1)]
-    return pa.Table.from_batches(batches, reader.schema).slice(lo - first * INDEX_BATCH, hi - lo)
+    rows = pa.Table.from_batches(batches, reader.schema).slice(lo - first * INDEX_BATCH, hi - lo)
+    # a copy of these rows only: a slice keeps its whole batches alive, up to 2 x INDEX_BATCH rows of every
+    # scan task, so a partition task's memory grew with the scan tasks, that is with the corpus
+    return rows.take(pa.array(np.arange(hi - lo)))
 
 
 def read_arrow(path: Path) -> pa.Table:
