@@ -195,8 +195,8 @@ def _what_ran_lines(train: dict, mix: dict) -> list[str]:
         "| setting | value |",
         "|---|---|",
         f"| recipe | {train.get('recipe', '?')} ({len(mix.get('phases', []))} phases) |",
-        f"| LR range of the start ({train.get('start_kind', '?')}) | {_fmt((train.get('lr_range') or ['?'])[0])}"
-        f"..{_fmt((train.get('lr_range') or ['?', '?'])[1])} |",
+        f"| LR range of the start's preset ({train.get('lr_preset') or train.get('start_kind', '?')}) "
+        f"| {_fmt((train.get('lr_range') or ['?'])[0])}..{_fmt((train.get('lr_range') or ['?', '?'])[1])} |",
         f"| steps | {train.get('steps', '?')} |",
         f"| tokens trained (loss-carrying) | {train.get('tokens', '?')} |",
         f"| batch | {train.get('batch_size', '?')} x {train.get('grad_accum', '?')} x "

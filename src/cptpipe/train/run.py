@@ -226,6 +226,7 @@ def train_summary(params: Params, kind: str, lrs: dict[str, ResolvedLR], result,
         "lr": first.lr,  # the first phase's; every phase's LR and its source are in "phases"
         "lr_source": first.source,
         "lr_range": [first.low, first.high],
+        "lr_preset": lr_kind(kind, scratch=params.model.name_or_path is None),  # the range's LR_PRESETS key
         "warnings": [f"phase {n}: {v.problem}" for n, v in lrs.items() if v.problem],
         "steps": result.steps,
         "tokens": result.tokens,
