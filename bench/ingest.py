@@ -350,6 +350,8 @@ def scale(work: Path, sizes: list[int], docs_per_partition: int | None) -> dict[
             f"{report['workers_cpu_s']:>13.1f} {mb(peak['worker_max']):>17} {largest_task(report):>15.0f}"
         )
     print_task_peaks({n: r[0] for n, r in runs.items()})
+    if len(sizes) < 2:  # a slope needs two sizes
+        return {"runs": runs}
     (lo, a), (hi, b) = (sizes[0], runs[sizes[0]]), (sizes[-1], runs[sizes[-1]])
     docs = b[0]["records_seen"] - a[0]["records_seen"]
     rss_slope = (b[1]["driver"] - a[1]["driver"]) / docs
@@ -454,7 +456,8 @@ def main() -> None:
             report = out["runs"][max(out["runs"])][0]
             cpu_per_mb = (report["driver_cpu_s"] + report["workers_cpu_s"]) / (report["bytes_in"] / 1e6)
             worker_max = max(r[1]["worker_max"] for r in out["runs"].values())
-            projection(cpu_per_mb, out["cpu_per_doc"], out["rss_per_doc"], worker_max)
+            if "cpu_per_doc" in out:  # the driver's slopes need two sizes
+                projection(cpu_per_mb, out["cpu_per_doc"], out["rss_per_doc"], worker_max)
         finally:
             if args.keep is None:
                 shutil.rmtree(work, ignore_errors=True)
