@@ -49,7 +49,13 @@ def test_pit_trains_on_qa_before_documents_mixed_with_qa(tmp_path):
     assert math.isfinite(s["eval"]["eval/domain_loss"])
 
 
-def test_instruct_residual_is_added_to_the_trained_weights(tmp_path):
+NORM = "model.norm.weight"  # the one weight the residuals below move
+
+
+def residual_runs(tmp_path, scale: float, instruct_start: bool = False):
+    """A plain cpt run and the same run with train.instruct_residual `scale` over a residual of 0.25 on
+    NORM; instruct_start: the start holds base + residual and says so in START.json, as a scratch
+    instruct start that keeps its residual does. Returns (summary, plain weights, residual run weights)."""
     from safetensors.torch import save_file
 
     from cptpipe.model.residual import RESIDUAL_FILE
@@ -60,49 +66,36 @@ def test_instruct_residual_is_added_to_the_trained_weights(tmp_path):
         tmp_path / "res",
         recipe="cpt",
         mix_tokens=2000,
-        train={"instruct_residual": 0.5},
+        train={"instruct_residual": scale},
         model={"instruct_residual": True},
     )
-    name = "model.norm.weight"
-    save_file({name: torch.full((32,), 0.25)}, str(root / "models/start" / RESIDUAL_FILE))
+    start = root / "models/start"
+    if instruct_start:
+        instruct = AutoModelForCausalLM.from_pretrained(start)
+        with torch.no_grad():
+            instruct.state_dict()[NORM].add_(0.25)  # the "tuning": base + residual
+        instruct.save_pretrained(start)
+        (start / "START.json").write_text(json.dumps({"kind": "instruct", "instruct_residual": True}))
+    save_file({NORM: torch.full((32,), 0.25)}, str(start / RESIDUAL_FILE))
     s = train(root)
+    load = lambda d: AutoModelForCausalLM.from_pretrained(d / "out").state_dict()  # noqa: E731
+    return s, load(plain), load(root)
+
+
+def test_instruct_residual_is_added_to_the_trained_weights(tmp_path):
+    s, a, b = residual_runs(tmp_path, 0.5)
     assert s["instruct_residual"] == {"scale": 0.5, "trained": "start", "tensors": 1}
-    a = AutoModelForCausalLM.from_pretrained(plain / "out").state_dict()
-    b = AutoModelForCausalLM.from_pretrained(root / "out").state_dict()
-    assert torch.allclose(b[name], a[name] + 0.125)  # the same training, then 0.5 x the residual
-    assert all(torch.equal(a[k], b[k]) for k in a if k != name)
+    assert torch.allclose(b[NORM], a[NORM] + 0.125)  # the same training, then 0.5 x the residual
+    assert all(torch.equal(a[k], b[k]) for k in a if k != NORM)
 
 
 def test_an_instruct_start_with_its_residual_trains_the_base_under_it(tmp_path):
     """A scratch instruct start stores (instruct - base): train.instruct_residual trains start - residual
     (at the base's LR preset), then adds the residual back, as on a base start with it stored beside."""
-    from safetensors.torch import save_file
-
-    from cptpipe.model.residual import RESIDUAL_FILE
-
-    name = "model.norm.weight"
-    plain = make_workspace(tmp_path / "plain", recipe="cpt", mix_tokens=2000)
-    train(plain)
-    root = make_workspace(
-        tmp_path / "res",
-        recipe="cpt",
-        mix_tokens=2000,
-        train={"instruct_residual": 1.0},
-        model={"instruct_residual": True},
-    )
-    start = root / "models/start"
-    instruct = AutoModelForCausalLM.from_pretrained(start)
-    with torch.no_grad():
-        instruct.state_dict()[name].add_(0.25)  # the "tuning": base + residual
-    instruct.save_pretrained(start)
-    save_file({name: torch.full((32,), 0.25)}, str(start / RESIDUAL_FILE))
-    (start / "START.json").write_text(json.dumps({"kind": "instruct", "instruct_residual": True}))
-    s = train(root)
+    s, a, b = residual_runs(tmp_path, 1.0, instruct_start=True)
     assert s["start_kind"] == "base" and s["instruct_residual"]["trained"] == "base under the instruct start"
-    a = AutoModelForCausalLM.from_pretrained(plain / "out").state_dict()
-    b = AutoModelForCausalLM.from_pretrained(root / "out").state_dict()
-    assert torch.allclose(b[name], a[name] + 0.25)  # the base's training, then the residual
-    assert all(torch.equal(a[k], b[k]) for k in a if k != name)
+    assert torch.allclose(b[NORM], a[NORM] + 0.25)  # the base's training, then the residual
+    assert all(torch.equal(a[k], b[k]) for k in a if k != NORM)
 
 
 def test_lora_ewc_run_saves_a_merged_checkpoint_that_differs_from_start(tmp_path):

@@ -63,8 +63,17 @@ def apply_lora(model, lora):
     return get_peft_model(model, cfg)
 
 
-def load_start(start_dir: Path, rope_scaling, seq_len: int, passkey_lengths=()):
-    """The start model, with model.rope_scaling applied to its config before the weights load.
+def training_start(start_dir: Path, params: Params) -> tuple[str, bool]:
+    """The kind whose LR preset applies, and whether the base under an instruct start is trained: with
+    train.instruct_residual on a scratch instruct start that keeps its residual (start - residual, at
+    the base's preset; the residual is added back after training)."""
+    under = params.train.instruct_residual > 0 and residual_in_start(start_dir)
+    return ("base" if under else start_kind(start_dir, params.model.kind)), under
+
+
+def load_start(start_dir: Path, rope_scaling, seq_len: int, passkey_lengths=(), under: bool = False):
+    """The start model, with model.rope_scaling applied to its config before the weights load; `under`:
+    the base under an instruct start (start - its residual).
 
     The context is checked first (seq_len and passkey lengths against the context x rope factor),
     and the weights' size against RAM, so a bad setting fails before any weight is read.
@@ -81,7 +90,10 @@ def load_start(start_dir: Path, rope_scaling, seq_len: int, passkey_lengths=()):
     )
     if rope_scaling is not None:
         apply_rope_scaling(config, rope_scaling)
-    return load_model(start_dir, dtype=torch.float32, config=config)
+    model = load_model(start_dir, dtype=torch.float32, config=config)
+    if under:
+        add_residual(model, load_residual(start_dir), -1.0)
+    return model
 
 
 def packed_rows(tokens_dir: Path, source: str, split: str, seq_len: int, n_blocks: int, seed: int) -> np.ndarray | None:
@@ -267,17 +279,12 @@ def run_train(
     """
     t = params.train
     main = process_state().is_main_process
-    kind = start_kind(start_dir, params.model.kind)
-    under = t.instruct_residual > 0 and residual_in_start(start_dir)
-    if under:  # the base under an instruct start is trained, at the base's LR preset
-        kind = "base"
+    kind, under = training_start(start_dir, params)
     recipe = params.recipes[t.recipe]
     lrs = resolve_lrs(params, kind, main)
     tok = load_tokenizer(start_dir)
     phases, seq_len = recipe_phases(mix_dir, tokens_dir, t, recipe, lrs, tok.pad_token_id)
-    model = load_start(start_dir, params.model.rope_scaling, seq_len, params.eval.passkey_lengths)
-    if under:
-        add_residual(model, load_residual(start_dir), -1.0)
+    model = load_start(start_dir, params.model.rope_scaling, seq_len, params.eval.passkey_lengths, under)
     penalty = None
     if t.ewc > 0:
         penalty = EWCPenalty(model, replay_batches(tokens_dir, seq_len, EWC_BLOCKS, t.batch_size, params.seed), t.ewc)
