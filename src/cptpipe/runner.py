@@ -181,17 +181,11 @@ def queue_order(arms: list[Arm]) -> list[Arm]:
 
     if not arms:
         return []
-    shared = Counter(map(model_keys, arms)).most_common(1)[0][0]
-    builders: dict[str, Arm] = {}
-    for arm in arms:
-        if model_keys(arm) != shared:
-            builders.setdefault(model_keys(arm), arm)
-    first = list(builders.values())
-    return (
-        first
-        + [a for a in arms if model_keys(a) == shared]
-        + [a for a in arms if a not in first and model_keys(a) != shared]
-    )
+    keys = [model_keys(a) for a in arms]
+    shared = Counter(keys).most_common(1)[0][0]
+    builder = {k: i for i, k in reversed(list(enumerate(keys)))}  # each start's first arm
+    rank = [1 if k == shared else 0 if builder[k] == i else 2 for i, k in enumerate(keys)]
+    return [arms[i] for i in sorted(range(len(arms)), key=rank.__getitem__)]  # stable: grid order within a rank
 
 
 def _wait(names: set[str], cwd: Path, poll_s: float, desc: str) -> dict[str, str]:

@@ -181,7 +181,7 @@ def scan(
     progress = bar(total=total, desc="ingest", unit="B", unit_scale=True)
     try:
         shared = (params, seed, spill_dir, steps, parts)
-        for res in engine.map(process_task, shared, jobs, total < INLINE_BYTES, task_bytes < LIGHT_BYTES):
+        for res in engine.map(process_task, shared, jobs, small=total < INLINE_BYTES, light=task_bytes < LIGHT_BYTES):
             log.merge(res.drops)
             res.drops = DropLog()
             results.append(res)
@@ -234,14 +234,14 @@ def dedup(layout: Layout, engine: LocalEngine | RayEngine, small: bool, log: Dro
     parts = list(range(layout.parts))
     docs = layout.spill.starts[-1]
     light = docs < LIGHT_DOCS * layout.parts
-    for res in run_pass(engine, exact_task, layout, parts, small, "dedup exact", light):
+    for res in run_pass(engine, exact_task, layout, parts, small, "dedup exact", light=light):
         log.merge(res.drops)
     if layout.near is not None:
         jobs = [(b, q) for b in range(len(layout.bands)) for q in range(layout.buckets)]
-        run_pass(engine, band_task, layout, jobs, small, "dedup near: bands", docs < LIGHT_DOCS * layout.buckets)
+        run_pass(engine, band_task, layout, jobs, small, "dedup near: bands", light=docs < LIGHT_DOCS * layout.buckets)
         run_pass(engine, resolve_task, layout, [0], small, "dedup near: resolve")
     kept = Kept(layout)
-    for res in run_pass(engine, final_task, layout, parts, small, "dedup kept", light):
+    for res in run_pass(engine, final_task, layout, parts, small, "dedup kept", light=light):
         log.merge(res.drops)
         kept.add(res)
     return kept
@@ -252,7 +252,7 @@ def write_all_shards(kept: Kept, out_dir: Path, params: IngestParams, engine: Lo
     cuts = cut_shards(kept.layout, params.shard_docs, params.shard_mb << 20)
     jobs = [(f"shard-{k:05d}.parquet", segments) for k, segments in enumerate(cuts)]
     small, light = kept.chars < INLINE_BYTES, kept.chars < LIGHT_BYTES * len(jobs)
-    done = run_pass(engine, write_shard_task, (kept.layout, out_dir), jobs, small, "shards", light)  # type: ignore[arg-type]
+    done = run_pass(engine, write_shard_task, (kept.layout, out_dir), jobs, small, "shards", light=light)  # type: ignore[arg-type]
     done.sort(key=lambda d: d[0]["file"])
     splits: Counter = Counter()
     for _, shard_splits in done:

@@ -16,7 +16,7 @@ from cptpipe.model.context import check_context
 from cptpipe.model.pretrain import PretrainPhase, block_rows, pretrain, run_phase
 from cptpipe.model.residual import save_residual
 from cptpipe.model.scratch import build_scratch_model
-from cptpipe.model.start import PIN_FILE, pin_model
+from cptpipe.model.start import PIN_FILE, START_FILE, pin_model
 from cptpipe.model.tokenizer import build_tokenizer, check_round_trip
 from cptpipe.params import Params, ScratchParams
 from cptpipe.prompts import format_answer, format_prompt
@@ -177,16 +177,16 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
     t0 = time.perf_counter()
     done = pretrain(model, tok, phases, max_len=sc.context, seed=params.seed)
     if sc.instruct_tune or m.instruct_residual:
-        base = {k: v.detach().clone() for k, v in model.state_dict().items()} if m.instruct_residual else None
+        base = {k: v.detach().clone() for k, v in model.state_dict().items()}
         tuning = instruct_phase(sc, tok, texts, blocks, read_instruct(instruct_dir, "train"), params.seed)
         done.append(run_phase(model, tok, tuning, max_len=sc.context, seed=params.seed))
-        if base is not None:
-            # An instruct start keeps its residual too: a residual arm then shares its (costly) tuning
-            # and trains the base under it (train.instruct_residual), as Jindal et al. CPT the base.
+        # An instruct start keeps its residual too: a residual arm then shares its (costly) tuning and
+        # trains the base under it (train.instruct_residual), as Jindal et al. CPT the base.
+        if m.instruct_residual:
             save_residual(model.state_dict(), base, out_dir)
-            if not sc.instruct_tune:
-                done[-1]["kept"] = "residual"
-                model.load_state_dict(base)
+        if not sc.instruct_tune:  # the tuning went into the residual; the start stays the base
+            done[-1]["kept"] = "residual"
+            model.load_state_dict(base)
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     summary = {
@@ -202,5 +202,5 @@ def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: P
     }
     # No wall-clock time in the output: a rebuild with equal weights must hash equal, so that a change
     # to keys the build ignores (instruct_* while instruct_tune is false) reruns `model` only.
-    (out_dir / "START.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    (out_dir / START_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return {**summary, "seconds": time.perf_counter() - t0}

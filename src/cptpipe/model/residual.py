@@ -9,6 +9,7 @@ trained weights.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 RESIDUAL_FILE = "instruct_residual.safetensors"
@@ -52,17 +53,15 @@ def add_residual(model, residual: dict, scale: float) -> int:
 def residual_in_start(start_dir: Path) -> bool:
     """True for a scratch instruct start that stored its residual: its weights are base + residual, so a
     run with train.instruct_residual trains the base under it (start - residual)."""
-    import json
+    from cptpipe.model.start import START_FILE
 
-    f = Path(start_dir) / "START.json"
+    f = Path(start_dir) / START_FILE  # scratch only: a pin's instruct_residual names a sibling model
     info = json.loads(f.read_text()) if f.exists() else {}
     return info.get("kind") == "instruct" and bool(info.get("instruct_residual"))
 
 
 def load_residual(start_dir: Path) -> dict:
     """The residual the model stage stored in models/start, or (instruct sibling - start) of a pin."""
-    import json
-
     from safetensors.torch import load_file
 
     from cptpipe.errors import UserError
@@ -85,7 +84,6 @@ def load_residual(start_dir: Path) -> dict:
 
 def _pin_dir(start_dir: Path, pin: dict) -> Path:
     """A folder that load_model follows to the pinned instruct sibling."""
-    import json
     import tempfile
 
     from cptpipe.model.start import PIN_FILE

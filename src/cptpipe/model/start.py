@@ -10,6 +10,16 @@ from cptpipe.errors import UserError
 from cptpipe.io import hash_dir
 
 PIN_FILE = "MODEL.json"
+START_FILE = "START.json"  # what the model stage built from scratch (kind, residual, pretraining)
+
+
+def start_info(start_dir: str | Path) -> dict:
+    """What the model stage recorded about models/start: START.json (scratch) or the pin (hub/local)."""
+    for name in (START_FILE, PIN_FILE):
+        f = Path(start_dir) / name
+        if f.exists():
+            return json.loads(f.read_text())
+    return {}
 
 
 def pin_model(name_or_path: str, revision: str | None) -> dict:

@@ -16,7 +16,7 @@ from cptpipe.mix.plan import MixBlocks
 from cptpipe.model.context import check_context
 from cptpipe.model.residual import add_residual, load_residual, residual_in_start
 from cptpipe.model.scratch import apply_rope_scaling
-from cptpipe.model.start import PIN_FILE, load_model, load_tokenizer, model_location, start_tokenizer
+from cptpipe.model.start import load_model, load_tokenizer, model_location, start_info, start_tokenizer
 from cptpipe.params import Params, PhaseSchedule, ResolvedLR, lr_kind, phase_lrs, to_dict
 from cptpipe.timings import split_timings
 from cptpipe.train import checkpoint
@@ -33,11 +33,7 @@ TIMED = ("seconds", "tokens_per_second", "ewc_fisher_seconds", "absorption.secon
 
 def start_kind(start_dir: Path, default: str) -> str:
     """The start model's kind: scratch models tuned on instructions count as instruct."""
-    for name in ("START.json", PIN_FILE):
-        f = start_dir / name
-        if f.exists():
-            return json.loads(f.read_text()).get("kind", default)
-    return default
+    return start_info(start_dir).get("kind", default)
 
 
 def steps_per_phase(blocks: list[int], per_step: int, cap: int | None) -> list[int]:
@@ -164,16 +160,16 @@ def resolve_lrs(params: Params, kind: str, main: bool) -> dict[str, ResolvedLR]:
     return lrs
 
 
-def final_weights(model, t, start_dir: Path, summary: dict):
+def final_weights(model, t, start_dir: Path, summary: dict, under: bool = False):
     """The weights to save: LoRA merged, scale x (instruct - base) of models/start added (recorded in
-    summary) when train.instruct_residual is set."""
+    summary) when train.instruct_residual is set; `under`: the base under an instruct start was trained."""
     if t.lora is not None:
         model = model.merge_and_unload()
     if t.instruct_residual > 0:
         residual = load_residual(start_dir)
         summary["instruct_residual"] = {
             "scale": t.instruct_residual,
-            "trained": "base under the instruct start" if residual_in_start(start_dir) else "start",
+            "trained": "base under the instruct start" if under else "start",
             "tensors": add_residual(model, residual, t.instruct_residual),
         }
     return model
@@ -311,7 +307,7 @@ def run_train(
     summary = train_summary(params, kind, lrs, result, seq_len, extra)
     if not main:
         return summary
-    model = final_weights(model, t, start_dir, summary)
+    model = final_weights(model, t, start_dir, summary, under)
     model.save_pretrained(out_dir, safe_serialization=True)
     start_tokenizer(start_dir).save_pretrained(out_dir)  # as shipped: no pad token added, chat template kept
     live.summary.update(
