@@ -395,7 +395,7 @@ def projection(cpu_per_mb: float, driver_cpu_per_doc: float, driver_bytes_per_do
     """Measured per-MB and per-document costs, scaled to TARGET_BYTES / TARGET_DOCS on N nodes."""
     from cptpipe.data.dedup import lsh_bands
     from cptpipe.data.ingest import TASK_BYTES
-    from cptpipe.data.partitions import auto_partitions, band_buckets
+    from cptpipe.data.partitions import BAND_DOCS, PARTITION_BYTES, auto_partitions, band_buckets
 
     bands = len(lsh_bands(near_threshold()))
     tasks = TARGET_BYTES / TASK_BYTES
@@ -428,9 +428,9 @@ def projection(cpu_per_mb: float, driver_cpu_per_doc: float, driver_bytes_per_do
         "per-document overheads weigh more in small ones) and runs in parallel but for the driver's own CPU (serial); "
         f"each shuffle read (a slice of a spill file) costs {SLICE_READ_S * 1e3:.0f} ms of a worker's time on shared "
         f"storage; a scan worker's memory is bounded by its task (<= {TASK_BYTES >> 20} MB of input, "
-        f"{worker_max / 2**30:.2f} GB measured), a partition task by its partition (<= 128 MB of "
-        "input), a band task by its bucket (<= 250 k documents); Ray's scheduling overhead, stragglers and storage "
-        "bandwidth are not modelled"
+        f"{worker_max / 2**30:.2f} GB measured), a partition task by its partition (<= {PARTITION_BYTES >> 20} MB "
+        f"of input), a band task by its bucket (<= {BAND_DOCS:,} documents); Ray's scheduling overhead, "
+        "stragglers and storage bandwidth are not modelled"
     )
 
 
