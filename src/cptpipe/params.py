@@ -26,7 +26,7 @@ Generator = Literal["rules", "hf", "openai"]
 IngestProfile = Literal["curated", "web"]
 IngestEngine = Literal["local", "ray"]
 QAType = Literal["factual", "reasoning", "summarization"]
-MixSchedule = Literal["constant", "progressive"]
+MixSchedule = Literal["constant", "progressive", "adaptive"]
 EvalBackend = Literal["hf", "vllm"]
 LRSchedule = Literal["cosine", "linear", "constant"]
 # The sources a recipe phase can draw from (one tokenize@<source> shard each). Prompt/answer sources are
@@ -227,6 +227,10 @@ class MixParams:
     qa_epochs: float = bounded(2.0, gt=0)
     schedule: MixSchedule = "constant"
     progressive_start: float = share(0.5)  # progressive: domain share at the start of the documents phase
+    # adaptive: the replay share of documents phases is steered at every train.eval_every so that the
+    # replay perplexity ratio (cpt / start, as forgetting.ppl_ratio) stays under this budget
+    forgetting_budget: float = bounded(1.5, gt=1)
+    replay_bounds: list[float] = field(default_factory=lambda: [0.0, 0.5])  # adaptive: [low, high] replay share
     doc_attention_mask: bool = False  # true: no attention across documents packed into one block
     seed: int | None = None  # sampling-order seed of the index; null: the top-level seed. Varying only this
     # (not `seed`) gives run-to-run spread without re-ingesting, re-pretraining or re-splitting.
@@ -605,6 +609,26 @@ def _progressive_ramps_up(p: Params) -> Iterator[str]:
             f"mix.progressive_start: {m.progressive_start} is above the documents' share {domain:g} "
             "(1 - mix.replay - mix.instruct); a progressive schedule ramps the domain share up"
         )
+
+
+@_reads("mix.schedule", "mix.replay_bounds", "mix.instruct", "train.recipe", "train.eval_every")
+def _adaptive_can_steer(p: Params) -> Iterator[str]:
+    m = p.mix
+    bounds = m.replay_bounds
+    if len(bounds) != 2 or not 0 <= bounds[0] <= bounds[1] < 1:
+        yield f"mix.replay_bounds: give [low, high] replay shares with 0 <= low <= high < 1, got {bounds}"
+    elif m.schedule == "adaptive" and bounds[1] + m.instruct >= 1:
+        yield f"mix.replay_bounds: high {bounds[1]:g} + mix.instruct {m.instruct:g} leaves no room for documents"
+    if m.schedule != "adaptive":
+        return
+    recipe = p.recipes.get(p.train.recipe)
+    if recipe is not None and not any(ph.domain for ph in recipe.phases.values()):
+        yield (
+            f"mix.schedule: adaptive steers the replay share of documents phases; recipes.{p.train.recipe} "
+            "has none (no phase with domain); use constant"
+        )
+    if p.train.eval_every == 0:
+        yield "train.eval_every: 0 never measures forgetting, so mix.schedule: adaptive cannot steer; set e.g. 20"
 
 
 @_reads("mix.replay_source", "mix.replay_take")

@@ -6,7 +6,9 @@ seeded random or Latin-hypercube sample). Every point runs once per seed as a na
 read back from `dvc exp show --json`. Each point is then placed by its forgetting (x, lower is
 better) and absorption (y, higher is better): the Pareto front is the set no other point beats on
 both, and the recommended setting is the front member that absorbs most while its forgetting stays
-within the budget (`max_forgetting`).
+within the budget (`max_forgetting`). Extra arms (`extra`: named settings beside the grid, such as
+another schedule) run and are read the same way, but stay off the front: they are compared with the
+recommended point instead, so a setting the grid cannot express is judged against the grid's best.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ SPEC_KEYS = {
     "common",
     "grid",
     "sample",
+    "extra",
     "complement",
     "seeds",
     "absorption",
@@ -51,6 +54,7 @@ class Sweep:
     max_forgetting: float | None
     complement: dict[str, list[str]] = field(default_factory=dict)  # key = 1 - sum(keys)
     axis: str | None = None  # the swept key the fitted trade-off is drawn along
+    extra: dict[str, dict[str, object]] = field(default_factory=dict)  # arm name -> its overrides, off the front
 
     @property
     def keys(self) -> list[str]:
@@ -148,6 +152,35 @@ def _sweep_points(raw: dict, problems: list[str]) -> list[dict[str, object]]:
     return sample_points(ranges, int(sample.get("n", 6)), method, int(sample.get("seed", 0)))
 
 
+def _extra_arms(raw: dict, points: list[dict], complement: dict, params: dict, problems: list[str]) -> dict:
+    """The sweep file's `extra` arms {name: {params.key: value}}; problems appended, not raised."""
+    extra = raw.get("extra") or {}
+    if not isinstance(extra, dict):
+        problems.append("extra: give {arm: {params.key: value}}")
+        return {}
+    taken = {point_name(p) for p in points}
+    arms = {}
+    for name, sets in extra.items():
+        where = f"extra.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
+            problems.append(f"{where}: the name must be letters, digits, '_' and '-' (it names experiments)")
+        if str(name) in taken:
+            problems.append(f"{where}: the name is a grid point's; rename the arm")
+        if not isinstance(sets, dict) or not sets:
+            problems.append(f"{where}: give a non-empty {{params.key: value}}")
+            continue
+        for key in sets:
+            try:
+                _params_value(params, key)
+            except UserError as e:
+                problems.append(f"{where}: {e}")
+        if fixed := sorted(set(sets) & set(complement)):
+            # set by `complement` from its parts, as for the points: a value here would be overwritten
+            problems.append(f"{where}: {fixed} are complements (1 - their parts); set the parts instead")
+        arms[str(name)] = dict(sets)
+    return arms
+
+
 def load_sweep(path: str | Path, params: dict) -> Sweep:
     """Parse and check a sweep file against params.yaml (`params`, raw); every problem at once."""
     path = Path(path)
@@ -174,6 +207,7 @@ def load_sweep(path: str | Path, params: dict) -> Sweep:
     budget = raw.get("max_forgetting")
     if budget is not None and not isinstance(budget, (int, float)):
         problems.append(f"max_forgetting={budget!r} must be a number (units of `forgetting`) or null")
+    extra = _extra_arms(raw, points, complement, params, problems)
     prefix = str(raw.get("name", "sweep"))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_]*", prefix):
         problems.append(f"name={prefix!r} must be letters, digits and '_' (it prefixes git refs)")
@@ -189,16 +223,18 @@ def load_sweep(path: str | Path, params: dict) -> Sweep:
         max_forgetting=None if budget is None else float(budget),
         complement=complement,
         axis=axis,
+        extra=extra,
     )
 
 
 def as_grid(sweep: Sweep, params: dict) -> Grid:
-    """The sweep as a study grid: one axis whose levels are the points, every point seeded."""
+    """The sweep as a study grid: one axis whose levels are the points and the extra arms, each seeded."""
     defaults = {}
     for parts in sweep.complement.values():
         for p in parts:
             defaults[p] = sweep.common.get(p, _params_value(params, p))
-    levels = {point_name(p): with_complements(p, sweep.complement, defaults) for p in sweep.points}
+    arms = [(point_name(p), p) for p in sweep.points] + list(sweep.extra.items())
+    levels = {name: with_complements(sets, sweep.complement, defaults) for name, sets in arms}
     return Grid(
         prefix=sweep.prefix, common=sweep.common, axes={"point": levels}, seeds=sweep.seeds, seeded_arms=list(levels)
     )
@@ -255,8 +291,8 @@ def crossing(grid: np.ndarray, fitted: np.ndarray, budget: float) -> float | Non
 
 @dataclass
 class Reading:
-    stats: dict[str, dict]  # point -> {"x", "y": (mean, spread | None), "n", "new", "params": {...}}
-    front: list[str]
+    stats: dict[str, dict]  # point or extra arm -> {"x", "y": (mean, spread | None), "n", "new", "params": {...}}
+    front: list[str]  # of the grid's points only, as is `best`
     best: str | None
     fits: list[dict] = field(default_factory=list)  # per group of the non-axis keys: the 1-D fits
 
@@ -277,11 +313,12 @@ def read_sweep(sweep: Sweep, grid: Grid, arms: list[Arm], rows: dict[str, dict],
             "params": grid.axes["point"][short],
             "runs": [rows[a.exp_name]["metrics"] for a in arms if a.name == name and a.exp_name in rows],
         }
-    means = {n: (s["x"][0], s["y"][0]) for n, s in stats.items()}
+    points = {n: s for n, s in stats.items() if n not in sweep.extra}
+    means = {n: (s["x"][0], s["y"][0]) for n, s in points.items()}
     front = pareto_front(means)
     reading = Reading(stats=stats, front=front, best=recommend(means, front, sweep.max_forgetting))
     if sweep.axis:
-        reading.fits = axis_fits(sweep, stats)
+        reading.fits = axis_fits(sweep, points)
     return reading
 
 
@@ -314,16 +351,28 @@ def _fmt(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _role(sweep: Sweep, reading: Reading, name: str) -> str:
+    """extra, recommended, front or off: how the table and the figure mark a point or arm."""
+    if name in sweep.extra:
+        return "extra"
+    if name == reading.best:
+        return "recommended"
+    return "front" if name in reading.front else "off"
+
+
 def _point_rows(sweep: Sweep, reading: Reading, keys: list[str]) -> list[str]:
     lines = []
     for name, s in sorted(reading.stats.items(), key=lambda kv: kv[1]["x"][0]):
-        mark = "**recommended**" if name == reading.best else "yes" if name in reading.front else ""
+        mark = {"extra": "extra", "recommended": "**recommended**", "front": "yes", "off": ""}[
+            _role(sweep, reading, name)
+        ]
         lines.append(
             "| "
             + " | ".join(
                 [
                     f"`{name}`",
-                    *(_fmt(s["params"].get(k)) for k in keys),
+                    # an extra arm leaves unset keys at `common` / params.yaml: shown as "·", not a value
+                    *(_fmt(s["params"][k]) if k in s["params"] else "·" for k in keys),
                     str(s["n"]),
                     cell(s["x"]),
                     cell(s["y"]),
@@ -377,6 +426,63 @@ def _recommendation_lines(sweep: Sweep, reading: Reading, budget: str) -> list[s
                 f"Within seed noise of the budget: forgetting {s['x'][0]:.3f} + 2× {spread_x:.3f} "
                 f"exceeds {budget}; a safer pick has more replay."
             )
+    return lines
+
+
+def compare_to_best(arm: dict, best: dict) -> tuple[float, float | None, str]:
+    """An extra arm's absorption minus the recommended point's, the larger of their two seed spreads
+    (None: both ran one seed), and the verdict: "better" or "worse" only beyond that spread."""
+    diff = arm["y"][0] - best["y"][0]
+    spreads = [d for d in (arm["y"][1], best["y"][1]) if d is not None]
+    spread = max(spreads) if spreads else None
+    noise = spread or 0.0
+    verdict = "better" if diff > noise else "within one seed spread" if abs(diff) <= noise else "worse"
+    return diff, spread, verdict
+
+
+def dominators(stat: dict, reading: Reading) -> list[str]:
+    """The front members that forget no more than `stat` and absorb more (means): the grid already
+    holds a setting at least as good, whatever the arm's other merits."""
+    x, y = stat["x"][0], stat["y"][0]
+    return [n for n in reading.front if reading.stats[n]["x"][0] <= x and reading.stats[n]["y"][0] > y]
+
+
+def _extra_line(sweep: Sweep, reading: Reading, name: str, budget: str) -> str:
+    settings = ", ".join(f"`{k}={_fmt(v)}`" for k, v in sweep.extra[name].items())
+    s = reading.stats.get(name)
+    if s is None:
+        return f"- `{name}` ({settings}): not measured (failed, or a run lacks a metric)."
+    within = (
+        "no forgetting budget"
+        if sweep.max_forgetting is None
+        else f"{'within' if s['x'][0] <= sweep.max_forgetting else 'over'} the budget {budget}"
+    )
+    text = f"- `{name}` ({settings}): absorption {cell(s['y'])}, forgetting {cell(s['x'])} ({within})"
+    if reading.best is not None:
+        diff, spread, verdict = compare_to_best(s, reading.stats[reading.best])
+        noise = "no seed spread: one seed each" if spread is None else f"larger seed spread {spread:.3f}"
+        text += f"; absorption {diff:+.3f} against `{reading.best}` ({noise}): **{verdict}**"
+    dom = dominators(s, reading)
+    text += ("; dominated by front " + ", ".join(f"`{n}`" for n in dom)) if dom else "; no front member dominates it"
+    return text + "."
+
+
+def _extra_lines(sweep: Sweep, reading: Reading, budget: str) -> list[str]:
+    if not sweep.extra:
+        return []
+    lines = ["", "## Extra arms against the recommended point", ""]
+    if reading.best is None:
+        lines += ["No recommended point (no front member within the budget) to compare them with.", ""]
+    lines += [_extra_line(sweep, reading, name, budget) for name in sweep.extra]
+    lines += [
+        "",
+        (
+            "Extra arms run per seed like the points but are not on the front; `·` in the table: the arm "
+            "leaves that key at `common` / params.yaml. Better or worse: the absorption difference exceeds "
+            "the larger of the two seed spreads; dominated: a front member forgets no more and absorbs more "
+            "(means)."
+        ),
+    ]
     return lines
 
 
@@ -436,8 +542,10 @@ def render(
         "# cptpipe sweep",
         "",
         (
-            f"Sweep `{sweep_file}`: {len(sweep.points)} points × {len(sweep.seeds)} seeds (`mix.seed` "
-            f"{sweep.seeds}), each run a DVC experiment `{sweep.prefix}-<point>-s<seed>` (`dvc exp show`). "
+            f"Sweep `{sweep_file}`: {len(sweep.points)} points"
+            + (f" and {len(sweep.extra)} extra arms" if sweep.extra else "")
+            + f" × {len(sweep.seeds)} seeds (`mix.seed` {sweep.seeds}), each run a DVC experiment "
+            f"`{sweep.prefix}-<{'point or arm' if sweep.extra else 'point'}>-s<seed>` (`dvc exp show`). "
             f"This invocation: {minutes:.1f} min wall, {new} of {total} runs trained in it, {total - new} reused "
             f"from earlier invocations on this commit" + (f", {len(failed)} failed" if failed else "") + ". "
             "`± x` is the sample standard deviation over seeds. Forgetting: lower is better; absorption: higher "
@@ -450,25 +558,23 @@ def render(
     lines += _point_rows(sweep, reading, keys)
     lines += _front_lines(reading)
     lines += _recommendation_lines(sweep, reading, budget)
+    lines += _extra_lines(sweep, reading, budget)
     lines += _fit_lines(sweep, reading, budget)
     lines += ["", f"![sweep]({png_name})"]
     lines += failed_lines("runs", "Rerun the sweep", failed)
     return "\n".join(lines) + "\n"
 
 
-def plot(sweep: Sweep, reading: Reading, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = 2 if reading.fits else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5), squeeze=False)
-    ax = axes[0][0]
+def _scatter(ax, sweep: Sweep, reading: Reading) -> None:
+    """The forgetting-absorption panel: points, extra arms (stars, off the front), front, budget."""
+    labelled = False
     for name, s in reading.stats.items():
         (x, dx), (y, dy) = s["x"], s["y"]
-        color = "tab:red" if name == reading.best else "tab:blue" if name in reading.front else "grey"
-        ax.errorbar(x, y, xerr=dx or 0, yerr=dy or 0, fmt="o", color=color, capsize=3)
+        role = _role(sweep, reading, name)
+        color = {"extra": "tab:purple", "recommended": "tab:red", "front": "tab:blue", "off": "grey"}[role]
+        style = {"fmt": "*", "ms": 11, "label": None if labelled else "extra arm"} if role == "extra" else {"fmt": "o"}
+        labelled |= role == "extra"
+        ax.errorbar(x, y, xerr=dx or 0, yerr=dy or 0, color=color, capsize=3, **style)
         ax.annotate(name, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
     front = [(reading.stats[n]["x"][0], reading.stats[n]["y"][0]) for n in reading.front]
     if front:
@@ -479,9 +585,20 @@ def plot(sweep: Sweep, reading: Reading, out: Path) -> None:
         ax.set_xscale("log")  # perplexity ratios span orders of magnitude without replay
     ax.set_xlabel(f"forgetting: {sweep.forgetting} (lower is better)")
     ax.set_ylabel(f"absorption: {sweep.absorption}")
-    ax.set_title("each point: mean ± seed std (red: recommended)", fontsize=10)
+    ax.set_title("each point: mean ± seed std (red: recommended; stars: extra arms)", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+
+
+def plot(sweep: Sweep, reading: Reading, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 2 if reading.fits else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5), squeeze=False)
+    _scatter(axes[0][0], sweep, reading)
     if reading.fits:
         ax = axes[0][1]
         twin = ax.twinx()
@@ -556,7 +673,9 @@ def run_sweep(
     )
     write_text(cwd / out_md, md)
     best = f"recommended {reading.best}" if reading.best else "no point within the forgetting budget"
+    measured = [n for n in reading.stats if n not in sweep.extra]
+    extra = f", {len(reading.stats) - len(measured)}/{len(sweep.extra)} extra arms" if sweep.extra else ""
     return (
-        f"{len(reading.stats)}/{len(sweep.points)} points measured, front {reading.front}, {best}, "
+        f"{len(measured)}/{len(sweep.points)} points{extra} measured, front {reading.front}, {best}, "
         f"{len(outcome.failed)} failed -> {out_md}, {out_png}"
     )

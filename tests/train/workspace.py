@@ -43,7 +43,12 @@ def write_tokens(root: Path) -> None:
 
 
 def make_workspace(
-    root: Path, recipe: str = "pit", mix_tokens: int = 8000, train: dict | None = None, model: dict | None = None
+    root: Path,
+    recipe: str = "pit",
+    mix_tokens: int = 8000,
+    train: dict | None = None,
+    model: dict | None = None,
+    mix: dict | None = None,
 ) -> Path:
     """root/{data/tokens, data/mix, models/start, params.yaml} for `recipe`; returns root."""
     write_tokens(root / "data/tokens")
@@ -51,7 +56,7 @@ def make_workspace(
     build_mix(
         root / "data/tokens",
         root / "data/mix",
-        mix=MixParams(tokens=mix_tokens, qa_epochs=1.0),
+        mix=MixParams(tokens=mix_tokens, qa_epochs=1.0, **(mix or {})),
         recipe=recipe,
         spec=recipe_spec(recipe),
         seq_len=SEQ_LEN,
@@ -63,7 +68,7 @@ def make_workspace(
     (start / "START.json").write_text(json.dumps({"kind": "base"}))
     raw = {
         "tokenize": {"seq_len": SEQ_LEN},
-        "mix": {"tokens": mix_tokens, "qa_epochs": 1.0},
+        "mix": {"tokens": mix_tokens, "qa_epochs": 1.0, **(mix or {})},
         "model": {
             "scratch": {"vocab_size": 600, "hidden_size": 32, "layers": 2, "heads": 2, "context": SEQ_LEN},
             **(model or {}),

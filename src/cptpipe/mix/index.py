@@ -350,3 +350,23 @@ def build_phase(
     if "domain" in budgets:
         report["domain_share_by_tenth"] = share_by_tenth(segments, "domain")
     return segments, report
+
+
+def build_pool(
+    sources: dict, name: str, budget: int, seq_len: int, rng: np.random.Generator, pair_sources: frozenset[str]
+) -> tuple[Segments, dict]:
+    """Blocks of one source alone, in sampling order (an adaptive phase draws from such pools).
+
+    No shuffle across passes: each pass is already a seeded permutation of the rows, so a run that
+    uses a prefix of the pool (a smaller share than the pool was sized for) sees its passes evenly.
+    """
+    pieces, accounting = sample_pieces(sources, {name: budget}, seq_len, rng, pair_sources)
+    segments, padding = pack(pieces, seq_len, pair_sources | UNSPLIT_SOURCES)
+    n_blocks = segments.n_blocks
+    report = {
+        **accounting[name],
+        "blocks": n_blocks,
+        "padding_tokens": padding,
+        "padding_fraction": round(padding / max(1, n_blocks * seq_len), 6),
+    }
+    return segments, report

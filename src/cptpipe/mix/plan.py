@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import mmap
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cptpipe.errors import UserError
-from cptpipe.mix.index import build_phase, eligible_rows
+from cptpipe.mix.index import build_phase, build_pool, eligible_rows
 from cptpipe.mix.pack import CHUNK, BlockIndex
-from cptpipe.mix.recipes import PAIR_SOURCES, PhasePlan, plan_recipe
+from cptpipe.mix.recipes import DOCUMENT_SOURCES, PAIR_SOURCES, PhasePlan, plan_recipe
 from cptpipe.params import SOURCES, MixParams, RecipeParams
+
+POOL_MARGIN = 0.05  # an adaptive pool holds this much more than its largest expected draw; beyond, it wraps
 
 
 def build_mix(
@@ -80,6 +83,34 @@ def write_phase(
     out_dir: Path, stem: str, plan: PhasePlan, sources: dict, mix: MixParams, seq_len: int, rng: np.random.Generator
 ) -> tuple[dict, dict]:
     """One phase's index file(s) in out_dir: its phases.json entry and its report."""
+    if mix.schedule == "adaptive" and DOCUMENT_SOURCES & plan.budgets.keys():
+        entry, rep = write_pools(out_dir, stem, plan, sources, mix, seq_len, rng)
+    else:
+        entry, rep = write_index(out_dir, stem, plan, sources, mix, seq_len, rng)
+    # QA inside a documents phase is its own stream of one-pair blocks, interleaved with the document
+    # blocks batch by batch (cptpipe.train.interleave.Interleaved): packed among documents, a QA answer
+    # would be ~2% of a batch's loss tokens and barely trained.
+    if plan.interleave is not None:
+        qa_segments, qa_rep = build_phase(sources, plan.interleave, seq_len, rng, pair_sources=PAIR_SOURCES)
+        qa_segments.write(out_dir / f"{stem}.qa.parquet")
+        entry["interleave"] = {
+            "file": f"{stem}.qa.parquet",
+            "blocks": qa_rep["blocks"],
+            "tokens": qa_rep["tokens"],
+            "seq_len": qa_rep["seq_len"],
+        }
+        if "adaptive" in entry:  # the documents' realised shares are known after training only
+            rep["sources"] = {**rep["sources"], **qa_rep["sources"]}
+            rep["interleaved_qa"] = {k: qa_rep[k] for k in ("blocks", "seq_len", "tokens", "padding_tokens")}
+        else:
+            rep = _merge_reports(rep, qa_rep)
+    return entry, rep
+
+
+def write_index(
+    out_dir: Path, stem: str, plan: PhasePlan, sources: dict, mix: MixParams, seq_len: int, rng: np.random.Generator
+) -> tuple[dict, dict]:
+    """A phase of a fixed schedule: one index of blocks in training order."""
     budgets = dict(plan.budgets)
     segments, rep = build_phase(
         sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start, pair_sources=PAIR_SOURCES
@@ -99,19 +130,67 @@ def write_phase(
         "seq_len": rep["seq_len"],
         "doc_attention_mask": rep["doc_attention_mask"],
     }
-    # QA inside a documents phase is its own stream of one-pair blocks, interleaved with the document
-    # blocks batch by batch (cptpipe.train.interleave.Interleaved): packed among documents, a QA answer
-    # would be ~2% of a batch's loss tokens and barely trained.
-    if plan.interleave is not None:
-        qa_segments, qa_rep = build_phase(sources, plan.interleave, seq_len, rng, pair_sources=PAIR_SOURCES)
-        qa_segments.write(out_dir / f"{stem}.qa.parquet")
-        entry["interleave"] = {
-            "file": f"{stem}.qa.parquet",
-            "blocks": qa_rep["blocks"],
-            "tokens": qa_rep["tokens"],
-            "seq_len": qa_rep["seq_len"],
-        }
-        rep = _merge_reports(rep, qa_rep)
+    return entry, rep
+
+
+def adaptive_shares(budgets: dict[str, int], bounds: list[float]) -> dict[str, float]:
+    """The starting shares of an adaptive documents stream: its budgeted shares, the replay share
+    clipped into `bounds` and the domain's share what replay and instructions leave."""
+    total = sum(budgets.values())
+    instruct = budgets.get("instruct", 0) / total
+    low, high = bounds
+    if high + instruct >= 1:
+        raise UserError(
+            f"mix.replay_bounds: high {high:g} + the phase's instruction share {instruct:g} leaves no "
+            "room for documents; lower mix.replay_bounds[1] or mix.instruct"
+        )
+    replay = min(max(budgets.get("replay", 0) / total, low), high)
+    return {"domain": 1 - replay - instruct, "replay": replay, "instruct": instruct}
+
+
+def pool_budgets(total: int, shares: dict[str, float], bounds: list[float]) -> dict[str, int]:
+    """Tokens to sample per pool: the most the controller can draw of each source within the bounds
+    (domain at the lowest replay share, replay at the highest), plus POOL_MARGIN for the draws' luck."""
+    most = {"domain": 1 - bounds[0] - shares["instruct"], "replay": bounds[1], "instruct": shares["instruct"]}
+    return {k: math.ceil(total * v * (1 + POOL_MARGIN)) for k, v in most.items() if v > 0}
+
+
+def write_pools(
+    out_dir: Path, stem: str, plan: PhasePlan, sources: dict, mix: MixParams, seq_len: int, rng: np.random.Generator
+) -> tuple[dict, dict]:
+    """A documents phase under mix.schedule adaptive: one pool of source-pure blocks per source, and
+    the phase's length in blocks (its budget at the starting shares). The train stage draws each
+    block's source by the shares its controller sets (cptpipe.train.adaptive)."""
+    total = sum(plan.budgets.values())
+    start = adaptive_shares(plan.budgets, mix.replay_bounds)
+    pools, reports = {}, {}
+    for name, budget in pool_budgets(total, start, mix.replay_bounds).items():
+        segments, reports[name] = build_pool(sources, name, budget, seq_len, rng, PAIR_SOURCES)
+        segments.write(out_dir / f"{stem}.{name}.parquet")
+        pools[name] = {"file": f"{stem}.{name}.parquet", "blocks": reports[name]["blocks"]}
+    # a block slot costs the same compute whatever it holds: the phase has the blocks its budget fills
+    # at the starting shares, each source at its own pool's tokens per block
+    blocks = round(sum(total * start[k] * r["blocks"] / max(1, r["used"]) for k, r in reports.items()))
+    adaptive = {
+        "pools": pools,
+        "start_shares": start,
+        "replay_bounds": list(mix.replay_bounds),
+        "forgetting_budget": mix.forgetting_budget,
+        "seed": int(rng.integers(2**62)),  # the train stage's draw of each block's source
+    }
+    flag = mix.doc_attention_mask or bool(PAIR_SOURCES & plan.budgets.keys())
+    entry = {"name": plan.name, "adaptive": adaptive, "blocks": blocks, "tokens": total, "seq_len": seq_len}
+    entry["doc_attention_mask"] = flag
+    rep = {
+        "schedule": "adaptive",
+        **adaptive,
+        "pools": reports,
+        "sources": {k: {"requested": round(total * v), "share_requested": round(v, 6)} for k, v in start.items() if v},
+        "blocks": blocks,
+        "tokens": total,
+        "seq_len": seq_len,
+        "doc_attention_mask": flag,
+    }
     return entry, rep
 
 
@@ -137,7 +216,7 @@ def phase_entry(index_file: Path) -> dict:
     meta = Path(index_file).parent / "phases.json"
     if not meta.exists():
         return {}
-    return next((ph for ph in json.loads(meta.read_text())["phases"] if ph["file"] == Path(index_file).name), {})
+    return next((ph for ph in json.loads(meta.read_text())["phases"] if ph.get("file") == Path(index_file).name), {})
 
 
 def map_random(path: Path) -> np.ndarray:

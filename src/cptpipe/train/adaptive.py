@@ -14,12 +14,21 @@ with target = budget ** headroom. Why this one:
   and a ratio over the budget steps with twice the gain: forgetting past the budget costs more than
   a little less domain exposure.
 The state is a few floats, so a checkpoint carries it and a resumed run takes the same steps.
+
+The data side (`AdaptivePools`): the mix stage writes one pool of source-pure blocks per source;
+slot k of the phase takes the next unused block of the pool that a fixed seeded uniform draw u[k]
+picks under the shares in force at slot k. The blocks are thus a pure function of the seed and of
+the share schedule, which is all a checkpoint has to keep.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from torch.utils.data import Dataset
 
 HEADROOM = 0.8  # aim at budget ** 0.8 in log space: under the budget by more than the eval's noise
 OVER_GAIN = 2.0  # gain multiplier while the ratio is over the budget
@@ -77,3 +86,153 @@ class ReplayController:
     @classmethod
     def from_state(cls, state: dict) -> ReplayController:
         return cls(**{**state, "history": [tuple(h) for h in state.get("history", [])]})
+
+
+POOL_ORDER = ("domain", "replay", "instruct")  # the order shares are stacked in for the draw
+
+
+def ppl_ratio(loss: float, start_loss: float, tokens_per_word: float) -> float:
+    """The replay word-perplexity ratio (cpt / start) of two mean token losses on the same text.
+
+    The report's forgetting.ppl_ratio is lm-eval's word perplexity, exp(total NLL / words): the
+    token-level ratio raised to tokens per word (~1.3-1.5), so a token ratio under the budget could
+    be a word ratio over it.
+    """
+    return math.exp(min((loss - start_loss) * tokens_per_word, 50.0))
+
+
+class AdaptivePools(Dataset):
+    """The blocks of an adaptive documents phase, drawn slot by slot from per-source pools.
+
+    `schedule` lists (first slot, replay share) per change; the instruction share stays as the mix
+    stage set it and the domain takes the rest. Slots are assigned lazily in order: a change applies
+    from the slot it names, which the loop sets at the end of a step (after every process has read
+    its slots of that step), so every process assigns every slot alike.
+    """
+
+    def __init__(self, pools: Mapping[str, Dataset], start_shares: Mapping[str, float], n_slots: int, seed: int):
+        self.names = [k for k in POOL_ORDER if k in pools]
+        self.pools = [pools[k] for k in self.names]
+        self.instruct = float(start_shares.get("instruct", 0.0))
+        self.n = n_slots
+        self.u = np.random.default_rng(seed).random(n_slots)
+        self.schedule: list[tuple[int, float]] = [(0, float(start_shares["replay"]))]
+        self.sizes = np.array([len(p) for p in self.pools], np.int64)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the assignment (it is refilled from the schedule on demand)."""
+        self.source = np.full(self.n, -1, np.int8)
+        self.block = np.zeros(self.n, np.int64)
+        self.filled = 0
+        self.taken = np.zeros(len(self.names), np.int64)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def cumulative(self, replay: float) -> np.ndarray:
+        """Stacked shares of the present pools for the draw (a missing pool gets none)."""
+        shares = {"domain": 1 - replay - self.instruct, "replay": replay, "instruct": self.instruct}
+        cum = np.cumsum([shares[k] for k in self.names])
+        cum[-1] = np.inf  # rounding never leaves a draw without a pool
+        return cum
+
+    def fill(self, upto: int) -> None:
+        """Assign slots [filled, upto) under the schedule."""
+        upto = min(upto, self.n)
+        for i, (first, replay) in enumerate(self.schedule):
+            end = self.schedule[i + 1][0] if i + 1 < len(self.schedule) else self.n
+            lo, hi = max(first, self.filled), min(end, upto)
+            if lo >= hi:
+                continue
+            codes = np.searchsorted(self.cumulative(replay), self.u[lo:hi], side="right")
+            self.source[lo:hi] = codes
+            for c in range(len(self.names)):
+                mine = np.flatnonzero(codes == c)
+                self.block[lo + mine] = self.taken[c] + np.arange(len(mine))
+                self.taken[c] += len(mine)
+            self.filled = hi
+
+    def set_replay_share(self, share: float, from_slot: int) -> None:
+        """Slots from `from_slot` on (at least those not yet assigned) draw with this replay share."""
+        self.fill(from_slot)
+        first = max(from_slot, self.filled)
+        if first < self.n:
+            self.schedule.append((first, float(share)))
+
+    def __getitem__(self, i: int):
+        if i >= self.filled:
+            self.fill(i + 1)
+        c = int(self.source[i])
+        return self.pools[c][int(self.block[i] % self.sizes[c])]
+
+    def realised(self, items: int) -> dict[str, dict]:
+        """Blocks and tokens per source in the first `items` slots the loop read (wrapping as it does)."""
+        self.fill(min(items, self.n))
+        slots = np.arange(items) % self.n
+        out = {}
+        for c, name in enumerate(self.names):
+            blocks = self.block[slots[self.source[slots] == c]] % self.sizes[c]
+            tokens = int(block_tokens(self.pools[c])[blocks].sum())
+            out[name] = {
+                "blocks": int(len(blocks)),
+                "tokens": tokens,
+                "wrapped": int(max(0, self.taken[c] - self.sizes[c])),
+            }
+        return out
+
+
+def block_tokens(pool) -> np.ndarray:
+    """Tokens in each block of a MixBlocks pool (its segments' lengths summed)."""
+    lengths = np.asarray(pool.length, np.int64)
+    return np.add.reduceat(lengths, pool.bounds[:-1]) if len(lengths) else np.zeros(len(pool), np.int64)
+
+
+class ReplaySteering:
+    """One adaptive phase's feedback loop: each eval's replay loss against the start model's gives the
+    ratio, the controller the next replay share, and the pools draw with it from the next step on.
+
+    `slots` maps the items the loop has read of the phase's dataset to slots of the pools (the
+    identity, or the document stream's share of an Interleaved phase).
+    """
+
+    def __init__(
+        self,
+        pools: AdaptivePools,
+        controller: ReplayController,
+        tokens_per_word: float,
+        slots: Callable[[int], int] = lambda items: items,
+    ):
+        self.pools, self.controller, self.tokens_per_word, self.slots = pools, controller, tokens_per_word, slots
+
+    def update(self, values: Mapping[str, float], start: Mapping[str, float], items: int) -> dict[str, float]:
+        ratio = ppl_ratio(values["eval/replay_loss"], start["eval/replay_loss"], self.tokens_per_word)
+        share = self.controller.update(ratio)
+        self.pools.set_replay_share(share, self.slots(items))
+        return {"eval/ppl_ratio": round(ratio, 6), "mix/replay_share": round(share, 6)}
+
+    def state(self) -> dict:
+        return {"controller": self.controller.state(), "schedule": [list(s) for s in self.pools.schedule]}
+
+    def restore(self, state: Mapping) -> None:
+        self.controller = ReplayController.from_state(state["controller"])
+        self.pools.schedule = [(int(a), float(b)) for a, b in state["schedule"]]
+        self.pools.reset()
+
+    def describe(self, items: int) -> dict:
+        """What summary.json records: the controller's settings and path, and what the phase drew."""
+        c = self.controller
+        realised = self.pools.realised(self.slots(items))
+        total = sum(v["tokens"] for v in realised.values())
+        for v in realised.values():
+            v["share"] = round(v["tokens"] / total, 6) if total else 0.0
+        return {
+            "forgetting_budget": c.budget,
+            "replay_bounds": [c.low, c.high],
+            "target": round(c.target, 6),
+            "start_share": self.pools.schedule[0][1],
+            "final_share": round(c.share, 6),
+            "pinned_high": c.pinned_high,
+            "updates": [{"ratio": round(r, 6), "share": round(s, 6)} for r, s in c.history],
+            "realised": realised,
+        }

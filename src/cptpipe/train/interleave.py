@@ -38,3 +38,9 @@ class Interleaved(Dataset):
         m %= len(self.from_b)
         src = self.b if self.from_b[m] else self.a
         return src[(int(self.rank[m]) * self.unit + r) % len(src)]
+
+    def a_items(self, items: int) -> int:
+        """How many items of `a` the first `items` items read (as the loop reads them: whole micro-batches)."""
+        micro = items // self.unit
+        cycles, rest = divmod(micro, len(self.from_b))
+        return (cycles * int((~self.from_b).sum()) + int((~self.from_b[:rest]).sum())) * self.unit

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch.utils.data import Dataset, default_collate
@@ -41,6 +41,19 @@ class ArrayBlocks(Dataset):
         return {"input_ids": ids, "labels": ids.clone()}
 
 
+class Steering(Protocol):
+    """Feedback from the evals into a phase's data (cptpipe.train.adaptive.ReplaySteering)."""
+
+    def update(self, values: Mapping[str, float], start: Mapping[str, float], items: int) -> dict[str, float]:
+        """An eval's values and the start model's held-out losses, after the phase read `items` items
+        on all processes -> extra curve values."""
+        ...
+
+    def state(self) -> dict: ...
+
+    def restore(self, state: Mapping) -> None: ...
+
+
 @dataclass
 class Phase:
     name: str
@@ -49,6 +62,7 @@ class Phase:
     lr: float  # peak LR of the phase (re-warmed at its start)
     warmup: float | None = None  # share of the phase's steps warming up; None: LoopConfig.warmup
     decay: str | None = None  # cosine | linear | constant; None: LoopConfig.schedule
+    steer: Steering | None = None  # adaptive data: told every eval of this phase
 
 
 _TRAIN = TrainParams()  # the train.* defaults: one owner
@@ -91,13 +105,15 @@ class LoopState:
     phases: list[dict] = field(default_factory=list)  # one summary per finished phase
     history: list[dict] = field(default_factory=list)  # every curve point so far
     world_size: int = 1
+    start_eval: dict = field(default_factory=dict)  # held-out losses of the start model (steered runs)
+    steering: dict = field(default_factory=dict)  # phase name -> its Steering's state
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LoopState:
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 @dataclass
@@ -225,7 +241,7 @@ def evaluate(
 class _Run:
     """One train_phases call: the prepared model and optimizer, the state, the curve bookkeeping."""
 
-    def __init__(self, model, cfg: LoopConfig, first_lr: float, log, penalty, eval_sets, probes):
+    def __init__(self, model, cfg: LoopConfig, phases: Sequence[Phase], log, penalty, eval_sets, probes):
         from accelerate import Accelerator
         from accelerate.utils import set_seed
 
@@ -239,7 +255,7 @@ class _Run:
         set_seed(cfg.seed)
         self.raw = model  # the plain module (what `penalty` and the caller see); prepare wraps it
         _prepare_model(model, cfg)
-        opt = _optimizer(model, cfg, first_lr)
+        opt = _optimizer(model, cfg, phases[0].lr if phases else 1e-4)
         self.model, self.opt = self.accelerator.prepare(model, opt)
         self.model.train()
         acc = self.accelerator
@@ -251,6 +267,8 @@ class _Run:
         self.resumed_from, self.seconds_before = 0, 0.0
         self.pending_tokens, self.grad_norm = 0, None
         self.final_loss, self.running, self.eval = float("nan"), float("nan"), {}
+        self.steers = {p.name: p.steer for p in phases if p.steer is not None}
+        self.before = 0  # global steps of the phases before the current one
 
     def restore(self, desc: str) -> None:
         """Continue from the newest checkpoint in cfg.ckpt_dir, if any; replay its curve points."""
@@ -264,6 +282,9 @@ class _Run:
                 f"delete {self.cfg.ckpt_dir} to start over"
             )
         self.state, self.resumed_from, self.seconds_before = state, state.step, state.seconds
+        for name, steer in self.steers.items():
+            if name in state.steering:
+                steer.restore(state.steering[name])
         self.accelerator.print(f"{desc}: resuming from step {state.step} ({found})")
         for point in state.history:
             self.emit(point)
@@ -281,7 +302,7 @@ class _Run:
 
     def train_phase(self, phase: Phase, before: int) -> None:
         """The phase's steps after global step `before`, skipping those a checkpoint already holds."""
-        cfg = self.cfg
+        cfg, self.before = self.cfg, before
         if before >= self.state.step:
             self.state.phase_tokens0 = self.state.tokens
         for step in range(max(0, self.state.step - before), phase.steps):
@@ -373,14 +394,24 @@ class _Run:
         if evaluating:
             self.eval = evaluate(self.model, self.eval_sets, self.probes, self.cfg.batch_size, self.device)
             point.update(self.eval)
+            if phase.steer is not None:
+                cfg = self.cfg
+                items = (state.step - self.before) * cfg.grad_accum * self.world * cfg.batch_size
+                point.update(phase.steer.update(self.eval, state.start_eval, items))
         state.history.append(point)
         self.emit(point)
 
     def elapsed(self) -> float:
         return round(self.seconds_before + time.time() - self.t0, 2)
 
+    def measure_start(self) -> None:
+        """Held-out losses of the start model, once (a checkpoint keeps them): steering's reference."""
+        if self.steers and not self.state.start_eval and self.state.step == 0:
+            self.state.start_eval = held_out_losses(self.model, self.eval_sets, self.cfg.batch_size, self.device)
+
     def save(self) -> None:
         self.state.seconds = self.elapsed()
+        self.state.steering = {name: steer.state() for name, steer in self.steers.items()}
         checkpoint.save(self.accelerator, self.cfg.ckpt_dir, self.state.to_json())
 
     def finish(self) -> LoopResult:
@@ -410,8 +441,9 @@ def train_phases(
     greedy answers) run beside the held-out losses on every process, so the forward passes of a
     sharded model stay in step; they are logged as eval/<name>.
     """
-    run = _Run(model, cfg, phases[0].lr if phases else 1e-4, log, penalty, eval_sets or {}, probes or {})
+    run = _Run(model, cfg, phases, log, penalty, eval_sets or {}, probes or {})
     run.restore(desc)
+    run.measure_start()
     run.start_clock(sum(p.steps for p in phases), desc)
     before = 0  # global steps of the phases before this one
     for phase in phases:

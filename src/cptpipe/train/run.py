@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from cptpipe.data.tokens import TokenSource, pack_stream
+from cptpipe.errors import UserError
 from cptpipe.io import write_json
 from cptpipe.mix.plan import MixBlocks
 from cptpipe.model.context import check_context
@@ -21,6 +22,7 @@ from cptpipe.params import Params, PhaseSchedule, ResolvedLR, lr_kind, phase_lrs
 from cptpipe.timings import split_timings
 from cptpipe.train import checkpoint
 from cptpipe.train.absorption import AbsorptionProbes
+from cptpipe.train.adaptive import AdaptivePools, ReplayController, ReplaySteering
 from cptpipe.train.ewc import EWCPenalty
 from cptpipe.train.interleave import Interleaved
 from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, process_state, resolve_precision, train_phases
@@ -127,26 +129,92 @@ def eval_sets(tokens_dir: Path, seq_len: int, seed: int) -> dict[str, ArrayBlock
     return out
 
 
+def adaptive_pools(mix_dir: Path, tokens_dir: Path, entry: dict, pad_id: int) -> AdaptivePools:
+    """The documents of an adaptive phase: its per-source pools, drawn by the steered shares with the
+    seed the mix stage drew (so mix.seed varies the draws as it varies the sampling)."""
+    spec = entry["adaptive"]
+    mask = entry["doc_attention_mask"]  # one setting for every pool: blocks of all pools meet in a batch
+    pools = {
+        name: MixBlocks(mix_dir / pool["file"], tokens_dir, entry["seq_len"], pad_id, doc_attention_mask=mask)
+        for name, pool in spec["pools"].items()
+    }
+    return AdaptivePools(pools, spec["start_shares"], entry["blocks"], spec["seed"])
+
+
 def phase_data(mix_dir: Path, tokens_dir: Path, entry: dict, seq_len: int, pad_id: int, batch_size: int):
-    """The Dataset of one phases.json entry: its blocks, with the QA blocks of a documents + QA phase
-    interleaved micro-batch by micro-batch."""
-    data = MixBlocks(mix_dir / entry["file"], tokens_dir, entry.get("seq_len", seq_len), pad_id)
+    """The Dataset of one phases.json entry: its blocks (drawn from pools in an adaptive phase), with
+    the QA blocks of a documents + QA phase interleaved micro-batch by micro-batch."""
+    if "adaptive" in entry:
+        data = adaptive_pools(mix_dir, tokens_dir, entry, pad_id)
+    else:
+        data = MixBlocks(mix_dir / entry["file"], tokens_dir, entry.get("seq_len", seq_len), pad_id)
     if "interleave" not in entry:
         return data
     qa = MixBlocks(mix_dir / entry["interleave"]["file"], tokens_dir, entry["interleave"]["seq_len"], pad_id)
     return Interleaved(data, qa, batch_size)
 
 
-def phase_sources(data) -> dict[str, int]:
-    """Tokens per source in one phase index (what the phase really trains on)."""
+def steer_phase(phase: Phase, entry: dict, tokens_per_word: float | None) -> None:
+    """Give an adaptive phase its controller: the replay share steered by the forgetting budget."""
+    if "adaptive" not in entry:
+        return
+    if tokens_per_word is None:
+        raise UserError(
+            "mix.schedule: adaptive measures forgetting on held-out replay text, and data/tokens/replay has "
+            "no heldout rows; check the replay source (mix.replay_source) or use a constant schedule"
+        )
+    spec, data = entry["adaptive"], phase.data
+    pools = data.a if isinstance(data, Interleaved) else data
+    low, high = spec["replay_bounds"]
+    controller = ReplayController(spec["forgetting_budget"], low, high, spec["start_shares"]["replay"])
+    slots = data.a_items if isinstance(data, Interleaved) else (lambda items: items)
+    phase.steer = ReplaySteering(pools, controller, tokens_per_word, slots)
+
+
+def steer_phases(phases: list[Phase], mix_dir: Path, tokens_per_word: float | None) -> None:
+    """Give each adaptive phase of phases.json its controller."""
+    entries = json.loads((mix_dir / "phases.json").read_text())["phases"]
+    for phase, entry in zip(phases, entries):
+        steer_phase(phase, entry, tokens_per_word)
+
+
+def tokens_per_word(blocks, tok) -> float | None:
+    """Tokens per whitespace-separated word of held-out replay blocks, as lm-eval counts words for
+    word_perplexity (None without the blocks)."""
+    if blocks is None or not len(blocks):
+        return None
+    ids = blocks.blocks
+    words = sum(len(tok.decode(row, skip_special_tokens=True).split()) for row in ids.tolist())
+    return ids.numel() / max(1, words)
+
+
+def record_phases(result, phases: list[Phase], lrs: dict[str, ResolvedLR], t) -> None:
+    """Each finished phase's record gains the tokens it drew per source, its LR's source and, for an
+    adaptive phase, what the controller did."""
+    per_step = t.batch_size * t.grad_accum * result.world_size
+    for ph, phase in zip(result.phases, phases):
+        items = ph["steps"] * per_step
+        ph["sources"] = phase_sources(phase.data, items)
+        ph["lr_source"] = lrs[phase.name].source
+        if phase.steer is not None:
+            ph["adaptive"] = phase.steer.describe(items)
+
+
+def phase_sources(data, items: int) -> dict[str, int]:
+    """Tokens per source in one phase (what the phase really trains on); an adaptive phase's drawn
+    blocks, after the loop read `items` items of it."""
     parts = [data.a, data.b] if isinstance(data, Interleaved) else [data]
     out: dict[str, int] = {}
     for part in parts:  # per source code: no array of names per segment
+        if isinstance(part, AdaptivePools):
+            used = part.realised(data.a_items(items) if part is not data else items)
+            out.update({k: v["tokens"] for k, v in used.items() if v["tokens"]})
+            continue
         segments = np.bincount(part.codes, minlength=len(part.names))
         tokens = np.bincount(part.codes, weights=part.length, minlength=len(part.names))
         for name in sorted(n for n, k in zip(part.names, segments) if k):
             out[name] = out.get(name, 0) + int(tokens[part.names.index(name)])
-    return out
+    return dict(sorted(out.items()))
 
 
 def resolve_lrs(params: Params, kind: str, main: bool) -> dict[str, ResolvedLR]:
@@ -280,6 +348,8 @@ def run_train(
     lrs = resolve_lrs(params, kind, main)
     tok = load_tokenizer(start_dir)
     phases, seq_len = recipe_phases(mix_dir, tokens_dir, t, recipe, lrs, tok.pad_token_id)
+    held_out = eval_sets(tokens_dir, seq_len, params.seed)
+    steer_phases(phases, mix_dir, tokens_per_word(held_out.get("replay"), tok))
     model = load_start(start_dir, params.model.rope_scaling, seq_len, params.eval.passkey_lengths, under)
     penalty = None
     if t.ewc > 0:
@@ -297,12 +367,10 @@ def run_train(
         log=log,
         penalty=penalty,
         desc=f"train: {t.recipe}",
-        eval_sets=eval_sets(tokens_dir, seq_len, params.seed),
+        eval_sets=held_out,
         probes=absorption.callables(),
     )
-    for ph, phase in zip(result.phases, phases):
-        ph["sources"] = phase_sources(phase.data)
-        ph["lr_source"] = lrs[phase.name].source
+    record_phases(result, phases, lrs, t)
     extra = {"ewc_fisher_seconds": penalty.seconds if penalty else 0.0, "absorption": absorption.describe()}
     summary = train_summary(params, kind, lrs, result, seq_len, extra)
     if not main:
