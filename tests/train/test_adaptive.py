@@ -5,8 +5,9 @@ from itertools import groupby
 
 import numpy as np
 import pytest
+from torch.utils.data import Dataset
 
-from cptpipe.train.adaptive import ReplayController
+from cptpipe.train.adaptive import AdaptivePools, ReplayController, ppl_ratio
 
 
 def plant(log_ratio: float, share: float, pressure: float, rng, noise: float = 0.02) -> float:
@@ -82,3 +83,66 @@ def test_a_diverged_eval_takes_as_much_replay_as_allowed():
 def test_bad_settings_are_named_together():
     with pytest.raises(ValueError, match=r"budget must be a ratio above 1.*bounds must satisfy.*gain must be > 0"):
         ReplayController(budget=0.9, low=0.3, high=0.2, share=0.1, gain=0)
+
+
+class Pool(Dataset):
+    """A pool of numbered blocks: item j is (name, j), so a draw shows its source and its place."""
+
+    def __init__(self, name: str, n: int):
+        self.name, self.n = name, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, j: int):
+        return self.name, j
+
+
+def pools(n_slots=4000, replay=0.3, instruct=0.05, seed=0) -> AdaptivePools:
+    sizes = {"domain": 5000, "replay": 2000, "instruct": 150}
+    start = {"domain": 1 - replay - instruct, "replay": replay, "instruct": instruct}
+    return AdaptivePools({k: Pool(k, n) for k, n in sizes.items()}, start, n_slots, seed)
+
+
+def test_pools_draw_by_the_shares_and_take_each_pool_in_order():
+    data = pools()
+    first = [data[i] for i in range(2000)]
+    data.set_replay_share(0.0, from_slot=2000)
+    rest = [data[i] for i in range(2000, 4000)]
+    share = lambda items, name: sum(n == name for n, _ in items) / len(items)  # noqa: E731
+    assert abs(share(first, "replay") - 0.3) < 0.03 and abs(share(first, "instruct") - 0.05) < 0.015
+    assert share(rest, "replay") == 0 and abs(share(rest, "domain") - 0.95) < 0.015
+    for name, size in (("domain", 5000), ("replay", 2000), ("instruct", 150)):
+        taken = [j for n, j in first + rest if n == name]
+        assert taken == [k % size for k in range(len(taken))]  # the next unused block, never one twice
+    # an exhausted pool (instruct: 150 blocks for ~200 draws) wraps around to its first block
+    assert sum(n == "instruct" for n, _ in first + rest) > 150 and data.taken[2] > 150
+
+
+def test_the_draw_is_a_function_of_seed_and_schedule_not_of_the_reading_order():
+    a, b = pools(), pools()
+    a.set_replay_share(0.1, from_slot=1000)
+    seq = [a[i] for i in range(4000)]
+    b.set_replay_share(0.1, from_slot=1000)
+    jumbled = {i: b[i] for i in [3999, 17, 2500, 1200, *range(4000)]}  # a late slot first fills in order
+    assert [jumbled[i] for i in range(4000)] == seq
+    c = pools()
+    c.schedule = [tuple(s) for s in a.schedule]  # what a checkpoint restores
+    c.reset()
+    assert [c[i] for i in range(4000)] == seq
+    assert [pools(seed=1)[i] for i in range(200)] != seq[:200]
+
+
+def test_a_share_change_never_rewrites_slots_already_read():
+    data = pools()
+    before = [data[i] for i in range(1500)]
+    data.set_replay_share(0.45, from_slot=1000)  # asked for slots already read: applies after them
+    assert data.schedule[-1] == (1500, 0.45)
+    assert [data[i] for i in range(1500)] == before
+
+
+def test_ppl_ratio_is_the_word_level_ratio_of_token_losses():
+    assert ppl_ratio(2.0, 2.0, 1.4) == 1.0
+    assert ppl_ratio(2.1, 2.0, 1.0) == pytest.approx(math.exp(0.1))
+    # the same token-loss rise is a larger word-perplexity ratio: tokens per word > 1
+    assert ppl_ratio(2.1, 2.0, 1.4) == pytest.approx(math.exp(0.14))

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from cptpipe.metric_table import report_rows
 from cptpipe.model.context import config_context
 from cptpipe.report.metrics import combine
-from cptpipe.report.plots import plot_bars, plot_loss
+from cptpipe.report.plots import plot_bars, plot_forgetting_curve, plot_loss
 
 RANGES = {  # the seed's recommended share of each source in a phase, printed beside the actual one
     "domain": "0.90-0.95",
@@ -128,6 +128,15 @@ def build_report(
 
     plots_dir.mkdir(parents=True, exist_ok=True)
     plot_loss(train_dir / "plots/metrics/train/loss.tsv", train.get("phases", []), plots_dir / "train_loss.png")
+    curves = train_dir / "plots/metrics"
+    steered = [ph["adaptive"] for ph in train.get("phases", []) if "adaptive" in ph]
+    plot_forgetting_curve(
+        curves / "eval/ppl_ratio.tsv",
+        curves / "mix/replay_share.tsv",
+        train.get("phases", []),
+        steered[0]["forgetting_budget"] if steered else None,
+        plots_dir / "forgetting_curve.png",
+    )
     qa_groups: dict[str, dict[str, float]] = {}
     for which in ("start", "cpt"):
         for t, v in accuracy_by_type(evals[which] / "samples_domain_qa_mc.jsonl", "acc").items():
@@ -186,6 +195,47 @@ def _pct(v: float | None) -> str:
     return "0" if not v else f"{v:.1%}"
 
 
+def _share_cells(ph: dict, ran: dict) -> list[str]:
+    """A phase's share per source, actual (requested). An adaptive phase's actual shares are what
+    training drew (reports/train/summary.json), requested its starting shares."""
+    if ph.get("schedule") != "adaptive":
+        return [
+            f"{_pct(ph['sources'][s]['share'])} ({_pct(ph['sources'][s]['share_requested'])})"
+            if s in ph["sources"]
+            else "0"
+            for s in RANGES
+        ]
+    drawn = ran.get("sources", {})
+    total = sum(drawn.values())
+    start = {s: v.get("share_requested") for s, v in ph["sources"].items()}
+    return [f"{_pct(drawn.get(s, 0) / total if total else None)} ({_pct(start.get(s))} at start)" for s in RANGES]
+
+
+def _adaptive_lines(train: dict, metrics: dict) -> list[str]:
+    """What the controller of each adaptive phase did, and the ratio the eval measured."""
+    lines = []
+    for ph in train.get("phases", []):
+        a = ph.get("adaptive")
+        if not a:
+            continue
+        last = a["updates"][-1]["ratio"] if a["updates"] else None
+        drawn = ", ".join(f"{k} {v['tokens']} ({_pct(v['share'])})" for k, v in a["realised"].items())
+        measured = metrics.get("forgetting", {}).get("ppl_ratio")
+        lines += [
+            "",
+            f"## Adaptive mixing: phase {ph['name']}",
+            "",
+            f"Forgetting budget {a['forgetting_budget']:g} (aiming at {a['target']:.3g}); replay share bounds "
+            f"{a['replay_bounds'][0]:g}..{a['replay_bounds'][1]:g}. Replay share {a['start_share']:.3g} at the "
+            f"start, {a['final_share']:.3g} after {len(a['updates'])} evals"
+            + (" (pinned at the upper bound: the budget is out of reach)" if a["pinned_high"] else "")
+            + ".",
+            f"Last in-training ratio {_fmt(last)}; the eval's forgetting.ppl_ratio {_fmt(measured)}.",
+            f"Tokens drawn per source: {drawn}.",
+        ]
+    return lines
+
+
 def _what_ran_lines(train: dict, mix: dict) -> list[str]:
     """Settings, then one row per phase: its budget, every source's actual (requested) share, tokens,
     steps and the LR schedule that really ran."""
@@ -214,12 +264,7 @@ def _what_ran_lines(train: dict, mix: dict) -> list[str]:
     ran = {p["name"]: p for p in train.get("phases", [])}
     for ph in mix.get("phases", []):
         t = ran.get(ph["name"], {})
-        cells = [
-            f"{_pct(ph['sources'][s]['share'])} ({_pct(ph['sources'][s]['share_requested'])})"
-            if s in ph["sources"]
-            else "0"
-            for s in RANGES
-        ]
+        cells = _share_cells(ph, t)
         lr = f"{t['lr']:.3g} ({t.get('lr_source', '?')})" if "lr" in t else "not trained"
         sched = f"{t['warmup']:g}, {t['decay']}" if "warmup" in t else "not trained"
         lines.append(
@@ -266,6 +311,7 @@ def render_markdown(
         "Held-out factual QA by relation", "relation", breakdown(start, cpt, "domain_qa_by_relation")
     )
     lines += _what_ran_lines(train, mix)
+    lines += _adaptive_lines(train, metrics)
     warnings = list(train.get("warnings", []))
     for which, m in (("start", start), ("cpt", cpt)):
         for s in m.get("skipped", []):
@@ -283,6 +329,8 @@ def render_markdown(
         f"![QA by answer kind]({plots_href}/qa_by_kind.png)",
         "",
         f"![forgetting]({plots_href}/forgetting.png)",
+        "",
+        f"![forgetting over training]({plots_href}/forgetting_curve.png)",
         "",
     ]
     return "\n".join(lines)

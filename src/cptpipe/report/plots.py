@@ -66,3 +66,36 @@ def plot_bars(
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def plot_forgetting_curve(
+    ratio_tsv: Path, share_tsv: Path, phases: list[dict], budget: float | None, out: Path
+) -> None:
+    """The replay perplexity ratio (cpt / start) over training, with each documents phase's replay share
+    on the right axis: a fixed schedule's flat line, or an adaptive one's steering."""
+    xs, ratios = read_tsv(ratio_tsv)
+    sx, shares = read_tsv(share_tsv)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(xs, ratios, "o-", color="tab:red", lw=1.5, ms=3, label="replay ppl ratio (cpt / start)")
+    ax.axhline(1.0, color="gray", lw=1, ls=":")
+    if budget is not None:
+        ax.axhline(budget, color="tab:red", lw=1, ls="--", label=f"forgetting budget {budget:g}")
+    if ratios and min(ratios) > 0:
+        ax.set_yscale("log")
+    for ph in phases:
+        ax.axvline(ph["first_step"] - 0.5, color="gray", ls="--", lw=0.8)
+        ax.text(ph["first_step"], 1.0, f" {ph['name']}", va="bottom", fontsize=8, color="gray")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("replay word-perplexity ratio")
+    right = ax.twinx()
+    right.step(sx, shares, where="post", color="tab:blue", lw=1.5, label="replay share of the documents")
+    right.set_ylabel("replay share", color="tab:blue")
+    right.set_ylim(0, max([0.1, *shares]) * 1.15)
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=8)
+    ax.set_title("Forgetting over training and the replay share")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

@@ -89,6 +89,8 @@ class ReplayController:
 
 
 POOL_ORDER = ("domain", "replay", "instruct")  # the order shares are stacked in for the draw
+RATIO = "eval/ppl_ratio"  # the curve of the forgetting ratio (ppl_ratio at each eval)
+SHARE = "mix/replay_share"  # the curve of a documents phase's replay share
 
 
 def ppl_ratio(loss: float, start_loss: float, tokens_per_word: float) -> float:
@@ -188,28 +190,38 @@ def block_tokens(pool) -> np.ndarray:
     return np.add.reduceat(lengths, pool.bounds[:-1]) if len(lengths) else np.zeros(len(pool), np.int64)
 
 
+class FixedShare:
+    """A fixed-schedule documents phase's replay share, logged at each eval beside the adaptive ones."""
+
+    def __init__(self, share: float):
+        self.share = round(share, 6)
+
+    def update(self, values: Mapping[str, float], items: int) -> dict[str, float]:
+        return {SHARE: self.share}
+
+    def state(self) -> dict:
+        return {}
+
+    def restore(self, state: Mapping) -> None:
+        pass
+
+
 class ReplaySteering:
-    """One adaptive phase's feedback loop: each eval's replay loss against the start model's gives the
-    ratio, the controller the next replay share, and the pools draw with it from the next step on.
+    """One adaptive phase's feedback loop: each eval's forgetting ratio (RATIO, the replay loss against
+    the start model's) gives the controller the next replay share, and the pools draw with it from
+    the next step on.
 
     `slots` maps the items the loop has read of the phase's dataset to slots of the pools (the
     identity, or the document stream's share of an Interleaved phase).
     """
 
-    def __init__(
-        self,
-        pools: AdaptivePools,
-        controller: ReplayController,
-        tokens_per_word: float,
-        slots: Callable[[int], int] = lambda items: items,
-    ):
-        self.pools, self.controller, self.tokens_per_word, self.slots = pools, controller, tokens_per_word, slots
+    def __init__(self, pools: AdaptivePools, controller: ReplayController, slots: Callable[[int], int] = lambda n: n):
+        self.pools, self.controller, self.slots = pools, controller, slots
 
-    def update(self, values: Mapping[str, float], start: Mapping[str, float], items: int) -> dict[str, float]:
-        ratio = ppl_ratio(values["eval/replay_loss"], start["eval/replay_loss"], self.tokens_per_word)
-        share = self.controller.update(ratio)
+    def update(self, values: Mapping[str, float], items: int) -> dict[str, float]:
+        share = self.controller.update(values[RATIO])
         self.pools.set_replay_share(share, self.slots(items))
-        return {"eval/ppl_ratio": round(ratio, 6), "mix/replay_share": round(share, 6)}
+        return {SHARE: round(share, 6)}
 
     def state(self) -> dict:
         return {"controller": self.controller.state(), "schedule": [list(s) for s in self.pools.schedule]}

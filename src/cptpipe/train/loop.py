@@ -44,9 +44,9 @@ class ArrayBlocks(Dataset):
 class Steering(Protocol):
     """Feedback from the evals into a phase's data (cptpipe.train.adaptive.ReplaySteering)."""
 
-    def update(self, values: Mapping[str, float], start: Mapping[str, float], items: int) -> dict[str, float]:
-        """An eval's values and the start model's held-out losses, after the phase read `items` items
-        on all processes -> extra curve values."""
+    def update(self, values: Mapping[str, float], items: int) -> dict[str, float]:
+        """An eval's values (with those `against_start` derived), after the phase read `items` items on
+        all processes -> extra curve values."""
         ...
 
     def state(self) -> dict: ...
@@ -105,7 +105,7 @@ class LoopState:
     phases: list[dict] = field(default_factory=list)  # one summary per finished phase
     history: list[dict] = field(default_factory=list)  # every curve point so far
     world_size: int = 1
-    start_eval: dict = field(default_factory=dict)  # held-out losses of the start model (steered runs)
+    start_eval: dict = field(default_factory=dict)  # held-out losses of the start model (see against_start)
     steering: dict = field(default_factory=dict)  # phase name -> its Steering's state
 
     def to_json(self) -> dict[str, Any]:
@@ -241,7 +241,7 @@ def evaluate(
 class _Run:
     """One train_phases call: the prepared model and optimizer, the state, the curve bookkeeping."""
 
-    def __init__(self, model, cfg: LoopConfig, phases: Sequence[Phase], log, penalty, eval_sets, probes):
+    def __init__(self, model, cfg: LoopConfig, phases: Sequence[Phase], log, penalty, eval_sets, probes, against_start):
         from accelerate import Accelerator
         from accelerate.utils import set_seed
 
@@ -268,6 +268,7 @@ class _Run:
         self.pending_tokens, self.grad_norm = 0, None
         self.final_loss, self.running, self.eval = float("nan"), float("nan"), {}
         self.steers = {p.name: p.steer for p in phases if p.steer is not None}
+        self.against_start = against_start if eval_sets else None
         self.before = 0  # global steps of the phases before the current one
 
     def restore(self, desc: str) -> None:
@@ -393,11 +394,13 @@ class _Run:
         }
         if evaluating:
             self.eval = evaluate(self.model, self.eval_sets, self.probes, self.cfg.batch_size, self.device)
+            if self.against_start is not None:
+                self.eval.update(self.against_start(self.eval, state.start_eval))
             point.update(self.eval)
             if phase.steer is not None:
                 cfg = self.cfg
                 items = (state.step - self.before) * cfg.grad_accum * self.world * cfg.batch_size
-                point.update(phase.steer.update(self.eval, state.start_eval, items))
+                point.update(phase.steer.update(self.eval, items))
         state.history.append(point)
         self.emit(point)
 
@@ -405,8 +408,8 @@ class _Run:
         return round(self.seconds_before + time.time() - self.t0, 2)
 
     def measure_start(self) -> None:
-        """Held-out losses of the start model, once (a checkpoint keeps them): steering's reference."""
-        if self.steers and not self.state.start_eval and self.state.step == 0:
+        """Held-out losses of the start model, once (a checkpoint keeps them): against_start's reference."""
+        if self.against_start is not None and not self.state.start_eval and self.state.step == 0:
             self.state.start_eval = held_out_losses(self.model, self.eval_sets, self.cfg.batch_size, self.device)
 
     def save(self) -> None:
@@ -431,6 +434,7 @@ def train_phases(
     penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None,
     eval_sets: Mapping[str, Dataset] | None = None,
     probes: Mapping[str, Callable[[torch.nn.Module], float]] | None = None,
+    against_start: Callable[[Mapping[str, float], Mapping[str, float]], dict[str, float]] | None = None,
     desc: str = "train",
 ) -> LoopResult:
     """Train through phases in order; each phase re-warms the LR and runs `steps` optimizer steps.
@@ -439,9 +443,11 @@ def train_phases(
     checkpoint are replayed first, so curves continue). Resumes from the newest checkpoint in
     `cfg.ckpt_dir` when there is one. `probes` (name -> fn(model) -> number, e.g. exact match of
     greedy answers) run beside the held-out losses on every process, so the forward passes of a
-    sharded model stay in step; they are logged as eval/<name>.
+    sharded model stay in step; they are logged as eval/<name>. `against_start` (values, the start
+    model's held-out losses) -> more values, e.g. the forgetting ratio: the start is measured once,
+    before the first step. A phase's `steer` is told every eval of its phase.
     """
-    run = _Run(model, cfg, phases, log, penalty, eval_sets or {}, probes or {})
+    run = _Run(model, cfg, phases, log, penalty, eval_sets or {}, probes or {}, against_start)
     run.restore(desc)
     run.measure_start()
     run.start_clock(sum(p.steps for p in phases), desc)

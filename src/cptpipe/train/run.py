@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,14 @@ from cptpipe.params import Params, PhaseSchedule, ResolvedLR, lr_kind, phase_lrs
 from cptpipe.timings import split_timings
 from cptpipe.train import checkpoint
 from cptpipe.train.absorption import AbsorptionProbes
-from cptpipe.train.adaptive import AdaptivePools, ReplayController, ReplaySteering
+from cptpipe.train.adaptive import RATIO, AdaptivePools, FixedShare, ReplayController, ReplaySteering, ppl_ratio
 from cptpipe.train.ewc import EWCPenalty
 from cptpipe.train.interleave import Interleaved
 from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, process_state, resolve_precision, train_phases
 
 EWC_BLOCKS = 32
 EVAL_BLOCKS = 16  # held-out blocks per source for the eval curves (cheap: a few forward passes)
+REPLAY_LOSS = "eval/replay_loss"  # held_out_losses' name for the replay set's loss
 # summary keys that vary run to run: returned (the stage logs them), never written to summary.json
 TIMED = ("seconds", "tokens_per_second", "ewc_fisher_seconds", "absorption.seconds")
 
@@ -154,28 +156,50 @@ def phase_data(mix_dir: Path, tokens_dir: Path, entry: dict, seq_len: int, pad_i
     return Interleaved(data, qa, batch_size)
 
 
-def steer_phase(phase: Phase, entry: dict, tokens_per_word: float | None) -> None:
-    """Give an adaptive phase its controller: the replay share steered by the forgetting budget."""
+def steer_phase(phase: Phase, entry: dict, measured: bool) -> None:
+    """An adaptive phase's controller (the replay share steered by the forgetting budget); a fixed
+    documents phase logs its replay share beside it."""
+    data = phase.data
+    docs = data.a if isinstance(data, Interleaved) else data
     if "adaptive" not in entry:
+        if "domain" in docs.names:
+            sources = phase_sources(docs, len(docs))
+            phase.steer = FixedShare(sources.get("replay", 0) / max(1, sum(sources.values())))
         return
-    if tokens_per_word is None:
+    if not measured:
         raise UserError(
             "mix.schedule: adaptive measures forgetting on held-out replay text, and data/tokens/replay has "
             "no heldout rows; check the replay source (mix.replay_source) or use a constant schedule"
         )
-    spec, data = entry["adaptive"], phase.data
-    pools = data.a if isinstance(data, Interleaved) else data
+    spec = entry["adaptive"]
     low, high = spec["replay_bounds"]
     controller = ReplayController(spec["forgetting_budget"], low, high, spec["start_shares"]["replay"])
-    slots = data.a_items if isinstance(data, Interleaved) else (lambda items: items)
-    phase.steer = ReplaySteering(pools, controller, tokens_per_word, slots)
+    phase.steer = ReplaySteering(docs, controller, data.a_items if docs is not data else (lambda n: n))
 
 
-def steer_phases(phases: list[Phase], mix_dir: Path, tokens_per_word: float | None) -> None:
-    """Give each adaptive phase of phases.json its controller."""
+def forgetting(tokens_per_word: float):
+    """against_start for the loop: the replay word-perplexity ratio (cpt / start) at each eval."""
+
+    def ratio(values: Mapping[str, float], start: Mapping[str, float]) -> dict[str, float]:
+        return {RATIO: round(ppl_ratio(values[REPLAY_LOSS], start[REPLAY_LOSS], tokens_per_word), 6)}
+
+    return ratio
+
+
+def steer_phases(phases: list[Phase], mix_dir: Path, measured: bool) -> None:
+    """Give each documents phase of phases.json its steering (see steer_phase)."""
     entries = json.loads((mix_dir / "phases.json").read_text())["phases"]
     for phase, entry in zip(phases, entries):
-        steer_phase(phase, entry, tokens_per_word)
+        steer_phase(phase, entry, measured)
+
+
+def held_out_setup(phases: list[Phase], mix_dir: Path, tokens_dir: Path, seq_len: int, seed: int, tok):
+    """The held-out sets, the forgetting ratio against the start model (None without held-out replay)
+    and each documents phase's steering."""
+    held_out = eval_sets(tokens_dir, seq_len, seed)
+    per_word = tokens_per_word(held_out.get("replay"), tok)
+    steer_phases(phases, mix_dir, per_word is not None)
+    return held_out, None if per_word is None else forgetting(per_word)
 
 
 def tokens_per_word(blocks, tok) -> float | None:
@@ -348,8 +372,7 @@ def run_train(
     lrs = resolve_lrs(params, kind, main)
     tok = load_tokenizer(start_dir)
     phases, seq_len = recipe_phases(mix_dir, tokens_dir, t, recipe, lrs, tok.pad_token_id)
-    held_out = eval_sets(tokens_dir, seq_len, params.seed)
-    steer_phases(phases, mix_dir, tokens_per_word(held_out.get("replay"), tok))
+    held_out, against_start = held_out_setup(phases, mix_dir, tokens_dir, seq_len, params.seed, tok)
     model = load_start(start_dir, params.model.rope_scaling, seq_len, params.eval.passkey_lengths, under)
     penalty = None
     if t.ewc > 0:
@@ -369,6 +392,7 @@ def run_train(
         desc=f"train: {t.recipe}",
         eval_sets=held_out,
         probes=absorption.callables(),
+        against_start=against_start,
     )
     record_phases(result, phases, lrs, t)
     extra = {"ewc_fisher_seconds": penalty.seconds if penalty else 0.0, "absorption": absorption.describe()}
