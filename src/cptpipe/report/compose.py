@@ -207,7 +207,7 @@ def _share_cells(ph: dict, ran: dict) -> list[str]:
         ]
     drawn = ran.get("sources", {})
     total = sum(drawn.values())
-    start = {s: v.get("share_requested") for s, v in ph["sources"].items()}
+    start = ph.get("shares", {})  # of the whole phase, QA included, as the drawn shares are
     return [f"{_pct(drawn.get(s, 0) / total if total else None)} ({_pct(start.get(s))} at start)" for s in RANGES]
 
 
