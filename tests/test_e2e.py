@@ -184,10 +184,13 @@ def test_report_numbers_equal_lm_eval_raw_results(repo):
     assert metrics["cpt"]["replay"]["ppl"] == pytest.approx(raw["replay_ppl"]["word_perplexity,none"], rel=1e-6)
 
 
-def experiment_and_back(repo: Path, *sets: str) -> set[str]:
-    """`dvc exp run -S ...`, then `git checkout params.yaml && dvc repro` runs no stage (asserted) and the
-    workspace is restored; returns the stages the experiment ran."""
+def experiment_and_back(repo: Path, *sets: str, inspect=None) -> set[str]:
+    """`dvc exp run -S ...` (then `inspect(repo)` on its outputs, if given), then `git checkout params.yaml
+    && dvc repro` runs no stage (asserted) and the workspace is restored; returns the stages the
+    experiment ran."""
     out = dvc(repo, "exp", "run", *(a for kv in sets for a in ("-S", kv)))
+    if inspect is not None:
+        inspect(repo)
     subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env())
     back = dvc(repo, "repro")
     assert ran(back) == set(), back
@@ -260,6 +263,26 @@ CURRICULUM = {  # a user's own: QA, documents + QA + 5% instructions, a short lo
     },
     "schedule": {"qa": {"lr_scale": 0.3}, "closing_it": {"lr": 2e-4, "warmup": 0.0, "decay": "constant"}},
 }
+
+
+def steered(repo: Path) -> None:
+    """An adaptive run's outputs: the controller's record, its curves, the report's section and plot."""
+    summary = json.loads((repo / "reports/train/summary.json").read_text())
+    docs = [ph for ph in summary["phases"] if "adaptive" in ph]
+    assert len(docs) == 1 and len(docs[0]["adaptive"]["updates"]) >= 3
+    a = docs[0]["adaptive"]
+    assert a["forgetting_budget"] == 1.5 and all(0 <= u["share"] <= 0.5 for u in a["updates"])
+    assert sum(v["tokens"] for v in a["realised"].values()) > 0
+    curves = repo / "reports/train/plots/metrics"
+    assert (curves / "mix/replay_share.tsv").exists() and (curves / "eval/ppl_ratio.tsv").exists()
+    report = (repo / "reports/report.md").read_text()
+    assert f"## Adaptive mixing: phase {docs[0]['name']}" in report
+    assert (repo / "reports/plots/forgetting_curve.png").stat().st_size > 5000
+
+
+def test_an_adaptive_experiment_reruns_from_mix_and_reports_its_steering(repo):
+    sets = ("mix.schedule=adaptive", "mix.forgetting_budget=1.5", "train.eval_every=4")
+    assert experiment_and_back(repo, *sets, inspect=steered) == {"mix", "train", "eval@cpt", "report"}
 
 
 def test_recipes_rerun_only_what_they_change_and_a_curriculum_runs_from_params_alone(repo):

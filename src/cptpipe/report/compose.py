@@ -128,15 +128,6 @@ def build_report(
 
     plots_dir.mkdir(parents=True, exist_ok=True)
     plot_loss(train_dir / "plots/metrics/train/loss.tsv", train.get("phases", []), plots_dir / "train_loss.png")
-    curves = train_dir / "plots/metrics"
-    steered = [ph["adaptive"] for ph in train.get("phases", []) if "adaptive" in ph]
-    plot_forgetting_curve(
-        curves / "eval/ppl_ratio.tsv",
-        curves / "mix/replay_share.tsv",
-        train.get("phases", []),
-        steered[0]["forgetting_budget"] if steered else None,
-        plots_dir / "forgetting_curve.png",
-    )
     qa_groups: dict[str, dict[str, float]] = {}
     for which in ("start", "cpt"):
         for t, v in accuracy_by_type(evals[which] / "samples_domain_qa_mc.jsonl", "acc").items():
@@ -160,6 +151,17 @@ def build_report(
         "exact match",
         plots_dir / "qa_by_kind.png",
     )
+    forgetting_plots(metrics, train_dir, train, plots_dir)
+    model = []
+    if model_dir is not None and (model_dir / "config.json").exists():
+        model = model_rows(
+            json.loads((model_dir / "config.json").read_text()), checkpoint_params(model_dir), train, eval_setup or {}
+        )
+    return metrics, render_markdown(metrics, start, cpt, train, mix, model, plots_href)
+
+
+def forgetting_plots(metrics: dict, train_dir: Path, train: dict, plots_dir: Path) -> None:
+    """Forgetting start vs cpt (bars) and over training, with the replay share (curve)."""
     forget = {}
     for label, group, key in (
         ("replay bits/byte", "replay", "bits_per_byte"),
@@ -167,12 +169,15 @@ def build_report(
     ):
         forget[label] = {w: metrics[w].get(group, {}).get(key, float("nan")) for w in ("start", "cpt")}
     plot_bars(forget, "Forgetting: general text and instruction-following", "value", plots_dir / "forgetting.png")
-    model = []
-    if model_dir is not None and (model_dir / "config.json").exists():
-        model = model_rows(
-            json.loads((model_dir / "config.json").read_text()), checkpoint_params(model_dir), train, eval_setup or {}
-        )
-    return metrics, render_markdown(metrics, start, cpt, train, mix, model, plots_href)
+    curves = train_dir / "plots/metrics"
+    steered = [ph["adaptive"] for ph in train.get("phases", []) if "adaptive" in ph]
+    plot_forgetting_curve(
+        curves / "eval/ppl_ratio.tsv",
+        curves / "mix/replay_share.tsv",
+        train.get("phases", []),
+        steered[0]["forgetting_budget"] if steered else None,
+        plots_dir / "forgetting_curve.png",
+    )
 
 
 def _examples_lines(n: dict) -> list[str]:

@@ -220,7 +220,7 @@ def record_phases(result, phases: list[Phase], lrs: dict[str, ResolvedLR], t) ->
         items = ph["steps"] * per_step
         ph["sources"] = phase_sources(phase.data, items)
         ph["lr_source"] = lrs[phase.name].source
-        if phase.steer is not None:
+        if isinstance(phase.steer, ReplaySteering):
             ph["adaptive"] = phase.steer.describe(items)
 
 
