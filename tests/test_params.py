@@ -215,3 +215,23 @@ def test_stage_cli_exits_2_with_short_message_and_writes_nothing(tmp_path):
     assert "train.recipe" in proc.stderr and "leave nothing for qa" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 6
     assert not (tmp_path / "data/shards").exists() and not (tmp_path / "reports").exists()
+
+
+def test_an_adaptive_schedule_needs_room_a_documents_phase_and_evals():
+    def adaptive(**changes):
+        def mutate(r):
+            r["mix"].update(schedule="adaptive")
+            for key, value in changes.items():
+                section, name = key.split("__")
+                r[section][name] = value
+
+        return problems(mutate)
+
+    assert adaptive(mix__replay_bounds=[0.3, 0.2]) == [
+        "mix.replay_bounds: give [low, high] replay shares with 0 <= low <= high < 1, got [0.3, 0.2]"
+    ]
+    assert any("leaves no room for documents" in p for p in adaptive(mix__replay_bounds=[0.0, 0.99]))
+    no_docs = adaptive(train__recipe="qa_only", recipes__qa_only={"phases": {"qa": {"qa": 1}}})
+    assert any("recipes.qa_only has none (no phase with domain)" in p for p in no_docs)
+    assert any("train.eval_every: 0 never measures forgetting" in p for p in adaptive(train__eval_every=0))
+    assert any("mix.forgetting_budget" in p for p in adaptive(mix__forgetting_budget=1.0))

@@ -78,3 +78,19 @@ def test_kill_9_then_resume_draws_the_same_blocks_and_gives_the_same_weights(tmp
     a = load_file(root / "models/cpt/model.safetensors")
     b = load_file(ref_root / "models/cpt/model.safetensors")
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_two_processes_run_an_adaptive_phase(tmp_path):
+    """Under accelerate (2 CPU processes) share changes land between steps on both processes (the
+    evals, and so the shares, are computed alike on each): the stage finishes and records the steering."""
+    from tests.train.test_train_stage import ACCELERATE_CONFIG, free_port
+
+    cfg = tmp_path / "accelerate.yaml"
+    cfg.write_text(ACCELERATE_CONFIG.format(port=free_port()))
+    root = make_workspace(
+        tmp_path / "ws", mix_tokens=20000, mix=ADAPTIVE, train={"accelerate_config": str(cfg), "eval_every": 3}
+    )
+    s = run_stage(root)
+    assert s["world_size"] == 2
+    a = s["phases"][1]["adaptive"]
+    assert len(a["updates"]) >= 3 and sum(v["blocks"] for v in a["realised"].values()) > 0
