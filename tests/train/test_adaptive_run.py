@@ -3,15 +3,13 @@ eval, the curves and the summary show it, and kill -9 then resume draws what an 
 
 import json
 import shutil
-import signal
 import subprocess
-import time
 
 import torch
 from safetensors.torch import load_file
 
 from cptpipe.train.run import run_train
-from tests.train.workspace import STAGE, make_workspace, params, stage_env, start_stage
+from tests.train.workspace import STAGE, kill_after_checkpoint, make_workspace, params, stage_env
 
 ADAPTIVE = {"schedule": "adaptive", "forgetting_budget": 1.5, "replay": 0.1, "replay_bounds": [0.02, 0.4]}
 
@@ -58,16 +56,7 @@ def test_kill_9_then_resume_draws_the_same_blocks_and_gives_the_same_weights(tmp
     )
     ref_root = tmp_path / "whole"
     shutil.copytree(root, ref_root)
-    ckpts = root / "checkpoints/train"
-    proc = start_stage(root)
-    deadline = time.time() + 120
-    while not any(ckpts.glob("*/step-*/state.json")) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    saved = sorted(ckpts.glob("*/step-*"))
-    assert saved, f"no checkpoint before the kill:\n{proc.stdout.read()[-2000:]}"
-    state = json.loads((saved[-1] / "state.json").read_text())
+    state = json.loads((kill_after_checkpoint(root) / "state.json").read_text())
     assert state["start_eval"]["eval/replay_loss"] > 0  # the reference survives the kill
     assert state["steering"]["docs_qa"]["controller"]["history"]  # so does the controller, mid-phase
 

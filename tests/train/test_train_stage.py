@@ -1,7 +1,6 @@
 """`python -m stages.train` as DVC runs it: kill -9 then rerun resumes; an accelerate config runs 2 processes."""
 
 import json
-import signal
 import socket
 import subprocess
 import time
@@ -9,21 +8,13 @@ import time
 from transformers import AutoModelForCausalLM
 
 from cptpipe.train.run import run_train
-from tests.train.workspace import STAGE, make_workspace, params, stage_env, start_stage
+from tests.train.workspace import STAGE, kill_after_checkpoint, make_workspace, params, stage_env
 
 
 def test_kill_9_after_a_checkpoint_then_rerun_resumes_and_matches(tmp_path):
     root = make_workspace(tmp_path / "ws", recipe="cpt", mix_tokens=48000, train={"save_every": 10})
     ckpts = root / "checkpoints/train"
-    proc = start_stage(root)
-    deadline = time.time() + 120
-    while not any(ckpts.glob("*/step-*/state.json")) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    saved = sorted(ckpts.glob("*/step-*"))
-    assert saved, f"no checkpoint before the kill:\n{proc.stdout.read()[-2000:]}"
-    step = int(saved[-1].name.split("-")[1])
+    step = int(kill_after_checkpoint(root).name.split("-")[1])
     assert not (root / "models/cpt").exists()
 
     out = subprocess.run(STAGE, cwd=root, env=stage_env(), capture_output=True, text=True, timeout=300)

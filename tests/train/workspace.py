@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -110,3 +112,17 @@ def start_stage(root: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def kill_after_checkpoint(root: Path) -> Path:
+    """Start the train stage, kill -9 it as soon as a checkpoint is written; the newest checkpoint."""
+    ckpts = root / "checkpoints/train"
+    proc = start_stage(root)
+    deadline = time.time() + 120
+    while not any(ckpts.glob("*/step-*/state.json")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = sorted(ckpts.glob("*/step-*"))
+    assert saved, f"no checkpoint before the kill:\n{proc.stdout.read()[-2000:]}"
+    return saved[-1]
