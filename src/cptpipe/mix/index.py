@@ -336,13 +336,10 @@ def build_phase(
     else:
         segments, padding = pack(pieces, seq_len, pair_sources | UNSPLIT_SOURCES)
     total, requested = add_shares(accounting)
-    n_blocks = segments.n_blocks
     report.update(
         tokens=total,
         requested_tokens=requested,
-        blocks=n_blocks,
-        padding_tokens=padding,
-        padding_fraction=round(padding / max(1, n_blocks * seq_len), 6),
+        **packing_report(segments.n_blocks, padding, seq_len),
         seq_len=seq_len,
         packing="one piece per block" if one_per_block else "packed",
         schedule="progressive" if progressive else "constant",
@@ -362,11 +359,13 @@ def build_pool(
     """
     pieces, accounting = sample_pieces(sources, {name: budget}, seq_len, rng, pair_sources)
     segments, padding = pack(pieces, seq_len, pair_sources | UNSPLIT_SOURCES)
-    n_blocks = segments.n_blocks
-    report = {
-        **accounting[name],
+    return segments, {**accounting[name], **packing_report(segments.n_blocks, padding, seq_len)}
+
+
+def packing_report(n_blocks: int, padding: int, seq_len: int) -> dict:
+    """Blocks and padding of a packed index, as reports/mix.json gives them."""
+    return {
         "blocks": n_blocks,
         "padding_tokens": padding,
         "padding_fraction": round(padding / max(1, n_blocks * seq_len), 6),
     }
-    return segments, report

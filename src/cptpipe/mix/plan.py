@@ -101,7 +101,7 @@ def write_phase(
         }
         if "adaptive" in entry:  # the documents' realised shares are known after training only
             rep["sources"] = {**rep["sources"], **qa_rep["sources"]}
-            rep["interleaved_qa"] = {k: qa_rep[k] for k in ("blocks", "seq_len", "tokens", "padding_tokens")}
+            rep["interleaved_qa"] = qa_summary(qa_rep)
         else:
             rep = _merge_reports(rep, qa_rep)
     return entry, rep
@@ -115,11 +115,7 @@ def write_index(
     segments, rep = build_phase(
         sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start, pair_sources=PAIR_SOURCES
     )
-    # Pairs packed beside other pieces see only their own tokens: the answer is conditioned on its
-    # question alone, as in evaluation.
-    rep["doc_attention_mask"] = mix.doc_attention_mask or (
-        rep["packing"] == "packed" and bool(PAIR_SOURCES & set(budgets))
-    )
+    rep["doc_attention_mask"] = pairs_masked(mix, budgets, packed=rep["packing"] == "packed")
     segments.write(out_dir / f"{stem}.parquet")
     del segments
     entry = {
@@ -144,8 +140,7 @@ def adaptive_shares(budgets: dict[str, int], bounds: list[float]) -> dict[str, f
             f"mix.replay_bounds: high {high:g} + the phase's instruction share {instruct:g} leaves no "
             "room for documents; lower mix.replay_bounds[1] or mix.instruct"
         )
-    replay = min(max(budgets.get("replay", 0) / total, low), high)
-    return {"domain": 1 - replay - instruct, "replay": replay, "instruct": instruct}
+    return stream_shares(min(max(budgets.get("replay", 0) / total, low), high), instruct)
 
 
 def pool_budgets(total: int, shares: dict[str, float], bounds: list[float]) -> dict[str, int]:
@@ -178,13 +173,13 @@ def write_pools(
         "forgetting_budget": mix.forgetting_budget,
         "seed": int(rng.integers(2**62)),  # the train stage's draw of each block's source
     }
-    flag = mix.doc_attention_mask or bool(PAIR_SOURCES & plan.budgets.keys())
+    flag = pairs_masked(mix, plan.budgets)
     entry = {"name": plan.name, "adaptive": adaptive, "blocks": blocks, "tokens": total, "seq_len": seq_len}
     entry["doc_attention_mask"] = flag
     rep = {
         "schedule": "adaptive",
         **adaptive,
-        "pools": reports,
+        "pools": reports,  # the pools' sampling and packing, where phases.json names their files
         "sources": {k: {"requested": round(total * v), "share_requested": round(v, 6)} for k, v in start.items() if v},
         "blocks": blocks,
         "tokens": total,
@@ -207,8 +202,25 @@ def _merge_reports(docs: dict, qa: dict) -> dict:
         "sources": sources,
         "tokens": total,
         "requested_tokens": requested,
-        "interleaved_qa": {k: qa[k] for k in ("blocks", "seq_len", "tokens", "padding_tokens")},
+        "interleaved_qa": qa_summary(qa),
     }
+
+
+def qa_summary(qa: dict) -> dict:
+    """What a documents phase's report says of its interleaved QA stream."""
+    return {k: qa[k] for k in ("blocks", "seq_len", "tokens", "padding_tokens")}
+
+
+def pairs_masked(mix: MixParams, sources, packed: bool = True) -> bool:
+    """Whether a phase's blocks carry the block-causal mask: asked for, or pairs packed beside other
+    pieces (they see only their own tokens: the answer is conditioned on its question alone, as in
+    evaluation)."""
+    return mix.doc_attention_mask or (packed and bool(PAIR_SOURCES & set(sources)))
+
+
+def stream_shares(replay: float, instruct: float) -> dict[str, float]:
+    """Shares of a documents stream: the documents take what replay and instructions leave."""
+    return {"domain": 1 - replay - instruct, "replay": replay, "instruct": instruct}
 
 
 def phase_entry(index_file: Path) -> dict:

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from torch.utils.data import Dataset
 
+from cptpipe.mix.plan import stream_shares
+
 HEADROOM = 0.8  # aim at budget ** 0.8 in log space: under the budget by more than the eval's noise
 OVER_GAIN = 2.0  # gain multiplier while the ratio is over the budget
 
@@ -134,7 +136,7 @@ class AdaptivePools(Dataset):
 
     def cumulative(self, replay: float) -> np.ndarray:
         """Stacked shares of the present pools for the draw (a missing pool gets none)."""
-        shares = {"domain": 1 - replay - self.instruct, "replay": replay, "instruct": self.instruct}
+        shares = stream_shares(replay, self.instruct)
         cum = np.cumsum([shares[k] for k in self.names])
         cum[-1] = np.inf  # rounding never leaves a draw without a pool
         return cum

@@ -269,7 +269,6 @@ class _Run:
         self.final_loss, self.running, self.eval = float("nan"), float("nan"), {}
         self.steers = {p.name: p.steer for p in phases if p.steer is not None}
         self.against_start = against_start if eval_sets else None
-        self.before = 0  # global steps of the phases before the current one
 
     def restore(self, desc: str) -> None:
         """Continue from the newest checkpoint in cfg.ckpt_dir, if any; replay its curve points."""
@@ -303,7 +302,7 @@ class _Run:
 
     def train_phase(self, phase: Phase, before: int) -> None:
         """The phase's steps after global step `before`, skipping those a checkpoint already holds."""
-        cfg, self.before = self.cfg, before
+        cfg = self.cfg
         if before >= self.state.step:
             self.state.phase_tokens0 = self.state.tokens
         for step in range(max(0, self.state.step - before), phase.steps):
@@ -325,7 +324,7 @@ class _Run:
             save = self.saving and g % cfg.save_every == 0 and g < self.total_steps
             if not (last or evaluating or save or g % cfg.log_every == 0):
                 continue
-            self.log_point(phase, lr, loss_sum, evaluating)
+            self.log_point(phase, lr, loss_sum, evaluating, (step + 1) * cfg.grad_accum * self.world * cfg.batch_size)
             if last:
                 self.state.phases.append(
                     {
@@ -364,8 +363,9 @@ class _Run:
             loss_sum += out.loss.detach().float()
         return loss_sum
 
-    def log_point(self, phase: Phase, lr: float, loss_sum: torch.Tensor, evaluating: bool) -> None:
-        """The loop's only sync point (.item(), collectives): one curve point, evaluated if due."""
+    def log_point(self, phase: Phase, lr: float, loss_sum: torch.Tensor, evaluating: bool, items: int) -> None:
+        """The loop's only sync point (.item(), collectives): one curve point, evaluated if due (and the
+        phase's steering told, which has read `items` items of the phase on all processes)."""
         acc, state = self.accelerator, self.state
         loss_val = acc.reduce(loss_sum / self.cfg.grad_accum, "mean").item()
         state.tokens += int(acc.reduce(torch.tensor(self.pending_tokens, device=self.device), "sum").item())
@@ -398,8 +398,6 @@ class _Run:
                 self.eval.update(self.against_start(self.eval, state.start_eval))
             point.update(self.eval)
             if phase.steer is not None:
-                cfg = self.cfg
-                items = (state.step - self.before) * cfg.grad_accum * self.world * cfg.batch_size
                 point.update(phase.steer.update(self.eval, items))
         state.history.append(point)
         self.emit(point)
