@@ -30,6 +30,7 @@ def combine(start: dict, cpt: dict) -> dict:
         ("f1_gain", "domain_qa", "f1"),
         ("mc_gain", "domain_qa_mc", "acc"),
         ("seen_em_gain", "domain_qa_seen", "em"),
+        ("span_em_gain", "domain_qa", "span_em"),
         ("recall_gain", "domain_recall", "em"),
     ):
         a, b = _get(s, group, key), _get(c, group, key)
@@ -38,6 +39,9 @@ def combine(start: dict, cpt: dict) -> dict:
     a, b = _get(s, "replay", "ppl"), _get(c, "replay", "ppl")
     if a and b is not None:
         out["forgetting"]["ppl_ratio"] = round(b / a, 6)
+    a, b = _get(s, "general", "ppl"), _get(c, "general", "ppl")
+    if a and b is not None:
+        out["forgetting"]["general_ppl_ratio"] = round(b / a, 6)
     a, b = _get(s, "instruct", "follow"), _get(c, "instruct", "follow")
     if a is not None and b is not None:
         out["forgetting"]["follow_delta"] = round(b - a, 6)
