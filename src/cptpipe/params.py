@@ -271,7 +271,9 @@ class PhaseSchedule:
     """recipes.<recipe>.schedule.<phase>: the optimizer of one phase (what the train stage reads)."""
 
     lr: float | None = bounded(None, gt=0)  # absolute peak LR; null: lr_scale x train.lr
-    lr_scale: float = bounded(1.0, gt=0)  # used when lr is null
+    # used when lr is null: one number, or one per LR preset ({default: 0.1, base: 0.34, instruct: 0.4})
+    # so that a recipe's phase sits inside every start kind's range
+    lr_scale: float | dict[str, float] = bounded(1.0, gt=0)
     warmup: float | None = bounded(None, ge=0, lt=1)  # null: train.warmup
     decay: LRSchedule | None = None  # null: train.schedule
 
@@ -537,6 +539,8 @@ def _recipes_well_formed(p: Params) -> Iterator[str]:
                 yield from phase_problems(f"{key}.phases.{phase_name}", phase, p.mix)
         for extra in recipe.schedule.keys() - recipe.phases.keys():
             yield (f"{key}.schedule.{extra}: no phase of that name; the phases are " + ", ".join(recipe.phases))
+        for phase, sched in recipe.schedule.items():
+            yield from scale_problems(f"{key}.schedule.{phase}", sched.lr_scale)
 
 
 @_reads("train.recipe", "train.lr", "recipes", "model.kind", "model.name_or_path")
@@ -767,12 +771,37 @@ class ResolvedLR:
     problem: str | None  # outside the kind's range: a validation problem (a warning at train time)
 
 
+def scale_for(lr_scale: float | dict[str, float], kind: str) -> float | None:
+    """A phase's LR scale on a start of LR_PRESETS kind `kind`: the number, or the kind's (else default) entry."""
+    if not isinstance(lr_scale, dict):
+        return lr_scale
+    return lr_scale.get(kind, lr_scale.get("default"))
+
+
+def scale_problems(key: str, lr_scale: float | dict[str, float]) -> Iterator[str]:
+    """A per-kind lr_scale names LR_PRESETS kinds (or default) with positive numbers."""
+    if not isinstance(lr_scale, dict):
+        return
+    allowed = ("default", *LR_PRESETS)
+    for k, v in lr_scale.items():
+        if k not in allowed:
+            yield f"{key}.lr_scale.{k}: unknown start kind; use {', '.join(allowed)}"
+        elif v <= 0:
+            yield f"{key}.lr_scale.{k}: must be a positive number, got {v:g}"
+
+
 def phase_lrs(train: TrainParams, recipe: RecipeParams, kind: str) -> dict[str, ResolvedLR]:
     """Each phase's peak LR: its schedule's lr, else lr_scale x (train.lr, else the kind's preset)."""
     preset = LR_PRESETS[kind]
     out = {}
     for name in recipe.phases:
         sched = recipe.schedule.get(name, PhaseSchedule())
+        scale = scale_for(sched.lr_scale, kind)
+        if sched.lr is None and scale is None:
+            problem = f"lr_scale names no scale for a {kind} start; add {kind}: or default: to it"
+            out[name] = ResolvedLR(preset["default"], f"preset:{kind}", preset["low"], preset["high"], problem)
+            continue
+        sched = dataclasses.replace(sched, lr_scale=scale)
         if sched.lr is not None:
             lr, source = sched.lr, "recipe"
         elif train.lr is not None:
