@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cptpipe", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("validate", help="validate params.yaml and print the resolved values")
+    doc = sub.add_parser(
+        "params-doc", help="the params reference (every key: value, type, bounds, comment) as markdown"
+    )
+    doc.add_argument("--params", default="params.yaml", help="params file to document (default params.yaml)")
+    doc.add_argument("--out", default=None, help="markdown file to write (default: print to stdout)")
     cmp = sub.add_parser("compare", help="markdown table of key metrics across experiments/revisions")
     cmp.add_argument("revs", nargs="*", help="git revisions to include (default: all experiments)")
     st = sub.add_parser("study", help="run the grid of study/grid.yaml as queued dvc experiments -> --out")
@@ -73,6 +78,14 @@ def main(argv: list[str] | None = None) -> None:
         from cptpipe.params import load_params
 
         run_stage("validate", lambda: f"params.yaml ok (recipe {load_params().train.recipe})")
+    elif args.cmd == "params-doc":
+        from cptpipe.params_doc import render
+
+        text = render(args.params)
+        if args.out is None:
+            print(text, end="")
+        else:
+            Path(args.out).write_text(text)
     elif args.cmd == "compare":
         from cptpipe.report.compare import compare_markdown
 
