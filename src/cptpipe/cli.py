@@ -33,6 +33,23 @@ def stage_parser(description: str | None, **paths: str) -> argparse.ArgumentPars
 OUT_HELP = "markdown file for the {what}; its figure is written beside it, the same name with .png"
 
 
+def add_params_doc(sub: argparse._SubParsersAction) -> None:
+    doc = sub.add_parser("params-doc", help="the params reference (each key: value, type, bounds, comment) as markdown")
+    doc.add_argument("--params", default="params.yaml", help="params file to document (default params.yaml)")
+    doc.add_argument("--out", default=None, help="markdown file to write (default: print to stdout)")
+
+
+def params_doc(args: argparse.Namespace) -> None:
+    """Print the params reference, or write it to --out."""
+    from cptpipe.params_doc import render
+
+    text = render(args.params)
+    if args.out is None:
+        print(text, end="")
+    else:
+        Path(args.out).write_text(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cptpipe", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -79,13 +96,7 @@ def main(argv: list[str] | None = None) -> None:
 
         run_stage("validate", lambda: f"params.yaml ok (recipe {load_params().train.recipe})")
     elif args.cmd == "params-doc":
-        from cptpipe.params_doc import render
-
-        text = render(args.params)
-        if args.out is None:
-            print(text, end="")
-        else:
-            Path(args.out).write_text(text)
+        params_doc(args)
     elif args.cmd == "compare":
         from cptpipe.report.compare import compare_markdown
 

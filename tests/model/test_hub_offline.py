@@ -3,8 +3,7 @@
 import pytest
 
 from cptpipe.errors import UserError
-from cptpipe.model.hub import cached_revision, hub_offline
-from cptpipe.model.start import pin_model
+from cptpipe.model.hub import cached_revision, hub_offline, pin_model
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cptpipe.errors import UserError
+from cptpipe.model.start import pin_model as pin_now
+
 TRUE = {"1", "ON", "YES", "TRUE"}
 
 
@@ -32,3 +35,17 @@ def not_cached_message(repo_id: str) -> str:
         "`make repro HF_HUB_OFFLINE=0`; later runs work offline. Or save the model with save_pretrained "
         "to a local directory and set model.name_or_path to it"
     )
+
+
+def pin_model(name_or_path: str, revision: str | None) -> dict:
+    """`start.pin_model`, except that under HF_HUB_OFFLINE a hub id is pinned to its cached snapshot.
+
+    Lives here, not in start.py, so that only the model stage depends on it (tokenize, train and eval
+    read start.py).
+    """
+    if not hub_offline() or Path(name_or_path).is_dir() or name_or_path.count("/") != 1:
+        return pin_now(name_or_path, revision)
+    sha = cached_revision(name_or_path, revision)
+    if sha is None:
+        raise UserError(not_cached_message(name_or_path))
+    return {"name_or_path": name_or_path, "source": "hub", "revision": sha}

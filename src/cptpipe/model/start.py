@@ -8,7 +8,6 @@ from pathlib import Path
 
 from cptpipe.errors import UserError
 from cptpipe.io import hash_dir
-from cptpipe.model.hub import cached_revision, hub_offline, not_cached_message
 
 PIN_FILE = "MODEL.json"
 START_FILE = "START.json"  # what the model stage built from scratch (kind, residual, pretraining)
@@ -35,11 +34,6 @@ def pin_model(name_or_path: str, revision: str | None) -> dict:
         return {"name_or_path": name_or_path, "source": "local", "sha256": hash_dir(local)}
     if os.sep in name_or_path and not name_or_path.count("/") == 1:
         raise UserError(f"model.name_or_path: {name_or_path} is neither a local directory nor a hub id")
-    if hub_offline():  # the hub cannot be asked: the cached snapshot is what runs
-        sha = cached_revision(name_or_path, revision)
-        if sha is None:
-            raise UserError(not_cached_message(name_or_path))
-        return {"name_or_path": name_or_path, "source": "hub", "revision": sha}
     try:
         from huggingface_hub import HfApi
 
