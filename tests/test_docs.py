@@ -191,3 +191,31 @@ def test_readme_dvc_commands_and_their_flags_exist():
         help_text = subprocess.run([dvc, *command, "--help"], capture_output=True, text=True, check=True).stdout
         unknown = [f for f in flags if not re.search(rf"(?<![\w-]){re.escape(f)}\b", help_text)]
         assert not unknown, f"dvc {' '.join(command)}: {unknown}"
+
+
+def readme_block(containing: str) -> str:
+    blocks = [b for b in split(ROOT / "README.md")[1] if containing in b]
+    assert len(blocks) == 1, containing
+    return blocks[0]
+
+
+def test_walkthrough_puts_documents_and_model_under_dvc_and_the_dag_takes_them(tmp_path):
+    """README steps 2 and 3 as written, in a clone (the model download replaced by a stand-in folder)."""
+    docs = tmp_path / "mine"
+    docs.mkdir()
+    (docs / "widget.md").write_text("# Widget\n\nThe widget was made in 1999 by Acme in Springfield.\n")
+    repo = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    step2 = readme_block("git rm -r -q data/raw/encyclopedia").replace("/path/to/your/documents", str(docs))
+    step3 = readme_block("dvc add models/local/smollm2")
+    download = step3[step3.index("python - <<'PY'") : step3.index("\nPY\n") + 4]
+    stand_in = "mkdir -p models/local/smollm2 && echo '{}' > models/local/smollm2/config.json\n"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
+    script = "set -e\n" + step2 + step3.replace(download, stand_in)
+    subprocess.run(["bash", "-c", script], cwd=repo, env=env, check=True, capture_output=True, text=True)
+    assert (repo / "data/raw.dvc").exists() and (repo / "models/local/smollm2.dvc").exists()
+    status = subprocess.run(["git", "status", "--short"], cwd=repo, capture_output=True, text=True).stdout
+    assert status == "", status  # everything the steps made is committed or ignored
+    dry = subprocess.run(["dvc", "repro", "--dry", "ingest"], cwd=repo, env=env, capture_output=True, text=True)
+    assert "Running stage 'ingest'" in dry.stdout and dry.returncode == 0, dry.stdout + dry.stderr
