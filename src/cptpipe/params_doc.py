@@ -27,7 +27,7 @@ _KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_]*):(?P<rest
 @dataclasses.dataclass
 class Row:
     key: str
-    value: str  # as params.yaml sets it; "(not set)" for a schema key params.yaml leaves out
+    value: str  # as params.yaml sets it; "not set (default ...)" for a schema key params.yaml leaves out
     kind: str  # the type in words
     bounds: str  # the allowed range, "" when there is none
     comment: str
@@ -249,7 +249,7 @@ def render(path: str | Path = "params.yaml") -> str:
         sections.setdefault(row.key.split(".", 1)[0], []).append(row)
     for top, section in sections.items():
         lines += ["", f"## `{top}`", ""] + ([intros[top], ""] if top in intros else [])
-        lines += ["| key | value in params.yaml | type | bounds | comment |", "|---|---|---|---|---|"]
+        lines += ["| key | default (as params.yaml ships it) | type | bounds | comment |", "|---|---|---|---|---|"]
         for row in section:
             if row.kind == "section" and not row.comment:
                 continue
