@@ -1,6 +1,7 @@
 """Check the instruments on a known-good and a known-broken model before trusting what they read.
 
-    .venv/bin/python bench/instruments.py --model DIR            # a save_pretrained dir, e.g. models/start
+    .venv/bin/python bench/instruments.py                         # models/start
+    .venv/bin/python bench/instruments.py --model DIR            # any save_pretrained dir
     .venv/bin/python bench/instruments.py --model DIR --limit 40 --save-samples tests/eval/smollm2_follow.jsonl
 
 Runs the eval stage's instruction-following tasks (IFEval-style `instruct_follow`, the drills
@@ -88,11 +89,14 @@ def save_samples(samples: Path, dest: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, required=True, help="a save_pretrained model dir")
+    ap.add_argument("--model", type=Path, default=ROOT / "models/start", help="a save_pretrained model dir")
     ap.add_argument("--limit", type=int, default=None, help="examples per task (null: all)")
     ap.add_argument("--save-samples", type=Path, default=None, help="write the good model's follow answers here")
     args = ap.parse_args()
     model_dir = args.model.resolve()
+    if not (model_dir / "config.json").exists():
+        print(f"skipped: {args.model} holds no checkpoint (run `make repro`, or `make real` for SmolLM2)")
+        return
     save_to = args.save_samples.resolve() if args.save_samples else None
     params = eval_params(args.limit)
     os.chdir(ROOT)  # the eval's task files are written and read relative to the repository root

@@ -40,3 +40,9 @@ def test_a_bad_profile_stops_before_dvc_naming_the_file_and_key(tmp_path, capsys
     assert "cptpipe profile:" in capsys.readouterr().err
     assert main([str(ROOT / "profiles/smollm2.yaml"), "--dry"]) == 0
     assert capsys.readouterr().out.startswith("dvc exp run -n smollm2 -S ")
+    args = [str(ROOT / "profiles/smollm2.yaml"), "--dry", "--name", "gpu", "--set", "train.precision=bf16"]
+    assert main([*args, "--set", "eval.limit=null"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("dvc exp run -n gpu ") and "-S train.precision=bf16" in out and "-S eval.limit=null" in out
+    assert main([*args, "--set", "train.precision=fp8"]) == 2  # validated with the profile
+    assert "train.precision" in capsys.readouterr().err

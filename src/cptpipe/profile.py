@@ -2,6 +2,7 @@
 
     python -m cptpipe.profile profiles/smollm2.yaml          # dvc exp run -n smollm2 -S key=value ...
     python -m cptpipe.profile profiles/smollm2.yaml --dry    # print the command only
+    python -m cptpipe.profile profiles/smollm2.yaml --name smollm2-gpu --set train.precision=bf16
 
 The profile's values are applied to params.yaml and validated before DVC starts, so a bad key stops
 here with the file and key named. The experiment runs in the workspace (it can read untracked files
@@ -47,9 +48,22 @@ def applied(params: dict, sets: dict[str, object]) -> dict:
     return out
 
 
-def check_profile(profile: str | Path, params_file: str | Path = "params.yaml") -> dict[str, object]:
-    """The profile's sets, validated against params.yaml with them applied (one error naming every problem)."""
-    sets = read_profile(profile)
+def parse_sets(pairs: list[str]) -> dict[str, object]:
+    """KEY=VALUE pairs (values read as YAML, as `dvc exp run -S` reads them)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {pair!r}: expected KEY=VALUE, e.g. train.precision=bf16")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def check_profile(
+    profile: str | Path, params_file: str | Path = "params.yaml", extra: dict[str, object] | None = None
+) -> dict[str, object]:
+    """The profile's sets (then `extra`'s), validated against params.yaml with them applied, all problems at once."""
+    sets = {**read_profile(profile), **(extra or {})}
     try:
         parse_params(applied(yaml.safe_load(Path(params_file).read_text()), sets), f"{params_file} + {profile}")
     except ParamsError as e:
@@ -69,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cptpipe.profile", description=__doc__.splitlines()[0])
     ap.add_argument("profile", type=Path, help="YAML file of params keys -> values")
     ap.add_argument("--name", default=None, help="experiment name (default: the file's stem)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one more params value")
     ap.add_argument("--dry", action="store_true", help="print the dvc command and stop")
     args = ap.parse_args(argv)
     try:
-        sets = check_profile(args.profile)
+        sets = check_profile(args.profile, extra=parse_sets(args.set))
     except UserError as e:
         print(f"cptpipe profile: {e}", file=sys.stderr)
         return 2
