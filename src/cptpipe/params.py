@@ -121,7 +121,8 @@ class RopeScalingParams:
 @dataclass
 class ModelParams:
     name_or_path: str | None = None  # null: build the scratch model; else hub id, local dir or .gguf file
-    gguf_file: str | None = None  # a .gguf file inside the name_or_path directory (dequantized to fp32)
+    # a GGUF file inside the name_or_path directory (dequantized to fp32); any name, e.g. an Ollama blob
+    gguf_file: str | None = None
     kind: ModelKind = "base"
     revision: str | None = None  # hub revision to pin; null = resolve "main" once
     scratch: ScratchParams = field(default_factory=ScratchParams)
@@ -558,8 +559,6 @@ def _gguf_start_form(p: Params) -> Iterator[str]:
     m = p.model
     if m.gguf_file is not None and m.name_or_path is None:
         yield "model.gguf_file: set model.name_or_path to the directory that holds it (or null gguf_file)"
-    if m.gguf_file is not None and not m.gguf_file.lower().endswith(".gguf"):
-        yield f"model.gguf_file: {m.gguf_file} is not a .gguf file name"
     is_gguf = m.gguf_file is not None or (m.name_or_path or "").lower().endswith(".gguf")
     if is_gguf and m.instruct_residual:
         yield "model.instruct_residual: not available for a .gguf start; dequantize both models and use directories"

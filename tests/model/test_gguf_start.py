@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cptpipe.errors import ParamsError, UserError
 from cptpipe.io import hash_dir
-from cptpipe.model.gguf import extract_gguf, gguf_location
+from cptpipe.model.gguf import check_fp32_fits, extract_gguf, gguf_location, load_gguf
 from cptpipe.model.prepare import build_start
 from cptpipe.model.start import START_FILE, load_model, model_location, start_info
 from cptpipe.params import parse_params
@@ -74,12 +74,17 @@ def test_gguf_params_and_a_missing_file_are_refused_naming_the_key(tiny_gguf, tm
     assert gguf_location("d/m.GGUF", None) == (Path("d"), "m.GGUF")
     with pytest.raises(ParamsError, match="model.gguf_file: set model.name_or_path"):
         params_for(gguf_file="m.gguf")
-    with pytest.raises(ParamsError, match="model.gguf_file: m.bin is not a .gguf file"):
-        params_for(name_or_path="d", gguf_file="m.bin")
     with pytest.raises(ParamsError, match="model.instruct_residual: not available for a .gguf start"):
         params_for(name_or_path="m.gguf", instruct_residual=True, instruct_name_or_path="x")
     with pytest.raises(UserError, match="missing.gguf not found"):
         build(params_for(name_or_path=str(tiny_gguf.parent / "missing.gguf")), tmp_path / "s")
+
+
+def test_a_file_too_big_for_ram_is_refused_before_dequantizing(tiny_gguf):
+    need = check_fp32_fits(tiny_gguf)
+    assert need == 4 * sum(p.numel() for p in load_gguf(tiny_gguf.parent, tiny_gguf.name)[0].parameters())
+    with pytest.raises(UserError, match="dequantizes to .* of fp32 weights, but only"):
+        check_fp32_fits(tiny_gguf, available=need - 1)
 
 
 def test_a_context_shorter_than_seq_len_stops_the_stage(tiny_gguf, tmp_path):
