@@ -4,8 +4,8 @@
     .venv/bin/python bench/instruments.py --model DIR            # any save_pretrained dir
     .venv/bin/python bench/instruments.py --model DIR --limit 40 --save-samples tests/eval/smollm2_follow.jsonl
 
-Runs the eval stage's instruction-following tasks (IFEval-style `instruct_follow`, the drills
-`instruct_drills`) and the general-text perplexity (`general_ppl`) with lm-eval on DIR as it is
+Runs the eval stage's IFEval-style instruction following (`instruct_follow`) and the general-text
+perplexity (`general_ppl`) with lm-eval on DIR as it is
 ("good") and on a copy whose weight matrices have their rows shuffled ("broken": same shapes and
 norms, no function). A true instrument reads the good model well above the broken one: follow near
 0 and perplexity in the thousands for the broken copy. Prints both, and per-constraint follow rates.
@@ -39,6 +39,7 @@ def eval_params(limit: int | None):
         replay_ppl=False,
         general_ppl=True,
         instruct_follow=True,
+        instruct_drills=False,
         lm_eval_tasks=[],
         passkey_lengths=[],
         limit=limit,
@@ -107,12 +108,12 @@ def main() -> None:
         results = {"good": run(model_dir, params, tmp / "good"), "broken": run(broken, params, tmp / "broken-eval")}
         if save_to is not None:
             save_samples(tmp / "good" / "samples_instruct_follow.jsonl", save_to)
-    print("| model | follow (IFEval-style) | drills | general word ppl | seconds |")
-    print("|---|---:|---:|---:|---:|")
+    print("| model | follow (IFEval-style) | general word ppl | seconds |")
+    print("|---|---:|---:|---:|")
     for name, m in results.items():
         print(
             f"| {name} | {m['instruct']['follow']:.3f} (n={m['n']['instruct_follow']}) | "
-            f"{m['instruct']['drills']:.3f} | {m['general']['ppl']:,.1f} | {m['seconds']:.0f} |"
+            f"{m['general']['ppl']:,.1f} | {m['seconds']:.0f} |"
         )
     kinds = sorted(results["good"]["follow_by_constraint"])
     print("\nfollow by constraint: " + ", ".join(kinds))

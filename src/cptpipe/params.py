@@ -321,7 +321,8 @@ class EvalParams:
     domain_qa: bool = True
     replay_ppl: bool = True
     general_ppl: bool = True  # perplexity on data/general: text no phase trains on (forgetting of a real model)
-    instruct_follow: bool = True
+    instruct_follow: bool = True  # IFEval-style held-out requests (data/instruct/follow.jsonl)
+    instruct_drills: bool = True  # the scratch instruct start's held-out drills (data/instruct/heldout.jsonl)
     lm_eval_tasks: list[str] = field(default_factory=list)
     batch_size: int | Literal["auto"] = bounded(32, ge=1)  # "auto": lm-eval finds the largest that fits
     max_new_tokens: int = bounded(24, ge=1)
