@@ -2,6 +2,12 @@
 
     .venv/bin/python bench/train.py            # both sections; the CUDA one is skipped without a GPU
     .venv/bin/python bench/train.py --steps 30 # shorter
+    .venv/bin/python bench/train.py --model models/start --steps 8 --batch 4 --seq-len 512   # a real model
+
+--model DIR measures that checkpoint (e.g. SmolLM2-135M-Instruct's models/start after `make real`)
+instead of the scratch model: both trainers on the same replay blocks, then the cost of a QA-only
+phase (one prompt/answer pair per row, loss on the answer, padding trimmed per batch as the train
+stage does): processed and loss-carrying tokens per second against the documents' blocks.
 
 Same model (same init), data, batch, optimizer settings and step count for both trainers; each runs
 twice in alternation and the faster run counts (the CPU may be shared). tokens/s = tokens trained
@@ -105,6 +111,91 @@ def cpu_section(steps: int, batch: int, seq_len: int) -> None:
     )
 
 
+class PairRows(torch.utils.data.Dataset):
+    """Prompt/answer rows as a QA-only phase trains them: one pair per row, loss on the answer, right-padded."""
+
+    def __init__(self, pairs: list[tuple[list[int], list[int]]], seq_len: int, pad: int):
+        self.pairs, self.seq_len, self.pad = pairs, seq_len, pad
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        ids, mask = (x[: self.seq_len] for x in self.pairs[i])
+        n = self.seq_len - len(ids)
+        labels = [t if m else -100 for t, m in zip(ids, mask)] + [-100] * n
+        return {
+            "input_ids": torch.tensor(ids + [self.pad] * n),
+            "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor([1] * len(ids) + [0] * n),
+        }
+
+
+def qa_pairs(tok, n: int) -> list[tuple[list[int], list[int]]]:
+    """n instruction rows (data/instruct/train.jsonl) in the chat format the QA phases use."""
+    from cptpipe.data.tokens import encode_pairs
+    from cptpipe.prompts import format_answer, format_prompt
+
+    rows = [json.loads(line) for line in (ROOT / "data/instruct/train.jsonl").read_text().splitlines()[:n]]
+    prompts = [format_prompt(r["instruction"], tok) for r in rows]
+    return encode_pairs(tok, prompts, [format_answer(r["response"], tok) for r in rows])
+
+
+def processed_tokens(data, n_rows: int) -> int:
+    """Tokens the model reads in n_rows rows: all of a block, the unpadded part of a pair row."""
+    total = 0
+    for i in range(n_rows):
+        row = data[i % len(data)]
+        total += int(row["attention_mask"].sum()) if "attention_mask" in row else row["input_ids"].numel()
+    return total
+
+
+def timed_phase(model, data, steps: int, batch: int) -> tuple[float, float]:
+    """(processed, loss-carrying) tokens per second of `steps` steps of cptpipe's loop over data."""
+    cfg = LoopConfig(batch_size=batch, warmup=WARMUP, schedule="cosine", precision="fp32", log_every=10)
+    processed = processed_tokens(data, steps * batch)
+    t0 = time.perf_counter()
+    res = train_phases(model, [Phase("bench", data, steps, 5e-5)], cfg, desc="phase")
+    elapsed = time.perf_counter() - t0
+    return processed / elapsed, res.tokens / elapsed
+
+
+def model_section(model_dir: Path, steps: int, batch: int, seq_len: int) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    rows = [json.loads(line)["text"] for line in (ROOT / "data/replay/train.jsonl").read_text().splitlines()[:400]]
+    lists = tok(rows, add_special_tokens=False)["input_ids"]
+    blocks = pack_stream(lists, tok.eos_token_id, seq_len, steps * batch * seq_len, 0)
+
+    def load():
+        return AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+
+    n_params = sum(p.numel() for p in load().parameters())
+    print(
+        f"CPU: {model_dir.name} {n_params / 1e6:.1f}M params fp32, batch {batch} x {seq_len} tokens, {steps} steps, "
+        f"{torch.get_num_threads()} threads"
+    )
+    best = {"cptpipe": 0.0, "Trainer": 0.0}
+    for _ in range(2):
+        for name, fn in (("cptpipe", run_ours), ("Trainer", run_trainer)):
+            tps = fn(load(), blocks, steps, batch)
+            best[name] = max(best[name], tps)
+            print(f"  {name:8s} {tps:9.0f} tokens/s")
+    print(
+        f"CPU tokens/s: cptpipe {best['cptpipe']:.0f}, transformers.Trainer {best['Trainer']:.0f}, "
+        f"ratio {best['cptpipe'] / best['Trainer']:.2f}x"
+    )
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    qa = PairRows(qa_pairs(tok, steps * batch), seq_len, pad)
+    processed, loss = timed_phase(load(), qa, steps, batch)
+    docs = best["cptpipe"]
+    print(
+        f"QA-only phase: {processed:.0f} processed / {loss:.0f} loss tokens/s vs documents {docs:.0f}: "
+        f"cost per processed token x{docs / processed:.2f}, per loss token x{docs / loss:.2f} the documents'"
+    )
+
+
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "4090": 165e12}
 
 
@@ -159,7 +250,11 @@ def main() -> None:
     ap.add_argument("--cuda-steps", type=int, default=12)
     ap.add_argument("--cuda-batch", type=int, default=8)
     ap.add_argument("--cuda-seq-len", type=int, default=2048)
+    ap.add_argument("--model", type=Path, default=None, help="a save_pretrained dir to measure instead")
     a = ap.parse_args()
+    if a.model is not None:
+        model_section(a.model, a.steps, a.batch, a.seq_len)
+        return
     cpu_section(a.steps, a.batch, a.seq_len)
     cuda_section(a.cuda_steps, a.cuda_batch, a.cuda_seq_len)
 
