@@ -84,7 +84,9 @@ def save_samples(samples: Path, dest: Path) -> None:
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
     with dest.open("w", encoding="utf-8") as f:
         for r in sorted(rows, key=lambda r: r["doc"]["id"]):
-            keep = {"id": r["doc"]["id"], "constraint": r["doc"]["constraint"], "response": r["resps"][0][0]}
+            resp = r["resps"][0]  # lm-eval writes [response] or [[response]] by version
+            resp = resp[0] if isinstance(resp, list) else resp
+            keep = {"id": r["doc"]["id"], "constraint": r["doc"]["constraint"], "response": resp}
             f.write(json.dumps(keep, ensure_ascii=False) + "\n")
 
 
