@@ -348,10 +348,7 @@ def render(agg: dict[str, dict], study: Study, grid_file: str, failed: list[str]
 
 
 def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from cptpipe.report.plots import plt, save_figure  # matplotlib loads only when a figure is drawn
 
     names = list(agg)
     ys = range(len(names))
@@ -386,9 +383,7 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
         ax.set_xlabel(key)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle("cptpipe study: mean ± seed std (blue: base start, orange: instruct start)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def run_study(
