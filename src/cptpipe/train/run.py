@@ -24,9 +24,10 @@ from cptpipe.timings import split_timings
 from cptpipe.train import checkpoint
 from cptpipe.train.absorption import AbsorptionProbes
 from cptpipe.train.adaptive import RATIO, AdaptivePools, FixedShare, ReplayController, ReplaySteering, ppl_ratio
+from cptpipe.train.blocks import ArrayBlocks
 from cptpipe.train.ewc import EWCPenalty
 from cptpipe.train.interleave import Interleaved
-from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, process_state, resolve_precision, train_phases
+from cptpipe.train.loop import LoopConfig, Phase, process_state, resolve_precision, train_phases
 
 EWC_BLOCKS = 32
 EVAL_BLOCKS = 16  # held-out blocks per source for the eval curves (cheap: a few forward passes)
