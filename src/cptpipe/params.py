@@ -228,7 +228,7 @@ class MixParams:
     schedule: MixSchedule = "constant"
     progressive_start: float = share(0.5)  # progressive: domain share at the start of the documents phase
     # adaptive: the replay share of documents phases is steered at every train.eval_every so that the
-    # replay perplexity ratio (cpt / start, as forgetting.ppl_ratio) stays under this budget
+    # replay perplexity ratio (cpt / start, the forgetting metric of metrics.yaml) stays under this budget
     forgetting_budget: float = bounded(1.5, gt=1)
     replay_bounds: list[float] = field(default_factory=lambda: [0.0, 0.5])  # adaptive: [low, high] replay share
     doc_attention_mask: bool = False  # true: no attention across documents packed into one block

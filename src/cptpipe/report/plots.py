@@ -13,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from cptpipe.metric_table import CHECKPOINTS  # noqa: E402
+
 
 def save_figure(fig, out: Path) -> None:
     """Lay out, write as PNG (110 dpi) and free one figure."""
@@ -54,14 +56,14 @@ def plot_bars(
     cats = list(groups)
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(cats) + 2), 4.5))
     width = 0.38
-    for j, which in enumerate(("start", "cpt")):
+    for j, which in enumerate(CHECKPOINTS):
         vals = [groups[c].get(which, float("nan")) for c in cats]
         bars = ax.bar(
             [i + (j - 0.5) * width for i in range(len(cats))],
             vals,
             width,
             label=which,
-            color="tab:gray" if which == "start" else "tab:orange",
+            color="tab:gray" if which == CHECKPOINTS[0] else "tab:orange",
         )
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
     if chance is not None:

@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from cptpipe.errors import UserError
+from cptpipe.metric_table import metric_problems, role_key
 from cptpipe.runner import Grid
 
 SAMPLE_METHODS = ("random", "lhs")
@@ -199,6 +200,9 @@ def load_sweep(path: str | Path, params: dict) -> Sweep:
     prefix = str(raw.get("name", "sweep"))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_]*", prefix):
         problems.append(f"name={prefix!r} must be letters, digits and '_' (it prefixes git refs)")
+    absorption = str(raw.get("absorption", role_key("headline")))
+    forgetting = str(raw.get("forgetting", role_key("forgetting")))
+    problems += metric_problems({"absorption": absorption, "forgetting": forgetting})
     if problems:
         raise UserError(f"{path}: " + "; ".join(problems))
     return Sweep(
@@ -206,8 +210,8 @@ def load_sweep(path: str | Path, params: dict) -> Sweep:
         common=common,
         points=points,
         seeds=[int(s) for s in raw.get("seeds", [0])],
-        absorption=str(raw.get("absorption", "cpt.domain_qa.em")),
-        forgetting=str(raw.get("forgetting", "forgetting.ppl_ratio")),
+        absorption=absorption,
+        forgetting=forgetting,
         max_forgetting=None if budget is None else float(budget),
         complement=complement,
         axis=axis,

@@ -14,6 +14,7 @@ import torch
 from cptpipe.data.tokens import TokenSource, pack_stream
 from cptpipe.errors import UserError
 from cptpipe.io import write_json
+from cptpipe.metric_table import curve, with_role
 from cptpipe.mix.plan import MixBlocks
 from cptpipe.model.context import check_context
 from cptpipe.model.residual import add_residual, load_residual, residual_in_start
@@ -23,7 +24,7 @@ from cptpipe.params import Params, PhaseSchedule, ResolvedLR, lr_kind, phase_lrs
 from cptpipe.timings import split_timings
 from cptpipe.train import checkpoint
 from cptpipe.train.absorption import AbsorptionProbes
-from cptpipe.train.adaptive import RATIO, AdaptivePools, FixedShare, ReplayController, ReplaySteering, ppl_ratio
+from cptpipe.train.adaptive import RATIO, AdaptivePools, FixedShare, ReplayController, ReplaySteering, perplexity_ratio
 from cptpipe.train.blocks import ArrayBlocks
 from cptpipe.train.ewc import EWCPenalty
 from cptpipe.train.interleave import Interleaved
@@ -31,7 +32,7 @@ from cptpipe.train.loop import LoopConfig, Phase, process_state, resolve_precisi
 
 EWC_BLOCKS = 32
 EVAL_BLOCKS = 16  # held-out blocks per source for the eval curves (cheap: a few forward passes)
-REPLAY_LOSS = "eval/replay_loss"  # held_out_losses' name for the replay set's loss
+REPLAY_LOSS = curve(with_role("forgetting").source)  # the replay set's held-out loss (metrics.yaml)
 # summary keys that vary run to run: returned (the stage logs them), never written to summary.json
 TIMED = ("seconds", "tokens_per_second", "ewc_fisher_seconds", "absorption.seconds")
 
@@ -182,7 +183,7 @@ def forgetting(tokens_per_word: float):
     """against_start for the loop: the replay word-perplexity ratio (cpt / start) at each eval."""
 
     def ratio(values: Mapping[str, float], start: Mapping[str, float]) -> dict[str, float]:
-        return {RATIO: round(ppl_ratio(values[REPLAY_LOSS], start[REPLAY_LOSS], tokens_per_word), 6)}
+        return {RATIO: round(perplexity_ratio(values[REPLAY_LOSS], start[REPLAY_LOSS], tokens_per_word), 6)}
 
     return ratio
 
