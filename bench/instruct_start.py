@@ -37,7 +37,9 @@ def params_with(overrides: dict[str, object]):
     raw = set_keys(
         yaml.safe_load((ROOT / "params.yaml").read_text()), {"model.scratch.instruct_tune": True, **overrides}
     )
-    raw["eval"].update(domain_qa=False, replay_ppl=True, instruct_follow=True, lm_eval_tasks=[], passkey_lengths=[])
+    raw["eval"].update(
+        domain_qa=False, replay_ppl=True, general_ppl=False, instruct_follow=True, lm_eval_tasks=[], passkey_lengths=[]
+    )
     return parse_params(raw, "params.yaml (+ --set)")
 
 
@@ -77,15 +79,16 @@ def main() -> None:
         t0 = time.perf_counter()
         summary = build_start(params, ROOT / "data/replay", ROOT / "data/instruct", start)
         built = time.perf_counter() - t0
-        data = EvalInputs(*(ROOT / f"data/{name}" for name in ("qa", "shards", "replay", "instruct")))
+        data = EvalInputs(*(ROOT / f"data/{name}" for name in ("qa", "shards", "replay", "instruct", "general")))
         metrics = evaluate_checkpoint(start, params, data, out)
-        kinds = follow_by_kind(out / "samples_instruct_follow.jsonl")
+        kinds = follow_by_kind(out / "samples_instruct_drills.jsonl")
         if args.keep is not None:
             shutil.copytree(start, args.keep, dirs_exist_ok=True)
     phases = ", ".join(f"{p['name']} {p['steps']} steps" for p in summary["phases"])
     print(f"overrides {overrides or 'none'}; built in {built:.0f} s ({phases})")
     print(
-        f"follow {metrics['instruct']['follow']:.3f} on {metrics['n']['instruct_follow']} held-out instructions; "
+        f"drills {metrics['instruct']['drills']:.3f} on {metrics['n']['instruct_drills']} held-out drills, "
+        f"follow {metrics['instruct']['follow']:.3f} on {metrics['n']['instruct_follow']} IFEval-style requests; "
         f"replay ppl {metrics['replay']['ppl']:,.0f}"
     )
     print(f"{'kind':>16} {'follow':>7} {'n':>3}")

@@ -14,14 +14,17 @@ ARGS = stage_parser(
     qa="the qa stage's folder (train.parquet, heldout.parquet)",
     shards="the ingest stage's shards (the held-out documents)",
     replay="folder with the general text's heldout.jsonl",
-    instruct="folder with the instructions' heldout.jsonl",
+    instruct="folder with the instructions' follow.jsonl and heldout.jsonl",
+    general="folder with the general text's heldout.jsonl (trained by no phase)",
     out="results folder (metrics.json, samples, task YAMLs), replaced atomically; its name is <which>",
 )
 
 
 def main(args: argparse.Namespace) -> str:
     params = load_params()
-    inputs = EvalInputs(qa=args.qa, shards=args.shards, replay=args.replay, instruct=args.instruct)
+    inputs = EvalInputs(
+        qa=args.qa, shards=args.shards, replay=args.replay, instruct=args.instruct, general=args.general
+    )
     with atomic_dir(args.out) as tmp:
         m = evaluate_checkpoint(args.checkpoint, params, inputs, tmp, published_dir=args.out)
     parts = [

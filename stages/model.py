@@ -27,6 +27,9 @@ def main(args: argparse.Namespace) -> str:
             f"scratch Llama {s['params'] / 1e6:.2f}M params, vocab {s['vocab_size']}, "
             f"{s['pretrain_tokens']} tokens, loss {s['final_loss']}, {s['seconds']:.0f} s"
         )
+    if s["source"] == "gguf":
+        types = ", ".join(f"{n} {t}" for t, n in s["tensor_types"].items())
+        return f"dequantized {s['gguf_file']} ({types}) to {s['params'] / 1e6:.1f}M fp32 params, {s['seconds']:.0f} s"
     return f"pinned {s['source']} model ({s.get('revision') or s.get('sha256', '')[:12]})"
 
 

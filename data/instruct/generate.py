@@ -1,6 +1,7 @@
 """Generate instruction rows whose correct responses are computed by code (and so checkable).
 
-Writes data/instruct/train.jsonl and heldout.jsonl, one row per line:
+Writes data/instruct/train.jsonl and heldout.jsonl (drills), and follow.jsonl (held-out IFEval-style
+requests with a format constraint), one row per line:
 {"id": "<split>/<task>/<n>", "instruction": str, "response": str, "constraint": {...}}.
 `constraint` is what cptpipe.eval.instruct_check.check needs to verify any response.
 
@@ -474,11 +475,151 @@ TASKS: dict[str, Callable] = {
 }
 
 
+# ---------------------------------------------------------------- follow: IFEval-style held-out rows
+# Open requests with one verifiable format constraint each (Zhou et al. 2023, IFEval, arXiv
+# 2311.07911): what a small chat model can do, unlike the drills above (counting letters, reversing
+# words), which measure skills a 135M model never had. Every constraint also asks for a content word
+# of the request, so a model that answers with noise or nothing scores 0 (a format alone, such as
+# "no commas", is met by silence). Drawn from held-out words only; never trained on.
+def topic(rng, v) -> tuple[str, str]:
+    """(category, word) of a thing to write about."""
+    cat = rng.choice(["animal", "food", "object", "place"])
+    return cat, rng.choice(v[cat])
+
+
+def includes(*words: str) -> dict:
+    return {"kind": "includes", "words": list(words)}
+
+
+def every(*constraints: dict) -> dict:
+    return {"kind": "all", "of": list(constraints)}
+
+
+def f_keyword(rng, v):
+    _, w = topic(rng, v)
+    extra = rng.choice(v["color"] + v["adj"])
+    p = rng.choice(
+        [
+            'Write one sentence about a {w} that uses the word "{x}".',
+            "Describe a {w} in one sentence. Use the word {x}.",
+        ]
+    )
+    return p.format(w=w, x=extra), f"The {extra} {w} is easy to spot.", includes(w, extra)
+
+
+def f_lowercase(rng, v):
+    _, w = topic(rng, v)
+    p = rng.choice(
+        [
+            "Write one sentence about a {w}, using only lowercase letters.",
+            "Describe a {w} in one sentence. Do not use any capital letters.",
+        ]
+    )
+    return p.format(w=w), f"a {w} is something people know well.", every({"kind": "lowercase"}, includes(w))
+
+
+def f_uppercase(rng, v):
+    _, w = topic(rng, v)
+    p = rng.choice(
+        [
+            "Write one short sentence about a {w} in all capital letters.",
+            "Describe a {w} in one sentence, using only uppercase letters.",
+        ]
+    )
+    return p.format(w=w), f"A {w.upper()} IS EASY TO FIND.", every({"kind": "uppercase"}, includes(w))
+
+
+def f_json(rng, v):
+    cat, w = topic(rng, v)
+    key = rng.choice(["name", "description", "color"])
+    p = rng.choice(
+        ['Describe a {w} as a JSON object with the key "{k}".', 'Answer only with JSON: give a {w} a "{k}" field.']
+    )
+    return p.format(w=w, k=key), json.dumps({key: w}), {"kind": "json_key", "key": key}
+
+
+def f_bullets(rng, v):
+    cat, w = topic(rng, v)
+    n = rng.randint(2, 4)
+    p = rng.choice(
+        ["List {nw} facts about a {w} as a bulleted list.", "Give {nw} bullet points about a {w}, one fact each."]
+    )
+    out = "\n".join(f"- A {w} is thing {i + 1}." for i in range(n))
+    return p.format(nw=NUMBER_WORDS[n], w=w), out, {"kind": "bullets_at_least", "n": n}
+
+
+def f_starts_with(rng, v):
+    _, w = topic(rng, v)
+    phrase = rng.choice(v["opening"])
+    p = rng.choice(
+        [
+            'Begin your answer with "{o}" and describe a {w} in one sentence.',
+            'Start your reply with the words "{o}". What is a {w}?',
+        ]
+    )
+    return (
+        p.format(o=phrase, w=w),
+        f"{phrase} a {w} is common.",
+        every({"kind": "starts_with", "phrase": phrase}, includes(w)),
+    )
+
+
+def f_ends_with(rng, v):
+    _, w = topic(rng, v)
+    phrase = rng.choice(v["closing"])
+    p = rng.choice(
+        [
+            'Describe a {w} in one sentence, then end your answer with "{c}"',
+            'Say what a {w} is in one sentence. Finish with the phrase "{c}"',
+        ]
+    )
+    return (
+        p.format(w=w, c=phrase),
+        f"A {w} is common. {phrase}",
+        every({"kind": "ends_with", "phrase": phrase}, includes(w)),
+    )
+
+
+def f_max_words(rng, v):
+    _, w = topic(rng, v)
+    n = rng.randint(6, 12)
+    p = rng.choice(["In at most {n} words, say what a {w} is.", "Describe a {w} in {n} words or fewer."])
+    return p.format(n=n, w=w), f"A {w} is common.", every({"kind": "max_words", "n": n}, includes(w))
+
+
+def f_quoted(rng, v):
+    _, w = topic(rng, v)
+    p = rng.choice(
+        [
+            "Write one sentence about a {w} and put your whole answer in double quotation marks.",
+            'Wrap your entire reply in double quotes ("). Describe a {w}.',
+        ]
+    )
+    return p.format(w=w), f'"A {w} is common."', every({"kind": "quoted"}, includes(w))
+
+
+def f_no_commas(rng, v):
+    _, w = topic(rng, v)
+    p = rng.choice(
+        [
+            "Describe a {w} in two sentences without using any commas.",
+            "Write about a {w}. Do not use a single comma in your answer.",
+        ]
+    )
+    return p.format(w=w), f"A {w} is common. Many people know one.", every({"kind": "no_commas"}, includes(w))
+
+
+FOLLOW_TASKS: dict[str, Callable] = {
+    name[2:]: fn for name, fn in sorted(globals().items()) if name.startswith("f_") and callable(fn)
+}
+
+
 # ---------------------------------------------------------------- driver
-def make_rows(split: str, n: int, seed: int) -> list[dict]:
+def make_rows(split: str, n: int, seed: int, tasks: dict[str, Callable] = TASKS) -> list[dict]:
+    """n rows of `tasks` round-robin; split "follow" draws the held-out words from its own stream."""
     rng = random.Random(f"{seed}-{split}")  # str seeds hash deterministically (sha512)
-    v = vocab(split)
-    names = sorted(TASKS)
+    v = vocab("heldout" if split == "follow" else split)
+    names = sorted(tasks)
     rows, seen = [], set()
     attempts = 0
     while len(rows) < n:
@@ -486,7 +627,7 @@ def make_rows(split: str, n: int, seed: int) -> list[dict]:
         if attempts > 50 * n:
             raise RuntimeError(f"could not make {n} distinct {split} rows")
         task = names[len(rows) % len(names)]  # round-robin keeps task counts balanced
-        got = TASKS[task](rng, v)
+        got = tasks[task](rng, v)
         if got is None or got[0] in seen:
             continue
         instruction, response, constraint = got
@@ -516,13 +657,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-train", type=int, default=3000)
     ap.add_argument("--n-heldout", type=int, default=200)
+    ap.add_argument("--n-follow", type=int, default=110)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     train = make_rows("train", args.n_train, args.seed)
     held = make_rows("heldout", args.n_heldout, args.seed)
     write_jsonl(args.out / "train.jsonl", train)
+    follow = make_rows("follow", args.n_follow, args.seed, FOLLOW_TASKS)
     write_jsonl(args.out / "heldout.jsonl", held)
-    print(f"instruct: {len(train)} train + {len(held)} heldout rows, {len(TASKS)} task types -> {args.out}")
+    write_jsonl(args.out / "follow.jsonl", follow)
+    print(
+        f"instruct: {len(train)} train + {len(held)} heldout drill rows ({len(TASKS)} task types), "
+        f"{len(follow)} follow rows ({len(FOLLOW_TASKS)} constraint types) -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

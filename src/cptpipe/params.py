@@ -120,7 +120,8 @@ class RopeScalingParams:
 
 @dataclass
 class ModelParams:
-    name_or_path: str | None = None  # null: build the scratch model; else hub id or local dir
+    name_or_path: str | None = None  # null: build the scratch model; else hub id, local dir or .gguf file
+    gguf_file: str | None = None  # a .gguf file inside the name_or_path directory (dequantized to fp32)
     kind: ModelKind = "base"
     revision: str | None = None  # hub revision to pin; null = resolve "main" once
     scratch: ScratchParams = field(default_factory=ScratchParams)
@@ -316,6 +317,7 @@ class TrainParams:
 class EvalParams:
     domain_qa: bool = True
     replay_ppl: bool = True
+    general_ppl: bool = True  # perplexity on data/general: text no phase trains on (forgetting of a real model)
     instruct_follow: bool = True
     lm_eval_tasks: list[str] = field(default_factory=list)
     batch_size: int | Literal["auto"] = bounded(32, ge=1)  # "auto": lm-eval finds the largest that fits
@@ -545,6 +547,18 @@ def _phase_lrs_in_range(p: Params) -> Iterator[str]:
     for phase, lr in phase_lrs(p.train, p.recipes[p.train.recipe], kind).items():
         if lr.problem:
             yield f"recipes.{p.train.recipe}.schedule.{phase}: {lr.problem}"
+
+
+@_reads("model.name_or_path", "model.gguf_file", "model.instruct_residual")
+def _gguf_start_form(p: Params) -> Iterator[str]:
+    m = p.model
+    if m.gguf_file is not None and m.name_or_path is None:
+        yield "model.gguf_file: set model.name_or_path to the directory that holds it (or null gguf_file)"
+    if m.gguf_file is not None and not m.gguf_file.lower().endswith(".gguf"):
+        yield f"model.gguf_file: {m.gguf_file} is not a .gguf file name"
+    is_gguf = m.gguf_file is not None or (m.name_or_path or "").lower().endswith(".gguf")
+    if is_gguf and m.instruct_residual:
+        yield "model.instruct_residual: not available for a .gguf start; dequantize both models and use directories"
 
 
 @_reads("model.name_or_path", "model.scratch.context", "model.rope_scaling", "tokenize.seq_len")

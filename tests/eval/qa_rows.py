@@ -119,5 +119,9 @@ def write_shards(root: Path) -> None:
 def eval_inputs(root: Path) -> EvalInputs:
     """The eval stage's inputs in root laid out as dvc.yaml passes them (write_qa, write_shards, replay, instruct)."""
     return EvalInputs(
-        qa=root / "data/qa", shards=root / "data/shards", replay=root / "data/replay", instruct=root / "data/instruct"
+        qa=root / "data/qa",
+        shards=root / "data/shards",
+        replay=root / "data/replay",
+        instruct=root / "data/instruct",
+        general=root / "data/general",
     )

@@ -19,9 +19,10 @@ from tests.helpers import ROOT, tiny_model, tiny_tokenizer
 def make_root(tmp_path):
     write_qa(tmp_path)
     write_shards(tmp_path)
-    for name in ("replay", "instruct"):
+    for name, files in (("replay", ["heldout"]), ("instruct", ["heldout", "follow"]), ("general", ["heldout"])):
         (tmp_path / "data" / name).mkdir()
-        shutil.copy(ROOT / f"data/{name}/heldout.jsonl", tmp_path / f"data/{name}/heldout.jsonl")
+        for f in files:
+            shutil.copy(ROOT / f"data/{name}/{f}.jsonl", tmp_path / f"data/{name}/{f}.jsonl")
     model_dir = tmp_path / "ckpt"
     tiny_model(context=256).save_pretrained(model_dir)
     tiny_tokenizer().save_pretrained(model_dir)
@@ -50,7 +51,10 @@ def test_eval_writes_metrics_equal_to_lm_eval_results_and_skips_unreachable_task
         ("domain_qa_mc", "acc"),
         ("domain_qa_seen", "em"),
         ("replay", "ppl"),
+        ("general", "ppl"),
         ("instruct", "follow"),
+        ("instruct", "drills"),
+        ("domain_qa", "span_em"),
         ("passkey", "acc"),
         ("domain_qa_reasoning", "em"),
         ("domain_qa_reasoning", "f1"),
@@ -97,6 +101,8 @@ def test_eval_writes_metrics_equal_to_lm_eval_results_and_skips_unreachable_task
     assert configs["domain_qa_gen"]["generation_kwargs"]["max_gen_toks"] == 4
     raw = json.loads((out / "results.json").read_text())["results"]
     assert metrics["replay"]["ppl"] == round(raw["replay_ppl"]["word_perplexity,none"], 6)
+    assert metrics["general"]["ppl"] == round(raw["general_ppl"]["word_perplexity,none"], 6)
+    assert metrics["n"]["instruct_follow"] == metrics["n"]["instruct_drills"] == 6
     assert metrics["domain_qa_mc"]["acc"] == round(raw["domain_qa_mc"]["acc,none"], 6)
     assert [s["task"] for s in metrics["skipped"]] == ["hellaswag"]
     yaml_text = (out / "tasks/domain_qa_gen.yaml").read_text()
@@ -108,7 +114,11 @@ def test_generated_tasks_run_by_hand_with_the_lm_eval_cli_after_the_atomic_renam
     # place, or `lm_eval --include_path reports/eval/cpt/tasks` fails with FileNotFoundError.
     model_dir = make_root(tmp_path)
     monkeypatch.chdir(tmp_path)
-    params = Params(eval=EvalParams(limit=4, max_new_tokens=3, batch_size=8, replay_ppl=False, instruct_follow=False))
+    params = Params(
+        eval=EvalParams(
+            limit=4, max_new_tokens=3, batch_size=8, replay_ppl=False, general_ppl=False, instruct_follow=False
+        )
+    )
     published, tmp = Path("reports/eval/cpt"), Path("reports/eval/.cpt.tmp-test")
     tmp.mkdir(parents=True)
     evaluate_checkpoint(model_dir, params, eval_inputs(Path(".")), tmp, published_dir=published)
@@ -188,7 +198,7 @@ def test_only_factual_rows_are_scored_as_domain_qa_and_relation_comes_from_the_t
         eval_inputs(tmp_path),
         tmp_path / "tasks",
         None,
-        EvalParams(replay_ppl=False, instruct_follow=False, max_new_tokens=5),
+        EvalParams(replay_ppl=False, general_ppl=False, instruct_follow=False, max_new_tokens=5),
         seed=0,
     )
     rows = {

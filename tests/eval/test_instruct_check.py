@@ -21,14 +21,14 @@ def _kinds(c):
         yield from _kinds(sub)
 
 
-@pytest.mark.parametrize("split", ["train", "heldout"])
+@pytest.mark.parametrize("split", ["train", "heldout", "follow"])
 def test_every_reference_response_passes_its_constraint(split):
     failed = [r["id"] for r in _rows(split) if not check(r["response"], r["constraint"])]
     assert failed == []
 
 
 def test_rows_use_only_known_kinds_and_exercise_most():
-    used = {k for split in ("train", "heldout") for r in _rows(split) for k in _kinds(r["constraint"])}
+    used = {k for split in ("train", "heldout", "follow") for r in _rows(split) for k in _kinds(r["constraint"])}
     assert used <= set(CONSTRAINT_KINDS)
     assert used == set(CONSTRAINT_KINDS)
 
@@ -56,14 +56,28 @@ CASES = [
     ),
     ({"kind": "json_key", "key": "n", "value": 7}, ['{"n": 7}', ' {"n": 7, "x": 1} '], ['{"n": "7"}', '{"n": 8}']),
     (
+        # a chat model's JSON in prose, and a value that names the target inside a phrase
+        {"kind": "json_key", "key": "animal", "value": "owl"},
+        ['Here it is:\n{"animal": "The quiet owl"}', '{"animal": "owl"} Hope this helps.'],
+        ['{"animal": "The quiet owlet"}', '{"animal": "moose"}', '{"place": "owl"}'],
+    ),
+    (
+        {"kind": "bullets_at_least", "n": 3},
+        ["Here are three:\n- a\n- b\n- c", "* a\n* b\n* c\n* d"],
+        ["- a\n- b", "1. a\n2. b\n3. c", "a, b, c"],
+    ),
+    ({"kind": "quoted"}, ['"A fox."', " \u201cA fox.\u201d "], ["A fox.", '"A fox." he said', '"']),
+    ({"kind": "no_commas"}, ["A fox sat. It slept."], ["A fox, red, sat.", "One,"]),
+    (
         {"kind": "bullets", "n": 3},
         ["- a\n- b\n- c", "* a\n\n* b\n* c\n"],
         ["- a\n- b", "- a\n- b\n- c\n- d", "Here:\n- a\n- b\n- c", "a\nb\nc", "-a\n-b\n-c"],
     ),
     (
         {"kind": "includes", "words": ["fox", "river"]},
-        ["The Fox swam in the river.", "river fox"],
-        ["The fox swam.", "The foxes swam in the rivers."],
+        # plurals count, as in IFEval's keyword check: "owls" answers "a sentence with owl"
+        ["The Fox swam in the river.", "river fox", "The foxes swam in the rivers."],
+        ["The fox swam.", "The foxglove grew by the riverbank."],
     ),
     ({"kind": "excludes", "words": ["red"]}, ["A blue kite.", "A reddish kite."], ["A red kite.", "RED kite"]),
     (

@@ -1,7 +1,14 @@
 import pytest
 
 from cptpipe.eval.run import metrics_from_results
-from cptpipe.eval.scoring import exact_match, normalize_answer, qa_gen_results, recall_results, token_f1
+from cptpipe.eval.scoring import (
+    exact_match,
+    normalize_answer,
+    qa_gen_results,
+    recall_results,
+    span_match,
+    token_f1,
+)
 from cptpipe.eval.tasks import add_choices
 from cptpipe.report.metrics import combine
 
@@ -11,7 +18,17 @@ def test_normalization_and_em_f1():
     assert exact_match(" the copper kettles.", "Copper kettles") == 1.0
     assert token_f1("copper pots", "copper kettles") == 0.5
     assert token_f1("", "x") == 0.0
-    assert qa_gen_results({"answer": "1927"}, [" 1927"]) == {"em": 1.0, "f1": 1.0}
+    assert qa_gen_results({"answer": "1927"}, [" 1927"]) == {"em": 1.0, "span_em": 1.0, "f1": 1.0}
+
+
+def test_span_em_scores_the_answer_a_sentence_contains():
+    got = qa_gen_results({"answer": "Falngate"}, ["Orla Venn was born in Falngate."])
+    assert got["em"] == 0.0 and got["span_em"] == 1.0
+    assert span_match("The capital is New Tolvenholt.", "Tolvenholt") == 1.0  # a run of whole words
+    assert span_match("born in 18670", "1867") == 0.0  # not inside a word
+    assert span_match("Tolven holt", "Tolvenholt") == 0.0
+    assert span_match("new york city", "York New") == 0.0  # in order
+    assert span_match("anything", "") == 0.0
 
 
 def test_recall_counts_a_completion_that_goes_on_with_the_answer():

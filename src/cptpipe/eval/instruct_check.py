@@ -32,7 +32,8 @@ def _words(text: str) -> list[str]:
 
 
 def _has_word(text: str, word: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) is not None
+    """The word as a whole word, or its plural ("owls" for "owl"), as IFEval's keyword check admits."""
+    return re.search(rf"(?<!\w){re.escape(word)}(?:s|es)?(?!\w)", text, re.IGNORECASE) is not None
 
 
 def _exact(r: str, c: Mapping[str, Any]) -> bool:
@@ -42,23 +43,49 @@ def _exact(r: str, c: Mapping[str, Any]) -> bool:
     return got == want
 
 
-def _json_key(r: str, c: Mapping[str, Any]) -> bool:
-    text = r.strip()
+def _json_object(text: str) -> Any:
+    """The response as JSON: whole, inside a code fence, or the outermost {...} a chat model wraps in prose."""
+    text = text.strip()
     fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1).strip()
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return False
+    candidates = [fenced.group(1).strip()] if fenced else [text]
+    if "{" in text and "}" in text:
+        candidates.append(text[text.index("{") : text.rindex("}") + 1])
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    return None
+
+
+def _json_key(r: str, c: Mapping[str, Any]) -> bool:
+    obj = _json_object(r)
     if not isinstance(obj, dict) or c["key"] not in obj:
         return False
-    return "value" not in c or obj[c["key"]] == c["value"]
+    if "value" not in c or obj[c["key"]] == c["value"]:
+        return True
+    # {"animal": "The quiet owl"} answers "extract the animal" with the owl: the value names the target
+    got = obj[c["key"]]
+    return isinstance(got, str) and isinstance(c["value"], str) and _has_word(got, c["value"])
 
 
 def _bullets(r: str, c: Mapping[str, Any]) -> bool:
     lines = [ln for ln in r.strip().splitlines() if ln.strip()]
     return len(lines) == c["n"] and all(_BULLET.match(ln) for ln in lines)
+
+
+def _bullets_at_least(r: str, c: Mapping[str, Any]) -> bool:
+    """At least n bullet lines; a heading line before the list is allowed."""
+    return sum(bool(_BULLET.match(ln)) for ln in r.splitlines()) >= c["n"]
+
+
+def _quoted(r: str, c: Mapping[str, Any]) -> bool:
+    text = r.strip()
+    return len(text) >= 2 and text[0] in '"\u201c' and text[-1] in '"\u201d'
+
+
+def _no_commas(r: str, c: Mapping[str, Any]) -> bool:
+    return "," not in r
 
 
 def _includes(r: str, c: Mapping[str, Any]) -> bool:
@@ -102,6 +129,9 @@ _KINDS: dict[str, tuple[Callable[[str, Mapping[str, Any]], bool], tuple[str, ...
     "exact": (_exact, ("target",)),
     "json_key": (_json_key, ("key",)),
     "bullets": (_bullets, ("n",)),
+    "bullets_at_least": (_bullets_at_least, ("n",)),
+    "quoted": (_quoted, ()),
+    "no_commas": (_no_commas, ()),
     "includes": (_includes, ("words",)),
     "excludes": (_excludes, ("words",)),
     "ends_with": (_ends_with, ("phrase",)),

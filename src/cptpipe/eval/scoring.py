@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cptpipe.answers import exact_match, normalize_answer
+from cptpipe.answers import exact_match, normalize_answer, span_match
 from cptpipe.eval.instruct_check import check
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "qa_f1_results",
     "qa_gen_results",
     "recall_results",
+    "span_match",
     "token_f1",
 ]
 
@@ -32,7 +33,11 @@ def token_f1(prediction: str, gold: str) -> float:
 def qa_gen_results(doc: dict, results: list[str]) -> dict[str, float]:
     """lm-eval process_results for closed-book QA generation."""
     pred = results[0].strip()
-    return {"em": exact_match(pred, doc["answer"]), "f1": token_f1(pred, doc["answer"])}
+    return {
+        "em": exact_match(pred, doc["answer"]),
+        "span_em": span_match(pred, doc["answer"]),
+        "f1": token_f1(pred, doc["answer"]),
+    }
 
 
 def recall_results(doc: dict, results: list[str]) -> dict[str, float]:

@@ -148,8 +148,13 @@ class EvalInputs:
 
     qa: Path  # train.parquet, heldout.parquet from the qa stage
     shards: Path  # ingest shards: the held-out documents whose sentences domain_recall completes
-    replay: Path  # heldout.jsonl of general text: replay_ppl
-    instruct: Path  # heldout.jsonl of instructions: instruct_follow
+    replay: Path  # heldout.jsonl of the replay sources' text: replay_ppl
+    instruct: Path  # follow.jsonl (instruct_follow) and heldout.jsonl (instruct_drills) of instructions
+    general: Path  # heldout.jsonl of general text no phase trains on: general_ppl
+
+
+QA_GEN_METRICS = ("em", "span_em", "f1")  # what scoring.qa_gen_results returns for each answer
+FOLLOW_TOKENS = 64  # a one-sentence answer with its format (quotes, a closing phrase) fits
 
 
 def _task(tasks_dir: Path, name: str, rows: list[dict], **config) -> dict:
@@ -184,7 +189,7 @@ def domain_qa_tasks(
         for t, name in QA_TYPE_TASKS.items()
     }
     summary_kwargs = {**gen_kwargs, "max_gen_toks": SUMMARY_TOKENS_FACTOR * params.max_new_tokens}
-    em_f1, f1 = (scoring.qa_gen_results, ("em", "f1")), (scoring.qa_f1_results, ("f1",))
+    em_f1, f1 = (scoring.qa_gen_results, QA_GEN_METRICS), (scoring.qa_f1_results, ("f1",))
     tasks = {}
     for name, rows, kwargs, (score, metrics) in (
         ("domain_qa_gen", heldout, gen_kwargs, em_f1),
@@ -237,17 +242,27 @@ def domain_mc_task(qa_dir: Path, heldout: list[dict], tasks_dir: Path, tokenizer
 
 
 def replay_task(replay_dir: Path, tasks_dir: Path, params: EvalParams) -> dict[str, dict]:
-    """Perplexity on held-out general text (forgetting)."""
-    rows = [{"text": r["text"]} for r in read_replay(replay_dir, "heldout")][: params.limit]
+    """Perplexity on held-out text of the replay sources (what replay keeps; falls on a model new to them)."""
+    return perplexity_task("replay_ppl", read_replay(replay_dir, "heldout"), tasks_dir, params)
+
+
+def general_task(general_dir: Path, tasks_dir: Path, params: EvalParams) -> dict[str, dict]:
+    """Perplexity on general text that no phase trains on: forgetting of what a pretrained model knew."""
+    return perplexity_task("general_ppl", read_replay(general_dir, "heldout"), tasks_dir, params)
+
+
+def perplexity_task(name: str, texts: list[dict], tasks_dir: Path, params: EvalParams) -> dict[str, dict]:
+    """Rolling log-likelihood of each text: word and byte perplexity, bits per byte."""
+    rows = [{"text": r["text"]} for r in texts][: params.limit]
     aggregations = (
         ("word_perplexity", "weighted_perplexity"),
         ("byte_perplexity", "weighted_perplexity"),
         ("bits_per_byte", "bits_per_byte"),
     )
     return {
-        "replay_ppl": _task(
+        name: _task(
             tasks_dir,
-            "replay_ppl",
+            name,
             rows,
             output_type="loglikelihood_rolling",
             doc_to_text="",
@@ -257,8 +272,20 @@ def replay_task(replay_dir: Path, tasks_dir: Path, params: EvalParams) -> dict[s
     }
 
 
-def instruct_task(instruct_dir: Path, tasks_dir: Path, tokenizer, params: EvalParams) -> dict[str, dict]:
-    """Held-out instructions, scored by whether the response meets the instruction's constraint."""
+def instruct_tasks(instruct_dir: Path, tasks_dir: Path, tokenizer, params: EvalParams) -> dict[str, dict]:
+    """Held-out instructions scored by their verifiable constraint: IFEval-style requests (instruct_follow)
+    and the drills the scratch instruct start is tuned on (instruct_drills)."""
+    return instruct_task("instruct_follow", "follow", FOLLOW_TOKENS, instruct_dir, tasks_dir, tokenizer, params) | (
+        instruct_task(
+            "instruct_drills", "heldout", 2 * params.max_new_tokens, instruct_dir, tasks_dir, tokenizer, params
+        )
+    )
+
+
+def instruct_task(
+    name: str, split: str, max_tokens: int, instruct_dir: Path, tasks_dir: Path, tokenizer, params: EvalParams
+) -> dict[str, dict]:
+    """One split of instruction rows, scored by whether the response meets the row's constraint."""
     rows = [
         {
             "id": r["id"],
@@ -266,19 +293,19 @@ def instruct_task(instruct_dir: Path, tasks_dir: Path, tokenizer, params: EvalPa
             "constraint": r["constraint"],
             "reference": r["response"],
         }
-        for r in read_instruct(instruct_dir, "heldout")
+        for r in read_instruct(instruct_dir, split)
     ][: params.limit]
     return {
-        "instruct_follow": _task(
+        name: _task(
             tasks_dir,
-            "instruct_follow",
+            name,
             rows,
             output_type="generate_until",
             doc_to_text="{{prompt}}",
             doc_to_target="{{reference}}",
             generation_kwargs={
                 "until": stop_sequences(tokenizer)[1:],
-                "max_gen_toks": 2 * params.max_new_tokens,
+                "max_gen_toks": max_tokens,
                 "do_sample": False,
             },
             process_results=scoring.instruct_results,
@@ -300,7 +327,7 @@ def passkey_task(tasks_dir: Path, tokenizer, params: EvalParams, seed: int) -> d
             doc_to_target="{{answer}}",
             generation_kwargs={"until": stop_sequences(tokenizer), "max_gen_toks": 8, "do_sample": False},
             process_results=scoring.qa_gen_results,
-            metric_list=_metrics(("em", "f1")),
+            metric_list=_metrics(QA_GEN_METRICS),
         )
     }
 
@@ -318,8 +345,10 @@ def build_tasks(
         tasks |= domain_qa_tasks(inputs.qa, inputs.shards, tasks_dir, tokenizer, params, seed)
     if params.replay_ppl:
         tasks |= replay_task(inputs.replay, tasks_dir, params)
+    if params.general_ppl:
+        tasks |= general_task(inputs.general, tasks_dir, params)
     if params.instruct_follow:
-        tasks |= instruct_task(inputs.instruct, tasks_dir, tokenizer, params)
+        tasks |= instruct_tasks(inputs.instruct, tasks_dir, tokenizer, params)
     if params.passkey_lengths:
         tasks |= passkey_task(tasks_dir, tokenizer, params, seed)
     _write_yaml(tasks_dir, tasks, (published_dir or tasks_dir).as_posix())

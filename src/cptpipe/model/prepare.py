@@ -13,6 +13,7 @@ import numpy as np
 from cptpipe.data.sources import read_instruct, read_replay
 from cptpipe.data.tokens import encode_pairs, pack_stream
 from cptpipe.model.context import check_context
+from cptpipe.model.gguf import convert_gguf, gguf_location
 from cptpipe.model.pretrain import PretrainPhase, block_rows, pretrain, run_phase
 from cptpipe.model.residual import save_residual
 from cptpipe.model.scratch import build_scratch_model
@@ -139,11 +140,12 @@ def instruct_phase(
     return PretrainPhase("instruct_tune", enc, sc.instruct_lr, sc.instruct_batch_size)
 
 
-def check_start_context(m, pin: dict, params: Params) -> None:
-    """tokenize.seq_len and eval.passkey_lengths against the pinned model's context, before any data work."""
+def check_start_context(where: str | Path, revision: str | None, params: Params) -> None:
+    """tokenize.seq_len and eval.passkey_lengths against the start model's context, before any data work."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(m.name_or_path, revision=pin.get("revision"))
+    m = params.model
+    config = AutoConfig.from_pretrained(where, revision=revision)
     check_context(
         config,
         seq_len=params.tokenize.seq_len,
@@ -152,12 +154,27 @@ def check_start_context(m, pin: dict, params: Params) -> None:
     )
 
 
+def build_gguf_start(params: Params, folder: Path, name: str, out_dir: Path) -> dict:
+    """models/start as the plain fp32 checkpoint of a GGUF file, with START.json pinning the file's hash."""
+    from transformers import AutoTokenizer
+
+    t0 = time.perf_counter()
+    summary = {**convert_gguf(folder, name, out_dir), "kind": params.model.kind}
+    check_start_context(out_dir, None, params)
+    check_round_trip(AutoTokenizer.from_pretrained(out_dir), ROUND_TRIP_TEXT)
+    (out_dir / START_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return {**summary, "seconds": time.perf_counter() - t0}
+
+
 def build_start(params: Params, replay_dir: Path, instruct_dir: Path, out_dir: Path) -> dict:
     """Write models/start; returns a summary for the stage log and START.json."""
     m = params.model
+    gguf = gguf_location(m.name_or_path, m.gguf_file)
+    if gguf is not None:
+        return build_gguf_start(params, *gguf, out_dir)
     if m.name_or_path is not None:
         pin = pin_model(m.name_or_path, m.revision)
-        check_start_context(m, pin, params)
+        check_start_context(m.name_or_path, pin.get("revision"), params)
         pin["kind"] = m.kind
         if m.instruct_residual:
             pin["instruct_residual"] = pin_model(m.instruct_name_or_path, None)

@@ -10,11 +10,11 @@ from cptpipe.errors import UserError
 from cptpipe.io import hash_dir
 
 PIN_FILE = "MODEL.json"
-START_FILE = "START.json"  # what the model stage built from scratch (kind, residual, pretraining)
+START_FILE = "START.json"  # what the model stage built: from scratch (kind, residual, pretraining) or from a GGUF file
 
 
 def start_info(start_dir: str | Path) -> dict:
-    """What the model stage recorded about models/start: START.json (scratch) or the pin (hub/local)."""
+    """What the model stage recorded about models/start: START.json (scratch, GGUF) or the pin (hub/local)."""
     for name in (START_FILE, PIN_FILE):
         f = Path(start_dir) / name
         if f.exists():

@@ -1,0 +1,102 @@
+"""A GGUF file (llama.cpp, Ollama, llm-* packages) as the start model: dequantized to a plain checkpoint.
+
+transformers' GGUF loader (`from_pretrained(folder, gguf_file=...)`, needs the `gguf` package)
+dequantizes every tensor to the requested dtype but marks the model as quantized, so
+`save_pretrained` refuses it. The weights are moved into a model built from the same config without
+the quantization marker, which saves as an ordinary fp32 checkpoint that every later stage (and
+any transformers user) loads like a scratch or save_pretrained start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+from cptpipe.errors import UserError
+
+SUFFIX = ".gguf"
+
+
+def gguf_location(name_or_path: str | None, gguf_file: str | None) -> tuple[Path, str] | None:
+    """(folder, file name) of a GGUF start, or None when the start is not a GGUF file."""
+    if name_or_path is None:
+        return None
+    if gguf_file is not None:
+        return Path(name_or_path), gguf_file
+    if name_or_path.lower().endswith(SUFFIX):
+        path = Path(name_or_path)
+        return path.parent, path.name
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tensor_types(path: Path) -> dict[str, int]:
+    """How many tensors of each GGML type the file holds (e.g. {"Q4_1": 210, "F32": 61})."""
+    from gguf import GGUFReader
+
+    return dict(sorted(Counter(t.tensor_type.name for t in GGUFReader(path).tensors).items()))
+
+
+def _require_file(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not path.is_file():
+        raise UserError(
+            f"model.name_or_path / model.gguf_file: {name} not found in {folder}; name a .gguf file, "
+            "or a directory plus model.gguf_file"
+        )
+    try:
+        import gguf  # noqa: F401 - transformers' GGUF loader imports it lazily and fails late
+    except ImportError:
+        raise UserError("a .gguf start needs the gguf package: run `make setup`") from None
+    return path
+
+
+def load_gguf(folder: Path, name: str):
+    """(model, tokenizer) dequantized to fp32 from a GGUF file, the model free of its quantized marker."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        marked = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    except (ValueError, NotImplementedError, KeyError) as e:
+        # An architecture or quant type transformers' GGUF loader does not know (its message names it).
+        raise UserError(f"model.name_or_path: transformers cannot load {name}: {e}") from None
+    config = marked.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("meta"):
+        model = type(marked)(config)
+    model.load_state_dict(marked.state_dict(), assign=True)
+    model.tie_weights()
+    model.eval()
+    return model, tok
+
+
+def convert_gguf(folder: Path, name: str, out_dir: Path) -> dict:
+    """Write a save_pretrained checkpoint + tokenizer of the GGUF file to out_dir; returns its pin.
+
+    The pin holds the file's name and content hash (never its folder: a machine path) and the tensor
+    types it was dequantized from, so a changed file shows in models/start's hash and in the report.
+    """
+    path = _require_file(folder, name)
+    model, tok = load_gguf(folder, name)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tok.save_pretrained(out_dir)
+    return {
+        "source": "gguf",
+        "gguf_file": name,
+        "sha256": file_sha256(path),
+        "tensor_types": tensor_types(path),
+        "params": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tok),
+        "chat_template": bool(getattr(tok, "chat_template", None)),
+    }
