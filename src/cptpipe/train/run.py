@@ -20,7 +20,7 @@ from cptpipe.model.context import check_context
 from cptpipe.model.residual import add_residual, load_residual, residual_in_start
 from cptpipe.model.scratch import apply_rope_scaling
 from cptpipe.model.start import load_model, load_tokenizer, model_location, start_info, start_tokenizer
-from cptpipe.params import Params, PhaseSchedule, ResolvedLR, lr_kind, phase_lrs, to_dict
+from cptpipe.params import Params, PhaseSchedule, ResolvedLR, resolve_phase_lrs, start_lr_kind, to_dict
 from cptpipe.timings import split_timings
 from cptpipe.train import checkpoint
 from cptpipe.train.absorption import AbsorptionProbes
@@ -246,8 +246,7 @@ def phase_sources(data, items: int) -> dict[str, int]:
 def resolve_lrs(params: Params, kind: str, main: bool) -> dict[str, ResolvedLR]:
     """Each phase's LR in the start's own kind's range (a scratch start tuned on instructions is
     "instruct"); outside it only when that kind differs from model.kind, which validation checked."""
-    scratch = params.model.name_or_path is None
-    lrs = phase_lrs(params.train, params.recipes[params.train.recipe], lr_kind(kind, scratch=scratch))
+    lrs = resolve_phase_lrs(params, kind)
     for name, lr in lrs.items():
         if lr.problem and main:
             print(f"warning: phase {name}: {lr.problem}")
@@ -328,7 +327,7 @@ def train_summary(params: Params, kind: str, lrs: dict[str, ResolvedLR], result,
         "lr": first.lr,  # the first phase's; every phase's LR and its source are in "phases"
         "lr_source": first.source,
         "lr_range": [first.low, first.high],
-        "lr_preset": lr_kind(kind, scratch=params.model.name_or_path is None),  # the range's LR_PRESETS key
+        "lr_preset": start_lr_kind(params.model, kind),  # the range's LR_PRESETS key
         "warnings": [f"phase {n}: {v.problem}" for n, v in lrs.items() if v.problem],
         "steps": result.steps,
         "tokens": result.tokens,
