@@ -78,7 +78,7 @@ def with_role(role: str) -> Metric:
     return found[0]
 
 
-def role_key(role: str, checkpoint: str = "cpt") -> str:
+def role_key(role: str, checkpoint: str = CHECKPOINTS[1]) -> str:
     """The metrics.json key of the metric playing `role` (a raw metric: on `checkpoint`)."""
     m = with_role(role)
     return m.name if m.derived else f"{checkpoint}.{m.name}"

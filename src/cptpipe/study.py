@@ -30,13 +30,14 @@ from cptpipe.runner import (
 )
 
 # Metrics by their role in metrics.yaml (cptpipe.metric_table), never by name.
+START = CHECKPOINTS[0]  # the start model: a metric of it is `<START>.<group>.<key>`
 EM = role_key("headline")  # held-out factual QA, exact match of the generated answer
 MC = role_key("multiple_choice")  # secondary: moves before EM does, but chance is free
 MC_CHANCE = with_role("multiple_choice").chance
-FOLLOW = (role_key("follow", "start"), role_key("follow"))
+FOLLOW = (role_key("follow", START), role_key("follow"))
 FORGETTING = role_key("forgetting")  # the replay perplexity ratio, cpt / start
 RECALL = role_key("recall")
-START_PPL = f"{CHECKPOINTS[0]}.{with_role('forgetting').source}"  # the forgetting ratio's raw metric
+START_PPL = f"{START}.{with_role('forgetting').source}"  # the forgetting ratio's raw metric
 SEEN = role_key("seen")
 
 # Metrics of the table after arm and seed count: (metrics.json path, column header). FOLLOW is one
@@ -255,7 +256,7 @@ def _starts(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
         e = next((e for e in mine.values() if e["stats"]), None)
         if e is None:
             continue
-        em, mc, ppl = role_key("headline", "start"), role_key("multiple_choice", "start"), START_PPL
+        em, mc, ppl = role_key("headline", START), role_key("multiple_choice", START), START_PPL
         keys = (em, mc, ppl, FOLLOW[0])
         vals = {k: mean_of(e, k) for k in keys}
         fmt = {k: "–" if v is None else f"{v:,.0f}" if k.endswith("ppl") else f"{v:.3f}" for k, v in vals.items()}
@@ -272,7 +273,7 @@ def _above(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
     def names(xs: list[str]) -> str:
         return ", ".join(f"`{short[x]}`" for x in xs)
 
-    em_hits, em_skip = clears(agg, EM, {n: mean_of(e, role_key("headline", "start")) for n, e in agg.items()})
+    em_hits, em_skip = clears(agg, EM, {n: mean_of(e, role_key("headline", START)) for n, e in agg.items()})
     mc_hits, _ = clears(agg, MC, dict.fromkeys(agg, MC_CHANCE))
     if len(em_skip) == len(agg):
         lines = ["No arm has held-out EM from more than one seed: none can be checked against a seed spread."]
@@ -376,9 +377,7 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
         if key == EM:
             # seen EM beside held-out EM: a gap is memorised-but-not-generalised knowledge
             ax.plot(col(SEEN, 0), ys, "kD", ms=5, label="seen-QA EM")
-            ax.plot(
-                col(role_key("headline", "start"), 0), ys, "|", color="grey", ms=12, mew=2, label="start held-out EM"
-            )
+            ax.plot(col(role_key("headline", START), 0), ys, "|", color="grey", ms=12, mew=2, label="start held-out EM")
         else:
             ax.axvline(ref, color="black", ls=":", lw=1, label="chance" if key == MC else "no change")
         if key == FORGETTING:
