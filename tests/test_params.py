@@ -15,6 +15,7 @@ from cptpipe.params import (
     LR_PRESETS,
     Bound,
     Params,
+    PhaseSchedule,
     RecipeParams,
     TrainParams,
     load_params,
@@ -235,3 +236,36 @@ def test_an_adaptive_schedule_needs_room_a_documents_phase_and_evals():
     assert any("recipes.qa_only has none (no phase with domain)" in p for p in no_docs)
     assert any("train.eval_every: 0 never measures forgetting" in p for p in adaptive(train__eval_every=0))
     assert any("mix.forgetting_budget" in p for p in adaptive(mix__forgetting_budget=1.0))
+
+
+@pytest.mark.parametrize("kind", sorted(LR_PRESETS))
+@pytest.mark.parametrize("recipe", sorted(RAW["recipes"]))
+def test_every_shipped_recipe_is_valid_on_every_start_kind(recipe, kind):
+    assert {"cpt", "it_after_cpt", "pit", "mixed", "pit_docs_only", "pit_final_it"} <= set(RAW["recipes"])
+    p = parse_params(RAW)
+    lrs = phase_lrs(p.train, p.recipes[recipe], kind)
+    assert set(lrs) == set(RAW["recipes"][recipe]["phases"])
+    assert [f"{name}: {lr.problem}" for name, lr in lrs.items() if lr.problem] == []
+
+
+def test_a_per_kind_lr_scale_picks_the_kinds_entry_else_default_and_names_bad_kinds():
+    phases = {"qa": {"qa": 1}}
+    schedule = {"qa": {"lr_scale": {"default": 0.1, "instruct": 0.4}}}
+    raw = {"train": {"recipe": "r"}, "recipes": {"r": {"phases": phases, "schedule": schedule}}}
+    recipe = parse_params(raw).recipes["r"]
+    assert phase_lrs(TrainParams(), recipe, "instruct")["qa"].lr == pytest.approx(
+        0.4 * LR_PRESETS["instruct"]["default"]
+    )
+    scratch = phase_lrs(TrainParams(), recipe, "scratch")["qa"]
+    assert (
+        scratch.lr == pytest.approx(0.1 * LR_PRESETS["scratch"]["default"]) and scratch.source == "preset:scratch x 0.1"
+    )
+    no_default = dataclasses.replace(recipe, schedule={"qa": PhaseSchedule(lr_scale={"instruct": 0.4})})
+    lr = phase_lrs(TrainParams(), no_default, "base")["qa"]
+    assert "no scale for a base start" in lr.problem
+    bad = copy.deepcopy(raw)
+    bad["recipes"]["r"]["schedule"]["qa"]["lr_scale"] = {"chat": 0.4, "base": -1}
+    with pytest.raises(ParamsError) as e:
+        parse_params(bad)
+    assert "recipes.r.schedule.qa.lr_scale.chat: unknown start kind" in str(e.value)
+    assert "recipes.r.schedule.qa.lr_scale.base: must be a positive number" in str(e.value)

@@ -598,6 +598,25 @@ def f_quoted(rng, v):
     return p.format(w=w), f'"A {w} is common."', every({"kind": "quoted"}, includes(w))
 
 
+def f_min_words(rng, v):
+    _, w = topic(rng, v)
+    n = rng.randint(15, 25)
+    p = rng.choice(["Describe a {w} in at least {n} words.", "Write at least {n} words about a {w}."])
+    out = f"A {w} is " + " ".join(["something many people have seen and talked about"] * 3) + "."
+    return p.format(n=n, w=w), out, every({"kind": "min_words", "n": n}, includes(w))
+
+
+def f_mention_twice(rng, v):
+    _, w = topic(rng, v)
+    p = rng.choice(
+        [
+            "Write two sentences about a {w}. Use the word {w} in each sentence.",
+            'Mention the word "{w}" at least twice while describing it.',
+        ]
+    )
+    return p.format(w=w), f"A {w} is common. Many people like a {w}.", {"kind": "mentions", "word": w, "n": 2}
+
+
 def f_no_commas(rng, v):
     _, w = topic(rng, v)
     p = rng.choice(
@@ -657,7 +676,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-train", type=int, default=3000)
     ap.add_argument("--n-heldout", type=int, default=200)
-    ap.add_argument("--n-follow", type=int, default=110)
+    ap.add_argument("--n-follow", type=int, default=120)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     train = make_rows("train", args.n_train, args.seed)

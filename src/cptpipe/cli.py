@@ -33,10 +33,32 @@ def stage_parser(description: str | None, **paths: str) -> argparse.ArgumentPars
 OUT_HELP = "markdown file for the {what}; its figure is written beside it, the same name with .png"
 
 
+def add_params_doc(sub: argparse._SubParsersAction) -> None:
+    doc = sub.add_parser("params-doc", help="the params reference (each key: value, type, bounds, comment) as markdown")
+    doc.add_argument("--params", default="params.yaml", help="params file to document (default params.yaml)")
+    doc.add_argument("--out", default=None, help="markdown file to write (default: print to stdout)")
+
+
+def params_doc(args: argparse.Namespace) -> None:
+    """Print the params reference, or write it to --out."""
+    from cptpipe.params_doc import render
+
+    text = render(args.params)
+    if args.out is None:
+        print(text, end="")
+    else:
+        Path(args.out).write_text(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cptpipe", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("validate", help="validate params.yaml and print the resolved values")
+    doc = sub.add_parser(
+        "params-doc", help="the params reference (every key: value, type, bounds, comment) as markdown"
+    )
+    doc.add_argument("--params", default="params.yaml", help="params file to document (default params.yaml)")
+    doc.add_argument("--out", default=None, help="markdown file to write (default: print to stdout)")
     cmp = sub.add_parser("compare", help="markdown table of key metrics across experiments/revisions")
     cmp.add_argument("revs", nargs="*", help="git revisions to include (default: all experiments)")
     st = sub.add_parser("study", help="run the grid of study/grid.yaml as queued dvc experiments -> --out")
@@ -73,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         from cptpipe.params import load_params
 
         run_stage("validate", lambda: f"params.yaml ok (recipe {load_params().train.recipe})")
+    elif args.cmd == "params-doc":
+        params_doc(args)
     elif args.cmd == "compare":
         from cptpipe.report.compare import compare_markdown
 

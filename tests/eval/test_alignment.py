@@ -36,7 +36,7 @@ def lm_eval_requests(tmp_path, monkeypatch, tok) -> dict[str, list[tuple]]:
         eval_inputs(tmp_path),
         tmp_path / "tasks",
         tok,
-        EvalParams(replay_ppl=False, general_ppl=False, instruct_follow=False, max_new_tokens=8),
+        EvalParams(replay_ppl=False, general_ppl=False, instruct_follow=False, instruct_drills=False, max_new_tokens=8),
         seed=0,
     )
     out = {}

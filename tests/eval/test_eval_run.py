@@ -116,7 +116,13 @@ def test_generated_tasks_run_by_hand_with_the_lm_eval_cli_after_the_atomic_renam
     monkeypatch.chdir(tmp_path)
     params = Params(
         eval=EvalParams(
-            limit=4, max_new_tokens=3, batch_size=8, replay_ppl=False, general_ppl=False, instruct_follow=False
+            limit=4,
+            max_new_tokens=3,
+            batch_size=8,
+            replay_ppl=False,
+            general_ppl=False,
+            instruct_follow=False,
+            instruct_drills=False,
         )
     )
     published, tmp = Path("reports/eval/cpt"), Path("reports/eval/.cpt.tmp-test")
@@ -167,6 +173,7 @@ def test_model_args_reach_lm_eval_and_a_missing_backend_names_its_extra(tmp_path
             max_new_tokens=3,
             batch_size="auto",
             instruct_follow=False,
+            instruct_drills=False,
             model_args={"max_length": 96, "dtype": "float32"},
         )
     )
@@ -198,7 +205,7 @@ def test_only_factual_rows_are_scored_as_domain_qa_and_relation_comes_from_the_t
         eval_inputs(tmp_path),
         tmp_path / "tasks",
         None,
-        EvalParams(replay_ppl=False, general_ppl=False, instruct_follow=False, max_new_tokens=5),
+        EvalParams(replay_ppl=False, general_ppl=False, instruct_follow=False, instruct_drills=False, max_new_tokens=5),
         seed=0,
     )
     rows = {

@@ -68,6 +68,8 @@ CASES = [
     ),
     ({"kind": "quoted"}, ['"A fox."', " \u201cA fox.\u201d "], ["A fox.", '"A fox." he said', '"']),
     ({"kind": "no_commas"}, ["A fox sat. It slept."], ["A fox, red, sat.", "One,"]),
+    ({"kind": "min_words", "n": 3}, ["A red fox.", "one two three four"], ["A fox", "-- -- --", ""]),
+    ({"kind": "mentions", "word": "fox", "n": 2}, ["A fox. Foxes run.", "fox fox"], ["A fox.", "foxglove fox"]),
     (
         {"kind": "bullets", "n": 3},
         ["- a\n- b\n- c", "* a\n\n* b\n* c\n"],

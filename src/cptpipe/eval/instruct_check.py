@@ -116,6 +116,15 @@ def _max_words(r: str, c: Mapping[str, Any]) -> bool:
     return 1 <= len(_words(r)) <= c["n"]
 
 
+def _min_words(r: str, c: Mapping[str, Any]) -> bool:
+    return len(_words(r)) >= c["n"]
+
+
+def _mentions(r: str, c: Mapping[str, Any]) -> bool:
+    """The word (or its plural) at least n times, as IFEval's keyword-frequency check counts."""
+    return len(re.findall(rf"(?<!\w){re.escape(c['word'])}(?:s|es)?(?!\w)", r, re.IGNORECASE)) >= c["n"]
+
+
 def _word_count(r: str, c: Mapping[str, Any]) -> bool:
     return len(_words(r)) == c["n"]
 
@@ -140,6 +149,8 @@ _KINDS: dict[str, tuple[Callable[[str, Mapping[str, Any]], bool], tuple[str, ...
     "lowercase": (_lowercase, ()),
     "max_words": (_max_words, ("n",)),
     "word_count": (_word_count, ("n",)),
+    "min_words": (_min_words, ("n",)),
+    "mentions": (_mentions, ("word", "n")),
     "all": (_all, ("of",)),
 }
 CONSTRAINT_KINDS: tuple[str, ...] = tuple(_KINDS)

@@ -154,7 +154,8 @@ class EvalInputs:
 
 
 QA_GEN_METRICS = ("em", "span_em", "f1")  # what scoring.qa_gen_results returns for each answer
-FOLLOW_TOKENS = 64  # a one-sentence answer with its format (quotes, a closing phrase) fits
+# a few sentences, a short JSON object or list fits: a format cut off by the cap would read as not followed
+FOLLOW_TOKENS = 96
 
 
 def _task(tasks_dir: Path, name: str, rows: list[dict], **config) -> dict:
@@ -275,11 +276,13 @@ def perplexity_task(name: str, texts: list[dict], tasks_dir: Path, params: EvalP
 def instruct_tasks(instruct_dir: Path, tasks_dir: Path, tokenizer, params: EvalParams) -> dict[str, dict]:
     """Held-out instructions scored by their verifiable constraint: IFEval-style requests (instruct_follow)
     and the drills the scratch instruct start is tuned on (instruct_drills)."""
-    return instruct_task("instruct_follow", "follow", FOLLOW_TOKENS, instruct_dir, tasks_dir, tokenizer, params) | (
-        instruct_task(
-            "instruct_drills", "heldout", 2 * params.max_new_tokens, instruct_dir, tasks_dir, tokenizer, params
-        )
-    )
+    tasks = {}
+    if params.instruct_follow:
+        tasks |= instruct_task("instruct_follow", "follow", FOLLOW_TOKENS, instruct_dir, tasks_dir, tokenizer, params)
+    if params.instruct_drills:
+        tokens = 2 * params.max_new_tokens
+        tasks |= instruct_task("instruct_drills", "heldout", tokens, instruct_dir, tasks_dir, tokenizer, params)
+    return tasks
 
 
 def instruct_task(
@@ -347,8 +350,7 @@ def build_tasks(
         tasks |= replay_task(inputs.replay, tasks_dir, params)
     if params.general_ppl:
         tasks |= general_task(inputs.general, tasks_dir, params)
-    if params.instruct_follow:
-        tasks |= instruct_tasks(inputs.instruct, tasks_dir, tokenizer, params)
+    tasks |= instruct_tasks(inputs.instruct, tasks_dir, tokenizer, params)
     if params.passkey_lengths:
         tasks |= passkey_task(tasks_dir, tokenizer, params, seed)
     _write_yaml(tasks_dir, tasks, (published_dir or tasks_dir).as_posix())

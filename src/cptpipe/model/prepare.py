@@ -14,10 +14,11 @@ from cptpipe.data.sources import read_instruct, read_replay
 from cptpipe.data.tokens import encode_pairs, pack_stream
 from cptpipe.model.context import check_context
 from cptpipe.model.gguf import convert_gguf, gguf_location
+from cptpipe.model.hub import pin_model  # offline-aware
 from cptpipe.model.pretrain import PretrainPhase, block_rows, pretrain, run_phase
 from cptpipe.model.residual import save_residual
 from cptpipe.model.scratch import build_scratch_model
-from cptpipe.model.start import PIN_FILE, START_FILE, pin_model
+from cptpipe.model.start import PIN_FILE, START_FILE
 from cptpipe.model.tokenizer import build_tokenizer, check_round_trip
 from cptpipe.params import Params, ScratchParams
 from cptpipe.prompts import format_answer, format_prompt

@@ -18,7 +18,16 @@ import yaml
 
 from cptpipe.errors import ParamsError
 from cptpipe.params.checks import CROSS_CHECKS, PHASE_NAME, CrossCheck, phase_problems
-from cptpipe.params.lr import LR_PRESETS, ResolvedLR, lr_kind, phase_lrs, resolve_phase_lrs, start_lr_kind
+from cptpipe.params.lr import (
+    LR_PRESETS,
+    ResolvedLR,
+    lr_kind,
+    phase_lrs,
+    resolve_phase_lrs,
+    scale_for,
+    scale_problems,
+    start_lr_kind,
+)
 from cptpipe.params.schema import Bound, bounded, build, check_bounds, near, problem_keys, share
 from cptpipe.params.sections import (
     OWN_SOURCES,
@@ -138,6 +147,8 @@ __all__ = [
     "phase_problems",
     "problem_keys",
     "resolve_phase_lrs",
+    "scale_for",
+    "scale_problems",
     "share",
     "start_lr_kind",
     "to_dict",

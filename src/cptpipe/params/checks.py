@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from cptpipe.params.lr import resolve_phase_lrs
+from cptpipe.params.lr import resolve_phase_lrs, scale_problems
 from cptpipe.params.sections import OWN_SOURCES, SOURCES, MixParams, Params, PhaseParams, RecipeParams
 
 # Checks across fields (or of a list's shape), run once every key they read has its right type and range.
@@ -93,6 +93,8 @@ def _recipes_well_formed(p: Params) -> Iterator[str]:
                 yield from phase_problems(f"{key}.phases.{phase_name}", phase, p.mix)
         for extra in recipe.schedule.keys() - recipe.phases.keys():
             yield (f"{key}.schedule.{extra}: no phase of that name; the phases are " + ", ".join(recipe.phases))
+        for phase, sched in recipe.schedule.items():
+            yield from scale_problems(f"{key}.schedule.{phase}", sched.lr_scale)
 
 
 @_reads("train.recipe", "train.lr", "recipes", "model.kind", "model.name_or_path")
@@ -109,8 +111,6 @@ def _gguf_start_form(p: Params) -> Iterator[str]:
     m = p.model
     if m.gguf_file is not None and m.name_or_path is None:
         yield "model.gguf_file: set model.name_or_path to the directory that holds it (or null gguf_file)"
-    if m.gguf_file is not None and not m.gguf_file.lower().endswith(".gguf"):
-        yield f"model.gguf_file: {m.gguf_file} is not a .gguf file name"
     is_gguf = m.gguf_file is not None or (m.name_or_path or "").lower().endswith(".gguf")
     if is_gguf and m.instruct_residual:
         yield "model.instruct_residual: not available for a .gguf start; dequantize both models and use directories"

@@ -7,6 +7,8 @@ the start's kind, `LR_PRESETS[start_lr_kind(...)]["default"]`). Every resolved L
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cptpipe.params.sections import ModelParams, Params, PhaseSchedule, RecipeParams, TrainParams
@@ -39,12 +41,37 @@ class ResolvedLR:
     problem: str | None  # outside the kind's range: a validation problem (a warning at train time)
 
 
+def scale_for(lr_scale: float | dict[str, float], kind: str) -> float | None:
+    """A phase's LR scale on a start of LR_PRESETS kind `kind`: the number, or the kind's (else default) entry."""
+    if not isinstance(lr_scale, dict):
+        return lr_scale
+    return lr_scale.get(kind, lr_scale.get("default"))
+
+
+def scale_problems(key: str, lr_scale: float | dict[str, float]) -> Iterator[str]:
+    """A per-kind lr_scale names LR_PRESETS kinds (or default) with positive numbers."""
+    if not isinstance(lr_scale, dict):
+        return
+    allowed = ("default", *LR_PRESETS)
+    for k, v in lr_scale.items():
+        if k not in allowed:
+            yield f"{key}.lr_scale.{k}: unknown start kind; use {', '.join(allowed)}"
+        elif v <= 0:
+            yield f"{key}.lr_scale.{k}: must be a positive number, got {v:g}"
+
+
 def phase_lrs(train: TrainParams, recipe: RecipeParams, kind: str) -> dict[str, ResolvedLR]:
     """Each phase's peak LR: its schedule's lr, else lr_scale x (train.lr, else the kind's preset)."""
     preset = LR_PRESETS[kind]
     out = {}
     for name in recipe.phases:
         sched = recipe.schedule.get(name, PhaseSchedule())
+        scale = scale_for(sched.lr_scale, kind)
+        if sched.lr is None and scale is None:
+            problem = f"lr_scale names no scale for a {kind} start; add {kind}: or default: to it"
+            out[name] = ResolvedLR(preset["default"], f"preset:{kind}", preset["low"], preset["high"], problem)
+            continue
+        sched = dataclasses.replace(sched, lr_scale=scale)
         if sched.lr is not None:
             lr, source = sched.lr, "recipe"
         elif train.lr is not None:

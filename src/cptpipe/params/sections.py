@@ -54,7 +54,8 @@ class RopeScalingParams:
 @dataclass
 class ModelParams:
     name_or_path: str | None = None  # null: build the scratch model; else hub id, local dir or .gguf file
-    gguf_file: str | None = None  # a .gguf file inside the name_or_path directory (dequantized to fp32)
+    # a GGUF file inside the name_or_path directory (dequantized to fp32); any name, e.g. an Ollama blob
+    gguf_file: str | None = None
     kind: ModelKind = "base"
     revision: str | None = None  # hub revision to pin; null = resolve "main" once
     scratch: ScratchParams = field(default_factory=ScratchParams)
@@ -204,7 +205,9 @@ class PhaseSchedule:
     """recipes.<recipe>.schedule.<phase>: the optimizer of one phase (what the train stage reads)."""
 
     lr: float | None = bounded(None, gt=0)  # absolute peak LR; null: lr_scale x train.lr
-    lr_scale: float = bounded(1.0, gt=0)  # used when lr is null
+    # used when lr is null: one number, or one per LR preset ({default: 0.1, base: 0.34, instruct: 0.4})
+    # so that a recipe's phase sits inside every start kind's range
+    lr_scale: float | dict[str, float] = bounded(1.0, gt=0)
     warmup: float | None = bounded(None, ge=0, lt=1)  # null: train.warmup
     decay: LRSchedule | None = None  # null: train.schedule
 
@@ -251,7 +254,8 @@ class EvalParams:
     domain_qa: bool = True
     replay_ppl: bool = True
     general_ppl: bool = True  # perplexity on data/general: text no phase trains on (forgetting of a real model)
-    instruct_follow: bool = True
+    instruct_follow: bool = True  # IFEval-style held-out requests (data/instruct/follow.jsonl)
+    instruct_drills: bool = True  # the scratch instruct start's held-out drills (data/instruct/heldout.jsonl)
     lm_eval_tasks: list[str] = field(default_factory=list)
     batch_size: int | Literal["auto"] = bounded(32, ge=1)  # "auto": lm-eval finds the largest that fits
     max_new_tokens: int = bounded(24, ge=1)
