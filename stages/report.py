@@ -6,6 +6,7 @@ import os
 
 from cptpipe.cli import run_stage, stage_parser
 from cptpipe.io import write_json, write_text
+from cptpipe.metric_table import CHECKPOINTS
 from cptpipe.params import load_params
 from cptpipe.report.compose import build_report
 
@@ -26,7 +27,7 @@ def main(args: argparse.Namespace) -> str:
     ev = load_params().eval  # the whole file is validated first
     setup = {"backend": ev.backend, "model_args": ev.model_args, "batch_size": ev.batch_size}
     metrics, md = build_report(
-        {"start": args.eval_start, "cpt": args.eval_cpt},
+        dict(zip(CHECKPOINTS, (args.eval_start, args.eval_cpt))),
         args.train,
         args.mix,
         args.plots,

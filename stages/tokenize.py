@@ -6,11 +6,11 @@ import os
 import time
 
 from cptpipe.cli import run_stage, stage_parser
-from cptpipe.data.encode import SOURCES, tokenize_source
+from cptpipe.data.encode import tokenize_source
 from cptpipe.data.engine import cluster_engine
 from cptpipe.io import atomic_dir
 from cptpipe.model.start import load_tokenizer
-from cptpipe.params import load_params
+from cptpipe.params import SOURCES, load_params
 
 ARGS = stage_parser(
     __doc__,

@@ -218,3 +218,13 @@ def test_sanity_names_every_unlabelled_arm_that_forgets_and_reports_the_labelled
     assert lines[1].startswith("- labelled `naive` (QA phase at the documents' LR): replay ppl ratio 2600")
     study.labelled["forgets"] = "control"
     assert "**Holds for every such arm.**" in sanity_lines(agg, "s", study)[0]
+
+
+def test_a_claim_naming_an_unknown_metric_fails_at_load_listing_the_known_ones(tmp_path):
+    bad = tmp_path / "g.yaml"
+    bad.write_text(GRID.replace("metric: cpt.domain_qa.em", "metric: cpt.domain_qa.exact"))
+    with pytest.raises(UserError) as err:
+        load_study(bad)
+    msg = str(err.value)
+    assert "claim 'c': unknown metric 'cpt.domain_qa.exact'" in msg
+    assert "known metrics:" in msg and "cpt.domain_qa.em" in msg and "absorption.em_gain" in msg

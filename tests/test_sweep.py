@@ -250,3 +250,19 @@ def test_read_keeps_extra_arms_off_the_front_and_the_recommendation(tmp_path):
     reading = read_sweep(sweep, grid, arms, rows, before=set())
     assert reading.stats["star"]["x"][0] == pytest.approx(1.005) and reading.stats["star"]["n"] == 2
     assert reading.front == ["replay0.1", "replay0"] and reading.best == "replay0.1"
+
+
+def test_a_sweep_naming_an_unknown_metric_fails_at_load_listing_the_known_ones(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("grid: {mix.replay: [0.0, 0.1]}\nabsorption: cpt.domain_qa.exact\nforgetting: forgetting.ppl\n")
+    with pytest.raises(UserError) as err:
+        load_sweep(f, PARAMS)
+    msg = str(err.value)
+    assert "absorption: unknown metric 'cpt.domain_qa.exact'" in msg and "forgetting: unknown metric" in msg
+    assert "known metrics:" in msg and "forgetting.ppl_ratio" in msg
+
+
+def test_the_shipped_sweep_files_name_known_metrics():
+    for f in sorted((ROOT / "study").glob("*.yaml")):
+        if f.name not in ("grid.yaml", "quick.yaml"):
+            load_sweep(f, PARAMS)

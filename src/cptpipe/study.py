@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cptpipe.errors import UserError
 from cptpipe.io import write_text
+from cptpipe.metric_table import CHECKPOINTS, metric_problems, role_key, with_role
 from cptpipe.runner import (
     Arm,
     Grid,
@@ -28,30 +29,35 @@ from cptpipe.runner import (
     run_grid,
 )
 
-MC_CHANCE = 0.25  # domain_qa_mc has 4 options
-EM = "cpt.domain_qa.em"  # the headline: held-out factual QA, exact match of the generated answer
-MC = "cpt.domain_qa_mc.acc"  # secondary: moves before EM does, but 0.25 is free
-FOLLOW = ("start.instruct.follow", "cpt.instruct.follow")
+# Metrics by their role in metrics.yaml (cptpipe.metric_table), never by name.
+START = CHECKPOINTS[0]  # the start model: a metric of it is `<START>.<group>.<key>`
+EM = role_key("headline")  # held-out factual QA, exact match of the generated answer
+MC = role_key("multiple_choice")  # secondary: moves before EM does, but chance is free
+MC_CHANCE = with_role("multiple_choice").chance
+FOLLOW = (role_key("follow", START), role_key("follow"))
+FORGETTING = role_key("forgetting")  # the replay perplexity ratio, cpt / start
+RECALL = role_key("recall")
+START_PPL = f"{START}.{with_role('forgetting').source}"  # the forgetting ratio's raw metric
+SEEN = role_key("seen")
 
 # Metrics of the table after arm and seed count: (metrics.json path, column header). FOLLOW is one
 # "start → cpt" column, placed where None stands.
 COLUMNS = (
     (EM, "held-out EM"),
-    ("cpt.domain_qa_seen.em", "seen-QA EM"),
+    (SEEN, "seen-QA EM"),
     # stored vs extracted: held-out facts completed in their own documents' sentences, and how many
     # wrong held-out answers are a trained question's answer (QA memorized instead of extraction)
-    ("cpt.domain_recall.em", "held-out recall"),
-    ("cpt.domain_qa.wrong_from_seen", "wrong = trained answer"),
+    (RECALL, "held-out recall"),
+    (role_key("wrong_from_seen"), "wrong = trained answer"),
     (MC, "held-out MC acc"),
-    ("forgetting.ppl_ratio", "replay ppl ratio"),
+    (FORGETTING, "replay ppl ratio"),
     (None, "instr. follow start → cpt"),
-    ("absorption.em_gain", "EM gain over start"),
+    (role_key("headline_gain"), "EM gain over start"),
 )
 CLAIM_KEYS = {"claim", "metric", "a", "b"}  # required; min_diff is optional
-RECALL = "cpt.domain_recall.em"
 # A baseline that forgets is broken, not a finding: every arm not labelled as a control must keep
 # forgetting and storage within these before any claim is read (grid key `sanity` overrides).
-SANITY = {"max_ppl_ratio": 3.0, "recall_of": "base-cpt", "min_recall_share": 0.5}
+SANITY = {"max_forgetting": 3.0, "recall_of": "base-cpt", "min_recall_share": 0.5}
 
 # Published figures the study is read against (quoted, not reproduced).
 PAPER = (
@@ -105,6 +111,7 @@ def load_study(path: str | Path) -> Study:
     if set(sanity) != set(SANITY):
         problems.append(f"sanity: keys are {', '.join(SANITY)}; got {', '.join(sorted(sanity))}")
     grid = grid_from(raw, problems)
+    problems += metric_problems({f"claim {c['claim']!r}": c["metric"] for c in claims if not claim_problems([c])})
     if problems:
         raise UserError(f"{path}: " + "; ".join(problems))
     return Study(grid, claims, {str(k): str(v) for k, v in labelled.items()}, sanity)
@@ -129,10 +136,10 @@ def sanity_lines(agg: dict[str, dict], prefix: str, study: Study) -> list[str]:
         arm = name.removeprefix(prefix + "-")
         if arm in study.labelled or not e["n"]:
             continue
-        ratio, recall = mean_of(e, "forgetting.ppl_ratio"), mean_of(e, RECALL)
+        ratio, recall = mean_of(e, FORGETTING), mean_of(e, RECALL)
         bad = []
-        if ratio is None or ratio > s["max_ppl_ratio"]:
-            bad.append(f"replay ppl ratio {cell(e['stats'].get('forgetting.ppl_ratio'))} > {s['max_ppl_ratio']:g}")
+        if ratio is None or ratio > s["max_forgetting"]:
+            bad.append(f"replay ppl ratio {cell(e['stats'].get(FORGETTING))} > {s['max_forgetting']:g}")
         if floor is None or recall is None or recall < floor:
             bad.append(
                 f"held-out recall {cell(e['stats'].get(RECALL))} < {floor if floor is None else round(floor, 3)}"
@@ -140,7 +147,7 @@ def sanity_lines(agg: dict[str, dict], prefix: str, study: Study) -> list[str]:
         if bad:
             failing.append(f"`{arm}` ({'; '.join(bad)})")
     head = (
-        f"Every arm not labelled a control must keep replay ppl ratio ≤ {s['max_ppl_ratio']:g} and held-out "
+        f"Every arm not labelled a control must keep replay ppl ratio ≤ {s['max_forgetting']:g} and held-out "
         f"recall ≥ {s['min_recall_share']:g}× `{s['recall_of']}`'s ({'–' if ref is None else f'{ref:.3f}'}): "
         "a baseline that forgets makes any recipe look good."
     )
@@ -149,7 +156,7 @@ def sanity_lines(agg: dict[str, dict], prefix: str, study: Study) -> list[str]:
         e = agg.get(f"{prefix}-{arm}")
         if e and e["n"]:
             lines.append(
-                f"- labelled `{arm}` ({why}): replay ppl ratio {cell(e['stats'].get('forgetting.ppl_ratio'))}, "
+                f"- labelled `{arm}` ({why}): replay ppl ratio {cell(e['stats'].get(FORGETTING))}, "
                 f"held-out recall {cell(e['stats'].get(RECALL))}."
             )
     return lines
@@ -249,13 +256,14 @@ def _starts(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
         e = next((e for e in mine.values() if e["stats"]), None)
         if e is None:
             continue
-        keys = ("start.domain_qa.em", "start.domain_qa_mc.acc", "start.replay.ppl", FOLLOW[0])
+        em, mc, ppl = role_key("headline", START), role_key("multiple_choice", START), START_PPL
+        keys = (em, mc, ppl, FOLLOW[0])
         vals = {k: mean_of(e, k) for k in keys}
         fmt = {k: "–" if v is None else f"{v:,.0f}" if k.endswith("ppl") else f"{v:.3f}" for k, v in vals.items()}
         after = ", ".join(f"`{short[n]}` {cell(x['stats'].get(FOLLOW[1]))}" for n, x in mine.items() if x["n"])
         lines.append(
-            f"- `{kind}` start: held-out EM {fmt['start.domain_qa.em']}, held-out MC acc "
-            f"{fmt['start.domain_qa_mc.acc']}, replay ppl {fmt['start.replay.ppl']}, instr. follow "
+            f"- `{kind}` start: held-out EM {fmt[em]}, held-out MC acc "
+            f"{fmt[mc]}, replay ppl {fmt[ppl]}, instr. follow "
             f"{fmt[FOLLOW[0]]} before CPT; after CPT: {after}."
         )
     return lines
@@ -265,7 +273,7 @@ def _above(agg: dict[str, dict], short: dict[str, str]) -> list[str]:
     def names(xs: list[str]) -> str:
         return ", ".join(f"`{short[x]}`" for x in xs)
 
-    em_hits, em_skip = clears(agg, EM, {n: mean_of(e, "start.domain_qa.em") for n, e in agg.items()})
+    em_hits, em_skip = clears(agg, EM, {n: mean_of(e, role_key("headline", START)) for n, e in agg.items()})
     mc_hits, _ = clears(agg, MC, dict.fromkeys(agg, MC_CHANCE))
     if len(em_skip) == len(agg):
         lines = ["No arm has held-out EM from more than one seed: none can be checked against a seed spread."]
@@ -348,10 +356,7 @@ def render(agg: dict[str, dict], study: Study, grid_file: str, failed: list[str]
 
 
 def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from cptpipe.report.plots import plt, save_figure  # matplotlib loads only when a figure is drawn
 
     names = list(agg)
     ys = range(len(names))
@@ -365,17 +370,17 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
     panels = (
         (EM, "held-out QA exact match (◆ seen QA, | start)", None),
         (MC, "held-out QA, multiple choice (acc)", MC_CHANCE),
-        ("forgetting.ppl_ratio", "forgetting: replay perplexity cpt / start (log)", 1.0),
+        (FORGETTING, "forgetting: replay perplexity cpt / start (log)", 1.0),
     )
     for ax, (key, title, ref) in zip(axes, panels):
         ax.barh(ys, col(key, 0), xerr=col(key, 1), color=colors, capsize=3)
         if key == EM:
             # seen EM beside held-out EM: a gap is memorised-but-not-generalised knowledge
-            ax.plot(col("cpt.domain_qa_seen.em", 0), ys, "kD", ms=5, label="seen-QA EM")
-            ax.plot(col("start.domain_qa.em", 0), ys, "|", color="grey", ms=12, mew=2, label="start held-out EM")
+            ax.plot(col(SEEN, 0), ys, "kD", ms=5, label="seen-QA EM")
+            ax.plot(col(role_key("headline", START), 0), ys, "|", color="grey", ms=12, mew=2, label="start held-out EM")
         else:
             ax.axvline(ref, color="black", ls=":", lw=1, label="chance" if key == MC else "no change")
-        if key == "forgetting.ppl_ratio":
+        if key == FORGETTING:
             ax.set_xscale("log")  # ratios from ~0.1 to ~40: a linear axis hides the small ones
         ax.legend(loc="best", fontsize=7)
         ax.set_yticks(
@@ -386,9 +391,7 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
         ax.set_xlabel(key)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle("cptpipe study: mean ± seed std (blue: base start, orange: instruct start)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def run_study(

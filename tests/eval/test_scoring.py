@@ -1,3 +1,5 @@
+import pytest
+
 from cptpipe.eval.run import metrics_from_results
 from cptpipe.eval.scoring import (
     exact_match,
@@ -82,3 +84,14 @@ def test_combine_deltas():
     assert m["absorption"]["em_gain"] == 0.2 and m["absorption"]["mc_gain"] == 0.2
     assert m["forgetting"] == {"ppl_ratio": 1.2, "follow_delta": -0.1}
     assert "n" not in m["start"]
+
+
+def test_multiple_choice_chance_in_metrics_yaml_matches_the_number_of_choices(monkeypatch):
+    from cptpipe import metric_table
+    from cptpipe.eval import tasks
+
+    tasks.check_mc_chance()
+    assert metric_table.with_role("multiple_choice").chance * tasks.MC_CHOICES == 1
+    monkeypatch.setattr(tasks, "MC_CHOICES", 5)
+    with pytest.raises(ValueError, match="5 choices"):
+        tasks.check_mc_chance()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from torch.utils.data import Dataset
 
-from cptpipe.train.adaptive import AdaptivePools, ReplayController, ppl_ratio
+from cptpipe.train.adaptive import AdaptivePools, ReplayController, perplexity_ratio
 
 
 def plant(log_ratio: float, share: float, pressure: float, rng, noise: float = 0.02) -> float:
@@ -141,8 +141,8 @@ def test_a_share_change_never_rewrites_slots_already_read():
     assert [data[i] for i in range(1500)] == before
 
 
-def test_ppl_ratio_is_the_word_level_ratio_of_token_losses():
-    assert ppl_ratio(2.0, 2.0, 1.4) == 1.0
-    assert ppl_ratio(2.1, 2.0, 1.0) == pytest.approx(math.exp(0.1))
+def test_perplexity_ratio_is_the_word_level_ratio_of_token_losses():
+    assert perplexity_ratio(2.0, 2.0, 1.4) == 1.0
+    assert perplexity_ratio(2.1, 2.0, 1.0) == pytest.approx(math.exp(0.1))
     # the same token-loss rise is a larger word-perplexity ratio: tokens per word > 1
-    assert ppl_ratio(2.1, 2.0, 1.4) == pytest.approx(math.exp(0.14))
+    assert perplexity_ratio(2.1, 2.0, 1.4) == pytest.approx(math.exp(0.14))

@@ -3,8 +3,9 @@ import math
 import torch
 
 from cptpipe.data.tokens import pack_stream
+from cptpipe.train.blocks import ArrayBlocks
 from cptpipe.train.ewc import EWCPenalty
-from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, train_phases
+from cptpipe.train.loop import LoopConfig, Phase, train_phases
 from cptpipe.train.run import steps_per_phase
 from cptpipe.train.schedule import lr_at
 from tests.helpers import replay_texts, tiny_model, tiny_tokenizer
@@ -67,7 +68,7 @@ def test_ewc_penalty_zero_at_start_and_grows_with_drift():
 def test_trim_padding_keeps_loss_and_drops_only_unlabelled_tail():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from cptpipe.train.loop import trim_padding
+    from cptpipe.train.blocks import trim_padding
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(

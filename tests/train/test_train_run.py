@@ -9,8 +9,9 @@ from transformers import AutoModelForCausalLM
 
 from cptpipe.errors import ParamsError
 from cptpipe.params import RopeScalingParams, parse_params
+from cptpipe.train.blocks import ArrayBlocks
 from cptpipe.train.ewc import EWCPenalty
-from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, train_phases
+from cptpipe.train.loop import LoopConfig, Phase, train_phases
 from cptpipe.train.run import apply_lora, checkpoint_dir, load_start, run_train
 from tests.helpers import tiny_model
 from tests.train.test_train import blocks

@@ -13,20 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cptpipe.data.documents import Drop
+from cptpipe.data.steps import DOC_STEPS, reason_keys
 
-# What a user edits to keep documents dropped for each reason.
-REASON_KEYS = {
-    "too_short": "ingest.min_chars",
-    "too_long": "ingest.max_chars",
+# What a user edits to keep documents dropped for each reason: the document steps' own (data/steps.py marks
+# each step with its reasons), then reading's and dedup's.
+REASON_KEYS = reason_keys(DOC_STEPS) | {
     "too_large": "ingest.max_file_mb",
-    "low_alpha": "ingest.filters.min_alpha_ratio",
-    "encoded_blob": "ingest.filters.max_blob_frac",
-    "gopher_word_len": "ingest.filters.word_len (or ingest.profile: curated)",
-    "gopher_symbols": "ingest.filters.max_symbol_ratio (or ingest.profile: curated)",
-    "gopher_bullets": "ingest.filters.max_bullet_lines (or ingest.profile: curated)",
-    "gopher_ellipsis": "ingest.filters.max_ellipsis_lines (or ingest.profile: curated)",
-    "repeated_lines": "ingest.filters.max_dup_line_frac (or ingest.profile: curated)",
-    "repeated_ngrams": "ingest.filters.max_top_2gram_frac / max_dup_5gram_frac (or ingest.profile: curated)",
     "exact_duplicate": "ingest.dedup.exact",
     "near_duplicate": "ingest.dedup.near",
     "unknown_extension": "none: convert to .txt/.md/.html/.jsonl/.parquet/.pdf",

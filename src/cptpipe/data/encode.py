@@ -20,30 +20,31 @@ import pyarrow.parquet as pq
 from cptpipe.data.sources import HELDOUT_SHARE, SPLITS, iter_replay, read_instruct
 from cptpipe.data.tokens import ShardWriter, encode_texts, flat_documents, flat_pairs, split_pairs
 from cptpipe.errors import UserError
+from cptpipe.params import SOURCES, TokenizeParams
 from cptpipe.progress import bar
 from cptpipe.prompts import end_of_turn_id, format_answer, format_prompt
 
-SOURCES = ("domain", "qa", "replay", "instruct")
-BATCH = 1024  # rows per tokenizer call: big enough to keep both cores busy, small enough to bound memory
+BATCH_ROWS = TokenizeParams().batch_rows  # tokenize.batch_rows's default: rows per tokenizer call and per read
 
 
-def iter_rows(source: str, location: str | Path) -> Iterator[dict]:
+def iter_rows(source: str, location: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[dict]:
     """Rows of one source as {kind, text | question+answer, split, doc_id}, streamed.
 
     location: the source's folder (ingest shards, QA parquet files, instruction jsonl files); for
-    replay, mix.replay_source: a folder or hf:name[:config]@split.
+    replay, mix.replay_source: a folder or hf:name[:config]@split. Parquet files are read batch_rows
+    rows at a time (what is read, never which rows).
     """
     if source == "domain":
         files = sorted(Path(location).glob("shard-*.parquet"))
         if not files:
             raise UserError(f"{location}: no shards; run `dvc repro ingest`")
         for f in files:
-            for batch in pq.ParquetFile(f).iter_batches(columns=["doc_id", "text", "split"], batch_size=BATCH):
+            for batch in pq.ParquetFile(f).iter_batches(columns=["doc_id", "text", "split"], batch_size=batch_rows):
                 for d in batch.to_pylist():
                     yield {"text": d["text"], "split": d["split"], "doc_id": d["doc_id"], "kind": "doc"}
     elif source == "qa":
         for split in SPLITS:
-            for batch in pq.ParquetFile(Path(location) / f"{split}.parquet").iter_batches(batch_size=BATCH):
+            for batch in pq.ParquetFile(Path(location) / f"{split}.parquet").iter_batches(batch_size=batch_rows):
                 for r in batch.to_pylist():
                     yield {
                         "question": r["question"],
@@ -153,7 +154,7 @@ def tokenize_source(
     location: str | Path,
     out_dir: Path,
     *,
-    batch_rows: int = BATCH,
+    batch_rows: int = BATCH_ROWS,
     replay_take: int | None = None,
     engine=None,
 ) -> dict:
@@ -168,7 +169,7 @@ def tokenize_source(
     take = Take(replay_take) if source == "replay" and replay_take is not None else None
     progress = bar(desc=f"tokenize@{source}", unit="row")
     for chunk, (tokens, mask, lengths) in encoded_chunks(
-        _batches(iter_rows(source, location), batch_rows), enc, engine
+        _batches(iter_rows(source, location, batch_rows), batch_rows), enc, engine
     ):
         if take is not None:
             tokens, mask, lengths, chunk = _take(take, tokens, mask, lengths, chunk)

@@ -10,12 +10,13 @@ drop with its file, and reports/ingest.json counts them by reason.
 
 Adding a filter is one function and one line:
 
+    @drops(lorem_ipsum="ingest.filters.lorem")  # each reason and the params key that controls it
     def no_lorem(doc: Doc, p: IngestParams) -> Verdict:
         return (False, "lorem_ipsum") if "lorem ipsum" in doc.text.lower() else KEEP
 
 then put `no_lorem` in DOC_STEPS (cheap rules first), as `Quality(no_lorem)` if profile curated
-should keep and flag such documents instead of dropping them, and name the params key that
-controls "lorem_ipsum" in drops.REASON_KEYS so the drop alarm can point at it.
+should keep and flag such documents instead of dropping them. The drop alarm (data/drops.py) reads
+the step's reasons and keys from DOC_STEPS, so it points at the key to edit.
 """
 
 from __future__ import annotations
@@ -42,23 +43,47 @@ Step = Callable[[Doc, IngestParams], Verdict]
 # ---- document steps ----------------------------------------------------------------------------
 
 
+def drops(**keys: str) -> Callable[[Step], Step]:
+    """Mark a step with its drop reasons, each with the params key a user edits to keep such documents."""
+
+    def mark(step: Step) -> Step:
+        step.reasons = keys
+        return step
+
+    return mark
+
+
+def reason_keys(steps: Sequence[Step]) -> dict[str, str]:
+    """Drop reason -> the params key that controls it, over the steps' marks."""
+    return {reason: key for step in steps for reason, key in getattr(step, "reasons", {}).items()}
+
+
 def normalize(doc: Doc, p: IngestParams) -> Verdict:
     doc.text = normalize_text(doc.text, p.boilerplate_repeats)
     return KEEP if doc.text else (False, "empty")
 
 
+@drops(too_short="ingest.min_chars", too_long="ingest.max_chars")
 def length(doc: Doc, p: IngestParams) -> Verdict:
     return length_filter(doc.text, min_chars=p.min_chars, max_chars=p.max_chars)
 
 
+@drops(low_alpha="ingest.filters.min_alpha_ratio")
 def alpha(doc: Doc, p: IngestParams) -> Verdict:
     return alpha_filter(doc.text, min_alpha_ratio=p.filters.min_alpha_ratio)
 
 
+@drops(encoded_blob="ingest.filters.max_blob_frac")
 def blob(doc: Doc, p: IngestParams) -> Verdict:
     return blob_filter(doc.text, max_blob_frac=p.filters.max_blob_frac)
 
 
+@drops(
+    gopher_word_len="ingest.filters.word_len",
+    gopher_symbols="ingest.filters.max_symbol_ratio",
+    gopher_bullets="ingest.filters.max_bullet_lines",
+    gopher_ellipsis="ingest.filters.max_ellipsis_lines",
+)
 def gopher(doc: Doc, p: IngestParams) -> Verdict:
     f = p.filters
     return gopher_filter(
@@ -70,10 +95,12 @@ def gopher(doc: Doc, p: IngestParams) -> Verdict:
     )
 
 
+@drops(repeated_lines="ingest.filters.max_dup_line_frac")
 def repeated_lines(doc: Doc, p: IngestParams) -> Verdict:
     return repeated_lines_filter(doc.text, max_dup_line_frac=p.filters.max_dup_line_frac)
 
 
+@drops(repeated_ngrams="ingest.filters.max_top_2gram_frac / max_dup_5gram_frac")
 def repeated_ngrams(doc: Doc, p: IngestParams) -> Verdict:
     f = p.filters
     return repeated_ngrams_filter(
@@ -87,6 +114,10 @@ class Quality:
     it drops under profile web; under curated the document is kept and the rule named in its flags."""
 
     rule: Step
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        return {reason: f"{key} (or ingest.profile: curated)" for reason, key in self.rule.reasons.items()}
 
     def __call__(self, doc: Doc, p: IngestParams) -> Verdict:
         keep, reason = self.rule(doc, p)

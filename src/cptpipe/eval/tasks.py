@@ -19,10 +19,11 @@ from cptpipe.data.documents import read_documents
 from cptpipe.data.sources import read_instruct, read_replay
 from cptpipe.eval import scoring
 from cptpipe.eval.passkey import passkey_docs
+from cptpipe.metric_table import with_role
 from cptpipe.params import EvalParams
 from cptpipe.prompts import format_answer, format_prompt, stop_sequences
 
-MC_CHOICES = 4
+MC_CHOICES = 4  # metrics.yaml states the chance level, 1 / MC_CHOICES (check_mc_chance)
 QA_TYPES_SCORED = ("factual",)  # domain_qa_gen/_mc/_seen: the facts absorption is about
 # Held-out items of the other types, each its own task (own rows in the report, never mixed into EM)
 QA_TYPE_TASKS = {"reasoning": "domain_qa_reasoning", "summarization": "domain_qa_summary"}
@@ -103,12 +104,20 @@ def document_texts(shards_dir: Path, doc_ids: set[str]) -> dict[str, str]:
     return {d: t for d, t in zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()) if d in doc_ids}
 
 
+def check_mc_chance() -> None:
+    """The multiple-choice metric's chance in metrics.yaml (what the report and the study draw) is 1 / MC_CHOICES."""
+    m = with_role("multiple_choice")
+    if m.chance is None or abs(m.chance * MC_CHOICES - 1) > 1e-9:
+        raise ValueError(f"metrics.yaml: {m.name} has chance {m.chance}, but MC tasks have {MC_CHOICES} choices")
+
+
 def add_choices(docs: list[dict], pool: list[dict], seed: int, tokenizer=None) -> list[dict]:
     """Multiple choice: the gold answer plus distractors of the same answer kind from other documents.
 
     `continuations` are the choices as `format_answer` writes them after the prompt, the exact text
     QA training puts there; the task scores them with an empty target_delimiter (see domain_mc_task).
     """
+    check_mc_chance()
     rng = random.Random(seed)
     by_kind: dict[str, list[str]] = {}
     for r in pool:

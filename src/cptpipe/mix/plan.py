@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cptpipe.errors import UserError
-from cptpipe.mix.index import build_phase, build_pool, eligible_rows
+from cptpipe.mix.index import add_shares, build_phase, build_pool, eligible_rows
 from cptpipe.mix.pack import CHUNK, BlockIndex
 from cptpipe.mix.recipes import DOCUMENT_SOURCES, PAIR_SOURCES, PhasePlan, plan_recipe
 from cptpipe.params import SOURCES, MixParams, RecipeParams
@@ -192,11 +192,7 @@ def write_pools(
 def _merge_reports(docs: dict, qa: dict) -> dict:
     """One phase report for the document blocks and the interleaved QA blocks."""
     sources = {**docs["sources"], **qa["sources"]}
-    total = sum(v["used"] for v in sources.values())
-    requested = sum(v["requested"] for v in sources.values())
-    for v in sources.values():
-        v["share"] = round(v["used"] / total, 6) if total else 0.0
-        v["share_requested"] = round(v["requested"] / requested, 6) if requested else 0.0
+    total, requested = add_shares(sources)
     return {
         **docs,
         "sources": sources,

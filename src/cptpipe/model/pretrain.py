@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from cptpipe.determinism import deterministic_torch
+from cptpipe.optim import BETAS, MAX_GRAD_NORM, MIN_LR_RATIO, WEIGHT_DECAY
 
 WARMUP = 0.05  # share of a phase's steps spent warming up
-MIN_LR_RATE = 0.1  # the cosine ends at this share of the peak LR
 LOG_EVERY = 50
 
 
@@ -64,11 +64,11 @@ def run_phase(model, tokenizer, phase: PretrainPhase, *, max_len: int, seed: int
             num_train_epochs=1,
             learning_rate=phase.lr,
             lr_scheduler_type="cosine_with_min_lr",
-            lr_scheduler_kwargs={"min_lr_rate": MIN_LR_RATE},
+            lr_scheduler_kwargs={"min_lr_rate": MIN_LR_RATIO},
             warmup_steps=WARMUP,
-            weight_decay=0.1,
-            adam_beta2=0.95,
-            max_grad_norm=1.0,
+            weight_decay=WEIGHT_DECAY,
+            adam_beta2=BETAS[1],  # beta1 and eps: the Trainer's defaults, BETAS[0] and EPS
+            max_grad_norm=MAX_GRAD_NORM,
             logging_steps=LOG_EVERY,
             save_strategy="no",
             report_to="none",

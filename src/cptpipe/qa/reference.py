@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from cptpipe.qa.pairs import Fact, QAPair
+from cptpipe.qa.sentences import sentences as split_sentences
 from cptpipe.qa.validate import MAX_FACTUAL_WORDS
 
 MAX_QUOTE_WORDS = 30  # a question may quote at most this much of the text
@@ -52,8 +53,6 @@ _UNIT_FACT = re.compile(
 _PROCEDURE = re.compile(r"^To ([a-z][^,]{5,80}), (.{3,140}?)\.?$")
 _IF = re.compile(r"^(?:If|When|Whenever|Unless) ([^,]{8,140}), (?:then )?(.{8,200}?)\.?$")
 _BECAUSE = re.compile(r"^(.{15,160}?),? because (.{8,160}?)\.?$")
-_SENT_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"“])")
-_ABBREV_END = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|Dr|Mr|No|Sec|Fig)\.|\b[A-Z]\.)$")
 
 
 def _words(s: str) -> int:
@@ -61,14 +60,8 @@ def _words(s: str) -> int:
 
 
 def sentences(block: str) -> list[str]:
-    """Sentences of a prose block (lines joined); abbreviations do not end a sentence."""
-    out: list[str] = []
-    for piece in _SENT_SPLIT.split(" ".join(block.split())):
-        if out and _ABBREV_END.search(out[-1]):
-            out[-1] += " " + piece
-        else:
-            out.append(piece)
-    return [s for s in out if s]
+    """Sentences of a prose block (lines joined)."""
+    return split_sentences(" ".join(block.split()), digit_starts=False)
 
 
 def blocks(text: str) -> list[str]:

@@ -9,20 +9,10 @@ import sys
 from pathlib import Path
 
 from cptpipe.errors import UserError
+from cptpipe.metric_table import compare_keys
 
 KEY_PARAMS = ("train.recipe", "model.kind", "train.lr", "mix.replay", "mix.instruct", "mix.domain_epochs", "seed")
-KEY_METRICS = (
-    "start.domain_qa.em",
-    "cpt.domain_qa.em",
-    "cpt.domain_qa.f1",
-    "start.domain_qa_mc.acc",
-    "cpt.domain_qa_mc.acc",
-    "cpt.domain_qa_seen.em",
-    "absorption.em_gain",
-    "absorption.mc_gain",
-    "forgetting.ppl_ratio",
-    "forgetting.follow_delta",
-)
+KEY_METRICS = tuple(compare_keys())  # metrics.yaml's `compare` roles
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
 
-from cptpipe.metric_table import report_rows
+from cptpipe.metric_table import CHECKPOINTS, curve, report_rows, role_key, with_role
 from cptpipe.model.context import config_context
 from cptpipe.report.metrics import combine
 from cptpipe.report.plots import plot_bars, plot_forgetting_curve, plot_loss
@@ -43,7 +43,7 @@ def accuracy_by_type(samples_file: Path, key: str) -> dict[str, float]:
 def breakdown(start: dict, cpt: dict, key: str) -> dict[str, dict]:
     """{group: {"start": em, "cpt": em, "n": count}} from the eval metrics' `key` ({group: {em, n}})."""
     out: dict[str, dict] = {}
-    for which, m in (("start", start), ("cpt", cpt)):
+    for which, m in zip(CHECKPOINTS, (start, cpt)):
         for g, v in (m.get(key) or {}).items():
             out.setdefault(g, {})[which] = float(v["em"])
             out[g]["n"] = max(out[g].get("n", 0), int(v["n"]))
@@ -56,7 +56,7 @@ def _breakdown_table(title: str, column: str, groups: dict[str, dict]) -> list[s
         return []
     lines = [f"## {title}", "", f"| {column} | questions | start EM | cpt EM | delta |", "|---|---:|---:|---:|---:|"]
     for g, v in groups.items():
-        a, b = v.get("start"), v.get("cpt")
+        a, b = (v.get(which) for which in CHECKPOINTS)
         d = b - a if a is not None and b is not None else None
         lines.append(f"| {g} | {v['n']} | {_fmt(a)} | {_fmt(b)} | {_fmt(d)} |")
     return lines + [""]
@@ -120,8 +120,7 @@ def build_report(
     into the report); eval_setup: the eval params' backend, model_args and batch_size; plots_href:
     plots_dir as the markdown links it (relative to where the markdown is written).
     """
-    start = _read(evals["start"] / "metrics.json", {})
-    cpt = _read(evals["cpt"] / "metrics.json", {})
+    start, cpt = (_read(evals[which] / "metrics.json", {}) for which in CHECKPOINTS)
     train = _read(train_dir / "summary.json", {})
     mix = _read(mix_file, {})
     metrics = combine(start, cpt)
@@ -129,7 +128,7 @@ def build_report(
     plots_dir.mkdir(parents=True, exist_ok=True)
     plot_loss(train_dir / "plots/metrics/train/loss.tsv", train.get("phases", []), plots_dir / "train_loss.png")
     qa_groups: dict[str, dict[str, float]] = {}
-    for which in ("start", "cpt"):
+    for which in CHECKPOINTS:
         for t, v in accuracy_by_type(evals[which] / "samples_domain_qa_mc.jsonl", "acc").items():
             qa_groups.setdefault(f"MC {t}", {})[which] = v
         for task in GEN_TASKS:
@@ -140,11 +139,11 @@ def build_report(
         "Held-out domain QA by question type",
         "MC accuracy / generation token F1",
         plots_dir / "qa_by_type.png",
-        chance=0.25,
+        chance=with_role("multiple_choice").chance,
     )
     plot_bars(
         {
-            f"{k} (n={v['n']})": {w: v[w] for w in ("start", "cpt") if w in v}
+            f"{k} (n={v['n']})": {w: v[w] for w in CHECKPOINTS if w in v}
             for k, v in breakdown(start, cpt, "domain_qa_by_kind").items()
         },
         "Held-out factual QA by answer kind",
@@ -167,12 +166,12 @@ def forgetting_plots(metrics: dict, train_dir: Path, train: dict, plots_dir: Pat
         ("replay bits/byte", "replay", "bits_per_byte"),
         ("instruction follow", "instruct", "follow"),
     ):
-        forget[label] = {w: metrics[w].get(group, {}).get(key, float("nan")) for w in ("start", "cpt")}
+        forget[label] = {w: metrics[w].get(group, {}).get(key, float("nan")) for w in CHECKPOINTS}
     plot_bars(forget, "Forgetting: general text and instruction-following", "value", plots_dir / "forgetting.png")
     curves = train_dir / "plots/metrics"
     steered = [ph["adaptive"] for ph in train.get("phases", []) if "adaptive" in ph]
     plot_forgetting_curve(
-        curves / "eval/ppl_ratio.tsv",
+        curves / f"{curve(role_key('forgetting'))}.tsv",
         curves / "mix/replay_share.tsv",
         train.get("phases", []),
         steered[0]["forgetting_budget"] if steered else None,
@@ -182,12 +181,13 @@ def forgetting_plots(metrics: dict, train_dir: Path, train: dict, plots_dir: Pat
 
 def _examples_lines(n: dict) -> list[str]:
     lines: list[str] = []
+    chance = with_role("multiple_choice").chance
     if n:
         lines.append(
             "Examples per task: "
             + ", ".join(f"{k} {v}" for k, v in sorted(n.items()))
-            + ". Multiple choice has 4 options (chance 0.25). Held-out QA, multiple choice and seen QA"
-            " score factual questions; reasoning and summary questions have their own rows. Recall asks"
+            + f". Multiple choice has {round(1 / chance)} options (chance {chance:g}). Held-out QA, multiple choice"
+            " and seen QA score factual questions; reasoning and summary questions have their own rows. Recall asks"
             " the held-out facts as completions of their own documents' sentences: high recall with low"
             " held-out EM means the facts were stored but cannot be extracted by a question; a high share"
             " of wrong answers that are trained answers means QA pairs were memorized, not extraction."
@@ -225,7 +225,8 @@ def _adaptive_lines(train: dict, metrics: dict) -> list[str]:
             continue
         last = a["updates"][-1]["ratio"] if a["updates"] else None
         drawn = ", ".join(f"{k} {v['tokens']} ({_pct(v['share'])})" for k, v in a["realised"].items())
-        measured = metrics.get("forgetting", {}).get("ppl_ratio")
+        group, key = role_key("forgetting").split(".")
+        measured = metrics.get(group, {}).get(key)
         lines += [
             "",
             f"## Adaptive mixing: phase {ph['name']}",
@@ -235,7 +236,7 @@ def _adaptive_lines(train: dict, metrics: dict) -> list[str]:
             f"start, {a['final_share']:.3g} after {len(a['updates'])} evals"
             + (" (pinned at the upper bound: the budget is out of reach)" if a["pinned_high"] else "")
             + ".",
-            f"Last in-training ratio {_fmt(last)}; the eval's forgetting.ppl_ratio {_fmt(measured)}.",
+            f"Last in-training ratio {_fmt(last)}; the eval's {group}.{key} {_fmt(measured)}.",
             f"Tokens drawn per source: {drawn}.",
         ]
     return lines
@@ -299,7 +300,7 @@ def render_markdown(
     lines += ["## Start vs CPT", "", "| metric | start | cpt | delta |", "|---|---:|---:|---:|"]
     for m in report_rows():
         label, g, k = m.label, m.group, m.key
-        a, b = metrics["start"].get(g, {}).get(k), metrics["cpt"].get(g, {}).get(k)
+        a, b = (metrics[which].get(g, {}).get(k) for which in CHECKPOINTS)
         d = b - a if a is not None and b is not None else None
         lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {_fmt(d)} |")
     lines += [
@@ -318,7 +319,7 @@ def render_markdown(
     lines += _what_ran_lines(train, mix)
     lines += _adaptive_lines(train, metrics)
     warnings = list(train.get("warnings", []))
-    for which, m in (("start", start), ("cpt", cpt)):
+    for which, m in zip(CHECKPOINTS, (start, cpt)):
         for s in m.get("skipped", []):
             warnings.append(f"eval@{which}: lm-eval task `{s['task']}` skipped ({s['reason']})")
     if warnings:

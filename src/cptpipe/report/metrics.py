@@ -1,8 +1,8 @@
-"""reports/metrics.json: per-checkpoint metrics plus absorption and forgetting deltas."""
+"""reports/metrics.json: per-checkpoint metrics plus the derived ones of metrics.yaml (absorption, forgetting)."""
 
 from __future__ import annotations
 
-CHECKPOINTS = ("start", "cpt")
+from cptpipe.metric_table import CHECKPOINTS, OPS, derived
 
 
 def numeric_only(d: dict) -> dict:
@@ -22,27 +22,14 @@ def _get(d: dict, group: str, name: str) -> float | None:
 
 
 def combine(start: dict, cpt: dict) -> dict:
-    """The design's metrics: `<c>.*` per checkpoint, `absorption.*` (cpt - start), `forgetting.*`."""
+    """The design's metrics: `<c>.*` per checkpoint, then each derived metric of metrics.yaml under its group
+    (absent when a checkpoint lacks its raw metric, or a ratio's start value is 0)."""
     s, c = numeric_only(start), numeric_only(cpt)
-    out: dict = {"start": s, "cpt": c, "absorption": {}, "forgetting": {}}
-    for name, group, key in (
-        ("em_gain", "domain_qa", "em"),
-        ("f1_gain", "domain_qa", "f1"),
-        ("mc_gain", "domain_qa_mc", "acc"),
-        ("seen_em_gain", "domain_qa_seen", "em"),
-        ("span_em_gain", "domain_qa", "span_em"),
-        ("recall_gain", "domain_recall", "em"),
-    ):
-        a, b = _get(s, group, key), _get(c, group, key)
-        if a is not None and b is not None:
-            out["absorption"][name] = round(b - a, 6)
-    a, b = _get(s, "replay", "ppl"), _get(c, "replay", "ppl")
-    if a and b is not None:
-        out["forgetting"]["ppl_ratio"] = round(b / a, 6)
-    a, b = _get(s, "general", "ppl"), _get(c, "general", "ppl")
-    if a and b is not None:
-        out["forgetting"]["general_ppl_ratio"] = round(b / a, 6)
-    a, b = _get(s, "instruct", "follow"), _get(c, "instruct", "follow")
-    if a is not None and b is not None:
-        out["forgetting"]["follow_delta"] = round(b - a, 6)
+    out: dict = dict(zip(CHECKPOINTS, (s, c)))
+    for m in derived():
+        out.setdefault(m.group, {})
+    for m in derived():
+        a, b = _get(s, *m.source.split(".")), _get(c, *m.source.split("."))
+        if a is not None and b is not None and (a or m.op != "ratio"):
+            out[m.group][m.key] = round(OPS[m.op](a, b), 6)
     return out

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from torch.utils.data import Dataset
 
+from cptpipe.metric_table import curve, role_key
 from cptpipe.mix.plan import stream_shares
 
 HEADROOM = 0.8  # aim at budget ** 0.8 in log space: under the budget by more than the eval's noise
@@ -91,14 +92,14 @@ class ReplayController:
 
 
 POOL_ORDER = ("domain", "replay", "instruct")  # the order shares are stacked in for the draw
-RATIO = "eval/ppl_ratio"  # the curve of the forgetting ratio (ppl_ratio at each eval)
+RATIO = curve(role_key("forgetting"))  # the in-training curve of the forgetting ratio (metrics.yaml)
 SHARE = "mix/replay_share"  # the curve of a documents phase's replay share
 
 
-def ppl_ratio(loss: float, start_loss: float, tokens_per_word: float) -> float:
+def perplexity_ratio(loss: float, start_loss: float, tokens_per_word: float) -> float:
     """The replay word-perplexity ratio (cpt / start) of two mean token losses on the same text.
 
-    The report's forgetting.ppl_ratio is lm-eval's word perplexity, exp(total NLL / words): the
+    The report's forgetting ratio (metrics.yaml) is of lm-eval's word perplexity, exp(total NLL / words): the
     token-level ratio raised to tokens per word (~1.3-1.5), so a token ratio under the budget could
     be a word ratio over it.
     """

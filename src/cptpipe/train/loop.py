@@ -3,9 +3,8 @@
 The scratch start model is pretrained by model/pretrain.py instead, so the `model` stage does not
 depend on this file.
 
-The data order is a pure function of the global step (micro-batch j of a phase on process r is
-blocks [(j*world + r)*batch, ...) of the phase, wrapping around), so a resumed run sees exactly the
-batches an uninterrupted one would have seen.
+Its data (token blocks, the micro-batch of a step) is train/blocks.py; its held-out evaluation
+train/heldout.py; the optimizer's constants cptpipe.optim.
 """
 
 from __future__ import annotations
@@ -18,27 +17,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset
 
 from cptpipe.determinism import deterministic_torch
+from cptpipe.optim import BETAS, EPS, MAX_GRAD_NORM, WEIGHT_DECAY
 from cptpipe.params import TrainParams
 from cptpipe.progress import bar
 from cptpipe.train import checkpoint
+from cptpipe.train.blocks import ArrayBlocks as ArrayBlocks  # re-exported: bench/train.py imports it from here
+from cptpipe.train.blocks import batch_at
+from cptpipe.train.heldout import evaluate, held_out_losses
 from cptpipe.train.schedule import lr_at
-
-
-class ArrayBlocks(Dataset):
-    """Blocks [n, seq_len] of token ids where every token carries loss (plain LM pretraining)."""
-
-    def __init__(self, blocks):
-        self.blocks = torch.as_tensor(blocks, dtype=torch.long)
-
-    def __len__(self) -> int:
-        return len(self.blocks)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        ids = self.blocks[i]
-        return {"input_ids": ids, "labels": ids.clone()}
 
 
 class Steering(Protocol):
@@ -85,8 +74,8 @@ class LoopConfig:
     compile: bool = _TRAIN.compile
     seed: int = 0
     ckpt_dir: Path | None = None
-    max_grad_norm: float = 1.0
-    weight_decay: float = 0.1
+    max_grad_norm: float = MAX_GRAD_NORM
+    weight_decay: float = WEIGHT_DECAY
 
     @classmethod
     def from_params(cls, train: TrainParams, *, seed: int, ckpt_dir: Path | None = None) -> LoopConfig:
@@ -158,32 +147,6 @@ def process_state():
     return PartialState(cpu=not torch.cuda.is_available())
 
 
-def batch_at(data: Dataset, index: int, size: int) -> dict[str, torch.Tensor]:
-    """Micro-batch number `index` of a phase: `size` consecutive blocks, wrapping around."""
-    n = len(data)
-    return trim_padding(default_collate([data[(index * size + i) % n] for i in range(size)]))
-
-
-def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop the columns after the last loss-carrying token of the batch.
-
-    Rows are right-padded and attention is causal, so those columns change neither the loss nor the
-    gradients; QA phases hold one short pair per block padded to the phase's longest pair, and most
-    of their compute would be padding.
-    """
-    carries = (batch["labels"] != -100).any(0).nonzero()
-    if not len(carries):
-        return batch
-    n = int(carries[-1]) + 1
-    if n == batch["labels"].shape[1]:
-        return batch
-    out = {k: v[:, :n] for k, v in batch.items() if k != "attention_mask"}
-    if "attention_mask" in batch:
-        mask = batch["attention_mask"]
-        out["attention_mask"] = mask[..., :n, :n] if mask.dim() == 4 else mask[:, :n]
-    return out
-
-
 def _prepare_model(model: torch.nn.Module, cfg: LoopConfig) -> None:
     if not cfg.gradient_checkpointing:
         return
@@ -202,40 +165,10 @@ def _optimizer(model: torch.nn.Module, cfg: LoopConfig, lr: float) -> torch.opti
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=lr,
-        betas=(0.9, 0.95),
-        eps=1e-8,
+        betas=BETAS,
+        eps=EPS,
         fused=True,  # one kernel per step (CPU and CUDA)
     )
-
-
-@torch.no_grad()
-def held_out_losses(model, eval_sets: Mapping[str, Dataset], batch_size: int, device) -> dict[str, float]:
-    """Mean LM loss per held-out set (every process computes the same numbers)."""
-    was_training = model.training
-    model.eval()
-    out = {}
-    for name, data in eval_sets.items():
-        losses = []
-        for i in range(0, len(data), batch_size):
-            batch = default_collate([data[j] for j in range(i, min(len(data), i + batch_size))])
-            losses.append(model(**{k: v.to(device) for k, v in batch.items()}).loss.float())
-        out[f"eval/{name}_loss"] = round(torch.stack(losses).mean().item(), 6) if losses else float("nan")
-    model.train(was_training)
-    return out
-
-
-def evaluate(
-    model,
-    eval_sets: Mapping[str, Dataset],
-    probes: Mapping[str, Callable[[torch.nn.Module], float]],
-    batch_size: int,
-    device,
-) -> dict[str, float]:
-    """Held-out losses (eval/<set>_loss), then each probe's number (eval/<name>)."""
-    out = held_out_losses(model, eval_sets, batch_size, device)
-    for name, probe in probes.items():
-        out[f"eval/{name}"] = round(float(probe(model)), 6)
-    return out
 
 
 class _Run:

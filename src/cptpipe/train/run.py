@@ -14,23 +14,25 @@ import torch
 from cptpipe.data.tokens import TokenSource, pack_stream
 from cptpipe.errors import UserError
 from cptpipe.io import write_json
+from cptpipe.metric_table import curve, with_role
 from cptpipe.mix.plan import MixBlocks
 from cptpipe.model.context import check_context
 from cptpipe.model.residual import add_residual, load_residual, residual_in_start
 from cptpipe.model.scratch import apply_rope_scaling
 from cptpipe.model.start import load_model, load_tokenizer, model_location, start_info, start_tokenizer
-from cptpipe.params import Params, PhaseSchedule, ResolvedLR, lr_kind, phase_lrs, to_dict
+from cptpipe.params import Params, PhaseSchedule, ResolvedLR, resolve_phase_lrs, start_lr_kind, to_dict
 from cptpipe.timings import split_timings
 from cptpipe.train import checkpoint
 from cptpipe.train.absorption import AbsorptionProbes
-from cptpipe.train.adaptive import RATIO, AdaptivePools, FixedShare, ReplayController, ReplaySteering, ppl_ratio
+from cptpipe.train.adaptive import RATIO, AdaptivePools, FixedShare, ReplayController, ReplaySteering, perplexity_ratio
+from cptpipe.train.blocks import ArrayBlocks
 from cptpipe.train.ewc import EWCPenalty
 from cptpipe.train.interleave import Interleaved
-from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, process_state, resolve_precision, train_phases
+from cptpipe.train.loop import LoopConfig, Phase, process_state, resolve_precision, train_phases
 
 EWC_BLOCKS = 32
 EVAL_BLOCKS = 16  # held-out blocks per source for the eval curves (cheap: a few forward passes)
-REPLAY_LOSS = "eval/replay_loss"  # held_out_losses' name for the replay set's loss
+REPLAY_LOSS = curve(with_role("forgetting").source)  # the replay set's held-out loss (metrics.yaml)
 # summary keys that vary run to run: returned (the stage logs them), never written to summary.json
 TIMED = ("seconds", "tokens_per_second", "ewc_fisher_seconds", "absorption.seconds")
 
@@ -181,7 +183,7 @@ def forgetting(tokens_per_word: float):
     """against_start for the loop: the replay word-perplexity ratio (cpt / start) at each eval."""
 
     def ratio(values: Mapping[str, float], start: Mapping[str, float]) -> dict[str, float]:
-        return {RATIO: round(ppl_ratio(values[REPLAY_LOSS], start[REPLAY_LOSS], tokens_per_word), 6)}
+        return {RATIO: round(perplexity_ratio(values[REPLAY_LOSS], start[REPLAY_LOSS], tokens_per_word), 6)}
 
     return ratio
 
@@ -244,8 +246,7 @@ def phase_sources(data, items: int) -> dict[str, int]:
 def resolve_lrs(params: Params, kind: str, main: bool) -> dict[str, ResolvedLR]:
     """Each phase's LR in the start's own kind's range (a scratch start tuned on instructions is
     "instruct"); outside it only when that kind differs from model.kind, which validation checked."""
-    scratch = params.model.name_or_path is None
-    lrs = phase_lrs(params.train, params.recipes[params.train.recipe], lr_kind(kind, scratch=scratch))
+    lrs = resolve_phase_lrs(params, kind)
     for name, lr in lrs.items():
         if lr.problem and main:
             print(f"warning: phase {name}: {lr.problem}")
@@ -326,7 +327,7 @@ def train_summary(params: Params, kind: str, lrs: dict[str, ResolvedLR], result,
         "lr": first.lr,  # the first phase's; every phase's LR and its source are in "phases"
         "lr_source": first.source,
         "lr_range": [first.low, first.high],
-        "lr_preset": lr_kind(kind, scratch=params.model.name_or_path is None),  # the range's LR_PRESETS key
+        "lr_preset": start_lr_kind(params.model, kind),  # the range's LR_PRESETS key
         "warnings": [f"phase {n}: {v.problem}" for n, v in lrs.items() if v.problem],
         "steps": result.steps,
         "tokens": result.tokens,
