@@ -35,7 +35,8 @@ from cptpipe.data.tokens import pack_stream  # noqa: E402
 from cptpipe.model.scratch import build_scratch_model  # noqa: E402
 from cptpipe.model.tokenizer import build_tokenizer  # noqa: E402
 from cptpipe.params import ScratchParams  # noqa: E402
-from cptpipe.train.loop import ArrayBlocks, LoopConfig, Phase, train_phases  # noqa: E402
+from cptpipe.train.blocks import ArrayBlocks  # noqa: E402
+from cptpipe.train.loop import LoopConfig, Phase, train_phases  # noqa: E402
 
 LR, WARMUP = 1e-3, 0.05
 
