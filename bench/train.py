@@ -92,6 +92,21 @@ def run_trainer(model, blocks, steps: int, batch: int) -> float:
     return steps * batch * blocks.shape[1] / elapsed
 
 
+def compare_trainers(make_model, blocks, steps: int, batch: int) -> float:
+    """Both trainers twice in alternation on fresh models (the faster run counts); cptpipe's tokens/s."""
+    best = {"cptpipe": 0.0, "Trainer": 0.0}
+    for _ in range(2):
+        for name, fn in (("cptpipe", run_ours), ("Trainer", run_trainer)):
+            tps = fn(make_model(), blocks, steps, batch)
+            best[name] = max(best[name], tps)
+            print(f"  {name:8s} {tps:9.0f} tokens/s")
+    print(
+        f"CPU tokens/s: cptpipe {best['cptpipe']:.0f}, transformers.Trainer {best['Trainer']:.0f}, "
+        f"ratio {best['cptpipe'] / best['Trainer']:.2f}x"
+    )
+    return best["cptpipe"]
+
+
 def cpu_section(steps: int, batch: int, seq_len: int) -> None:
     tok, blocks = cpu_data(seq_len, steps * batch, vocab=2000)
     sp = ScratchParams(vocab_size=2000, hidden_size=192, layers=4, heads=4, context=seq_len)
@@ -100,16 +115,7 @@ def cpu_section(steps: int, batch: int, seq_len: int) -> None:
         f"CPU: scratch Llama {n_params / 1e6:.1f}M params, batch {batch} x {seq_len} tokens, {steps} steps, "
         f"{torch.get_num_threads()} threads"
     )
-    best = {"cptpipe": 0.0, "Trainer": 0.0}
-    for _ in range(2):
-        for name, fn in (("cptpipe", run_ours), ("Trainer", run_trainer)):
-            tps = fn(build_scratch_model(sp, tok, 0), blocks, steps, batch)
-            best[name] = max(best[name], tps)
-            print(f"  {name:8s} {tps:9.0f} tokens/s")
-    print(
-        f"CPU tokens/s: cptpipe {best['cptpipe']:.0f}, transformers.Trainer {best['Trainer']:.0f}, "
-        f"ratio {best['cptpipe'] / best['Trainer']:.2f}x"
-    )
+    compare_trainers(lambda: build_scratch_model(sp, tok, 0), blocks, steps, batch)
 
 
 class PairRows(torch.utils.data.Dataset):
@@ -177,20 +183,10 @@ def model_section(model_dir: Path, steps: int, batch: int, seq_len: int) -> None
         f"CPU: {model_dir.name} {n_params / 1e6:.1f}M params fp32, batch {batch} x {seq_len} tokens, {steps} steps, "
         f"{torch.get_num_threads()} threads"
     )
-    best = {"cptpipe": 0.0, "Trainer": 0.0}
-    for _ in range(2):
-        for name, fn in (("cptpipe", run_ours), ("Trainer", run_trainer)):
-            tps = fn(load(), blocks, steps, batch)
-            best[name] = max(best[name], tps)
-            print(f"  {name:8s} {tps:9.0f} tokens/s")
-    print(
-        f"CPU tokens/s: cptpipe {best['cptpipe']:.0f}, transformers.Trainer {best['Trainer']:.0f}, "
-        f"ratio {best['cptpipe'] / best['Trainer']:.2f}x"
-    )
+    docs = compare_trainers(load, blocks, steps, batch)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     qa = PairRows(qa_pairs(tok, steps * batch), seq_len, pad)
     processed, loss = timed_phase(load(), qa, steps, batch)
-    docs = best["cptpipe"]
     print(
         f"QA-only phase: {processed:.0f} processed / {loss:.0f} loss tokens/s vs documents {docs:.0f}: "
         f"cost per processed token x{docs / processed:.2f}, per loss token x{docs / loss:.2f} the documents'"

@@ -24,7 +24,6 @@ from cptpipe.optim import BETAS, EPS, MAX_GRAD_NORM, WEIGHT_DECAY
 from cptpipe.params import TrainParams
 from cptpipe.progress import bar
 from cptpipe.train import checkpoint
-from cptpipe.train.blocks import ArrayBlocks as ArrayBlocks  # re-exported: bench/train.py imports it from here
 from cptpipe.train.blocks import batch_at
 from cptpipe.train.heldout import evaluate, held_out_losses
 from cptpipe.train.schedule import lr_at
