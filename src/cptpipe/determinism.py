@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def deterministic_torch() -> None:
@@ -17,3 +19,22 @@ def deterministic_torch() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":16:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+
+
+@contextmanager
+def one_cpu_thread() -> Iterator[None]:
+    """Run the block on one CPU thread, then restore the thread count.
+
+    On an Intel Xeon (AVX-512) the scratch model's pretraining wrote different weights with 1, 2 and
+    3 threads (the CPU kernels split their reductions by thread count), so a model stage's bytes
+    depended on OMP_NUM_THREADS; on an AMD EPYC they did not. The ~3M-parameter model gains little
+    from a second thread.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cptpipe.determinism import deterministic_torch
+from cptpipe.determinism import deterministic_torch, one_cpu_thread
 from cptpipe.optim import BETAS, MAX_GRAD_NORM, MIN_LR_RATIO, WEIGHT_DECAY
 
 WARMUP = 0.05  # share of a phase's steps spent warming up
@@ -80,7 +80,8 @@ def run_phase(model, tokenizer, phase: PretrainPhase, *, max_len: int, seed: int
         )
         collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
         trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
-        out = trainer.train()
+        with one_cpu_thread():  # the same bytes whatever OMP_NUM_THREADS is (determinism.one_cpu_thread)
+            out = trainer.train()
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     model.eval()
     return {
