@@ -57,12 +57,23 @@ def read_jsonl(path: str | Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def update_hash(h, path: Path) -> None:
+    """Feed a file's bytes to hash `h` in 1 MiB chunks (model files are hundreds of MB)."""
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+
+
+def hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    update_hash(h, path)
+    return h.hexdigest()
+
+
 def hash_dir(path: Path) -> str:
     """Content hash of a local model dir (relative names + bytes), independent of where it lives."""
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         h.update(f.relative_to(path).as_posix().encode() + b"\0")
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        update_hash(h, f)
     return h.hexdigest()

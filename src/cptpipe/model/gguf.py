@@ -9,11 +9,11 @@ any transformers user) loads like a scratch or save_pretrained start.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from pathlib import Path
 
 from cptpipe.errors import UserError
+from cptpipe.io import hash_file
 
 SUFFIX = ".gguf"
 
@@ -28,14 +28,6 @@ def gguf_location(name_or_path: str | None, gguf_file: str | None) -> tuple[Path
         path = Path(name_or_path)
         return path.parent, path.name
     return None
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def tensor_types(path: Path) -> dict[str, int]:
@@ -111,7 +103,7 @@ def convert_gguf(folder: Path, name: str, out_dir: Path) -> dict:
     return {
         "source": "gguf",
         "gguf_file": name,
-        "sha256": file_sha256(path),
+        "sha256": hash_file(path),
         "tensor_types": tensor_types(path),
         "params": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tok),
