@@ -6,8 +6,9 @@
 
 --model DIR measures that checkpoint (e.g. SmolLM2-135M-Instruct's models/start after `make real`)
 instead of the scratch model: both trainers on the same replay blocks, then the cost of a QA-only
-phase (one prompt/answer pair per row, loss on the answer, padding trimmed per batch as the train
-stage does): processed and loss-carrying tokens per second against the documents' blocks.
+phase built by the mix stage's own code, one pair per sequence (padding trimmed per batch, as the
+train stage does) and packed (mix.pack_pairs): processed and loss-carrying tokens per second against
+the documents' blocks.
 
 Same model (same init), data, batch, optimizer settings and step count for both trainers; each runs
 twice in alternation and the faster run counts (the CPU may be shared). tokens/s = tokens trained
@@ -118,43 +119,40 @@ def cpu_section(steps: int, batch: int, seq_len: int) -> None:
     compare_trainers(lambda: build_scratch_model(sp, tok, 0), blocks, steps, batch)
 
 
-class PairRows(torch.utils.data.Dataset):
-    """Prompt/answer rows as a QA-only phase trains them: one pair per row, loss on the answer, right-padded."""
-
-    def __init__(self, pairs: list[tuple[list[int], list[int]]], seq_len: int, pad: int):
-        self.pairs, self.seq_len, self.pad = pairs, seq_len, pad
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        ids, mask = (x[: self.seq_len] for x in self.pairs[i])
-        n = self.seq_len - len(ids)
-        labels = [t if m else -100 for t, m in zip(ids, mask)] + [-100] * n
-        return {
-            "input_ids": torch.tensor(ids + [self.pad] * n),
-            "labels": torch.tensor(labels),
-            "attention_mask": torch.tensor([1] * len(ids) + [0] * n),
-        }
-
-
-def qa_pairs(tok, n: int) -> list[tuple[list[int], list[int]]]:
-    """n instruction rows (data/instruct/train.jsonl) in the chat format the QA phases use."""
-    from cptpipe.data.tokens import encode_pairs
+def qa_phase_blocks(tok, seq_len: int, pack_pairs: bool, work: Path):
+    """A QA-only phase as the mix stage builds it: instruction rows (data/instruct/train.jsonl) in the
+    chat format of the QA phases, one pass, one pair per sequence (padding trimmed per batch) or
+    packed into seq_len blocks with the block-causal mask (mix.pack_pairs)."""
+    from cptpipe.data.tokens import encode_documents, encode_pairs, write_token_shard
+    from cptpipe.mix.plan import MixBlocks, build_mix
+    from cptpipe.params import MixParams, PhaseParams, RecipeParams
     from cptpipe.prompts import format_answer, format_prompt
 
-    rows = [json.loads(line) for line in (ROOT / "data/instruct/train.jsonl").read_text().splitlines()[:n]]
-    prompts = [format_prompt(r["instruction"], tok) for r in rows]
-    return encode_pairs(tok, prompts, [format_answer(r["response"], tok) for r in rows])
+    rows = [json.loads(line) for line in (ROOT / "data/instruct/train.jsonl").read_text().splitlines()]
+    pairs = encode_pairs(
+        tok, [format_prompt(r["instruction"], tok) for r in rows], [format_answer(r["response"], tok) for r in rows]
+    )
+    texts = [json.loads(line)["text"] for line in (ROOT / "data/replay/train.jsonl").read_text().splitlines()[:50]]
+    tokens, out = work / "tokens", work / ("packed" if pack_pairs else "rows")
+    for name, encoded in (("qa", pairs), ("instruct", pairs), ("domain", None), ("replay", None)):
+        (tokens / name).mkdir(parents=True, exist_ok=True)
+        encoded = encoded or encode_documents(tok, texts)
+        meta = [{"split": "train", "doc_id": f"{name}{i}"} for i in range(len(encoded))]
+        write_token_shard(tokens / name, name, encoded, meta, len(tok))
+    out.mkdir(parents=True)
+    spec = RecipeParams(phases={"qa": PhaseParams(qa=1, replay=0.0, instruct=0.0)})
+    mix = MixParams(qa_epochs=1, pack_pairs=pack_pairs)
+    phase = build_mix(tokens, out, mix=mix, recipe="bench", spec=spec, seq_len=seq_len, seed=0)["phases"][0]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    return MixBlocks(out / "0-qa.parquet", tokens, phase["seq_len"], pad), phase
 
 
-def processed_tokens(data, n_rows: int) -> int:
-    """Tokens the model reads in n_rows rows: all of a block, the unpadded part of a pair row."""
-    total = 0
-    for i in range(n_rows):
-        row = data[i % len(data)]
-        total += int(row["attention_mask"].sum()) if "attention_mask" in row else row["input_ids"].numel()
-    return total
+def processed_tokens(blocks, n_rows: int) -> int:
+    """Tokens the model reads in the first n_rows blocks of a phase: its pieces, not the padding."""
+    return sum(
+        int(blocks.length[blocks.bounds[i % len(blocks)] : blocks.bounds[i % len(blocks) + 1]].sum())
+        for i in range(n_rows)
+    )
 
 
 def timed_phase(model, data, steps: int, batch: int) -> tuple[float, float]:
@@ -184,13 +182,17 @@ def model_section(model_dir: Path, steps: int, batch: int, seq_len: int) -> None
         f"{torch.get_num_threads()} threads"
     )
     docs = compare_trainers(load, blocks, steps, batch)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    qa = PairRows(qa_pairs(tok, steps * batch), seq_len, pad)
-    processed, loss = timed_phase(load(), qa, steps, batch)
-    print(
-        f"QA-only phase: {processed:.0f} processed / {loss:.0f} loss tokens/s vs documents {docs:.0f}: "
-        f"cost per processed token x{docs / processed:.2f}, per loss token x{docs / loss:.2f} the documents'"
-    )
+    with tempfile.TemporaryDirectory() as work:
+        for pack_pairs in (False, True):
+            qa, phase = qa_phase_blocks(tok, seq_len, pack_pairs, Path(work))
+            pairs = phase["sources"]["qa"]["pieces"]
+            processed, loss = timed_phase(load(), qa, steps, batch)
+            print(
+                f"QA-only phase, {'packed (mix.pack_pairs)' if pack_pairs else 'one pair per sequence'}: "
+                f"{pairs} pairs in {phase['blocks']} sequences ({pairs / phase['blocks']:.1f} per sequence); "
+                f"{processed:.0f} processed / {loss:.0f} loss tokens/s vs documents {docs:.0f}: cost per "
+                f"processed token x{docs / processed:.2f} the documents'"
+            )
 
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "4090": 165e12}

@@ -18,6 +18,7 @@ from cptpipe.runner import (
     queue_order,
     queue_status,
     read_grid,
+    run_arms,
     set_args,
     worker_env,
 )
@@ -171,3 +172,10 @@ def test_cells_and_the_failed_section():
     assert failed_lines("arms", "Rerun `make study`", ["a", "b"])[-1] == (
         "Rerun `make study` to retry them (finished arms are reused): `a`, `b`"
     )
+
+
+def test_a_copy_path_that_is_not_there_stops_before_anything_is_queued(tmp_path):
+    arm = Arm("g-a", 0, (("train.lr", 0.001),))
+    with pytest.raises(UserError, match=r"copy_paths \['models/gguf'\] do not exist; build them first"):
+        run_arms([arm], tmp_path, done={}, copy_paths=["models/gguf"])
+    assert run_arms([arm], tmp_path, done={"g-a-s0": {}}, copy_paths=["models/gguf"]) == []  # nothing to run

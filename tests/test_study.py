@@ -26,7 +26,7 @@ claims:
 """
 
 
-@pytest.mark.parametrize("grid_file", ["study/grid.yaml", "study/quick.yaml"])
+@pytest.mark.parametrize("grid_file", ["study/grid.yaml", "study/quick.yaml", "study/grid-smollm2.yaml"])
 def test_every_arm_is_a_valid_params_file(grid_file):
     """Each arm's overrides applied to params.yaml must pass the schema (no arm fails at run time)."""
     import yaml
@@ -147,7 +147,7 @@ def test_render_labels_reused_runs_and_the_invocation():
     # tests/test_e2e.py reads the seed count right after the arm and the headline EM right after it
     assert re.search(r"\| base-pit \| 2 \| 0\.110 ± 0\.014 \| .* \| 0\.250 → 0\.500 ± 0\.000 \| .* \| 1/1 \|", md)
     assert re.search(r"\| base-cpt \| 1 \| 0\.050 \| .* \| 1/0 \|", md)
-    assert "| held-out EM | seen-QA EM | held-out recall | wrong = trained answer | held-out MC acc |" in md
+    assert "| held-out EM | held-out answer span | seen-QA EM | held-out recall | wrong = trained answer |" in md
     assert "12.3 min wall, 2 runs trained and measured in it, 1 failed, 1 reused" in md
     assert "**Reused numbers:** 1 of the 3 runs" in md and "`base-pit` (1 of 2)" in md and "--fresh" in md
     assert "30.3" in md and "48.1" in md and "`quick-base-zzz-s0`" in md
@@ -218,6 +218,23 @@ def test_sanity_names_every_unlabelled_arm_that_forgets_and_reports_the_labelled
     assert lines[1].startswith("- labelled `naive` (QA phase at the documents' LR): replay ppl ratio 2600")
     study.labelled["forgets"] = "control"
     assert "**Holds for every such arm.**" in sanity_lines(agg, "s", study)[0]
+    # a real start: the general-text ratio (trained by no phase) is checked beside the replay one
+    rows["s-good-s0"]["metrics"]["forgetting.general_ppl_ratio"] = 4.0
+    rows["s-base-cpt-s0"]["metrics"]["forgetting.general_ppl_ratio"] = 1.1
+    lines = sanity_lines(aggregate(arms, rows, set()), "s", study)
+    assert "**Fails for:** `good` (general ppl ratio 4.000 > 3)." in lines[0]
+
+
+def test_a_grid_names_its_scale_and_the_paths_its_arms_need(tmp_path):
+    smol = load_study(ROOT / "study/grid-smollm2.yaml")
+    assert smol.grid.copy_paths == ["models/gguf"] and "135M-parameter" in smol.scale
+    agg, _ = _quick({"quick-base-cpt-s0": 0.05}, set())
+    assert smol.scale in render(agg, smol, "study/grid-smollm2.yaml", [], 1.0, "s.png")
+    assert "~1M-parameter scratch Llama" in load_study(ROOT / "study/grid.yaml").scale  # the default
+    bad = tmp_path / "g.yaml"
+    bad.write_text(GRID + "copy_paths: [/home/me/models, ../elsewhere]\n")
+    with pytest.raises(UserError, match=r"copy_paths: '/home/me/models' must be a path inside.*'../elsewhere'"):
+        load_study(bad)
 
 
 def test_a_claim_naming_an_unknown_metric_fails_at_load_listing_the_known_ones(tmp_path):

@@ -29,7 +29,7 @@ from cptpipe.errors import UserError
 from cptpipe.progress import bar
 from cptpipe.report.compare import dvc_bin, exp_show, rows_from_exp_show
 
-GRID_KEYS = {"name", "common", "axes", "extra", "seeds"}
+GRID_KEYS = {"name", "common", "axes", "extra", "seeds", "copy_paths"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class Grid:
     extra: dict[str, dict] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])
     seeded_arms: list[str] = field(default_factory=list)
+    # untracked or ignored paths every arm needs (e.g. a local start model): queued experiments run in
+    # temporary clones of the repository, which hold only what git tracks
+    copy_paths: list[str] = field(default_factory=list)
 
 
 def read_grid(path: str | Path, own_keys: Collection[str] = ()) -> dict:
@@ -79,7 +82,11 @@ def grid_from(raw: dict, problems: list[str]) -> Grid:
         extra=dict(raw.get("extra") or {}),
         seeds=[int(s) for s in seeds.get("values", [0])],
         seeded_arms=list(seeds.get("arms", [])),
+        copy_paths=[str(p) for p in raw.get("copy_paths") or []],
     )
+    for path in grid.copy_paths:
+        if Path(path).is_absolute() or ".." in Path(path).parts:
+            problems.append(f"copy_paths: {path!r} must be a path inside the repository, relative to its root")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_]*", grid.prefix):
         problems.append(f"name={grid.prefix!r} must be letters, digits and '_' (it prefixes git refs)")
     return grid
@@ -205,17 +212,26 @@ def _wait(names: set[str], cwd: Path, poll_s: float, desc: str) -> dict[str, str
 
 
 def run_arms(
-    arms: list[Arm], cwd: Path, done: dict[str, dict], poll_s: float = 5.0, jobs: int = 1, desc: str = "study"
+    arms: list[Arm],
+    cwd: Path,
+    done: dict[str, dict],
+    poll_s: float = 5.0,
+    jobs: int = 1,
+    desc: str = "study",
+    copy_paths: Sequence[str] = (),
 ) -> list[str]:
     """Queue the arms without results in `done` (exp_rows), run the queue with `jobs` workers, wait;
-    returns the failed names."""
+    returns the failed names. `copy_paths` go into every arm's temporary clone."""
     todo = queue_order([a for a in arms if a.exp_name not in done])
     if not todo:
         return []
+    if missing := [p for p in copy_paths if not (cwd / p).exists()]:
+        raise UserError(f"copy_paths {missing} do not exist; build them first (e.g. `make real` for models/gguf)")
+    copies = [arg for p in copy_paths for arg in ("--copy-paths", p)]
     for arm in todo:
         # A failed earlier try would clash by name; drop it so the rerun can reuse the name.
         _run(["exp", "remove", arm.exp_name], cwd, check=False)
-        _run(["exp", "run", "--queue", "-n", arm.exp_name, *set_args(arm)], cwd)
+        _run(["exp", "run", "--queue", "-n", arm.exp_name, *copies, *set_args(arm)], cwd)
     # Tiny CPU models use cores poorly: on 2 cores two 1-thread runs train ~1.3x the tokens per second
     # of one 2-thread run (2 x 2.6k vs 3.9k tok/s), so the cores are split between `jobs` workers.
     _run(["queue", "start", "-j", str(jobs)], cwd, env=worker_env(jobs))
@@ -245,14 +261,21 @@ class Outcome:
         return (time.time() - self.started) / 60
 
 
-def run_grid(arms: list[Arm], cwd: Path, jobs: int = 1, fresh: bool = False, desc: str = "study") -> Outcome:
+def run_grid(
+    arms: list[Arm],
+    cwd: Path,
+    jobs: int = 1,
+    fresh: bool = False,
+    desc: str = "study",
+    copy_paths: Sequence[str] = (),
+) -> Outcome:
     """Run the arms without results on this commit (all of them with fresh=True) and read them back."""
     started = time.time()
     before = exp_rows(cwd)
     if fresh and (old := [a.exp_name for a in arms if a.exp_name in before]):
         _run(["exp", "remove", *old], cwd)
         before = exp_rows(cwd)
-    failed = run_arms(arms, cwd, before, jobs=jobs, desc=desc)
+    failed = run_arms(arms, cwd, before, jobs=jobs, desc=desc, copy_paths=copy_paths)
     return Outcome(rows=exp_rows(cwd), before=set(before), failed=failed, started=started)
 
 

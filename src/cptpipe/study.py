@@ -36,6 +36,9 @@ MC = role_key("multiple_choice")  # secondary: moves before EM does, but chance 
 MC_CHANCE = with_role("multiple_choice").chance
 FOLLOW = (role_key("follow", START), role_key("follow"))
 FORGETTING = role_key("forgetting")  # the replay perplexity ratio, cpt / start
+# general text no phase trains on: the forgetting of what a pretrained start knew (the replay ratio
+# falls on a real model whatever it forgets, since its replay sources are new to it and trained)
+GENERAL = role_key("general_forgetting")
 RECALL = role_key("recall")
 START_PPL = f"{START}.{with_role('forgetting').source}"  # the forgetting ratio's raw metric
 SEEN = role_key("seen")
@@ -44,6 +47,7 @@ SEEN = role_key("seen")
 # "start → cpt" column, placed where None stands.
 COLUMNS = (
     (EM, "held-out EM"),
+    (role_key("span"), "held-out answer span"),
     (SEEN, "seen-QA EM"),
     # stored vs extracted: held-out facts completed in their own documents' sentences, and how many
     # wrong held-out answers are a trained question's answer (QA memorized instead of extraction)
@@ -51,6 +55,7 @@ COLUMNS = (
     (role_key("wrong_from_seen"), "wrong = trained answer"),
     (MC, "held-out MC acc"),
     (FORGETTING, "replay ppl ratio"),
+    (GENERAL, "general ppl ratio"),
     (None, "instr. follow start → cpt"),
     (role_key("headline_gain"), "EM gain over start"),
 )
@@ -58,6 +63,12 @@ CLAIM_KEYS = {"claim", "metric", "a", "b"}  # required; min_diff is optional
 # A baseline that forgets is broken, not a finding: every arm not labelled as a control must keep
 # forgetting and storage within these before any claim is read (grid key `sanity` overrides).
 SANITY = {"max_forgetting": 3.0, "recall_of": "base-cpt", "min_recall_share": 0.5}
+
+SCALE = (
+    "Scale: the papers train 7B–70B pretrained models on real documents on GPUs; this study "
+    "trains a ~1M-parameter scratch Llama for a few CPU minutes per arm on a fictional "
+    "encyclopedia. Directions can be compared, magnitudes cannot."
+)
 
 # Published figures the study is read against (quoted, not reproduced).
 PAPER = (
@@ -83,6 +94,7 @@ class Study:
     claims: list[dict] = field(default_factory=list)
     labelled: dict[str, str] = field(default_factory=dict)  # arm -> why it may fail the sanity check
     sanity: dict = field(default_factory=lambda: dict(SANITY))
+    scale: str = SCALE  # what the study's figures can and cannot say, printed under the published ones
 
 
 def claim_problems(claims: list) -> list[str]:
@@ -100,7 +112,7 @@ def claim_problems(claims: list) -> list[str]:
 
 def load_study(path: str | Path) -> Study:
     """The grid file and its claims; every problem of both in one error."""
-    raw = read_grid(path, own_keys={"claims", "labelled", "sanity"})
+    raw = read_grid(path, own_keys={"claims", "labelled", "sanity", "scale"})
     claims = list(raw.get("claims") or [])
     problems = claim_problems(claims)
     labelled = raw.get("labelled") or {}
@@ -114,7 +126,8 @@ def load_study(path: str | Path) -> Study:
     problems += metric_problems({f"claim {c['claim']!r}": c["metric"] for c in claims if not claim_problems([c])})
     if problems:
         raise UserError(f"{path}: " + "; ".join(problems))
-    return Study(grid, claims, {str(k): str(v) for k, v in labelled.items()}, sanity)
+    scale = " ".join(str(raw.get("scale") or SCALE).split())
+    return Study(grid, claims, {str(k): str(v) for k, v in labelled.items()}, sanity, scale)
 
 
 def study_arms(study: Study) -> list[Arm]:
@@ -140,6 +153,8 @@ def sanity_lines(agg: dict[str, dict], prefix: str, study: Study) -> list[str]:
         bad = []
         if ratio is None or ratio > s["max_forgetting"]:
             bad.append(f"replay ppl ratio {cell(e['stats'].get(FORGETTING))} > {s['max_forgetting']:g}")
+        if (general := mean_of(e, GENERAL)) is not None and general > s["max_forgetting"]:
+            bad.append(f"general ppl ratio {cell(e['stats'].get(GENERAL))} > {s['max_forgetting']:g}")
         if floor is None or recall is None or recall < floor:
             bad.append(
                 f"held-out recall {cell(e['stats'].get(RECALL))} < {floor if floor is None else round(floor, 3)}"
@@ -147,7 +162,8 @@ def sanity_lines(agg: dict[str, dict], prefix: str, study: Study) -> list[str]:
         if bad:
             failing.append(f"`{arm}` ({'; '.join(bad)})")
     head = (
-        f"Every arm not labelled a control must keep replay ppl ratio ≤ {s['max_forgetting']:g} and held-out "
+        f"Every arm not labelled a control must keep replay (and, where measured, general) ppl ratio "
+        f"≤ {s['max_forgetting']:g} and held-out "
         f"recall ≥ {s['min_recall_share']:g}× `{s['recall_of']}`'s ({'–' if ref is None else f'{ref:.3f}'}): "
         "a baseline that forgets makes any recipe look good."
     )
@@ -157,6 +173,7 @@ def sanity_lines(agg: dict[str, dict], prefix: str, study: Study) -> list[str]:
         if e and e["n"]:
             lines.append(
                 f"- labelled `{arm}` ({why}): replay ppl ratio {cell(e['stats'].get(FORGETTING))}, "
+                f"general ppl ratio {cell(e['stats'].get(GENERAL))}, "
                 f"held-out recall {cell(e['stats'].get(RECALL))}."
             )
     return lines
@@ -343,11 +360,7 @@ def render(agg: dict[str, dict], study: Study, grid_file: str, failed: list[str]
     lines += [f"| {s} | {m} | {r} |" for s, m, r in PAPER]
     lines += [
         "",
-        (
-            "Scale: the papers train 7B–70B pretrained models on real documents on GPUs; this study "
-            "trains a ~1M-parameter scratch Llama for a few CPU minutes per arm on a fictional "
-            "encyclopedia. Directions can be compared, magnitudes cannot."
-        ),
+        study.scale,
         "",
         f"![study]({png_name})",
     ]
@@ -402,7 +415,7 @@ def run_study(
     cwd, out_png = Path(cwd), Path(out_md).with_suffix(".png")
     study = load_study(cwd / grid_file if not Path(grid_file).is_absolute() else grid_file)
     arms = study_arms(study)
-    outcome = run_grid(arms, cwd, jobs=jobs, fresh=fresh)
+    outcome = run_grid(arms, cwd, jobs=jobs, fresh=fresh, copy_paths=study.grid.copy_paths)
     agg = aggregate(arms, outcome.rows, outcome.before)
     (cwd / out_png).parent.mkdir(parents=True, exist_ok=True)
     plot(agg, study.grid.prefix, cwd / out_png)

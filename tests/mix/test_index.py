@@ -136,6 +136,30 @@ def test_replay_in_a_qa_phase_fills_one_block_of_the_pairs_length(token_dir, tmp
     assert (labels != -100).all()  # general text carries loss on every token
 
 
+def test_pack_pairs_fills_seq_len_blocks_with_whole_pairs_that_see_only_themselves(token_dir, tmp_path):
+    """mix.pack_pairs: a QA-only phase packs many whole pairs into each seq_len block; the block-causal
+    mask keeps every pair's attention inside the pair, so its answer is conditioned on its question alone."""
+    spec = recipe_spec("pit")
+    spec.phases["qa"] = PhaseParams(qa=1, replay=0.2, instruct=0)
+    kw = dict(recipe="pit", spec=spec, seq_len=256, seed=0)
+    for d in ("rows", "packed"):
+        (tmp_path / d).mkdir()
+    rows = build_mix(token_dir, tmp_path / "rows", mix=MixParams(tokens=3000), **kw)["phases"][0]
+    packed = build_mix(token_dir, tmp_path / "packed", mix=MixParams(tokens=3000, pack_pairs=True), **kw)["phases"][0]
+    assert packed["packing"] == "packed" and packed["seq_len"] == 256 and packed["doc_attention_mask"]
+    assert packed["sources"]["qa"]["used"] == rows["sources"]["qa"]["used"]  # the same pairs ...
+    assert packed["blocks"] * 3 < rows["blocks"]  # ... in a third of the sequences or fewer
+    blocks = MixBlocks(tmp_path / "packed" / "0-qa.parquet", token_dir, 256, 0)
+    pairs = blocks.source != "replay"
+    assert (blocks.pos0[pairs] == 0).all()  # no pair is split across two blocks
+    item = blocks[int(np.argmax(np.diff(blocks.bounds)))]  # the block with the most pieces
+    mask, pos = item["attention_mask"][0], item["position_ids"]
+    starts = np.flatnonzero(pos.numpy() == 0)
+    assert len(starts) >= 3
+    second = int(starts[1])
+    assert not mask[second:, :second].any() and mask[second, second]  # the second piece never sees the first
+
+
 def test_mix_qa_puts_train_qa_into_the_documents_phase(token_dir, tmp_path):
     """pit / mixed: QA of training docs inside the documents phase, as its own one-pair-per-block stream
     interleaved with the document blocks; held-out QA never."""

@@ -92,5 +92,7 @@ def test_phase_lr_must_lie_in_the_start_kinds_range():
     raw["model"] = {"name_or_path": "some/instruct-model", "kind": "instruct"}
     with pytest.raises(ParamsError, match=r"2e-05..0.0001"):  # 5e-4 is too high for an instruct model
         parse_params(raw)
-    raw["train"]["lr"] = 1e-4
+    raw["train"]["lr_outside_range"] = True  # an LR study's arm runs it anyway
+    assert parse_params(raw).recipes["r"].schedule["a"].lr_scale == 0.5
+    raw["train"] = {"recipe": "r", "lr": 1e-4}
     assert parse_params(raw).train.lr == 1e-4

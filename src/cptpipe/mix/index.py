@@ -313,15 +313,19 @@ def build_phase(
     schedule: str = "constant",
     progressive_start: float = 0.5,
     pair_sources: frozenset[str] = frozenset(),
+    pack_pairs: bool = False,
 ) -> tuple[Segments, dict]:
     """Sample every source of a phase, order the pieces, pack; return index + report.
 
     constant: pieces of all sources interleaved uniformly at random. progressive (phases with domain
     and another source): the domain share ramps from progressive_start (see progressive_order).
-    A phase without documents is packed one piece per block (`pack_rows`: a pair, or a replay piece of
-    the pairs' length); the report's seq_len is the phase's block length.
+    A phase with pairs and without documents is packed one piece per block (`pack_rows`: a pair, or a
+    replay piece of the pairs' length; the report's seq_len is the phase's block length), unless
+    pack_pairs: then its pieces are packed whole into seq_len blocks like a documents phase's.
     """
-    one_per_block = bool(budgets) and not (set(budgets) & UNSPLIT_SOURCES) and bool(set(budgets) & pair_sources)
+    one_per_block = (
+        not pack_pairs and bool(budgets) and not (set(budgets) & UNSPLIT_SOURCES) and bool(set(budgets) & pair_sources)
+    )
     pieces, accounting = sample_pieces(sources, budgets, seq_len, rng, pair_sources, one_per_block)
     report: dict = {"sources": accounting}
     order = rng.permutation(len(pieces))

@@ -113,7 +113,14 @@ def write_index(
     """A phase of a fixed schedule: one index of blocks in training order."""
     budgets = dict(plan.budgets)
     segments, rep = build_phase(
-        sources, budgets, seq_len, rng, mix.schedule, mix.progressive_start, pair_sources=PAIR_SOURCES
+        sources,
+        budgets,
+        seq_len,
+        rng,
+        mix.schedule,
+        mix.progressive_start,
+        pair_sources=PAIR_SOURCES,
+        pack_pairs=mix.pack_pairs,
     )
     rep["doc_attention_mask"] = pairs_masked(mix, budgets, packed=rep["packing"] == "packed")
     segments.write(out_dir / f"{stem}.parquet")

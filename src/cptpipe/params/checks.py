@@ -97,9 +97,9 @@ def _recipes_well_formed(p: Params) -> Iterator[str]:
             yield from scale_problems(f"{key}.schedule.{phase}", sched.lr_scale)
 
 
-@_reads("train.recipe", "train.lr", "recipes", "model.kind", "model.name_or_path")
+@_reads("train.recipe", "train.lr", "train.lr_outside_range", "recipes", "model.kind", "model.name_or_path")
 def _phase_lrs_in_range(p: Params) -> Iterator[str]:
-    if p.train.recipe not in p.recipes:
+    if p.train.recipe not in p.recipes or p.train.lr_outside_range:
         return
     for phase, lr in resolve_phase_lrs(p).items():
         if lr.problem:

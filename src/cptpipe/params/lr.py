@@ -88,7 +88,8 @@ def phase_lrs(train: TrainParams, recipe: RecipeParams, kind: str) -> dict[str, 
         if not preset["low"] * (1 - 1e-9) <= lr <= preset["high"] * (1 + 1e-9):
             problem = (
                 f"LR {lr:g} ({source}) is outside the range for a {kind} start model "
-                f"({preset['low']:g}..{preset['high']:g}); set lr or lr_scale (or train.lr) inside it"
+                f"({preset['low']:g}..{preset['high']:g}); set lr or lr_scale (or train.lr) inside it, "
+                "or train.lr_outside_range: true to run it anyway"
             )
         out[name] = ResolvedLR(lr, source, preset["low"], preset["high"], problem)
     return out

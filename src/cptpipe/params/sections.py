@@ -167,6 +167,9 @@ class MixParams:
     forgetting_budget: float = bounded(1.5, gt=1)
     replay_bounds: list[float] = field(default_factory=lambda: [0.0, 0.5])  # adaptive: [low, high] replay share
     doc_attention_mask: bool = False  # true: no attention across documents packed into one block
+    # true: a phase of QA and no documents packs its pairs into tokenize.seq_len blocks, each pair attending
+    # to itself only (block-causal mask): ~seq_len / pair length pairs per sequence, so fewer, denser steps
+    pack_pairs: bool = False
     seed: int | None = None  # sampling-order seed of the index; null: the top-level seed. Varying only this
     # (not `seed`) gives run-to-run spread without re-ingesting, re-pretraining or re-splitting.
     replay_source: str | None = None  # a folder (txt/jsonl/parquet) or hf:name[:config]@split;
@@ -228,6 +231,8 @@ def _default_recipes() -> dict[str, RecipeParams]:
 class TrainParams:
     recipe: str = "cpt"  # a key of the top-level recipes section
     lr: float | None = bounded(None, gt=0)  # null: preset from model.kind
+    # true: phase LRs outside the start kind's preset range run (with a warning) instead of failing validation
+    lr_outside_range: bool = False
     steps: int | None = bounded(None, gt=0)  # null: one pass over the mix
     warmup: float = bounded(0.05, ge=0, lt=1)  # share of each phase's steps spent warming up
     schedule: LRSchedule = "cosine"
