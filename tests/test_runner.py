@@ -116,6 +116,13 @@ def test_set_args_writes_yaml_scalars():
         "-S",
         "train.lr=null",
     ]
+    lora = {"r": 16, "target_modules": ["q_proj", "v_proj"], "dropout": 0.0}
+    assert set_args(Arm("x", 0, (("train.lora", lora), ("ingest.include", ["person/[a-h]*"])))) == [
+        "-S",
+        'train.lora={r:16,target_modules:["q_proj","v_proj"],dropout:0.0}',
+        "-S",
+        'ingest.include=["person/[a-h]*"]',
+    ]
 
 
 def test_queue_status_parses_the_dvc_table():

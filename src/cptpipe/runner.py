@@ -131,12 +131,21 @@ def expand(grid: Grid, refs: Sequence[tuple[str, list[str]]] = ()) -> list[Arm]:
     return out
 
 
+def override_value(value: object) -> str:
+    """A value in the grammar of DVC's `-S` (Hydra overrides): JSON scalars and strings, lists in
+    brackets, mappings as {key:value} with bare keys (Hydra refuses quoted ones)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def set_args(arm: Arm) -> list[str]:
     """`-S key=value` pairs; values as YAML scalars so DVC writes the same types into params.yaml."""
     args = []
     for key, value in arm.overrides:
-        text = value if isinstance(value, str) else json.dumps(value)
-        args += ["-S", f"{key}={text}"]
+        args += ["-S", f"{key}={value if isinstance(value, str) else override_value(value)}"]
     return args
 
 
