@@ -5,6 +5,7 @@ tests/test_e2e.py runs a quick study and a sweep through it for real."""
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cptpipe.errors import UserError
 from cptpipe.runner import (
@@ -123,6 +124,14 @@ def test_set_args_writes_yaml_scalars():
         "-S",
         'ingest.include=["person/[a-h]*"]',
     ]
+    # small and large floats keep a dot in the mantissa: without it Hydra and YAML 1.1 read a string
+    floats = set_args(Arm("x", 0, (("train.lr", 5e-5), ("mix.tokens", 1e20), ("train.warmup", 0.05))))
+    assert floats[1::2] == ["train.lr=5.0e-05", "mix.tokens=1.0e+20", "train.warmup=0.05"]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = [o.value() for o in OverridesParser.create().parse_overrides(floats[1::2])]
+    assert parsed == [5e-5, 1e20, 0.05]
+    assert yaml.safe_load(floats[1].split("=")[1]) == 5e-5  # DVC writes it into params.yaml as a float
 
 
 def test_queue_status_parses_the_dvc_table():

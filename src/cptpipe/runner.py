@@ -138,7 +138,12 @@ def override_value(value: object) -> str:
         return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(override_value(v) for v in value) + "]"
-    return json.dumps(value)
+    text = json.dumps(value)
+    if isinstance(value, float) and "e" in text and "." not in text:
+        # 5e-05 reads as a string to Hydra and YAML 1.1 (no dot in the mantissa): write 5.0e-05
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}.0e{exponent if exponent[0] in '+-' else '+' + exponent}"
+    return text
 
 
 def set_args(arm: Arm) -> list[str]:
