@@ -19,6 +19,7 @@ from cptpipe.params import (
     RecipeParams,
     TrainParams,
     load_params,
+    load_yaml,
     parse_params,
     phase_lrs,
     to_dict,
@@ -269,3 +270,18 @@ def test_a_per_kind_lr_scale_picks_the_kinds_entry_else_default_and_names_bad_ki
         parse_params(bad)
     assert "recipes.r.schedule.qa.lr_scale.chat: unknown start kind" in str(e.value)
     assert "recipes.r.schedule.qa.lr_scale.base: must be a positive number" in str(e.value)
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    """`dvc exp run -S train.lr=5e-5` writes `lr: 5e-05` (YAML 1.2); PyYAML alone reads a string there."""
+    base = (Path(__file__).resolve().parents[1] / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    path.write_text(base.replace("  lr: null ", "  lr: 5e-05 ", 1))
+    assert load_params(path).train.lr == 5e-05
+    assert load_yaml("a: 1e+20\nb: 5e5\nc: '5e-5'\nd: 1_000\ne: x1e5") == {
+        "a": 1e20,
+        "b": 5e5,
+        "c": "5e-5",  # quoted: still a string
+        "d": 1000,
+        "e": "x1e5",
+    }

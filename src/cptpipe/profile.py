@@ -18,15 +18,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from cptpipe.errors import ParamsError, UserError
 from cptpipe.params import parse_params
+from cptpipe.params.yamlio import load_yaml
 
 
 def read_profile(path: str | Path) -> dict[str, object]:
     """{dotted params key: value} of a profile file."""
-    raw = yaml.safe_load(Path(path).read_text())
+    raw = load_yaml(Path(path).read_text())
     if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
         raise UserError(f"{path}: expected a mapping of params keys (e.g. train.lr) to values")
     return raw
@@ -55,7 +54,7 @@ def parse_sets(pairs: list[str]) -> dict[str, object]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UserError(f"--set {pair!r}: expected KEY=VALUE, e.g. train.precision=bf16")
-        out[key] = yaml.safe_load(value)
+        out[key] = load_yaml(value)
     return out
 
 
@@ -65,7 +64,7 @@ def check_profile(
     """The profile's sets (then `extra`'s), validated against params.yaml with them applied, all problems at once."""
     sets = {**read_profile(profile), **(extra or {})}
     try:
-        parse_params(applied(yaml.safe_load(Path(params_file).read_text()), sets), f"{params_file} + {profile}")
+        parse_params(applied(load_yaml(Path(params_file).read_text()), sets), f"{params_file} + {profile}")
     except ParamsError as e:
         raise UserError(str(e)) from None
     return sets

@@ -23,9 +23,8 @@ from collections.abc import Collection, Container, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from cptpipe.errors import UserError
+from cptpipe.params.yamlio import load_yaml
 from cptpipe.progress import bar
 from cptpipe.report.compare import dvc_bin, exp_show, rows_from_exp_show
 
@@ -61,7 +60,7 @@ def read_grid(path: str | Path, own_keys: Collection[str] = ()) -> dict:
     path = Path(path)
     if not path.exists():
         raise UserError(f"study grid {path} not found; pass --grid FILE (see study/grid.yaml)")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = load_yaml(path.read_text()) or {}
     allowed = GRID_KEYS | set(own_keys)
     unknown = sorted(set(raw) - allowed)
     if unknown:

@@ -60,6 +60,7 @@ from cptpipe.params.sections import (
     TokenizeParams,
     TrainParams,
 )
+from cptpipe.params.yamlio import load_yaml
 
 
 def parse_params(raw: Any, path: str = "params.yaml") -> Params:
@@ -88,7 +89,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate params.yaml (all sections, whichever stage asks)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except FileNotFoundError:
         raise ParamsError(["file not found (run from the repository root)"], str(path)) from None
     except yaml.YAMLError as e:
@@ -140,6 +141,7 @@ __all__ = [
     "build",
     "check_bounds",
     "load_params",
+    "load_yaml",
     "lr_kind",
     "near",
     "parse_params",

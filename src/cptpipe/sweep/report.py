@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from cptpipe.io import write_text
+from cptpipe.params.yamlio import load_yaml
 from cptpipe.runner import cell, expand, failed_lines, run_grid
 from cptpipe.sweep.analysis import Reading, compare_to_best, dominators, read_sweep, role
 from cptpipe.sweep.spec import Sweep, as_grid, load_sweep, params_value
@@ -243,7 +242,7 @@ def run_sweep(
     """Run the sweep's missing experiments and write its report to out_md, its figure beside it (.png);
     both relative to cwd unless absolute. Returns a one-line summary."""
     cwd, out_png = Path(cwd), Path(out_md).with_suffix(".png")
-    params = yaml.safe_load((cwd / "params.yaml").read_text())
+    params = load_yaml((cwd / "params.yaml").read_text())
     sweep = load_sweep(cwd / sweep_file if not Path(sweep_file).is_absolute() else sweep_file, params)
     if max_forgetting is not None:
         sweep.max_forgetting = max_forgetting

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from cptpipe.errors import UserError
 from cptpipe.metric_table import metric_problems, role_key
+from cptpipe.params.yamlio import load_yaml
 from cptpipe.runner import Grid
 
 SAMPLE_METHODS = ("random", "lhs")
@@ -175,7 +175,7 @@ def load_sweep(path: str | Path, params: dict) -> Sweep:
     path = Path(path)
     if not path.exists():
         raise UserError(f"sweep file {path} not found; pass --grid FILE (see study/sweep.yaml)")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = load_yaml(path.read_text()) or {}
     problems = []
     if unknown := sorted(set(raw) - SPEC_KEYS):
         problems.append(f"unknown keys {unknown}; allowed: {sorted(SPEC_KEYS)}")
