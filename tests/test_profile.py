@@ -18,6 +18,9 @@ def test_the_shipped_smollm2_profile_is_valid_and_becomes_one_named_experiment()
     assert cmd[:5] == ["dvc", "exp", "run", "-n", "smollm2"]
     assert 'ingest.include=["encyclopedia/person/*"]' in cmd and "model.kind=instruct" in cmd
     assert "-S" in cmd and cmd.count("-S") == len(sets)
+    # the same override grammar as the study's arms: a mapping with bare keys, a float with a dot
+    cmd = exp_command("x", {"train.lora": {"r": 8}, "train.lr": 5e-5})
+    assert cmd[-3:] == ["train.lora={r:8}", "-S", "train.lr=5.0e-05"]
 
 
 def test_applied_sets_nested_and_null_sections_without_touching_the_source():

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 from cptpipe.errors import ParamsError, UserError
 from cptpipe.params import parse_params
-from cptpipe.params.yamlio import load_yaml
+from cptpipe.params.yamlio import load_yaml, set_arg
 
 
 def read_profile(path: str | Path) -> dict[str, object]:
@@ -74,7 +73,7 @@ def exp_command(name: str, sets: dict[str, object]) -> list[str]:
     """`dvc exp run -n NAME -S key=value ...`; values as YAML/JSON scalars so DVC writes the same types."""
     args = ["dvc", "exp", "run", "-n", name]
     for key, value in sets.items():
-        args += ["-S", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
+        args += ["-S", set_arg(key, value)]
     return args
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cptpipe.errors import UserError
-from cptpipe.params.yamlio import load_yaml
+from cptpipe.params.yamlio import load_yaml, set_arg
 from cptpipe.progress import bar
 from cptpipe.report.compare import dvc_bin, exp_show, rows_from_exp_show
 
@@ -130,26 +130,11 @@ def expand(grid: Grid, refs: Sequence[tuple[str, list[str]]] = ()) -> list[Arm]:
     return out
 
 
-def override_value(value: object) -> str:
-    """A value in the grammar of DVC's `-S` (Hydra overrides): JSON scalars and strings, lists in
-    brackets, mappings as {key:value} with bare keys (Hydra refuses quoted ones)."""
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(override_value(v) for v in value) + "]"
-    text = json.dumps(value)
-    if isinstance(value, float) and "e" in text and "." not in text:
-        # 5e-05 reads as a string to Hydra and YAML 1.1 (no dot in the mantissa): write 5.0e-05
-        mantissa, exponent = text.split("e")
-        text = f"{mantissa}.0e{exponent if exponent[0] in '+-' else '+' + exponent}"
-    return text
-
-
 def set_args(arm: Arm) -> list[str]:
     """`-S key=value` pairs; values as YAML scalars so DVC writes the same types into params.yaml."""
     args = []
     for key, value in arm.overrides:
-        args += ["-S", f"{key}={value if isinstance(value, str) else override_value(value)}"]
+        args += ["-S", set_arg(key, value)]
     return args
 
 
