@@ -378,13 +378,15 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
         stats = [agg[n]["stats"].get(key) for n in names]
         return [math.nan if s is None else 0.0 if s[i] is None else s[i] for s in stats]
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 1.8 + 0.3 * len(names)))
-    colors = ["tab:orange" if agg[n]["start"] == "instruct" else "tab:blue" for n in names]
-    panels = (
+    panels = [
         (EM, "held-out QA exact match (◆ seen QA, | start)", None),
         (MC, "held-out QA, multiple choice (acc)", MC_CHANCE),
         (FORGETTING, "forgetting: replay perplexity cpt / start (log)", 1.0),
-    )
+    ]
+    if any(agg[n]["stats"].get(GENERAL) for n in names):  # a pretrained start: what it knew, trained by no phase
+        panels.append((GENERAL, "forgetting: general-text perplexity cpt / start (log)", 1.0))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 1.8 + 0.3 * len(names)))
+    colors = ["tab:orange" if agg[n]["start"] == "instruct" else "tab:blue" for n in names]
     for ax, (key, title, ref) in zip(axes, panels):
         ax.barh(ys, col(key, 0), xerr=col(key, 1), color=colors, capsize=3)
         if key == EM:
@@ -393,7 +395,7 @@ def plot(agg: dict[str, dict], prefix: str, out: Path) -> None:
             ax.plot(col(role_key("headline", START), 0), ys, "|", color="grey", ms=12, mew=2, label="start held-out EM")
         else:
             ax.axvline(ref, color="black", ls=":", lw=1, label="chance" if key == MC else "no change")
-        if key == FORGETTING:
+        if key in (FORGETTING, GENERAL):
             ax.set_xscale("log")  # ratios from ~0.1 to ~40: a linear axis hides the small ones
         ax.legend(loc="best", fontsize=7)
         ax.set_yticks(
